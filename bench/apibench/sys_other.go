@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+func childProcAttr() *syscall.SysProcAttr { return nil }
+
+func filesystemType(string) string { return "unknown" }

@@ -1,0 +1,59 @@
+// Command kiln is a self-hosted EC2 Image Builder: `kiln serve` answers the
+// Image Builder API, `kiln toe` runs AWSTOE component documents. Each
+// subcommand lives in its own file; this one only dispatches.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type subcommand struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"serve", "answer the Image Builder API (and more) on one listener", serveMain},
+		{"toe", "validate and run AWSTOE component documents on this host", toeMain},
+		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {
+			fmt.Println("kiln", version)
+			return 0
+		}},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range subcommands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "kiln: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: kiln <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range subcommands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+}

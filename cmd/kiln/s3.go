@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// newS3Reader reads objects from an S3-compatible endpoint with path-style
+// addressing (what MinIO, Ceph and friends expect), using the standard
+// credential chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, ...).
+func newS3Reader(endpoint, region string) func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+	return func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		if err != nil {
+			return nil, err
+		}
+		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.UsePathStyle = true
+		})
+		obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			return nil, err
+		}
+		defer obj.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(obj.Body, limit+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) > limit {
+			return nil, fmt.Errorf("the object is larger than %d bytes", limit)
+		}
+		return b, nil
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/server"
+	"github.com/kiln-build/kiln/internal/service"
+	"github.com/kiln-build/kiln/internal/sigv4"
+	"github.com/kiln-build/kiln/internal/store/sqlite"
+)
+
+// serveConfig is `kiln serve`'s configuration. Every flag can also be set
+// with a KILN_* environment variable (KILN_LISTEN, KILN_DATA_DIR, ...);
+// a flag given on the command line wins.
+type serveConfig struct {
+	listen      string
+	dataDir     string
+	region      string
+	account     string
+	auth        string
+	credentials string
+	s3Endpoint  string
+	logLevel    string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on (KILN_LISTEN)")
+	fs.StringVar(&c.dataDir, "data-dir", "./kiln-data", "directory for kiln's state (KILN_DATA_DIR)")
+	fs.StringVar(&c.region, "region", "us-east-1", "the AWS region kiln impersonates (KILN_REGION)")
+	fs.StringVar(&c.account, "account", "000000000000", "account for callers the credentials file does not name (KILN_ACCOUNT)")
+	fs.StringVar(&c.auth, "auth", "", "signature checking: strict (verify against --credentials), open (accept any well-formed signature); default: open on loopback addresses only (KILN_AUTH)")
+	fs.StringVar(&c.credentials, "credentials", "", "AWS shared-credentials file mapping access keys to secrets and accounts (KILN_CREDENTIALS)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// document URIs (KILN_S3_ENDPOINT)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (KILN_LOG_LEVEL)")
+}
+
+// applyEnv sets every flag not given on the command line from its KILN_*
+// variable.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		env := "KILN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+func serveMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kiln serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintln(stderr, "kiln serve:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "kiln serve:", err)
+		return 1
+	}
+	return 0
+}
+
+// authMode decides how signatures are checked. Anyone who can reach a
+// non-loopback listener could otherwise act as any account, so kiln
+// refuses to start there unless the operator chose strict checking or
+// explicitly asked for open access.
+func authMode(cfg serveConfig) (sigv4.Mode, error) {
+	switch cfg.auth {
+	case "strict":
+		if cfg.credentials == "" {
+			return 0, errors.New("--auth strict needs --credentials FILE")
+		}
+		return sigv4.ModeStrict, nil
+	case "open":
+		return sigv4.ModeOpen, nil
+	case "", "loopback":
+		if !isLoopbackAddr(cfg.listen) {
+			return 0, fmt.Errorf("refusing to listen on %s without authentication: use --auth strict --credentials FILE, or --auth open to accept any signature", cfg.listen)
+		}
+		return sigv4.ModeLoopback, nil
+	}
+	return 0, fmt.Errorf("--auth %q: want strict or open", cfg.auth)
+}
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
+	log, err := newLogger(cfg.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	mode, err := authMode(cfg)
+	if err != nil {
+		return err
+	}
+	principals := map[string]sigv4.Principal{}
+	if cfg.credentials != "" {
+		if principals, err = sigv4.LoadCredentials(cfg.credentials); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return err
+	}
+	tokenKey, err := loadOrCreateKey(filepath.Join(cfg.dataDir, "token.key"))
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.dataDir, "kiln.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	fetcher := &service.Fetcher{}
+	if cfg.s3Endpoint != "" {
+		fetcher.S3 = newS3Reader(cfg.s3Endpoint, cfg.region)
+	}
+	svc := &service.Service{
+		Store: st, Partition: "aws", Region: cfg.region,
+		Fetch: fetcher, TokenKey: tokenKey, Log: log,
+	}
+	if err := svc.SeedCatalog(ctx); err != nil {
+		return fmt.Errorf("seeding the Amazon-owned catalogue: %w", err)
+	}
+
+	handlers := map[string]server.HandlerFunc{}
+	for name, h := range svc.Handlers() {
+		handlers[name] = server.HandlerFunc(h)
+	}
+	srv := &server.Server{
+		Handlers: handlers,
+		Verifier: &sigv4.Verifier{
+			Mode: mode, Service: "imagebuilder", Region: cfg.region,
+			Principals: principals, DefaultAccount: cfg.account, MaxSkew: 15 * time.Minute,
+		},
+		Log:     log,
+		Healthy: st.Ping,
+	}
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	fmt.Fprintf(stdout, "kiln listening on http://%s (region %s, auth %s, data %s)\n", ln.Addr(), cfg.region, modeName(mode), cfg.dataDir)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return httpSrv.Shutdown(shutdownCtx)
+}
+
+func modeName(m sigv4.Mode) string {
+	switch m {
+	case sigv4.ModeStrict:
+		return "strict"
+	case sigv4.ModeOpen:
+		return "open"
+	}
+	return "loopback"
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// loadOrCreateKey returns the secret that signs pagination tokens, made
+// once per data directory so tokens stay valid across restarts.
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	rand.Read(key)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, key, 0o600); err != nil {
+		return nil, err
+	}
+	return key, os.Rename(tmp, path)
+}
+

@@ -1,0 +1,112 @@
+// Command gen writes internal/awsapi's generated files (*_gen.go) from the
+// EC2 Image Builder API model. `go generate ./internal/awsapi` runs it in
+// that directory.
+//
+// # The model
+//
+// The source of truth is the api-2.json of the Image Builder service in the
+// aws-sdk-go v1.55.7 module (2019-12-02, 73 operations). The generator asks
+// the go command for the module (`go mod download -json`, run outside kiln's
+// module so go.mod and go.sum are left alone) instead of vendoring the file;
+// -model points it at a file instead.
+//
+// # The overlay
+//
+// The v1 model is frozen, and the current aws-sdk-go-v2 client
+// (service/imagebuilder v1.55.2) knows more. gen/overlay.json, written in
+// api-2.json's own format, adds what kiln needs of the difference, read off
+// that client's serializers, deserializers, validators and types:
+//
+//   - operations RetryImage, DistributeImage, ImportDiskImage and
+//     GetMarketplaceResource with their shapes (the v2 client carries no
+//     length or pattern constraints, so their members reuse the model's
+//     existing shapes where one fits: ClientToken, VersionNumber,
+//     RoleNameOrArn, TagMap, ...);
+//   - ClientToken's maximum length raised from 36 to 64, as the current
+//     documentation says;
+//   - error shapes DryRunOperationException (412), AccessDeniedException (403)
+//     and TooManyRequestsException (429), the last two with the statuses
+//     AWS documents for them, as the v2 client only knows their names;
+//   - dryRun on CreateComponentRequest and CreateWorkflowRequest (the v2
+//     client has it on those two only, not on CreateImageRecipe), with
+//     DryRunOperationException added to those operations' errors;
+//   - latestVersionReferences on the ten Create/Get outputs that carry it
+//     in the v2 client (components, container and image recipes, images,
+//     workflows);
+//   - the enum values the v2 client added to enums requests use: Platform
+//     macOS, Ownership AWSMarketplace, BuildType IMPORT_ISO, ComponentStatus
+//     ACTIVE and DISABLED; otherwise validation would refuse what a current
+//     client sends.
+//
+// Merge rules: an overlay operation or shape that the model lacks is added.
+// One the model has is merged key by key: a key in the overlay replaces the
+// model's, except that "members" merge member by member (new members go
+// last), and "enum", "required" and an operation's "errors" are unions
+// (overlay entries appended). Operations that come from the overlay have
+// InV1Model false.
+//
+// # Patterns
+//
+// The model's patterns are Java regular expressions. They are applied to the
+// whole value (the generated code anchors them as ^(?:pattern)$), which is
+// how the service behaves. Two constructs RE2 lacks are translated:
+//
+//   - a leading negative lookahead ^(?!X) (TagKey's ^(?!aws:)...) becomes a
+//     separate "reject" expression ^(?:X): a value matching it fails;
+//   - a counted repeat of a bracket class above RE2's limit of 1000
+//     ([...]{1,1024} in FilterName and FilterValue) is split into two
+//     repeats of the same class ({1,1000} then {0,24}), which accepts the
+//     same strings.
+//
+// A pattern that still does not compile is skipped (the member is then not
+// checked against it), reported on stderr, and listed in a comment at the
+// top of validate_gen.go. With the v1.55.7 model there is none.
+//
+// # Output
+//
+// shapes_gen.go (structs), enums_gen.go, errors_gen.go, operations_gen.go
+// (operation table and HTTP bindings) and validate_gen.go. Everything is
+// emitted in sorted order and gofmt'ed, so the output is a pure function of
+// the model and the overlay; gen_test.go checks the committed files against
+// a fresh run.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	out := flag.String("out", ".", "directory to write the generated files to")
+	model := flag.String("model", "", "path of the Image Builder api-2.json (default: from "+modelModule+" via go mod download)")
+	overlay := flag.String("overlay", filepath.Join("gen", "overlay.json"), "path of the overlay")
+	flag.Parse()
+	if err := run(*out, *model, *overlay); err != nil {
+		fmt.Fprintln(os.Stderr, "awsapi/gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, model, overlay string) error {
+	if model == "" {
+		var err error
+		if model, err = findModel(); err != nil {
+			return err
+		}
+	}
+	files, skipped, err := generate(model, overlay)
+	if err != nil {
+		return err
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(os.Stderr, "awsapi/gen: pattern of %s not checked: %s\n", s.shape, s.reason)
+	}
+	for _, name := range sortedKeys(files) {
+		if err := os.WriteFile(filepath.Join(out, name), files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

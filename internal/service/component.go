@@ -1,0 +1,496 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/semver"
+	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/toe"
+)
+
+const kindComponent = "component"
+
+// maxComponentDocumentBytes is the default quota on a component document
+// fetched through `uri` (64 KB); inline `data` is bounded by the model.
+const maxComponentDocumentBytes = 64 << 10
+
+// CreateComponent stores a new build of a component version. Following the
+// current service (auto-versioning), creating a version that exists makes
+// its next build (1.0.0/2) unless the document is identical to the latest
+// build's, which is ResourceInUseException — the error the 2019-12-02 model
+// declares for CreateComponent and the spec's recommendation.
+func (s *Service) CreateComponent(ctx context.Context, account string, in *awsapi.CreateComponentRequest) (*awsapi.CreateComponentResponse, error) {
+	data, err := s.documentData(ctx, in.Data, in.Uri)
+	if err != nil {
+		return nil, err
+	}
+	version, err := parseSemanticVersion(in.SemanticVersion)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := parseComponentDocument("data", in.Name, data)
+	if err != nil {
+		return nil, err
+	}
+	if deref(in.DryRun) {
+		return nil, awsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun parameter was set.")
+	}
+	comp := awsapi.Component{
+		Name:                in.Name,
+		Version:             version.String(),
+		Description:         in.Description,
+		ChangeDescription:   in.ChangeDescription,
+		Type:                doc.ComponentType(),
+		Platform:            in.Platform,
+		SupportedOsVersions: in.SupportedOsVersions,
+		Parameters:          componentParameters(doc),
+		Owner:               account,
+		Data:                data,
+		KmsKeyId:            in.KmsKeyId,
+		// Documents are always encrypted at rest by the service, with the
+		// caller's key or a service-owned one, so this is always true.
+		Encrypted: ptr(true),
+	}
+	out := &awsapi.CreateComponentResponse{ClientToken: in.ClientToken}
+	err = s.update(ctx, func(tx store.Tx) error {
+		return idempotent(ctx, tx, account, "CreateComponent", in.ClientToken, in, out, func() error {
+			a, err := s.insertComponent(ctx, tx, account, comp, in.Tags)
+			out.ComponentBuildVersionArn = a
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.LatestVersionReferences = latestVersionReferences(out.ComponentBuildVersionArn)
+	return out, nil
+}
+
+// insertComponent assigns comp its next build number and stores it.
+func (s *Service) insertComponent(ctx context.Context, tx store.Tx, account string, comp awsapi.Component, tags map[string]string) (string, error) {
+	name := arn.NormalizeName(comp.Name)
+	existing, err := tx.List(ctx, store.Query{
+		Kind: kindComponent, Region: s.Region, Owners: []string{account},
+		Name: name, Version: comp.Version,
+	})
+	if err != nil {
+		return "", err
+	}
+	if n := len(existing); n > 0 {
+		var latest awsapi.Component
+		if err := json.Unmarshal(existing[n-1].Doc, &latest); err == nil && latest.Data == comp.Data {
+			return "", awsapi.Errorf("ResourceInUseException",
+				"The component '%s' version %s already has a build with this document: '%s'.", comp.Name, comp.Version, existing[n-1].ARN)
+		}
+	}
+	build, err := tx.NextBuild(ctx, account, s.Region, kindComponent, name, comp.Version)
+	if err != nil {
+		return "", err
+	}
+	a := arn.New(s.Partition, s.Region, account, kindComponent, name).WithVersion(comp.Version).WithBuild(build).String()
+	now := s.now()
+	comp.Arn = a
+	comp.DateCreated = formatDateTime(now)
+	doc, err := json.Marshal(comp)
+	if err != nil {
+		return "", err
+	}
+	return a, tx.Insert(ctx, store.Resource{
+		ARN: a, Kind: kindComponent, Account: account, Region: s.Region,
+		Name: name, Version: comp.Version, Build: build,
+		Doc: doc, Tags: tags, Created: now, Updated: now,
+	})
+}
+
+// ImportComponent wraps a shell script in a generated AWSTOE document —
+// one step running it in the phase the component type names — and stores
+// it like CreateComponent.
+func (s *Service) ImportComponent(ctx context.Context, account string, in *awsapi.ImportComponentRequest) (*awsapi.ImportComponentResponse, error) {
+	script, err := s.documentData(ctx, in.Data, in.Uri)
+	if err != nil {
+		return nil, err
+	}
+	data := importedDocument(in.Name, in.Type, in.Platform, script)
+	create := &awsapi.CreateComponentRequest{
+		Name: in.Name, SemanticVersion: in.SemanticVersion, Description: in.Description,
+		ChangeDescription: in.ChangeDescription, Platform: in.Platform, Data: data,
+		KmsKeyId: in.KmsKeyId, Tags: in.Tags, ClientToken: in.ClientToken,
+	}
+	version, err := parseSemanticVersion(in.SemanticVersion)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := parseComponentDocument("data", in.Name, data)
+	if err != nil {
+		return nil, err
+	}
+	comp := awsapi.Component{
+		Name: in.Name, Version: version.String(), Description: in.Description,
+		ChangeDescription: in.ChangeDescription, Type: doc.ComponentType(), Platform: in.Platform,
+		Parameters: componentParameters(doc), Owner: account, Data: data,
+		KmsKeyId: in.KmsKeyId, Encrypted: ptr(true),
+	}
+	out := &awsapi.ImportComponentResponse{ClientToken: in.ClientToken}
+	err = s.update(ctx, func(tx store.Tx) error {
+		return idempotent(ctx, tx, account, "ImportComponent", in.ClientToken, in, out, func() error {
+			a, err := s.insertComponent(ctx, tx, account, comp, create.Tags)
+			out.ComponentBuildVersionArn = a
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// importedDocument is the AWSTOE document ImportComponent generates for a
+// script: its single step runs the script with the platform's shell.
+func importedDocument(name, componentType, platform, script string) string {
+	phase := "build"
+	if componentType == awsapi.ComponentTypeTest {
+		phase = "test"
+	}
+	action := "ExecuteBash"
+	if platform == awsapi.PlatformWindows {
+		action = "ExecutePowerShell"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\n", quoteYAML(name))
+	b.WriteString("description: Generated by ImportComponent from a SHELL script.\n")
+	b.WriteString("schemaVersion: 1.0\nphases:\n")
+	fmt.Fprintf(&b, "  - name: %s\n    steps:\n      - name: ImportedScript\n        action: %s\n", phase, action)
+	b.WriteString("        inputs:\n          commands:\n            - |\n")
+	for _, line := range strings.Split(strings.TrimRight(script, "\n"), "\n") {
+		b.WriteString("              " + line + "\n")
+	}
+	return b.String()
+}
+
+func quoteYAML(s string) string {
+	q, _ := json.Marshal(s) // a JSON string is a valid YAML double-quoted scalar
+	return string(q)
+}
+
+// GetComponent returns a component build: by build ARN, or by version ARN
+// (with `x` wildcards) resolved to the latest matching build.
+func (s *Service) GetComponent(ctx context.Context, account string, in *awsapi.GetComponentRequest) (*awsapi.GetComponentResponse, error) {
+	a, err := s.parseARN("componentBuildVersionArn", in.ComponentBuildVersionArn, kindComponent)
+	if err != nil {
+		return nil, err
+	}
+	var out awsapi.GetComponentResponse
+	err = s.view(ctx, func(tx store.Tx) error {
+		r, err := s.resolve(ctx, tx, account, a, "Component")
+		if err != nil {
+			return err
+		}
+		comp, err := decodeComponent(r)
+		out.Component = &comp
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.LatestVersionReferences = latestVersionReferences(out.Component.Arn)
+	return &out, nil
+}
+
+func decodeComponent(r store.Resource) (awsapi.Component, error) {
+	var c awsapi.Component
+	if err := json.Unmarshal(r.Doc, &c); err != nil {
+		return c, fmt.Errorf("stored component %s: %w", r.ARN, err)
+	}
+	c.Owner = ownerName(r.Account)
+	if len(r.Tags) > 0 {
+		c.Tags = r.Tags
+	}
+	return c, nil
+}
+
+var componentFilters = filterFields[awsapi.Component]{
+	"description":        func(c awsapi.Component) []string { return one(c.Description) },
+	"name":               func(c awsapi.Component) []string { return one(c.Name) },
+	"platform":           func(c awsapi.Component) []string { return one(c.Platform) },
+	"supportedOsVersion": func(c awsapi.Component) []string { return c.SupportedOsVersions },
+	"type":               func(c awsapi.Component) []string { return one(c.Type) },
+	"version":            func(c awsapi.Component) []string { return one(c.Version) },
+}
+
+// ownerQuery sets q's ownership selection from the `owner` member.
+func ownerQuery(q *store.Query, owner, account string) {
+	switch owner {
+	case "", awsapi.OwnershipSelf:
+		q.Owners = []string{account}
+	case awsapi.OwnershipAmazon:
+		q.Owners = []string{AmazonAccount}
+	case awsapi.OwnershipShared:
+		q.SharedWith = account
+	default: // ThirdParty, AWSMarketplace: kiln has no such publishers.
+		q.Owners = []string{"third-party"}
+	}
+}
+
+// ListComponents lists component versions (one entry per version, showing
+// its latest build), or one entry per name with byName.
+func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi.ListComponentsRequest) (*awsapi.ListComponentsResponse, error) {
+	match, err := componentFilters.compile(in.Filters)
+	if err != nil {
+		return nil, err
+	}
+	byName := deref(in.ByName)
+	if byName {
+		for _, f := range in.Filters {
+			if f.Name == "version" {
+				return nil, awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
+			}
+		}
+	}
+	q := store.Query{Kind: kindComponent, Region: s.Region}
+	ownerQuery(&q, in.Owner, account)
+	q.Match = func(r store.Resource) bool {
+		c, err := decodeComponent(r)
+		return err == nil && match(c)
+	}
+	params := *in
+	params.NextToken, params.MaxResults = "", nil
+	p := listPage{
+		op: "ListComponents", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
+		group: func(r store.Resource) string { return r.Account + "/" + r.Name + "/" + r.Version },
+	}
+	if byName {
+		p.group = func(r store.Resource) string { return r.Account + "/" + r.Name }
+	}
+	out := &awsapi.ListComponentsResponse{ComponentVersionList: []awsapi.ComponentVersion{}}
+	err = s.view(ctx, func(tx store.Tx) error {
+		rows, next, err := s.page(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			c, err := decodeComponent(r)
+			if err != nil {
+				return err
+			}
+			a, _ := arn.Parse(c.Arn)
+			a.Build = 0
+			out.ComponentVersionList = append(out.ComponentVersionList, awsapi.ComponentVersion{
+				Arn: a.String(), Name: c.Name, Version: c.Version, Description: c.Description,
+				Platform: c.Platform, SupportedOsVersions: c.SupportedOsVersions, Type: c.Type,
+				Owner: c.Owner, DateCreated: c.DateCreated,
+			})
+		}
+		out.NextToken = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListComponentBuildVersions lists the builds of one component version.
+func (s *Service) ListComponentBuildVersions(ctx context.Context, account string, in *awsapi.ListComponentBuildVersionsRequest) (*awsapi.ListComponentBuildVersionsResponse, error) {
+	a, err := s.parseARN("componentVersionArn", in.ComponentVersionArn, kindComponent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := semver.Parse(a.Version); err != nil || a.Build != 0 {
+		return nil, badValue("componentVersionArn", "componentVersionArn must name one version (…/component/NAME/M.m.p).")
+	}
+	params := *in
+	params.NextToken, params.MaxResults = "", nil
+	p := listPage{
+		op: "ListComponentBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{
+			Kind: kindComponent, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
+			Match: func(r store.Resource) bool { return visible(r, account) },
+		},
+	}
+	out := &awsapi.ListComponentBuildVersionsResponse{ComponentSummaryList: []awsapi.ComponentSummary{}}
+	err = s.view(ctx, func(tx store.Tx) error {
+		if a.Region != s.Region {
+			return nil
+		}
+		rows, next, err := s.page(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			c, err := decodeComponent(r)
+			if err != nil {
+				return err
+			}
+			out.ComponentSummaryList = append(out.ComponentSummaryList, awsapi.ComponentSummary{
+				Arn: c.Arn, Name: c.Name, Version: c.Version, Platform: c.Platform,
+				SupportedOsVersions: c.SupportedOsVersions, State: c.State, Type: c.Type, Owner: c.Owner,
+				Description: c.Description, ChangeDescription: c.ChangeDescription,
+				DateCreated: c.DateCreated, Tags: c.Tags, Publisher: c.Publisher, Obfuscate: c.Obfuscate,
+			})
+		}
+		out.NextToken = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteComponent deletes one component build. A build that a recipe uses
+// (by its build ARN or its version ARN) cannot be deleted.
+func (s *Service) DeleteComponent(ctx context.Context, account string, in *awsapi.DeleteComponentRequest) (*awsapi.DeleteComponentResponse, error) {
+	a, err := s.parseARN("componentBuildVersionArn", in.ComponentBuildVersionArn, kindComponent)
+	if err != nil {
+		return nil, err
+	}
+	if a.Build == 0 {
+		return nil, badValue("componentBuildVersionArn", "componentBuildVersionArn must be a build version ARN (…/M.m.p/BUILD).")
+	}
+	err = s.update(ctx, func(tx store.Tx) error {
+		r, err := s.ownedResource(ctx, tx, account, a, "Component")
+		if err != nil {
+			return err
+		}
+		version := a
+		version.Build = 0
+		if users, err := s.dependents(ctx, tx, []string{r.ARN, version.String()}, "image-recipe", "container-recipe"); err != nil {
+			return err
+		} else if len(users) > 0 {
+			return awsapi.Errorf("ResourceDependencyException",
+				"The component '%s' cannot be deleted because it is used by: %s.", r.ARN, strings.Join(users, ", "))
+		}
+		return tx.Delete(ctx, r.ARN)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &awsapi.DeleteComponentResponse{ComponentBuildVersionArn: a.String()}, nil
+}
+
+// ownedResource reads a resource the caller must own to change: others'
+// resources it cannot see are not found; ones shared with it are
+// forbidden.
+func (s *Service) ownedResource(ctx context.Context, tx store.Tx, account string, a arn.ARN, label string) (store.Resource, error) {
+	r, err := s.getVisible(ctx, tx, account, a, label)
+	if err != nil {
+		return r, err
+	}
+	if r.Account != account {
+		return r, awsapi.Errorf("ForbiddenException", "The %s '%s' is not owned by account %s.", label, a, account)
+	}
+	return r, nil
+}
+
+// dependents lists resources of the given kinds (any owner) whose stored
+// document mentions one of refs as a complete JSON string value.
+func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, kinds ...string) ([]string, error) {
+	needles := make([][]byte, len(refs))
+	for i, ref := range refs {
+		needles[i], _ = json.Marshal(ref)
+	}
+	var users []string
+	for _, kind := range kinds {
+		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Match: func(r store.Resource) bool {
+			for _, n := range needles {
+				if bytes.Contains(r.Doc, n) {
+					return true
+				}
+			}
+			return false
+		}})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			users = append(users, r.ARN)
+		}
+	}
+	return users, nil
+}
+
+// parseSemanticVersion checks a user-supplied M.m.p.
+func parseSemanticVersion(s string) (semver.Version, error) {
+	v, err := semver.Parse(s)
+	if err != nil {
+		return v, awsapi.Errorf("InvalidVersionNumberException", "The semantic version '%s' is not valid: %v", s, err)
+	}
+	return v, nil
+}
+
+// parseComponentDocument parses and validates an AWSTOE document with the
+// same parser the runner uses, answering every problem with its line.
+func parseComponentDocument(member, name string, data string) (*toe.Document, error) {
+	doc, err := toe.Parse(name, []byte(data))
+	if err != nil {
+		return nil, badValue(member, "The component document is not valid: %v", err)
+	}
+	if problems := doc.Validate(); len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = fmt.Sprintf("line %d, column %d: %s", p.Line, p.Column, p.Message)
+		}
+		return nil, badValue(member, "The component document is not valid: %s", strings.Join(msgs, "; "))
+	}
+	return doc, nil
+}
+
+// componentParameters lists the parameters a document declares, in the
+// API's shape. AWSTOE documents spell types in lower case ("string");
+// the API's ComponentParameterType pattern capitalises them.
+func componentParameters(doc *toe.Document) []awsapi.ComponentParameterDetail {
+	var out []awsapi.ComponentParameterDetail
+	for _, p := range doc.Parameters {
+		d := awsapi.ComponentParameterDetail{Name: p.Name, Type: apiParameterType(p.Type), Description: p.Description}
+		if p.HasDefault {
+			d.DefaultValue = []string{p.Default}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func apiParameterType(t string) string {
+	switch strings.ToLower(t) {
+	case "integer":
+		return "Integer"
+	case "boolean":
+		return "Boolean"
+	case "stringlist":
+		return "StringList"
+	default:
+		return "String"
+	}
+}
+
+// latestVersionReferences derives the newer API's wildcard references
+// from a resource ARN: …/x.x.x, …/M.x.x, …/M.m.x and …/M.m.p.
+func latestVersionReferences(resourceARN string) *awsapi.LatestVersionReferences {
+	a, err := arn.Parse(resourceARN)
+	if err != nil || a.Version == "" {
+		return nil
+	}
+	v, err := semver.Parse(a.Version)
+	if err != nil {
+		return nil
+	}
+	at := func(version string) string {
+		b := a
+		b.Build = 0
+		b.Version = version
+		return b.String()
+	}
+	return &awsapi.LatestVersionReferences{
+		LatestVersionArn:      at("x.x.x"),
+		LatestMajorVersionArn: at(fmt.Sprintf("%d.x.x", v.Major)),
+		LatestMinorVersionArn: at(fmt.Sprintf("%d.%d.x", v.Major, v.Minor)),
+		LatestPatchVersionArn: at(v.String()),
+	}
+}
+

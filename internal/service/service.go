@@ -1,0 +1,163 @@
+// Package service holds the Image Builder rules: validation beyond the
+// wire shapes, ARNs and versions, idempotency, visibility between accounts,
+// dependencies between resources. One file per resource family; the shared
+// mechanics (idempotency, pagination, visibility) have their own files.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// AmazonAccount is the owner segment of Amazon-managed ARNs.
+const AmazonAccount = "aws"
+
+// amazonOwnerName is what Get and List show as `owner` for Amazon-managed
+// resources. The real string is undocumented and clients treat it as
+// opaque text; "Amazon" matches the Ownership filter value that selects
+// them.
+const amazonOwnerName = "Amazon"
+
+// Service implements the Image Builder operations on top of a Store.
+type Service struct {
+	Store     store.Store
+	Partition string // "aws"
+	Region    string
+	// Fetch reads a document named by a `uri` member (s3:// or https://).
+	Fetch DocumentFetcher
+	// TokenKey signs pagination tokens so they cannot be forged or reused
+	// with other parameters.
+	TokenKey []byte
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// formatDateTime renders the `DateTime` string shape: ISO-8601 UTC with
+// milliseconds, as the service does.
+func formatDateTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// visible reports whether account may read r: its own resources,
+// Amazon-managed ones, and those a resource policy shares with it.
+func visible(r store.Resource, account string) bool {
+	if r.Account == account || r.Account == AmazonAccount {
+		return true
+	}
+	for _, p := range r.SharedWith {
+		if p == account || p == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerName is the `owner` member for a resource owned by account.
+func ownerName(account string) string {
+	if account == AmazonAccount {
+		return amazonOwnerName
+	}
+	return account
+}
+
+func notFound(format string, args ...any) error {
+	return awsapi.Errorf("ResourceNotFoundException", format, args...)
+}
+
+func badValue(member, format string, args ...any) error {
+	return awsapi.Errorf("InvalidParameterValueException",
+		"The value supplied for parameter '%s' is not valid. %s", member, fmt.Sprintf(format, args...))
+}
+
+func invalidRequest(format string, args ...any) error {
+	return awsapi.Errorf("InvalidRequestException", format, args...)
+}
+
+// parseARN parses a member holding an Image Builder ARN of one of the
+// given types and in this service's region.
+func (s *Service) parseARN(member, value string, types ...string) (arn.ARN, error) {
+	a, err := arn.Parse(value)
+	if err != nil {
+		return arn.ARN{}, badValue(member, "%v", err)
+	}
+	ok := len(types) == 0
+	for _, t := range types {
+		ok = ok || a.Type == t
+	}
+	if !ok {
+		return arn.ARN{}, badValue(member, "the ARN %q is not a %s ARN", value, types[0])
+	}
+	return a, nil
+}
+
+// getVisible reads one resource by its concrete ARN for account,
+// answering ResourceNotFoundException for resources the account may not
+// see, exactly as for ones that do not exist.
+func (s *Service) getVisible(ctx context.Context, tx store.Tx, account string, a arn.ARN, label string) (store.Resource, error) {
+	if a.Region != s.Region {
+		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
+	}
+	r, err := tx.Get(ctx, a.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(r, account)) {
+		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
+	}
+	return r, err
+}
+
+// resolve finds the resource an ARN names for account: a build ARN names
+// itself; a version ARN, with or without `x` wildcards, names the highest
+// matching build the account can see.
+func (s *Service) resolve(ctx context.Context, tx store.Tx, account string, a arn.ARN, label string) (store.Resource, error) {
+	if a.Build > 0 || !arn.BuildVersioned(a.Type) {
+		return s.getVisible(ctx, tx, account, a, label)
+	}
+	filter, hasVersion := a.Filter()
+	if a.Region != s.Region {
+		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
+	}
+	rows, err := tx.List(ctx, store.Query{
+		Kind:   a.Type,
+		Region: s.Region,
+		Owners: []string{a.Account},
+		Name:   a.Name,
+		Match: func(r store.Resource) bool {
+			if !visible(r, account) {
+				return false
+			}
+			if !hasVersion {
+				return true
+			}
+			return filter.Match(mustVersion(r.Version))
+		},
+	})
+	if err != nil {
+		return store.Resource{}, err
+	}
+	if len(rows) == 0 {
+		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
+	}
+	return rows[len(rows)-1], nil
+}
+
+// withTx runs fn in a read-write transaction, mapping store errors.
+func (s *Service) update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Update(ctx, fn)
+}
+
+func (s *Service) view(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.View(ctx, fn)
+}

@@ -1,0 +1,486 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// querier is what *sql.Tx (reads) and the writer's *sql.Conn have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx implements store.Tx for both View and Update.
+type tx struct {
+	q         querier
+	sqlTx     *sql.Tx    // set for View: cached statements must be bound to it
+	stmts     *stmtCache // statements prepared on q's database or connection
+	writable  bool
+	now       func() time.Time
+	retention time.Duration
+	done      atomic.Bool
+}
+
+func (t *tx) finish() { t.done.Store(true) }
+
+// stmt returns the cached prepared statement for query, bound to t, or
+// nil to run query unprepared.
+func (t *tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s, err := t.stmts.get(ctx, query)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	if t.sqlTx != nil {
+		return t.sqlTx.StmtContext(ctx, s), nil
+	}
+	return s, nil
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return t.q.ExecContext(ctx, query, args...)
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return t.q.QueryContext(ctx, query, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// queryRow is QueryRowContext; a failure to prepare surfaces from Scan.
+func (t *tx) queryRow(ctx context.Context, query string, args ...any) scanner {
+	s, err := t.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	if s == nil {
+		return t.q.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// ctx checks that t may still be used and returns the context to run a
+// statement with. Statements of an Update must never see a cancellation:
+// the driver cancels by sqlite3_interrupt, and an interrupted write inside
+// an explicit transaction rolls back the whole transaction — every other
+// Update of the group commit with it. So a write transaction checks ctx
+// between statements and runs each statement uncancellable.
+func (t *tx) ctx(ctx context.Context, write bool) (context.Context, error) {
+	if t.done.Load() {
+		return nil, errTxDone
+	}
+	if write && !t.writable {
+		return nil, errReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if t.writable {
+		return context.WithoutCancel(ctx), nil
+	}
+	return ctx, nil
+}
+
+// resourceColumns selects a whole Resource; tags and grants come along as
+// JSON aggregates so that one query reads a page.
+const resourceColumns = `r.arn, r.kind, r.account, r.region, r.name, r.version, r.build,
+	r.doc, r.policy, r.created, r.updated,
+	(SELECT json_group_object(t.key, t.value) FROM tags t WHERE t.arn = r.arn),
+	(SELECT json_group_array(g.principal) FROM grants g WHERE g.arn = r.arn),
+	r.sort_key`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanResource reads one row of resourceColumns, returning its sort key too.
+func scanResource(row scanner) (store.Resource, string, error) {
+	var (
+		r                store.Resource
+		created, updated int64
+		tags, grants     string
+		key              string
+	)
+	err := row.Scan(&r.ARN, &r.Kind, &r.Account, &r.Region, &r.Name, &r.Version, &r.Build,
+		&r.Doc, &r.Policy, &created, &updated, &tags, &grants, &key)
+	if err != nil {
+		return r, "", err
+	}
+	if r.Doc == nil {
+		r.Doc = []byte{}
+	}
+	r.Created = time.Unix(0, created).UTC()
+	r.Updated = time.Unix(0, updated).UTC()
+	r.Tags = map[string]string{}
+	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+		return r, "", fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
+	}
+	if err := json.Unmarshal([]byte(grants), &r.SharedWith); err != nil {
+		return r, "", fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
+	}
+	if len(r.SharedWith) == 0 {
+		r.SharedWith = nil
+	}
+	slices.Sort(r.SharedWith)
+	return r, key, nil
+}
+
+// Get returns the resource with arn, its Tags never nil and its SharedWith
+// sorted.
+func (t *tx) Get(ctx context.Context, arn string) (store.Resource, error) {
+	ctx, err := t.ctx(ctx, false)
+	if err != nil {
+		return store.Resource{}, err
+	}
+	row := t.queryRow(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE r.arn = ?", arn)
+	r, _, err := scanResource(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Resource{}, fmt.Errorf("%w: %s", store.ErrNotFound, arn)
+	}
+	return r, err
+}
+
+// Insert stores r. Zero Created is set to now and zero Updated to Created.
+func (t *tx) Insert(ctx context.Context, r store.Resource) error {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return err
+	}
+	if r.ARN == "" {
+		return errors.New("sqlite: insert: empty ARN")
+	}
+	if r.Created.IsZero() {
+		r.Created = t.now()
+	}
+	if r.Updated.IsZero() {
+		r.Updated = r.Created
+	}
+	doc := r.Doc
+	if doc == nil {
+		doc = []byte{}
+	}
+	res, err := t.exec(ctx, `INSERT INTO resources
+		(arn, kind, account, region, name, version, build, sort_key, doc, policy, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (arn) DO NOTHING`,
+		r.ARN, r.Kind, r.Account, r.Region, r.Name, r.Version, r.Build, sortKey(r.Version, r.Build),
+		doc, r.Policy, r.Created.UnixNano(), r.Updated.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sqlite: insert %s: %w", r.ARN, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", store.ErrExists, r.ARN)
+	}
+	return t.writeChildren(ctx, r)
+}
+
+// Put replaces the Doc, Tags, Policy, SharedWith and Updated of an existing
+// resource (zero Updated means now). The identity columns (Kind, Account,
+// Region, Name, Version, Build) and Created stay as they were inserted.
+func (t *tx) Put(ctx context.Context, r store.Resource) error {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return err
+	}
+	if r.Updated.IsZero() {
+		r.Updated = t.now()
+	}
+	doc := r.Doc
+	if doc == nil {
+		doc = []byte{}
+	}
+	res, err := t.exec(ctx, "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ?",
+		doc, r.Policy, r.Updated.UnixNano(), r.ARN)
+	if err != nil {
+		return fmt.Errorf("sqlite: put %s: %w", r.ARN, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", store.ErrNotFound, r.ARN)
+	}
+	if err := t.deleteChildren(ctx, r.ARN); err != nil {
+		return err
+	}
+	return t.writeChildren(ctx, r)
+}
+
+// Delete removes the resource with its tags and grants; ErrNotFound when
+// absent. Its build counter stays.
+func (t *tx) Delete(ctx context.Context, arn string) error {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := t.deleteChildren(ctx, arn); err != nil {
+		return err
+	}
+	res, err := t.exec(ctx, "DELETE FROM resources WHERE arn = ?", arn)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete %s: %w", arn, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", store.ErrNotFound, arn)
+	}
+	return nil
+}
+
+func (t *tx) deleteChildren(ctx context.Context, arn string) error {
+	for _, q := range []string{"DELETE FROM tags WHERE arn = ?", "DELETE FROM grants WHERE arn = ?"} {
+		if _, err := t.exec(ctx, q, arn); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", arn, err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) writeChildren(ctx context.Context, r store.Resource) error {
+	for k, v := range r.Tags {
+		if _, err := t.exec(ctx, "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)", r.ARN, k, v); err != nil {
+			return fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
+		}
+	}
+	for _, p := range r.SharedWith {
+		if _, err := t.exec(ctx, "INSERT INTO grants (arn, principal) VALUES (?, ?) ON CONFLICT DO NOTHING", r.ARN, p); err != nil {
+			return fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
+		}
+	}
+	return nil
+}
+
+// listBatch is how many rows List reads at a time while Match is rejecting
+// rows; without Match it reads Limit rows at once.
+const listBatch = 256
+
+// List returns the resources q selects in (Name, Version, Build, ARN) order.
+//
+// q.After names the last resource already seen. When no resource has that
+// ARN any more (it was deleted between pages), the position is taken from
+// the ARN itself, which for Image Builder ARNs spells out name, version and
+// build; an ARN that cannot be read that way for q.Kind is an error
+// wrapping store.ErrNotFound.
+func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) {
+	ctx, err := t.ctx(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if q.Kind == "" || q.Region == "" {
+		return nil, errors.New("sqlite: list: Kind and Region are required")
+	}
+	var where strings.Builder
+	args := []any{q.Kind, q.Region}
+	where.WriteString("r.kind = ? AND r.region = ?")
+	if len(q.Owners) > 0 {
+		where.WriteString(" AND r.account IN (?" + strings.Repeat(", ?", len(q.Owners)-1) + ")")
+		for _, o := range q.Owners {
+			args = append(args, o)
+		}
+	}
+	if q.SharedWith != "" {
+		where.WriteString(` AND r.account <> ? AND EXISTS (SELECT 1 FROM grants g
+			WHERE g.arn = r.arn AND g.principal IN (?, '*'))`)
+		args = append(args, q.SharedWith, q.SharedWith)
+	}
+	if q.Name != "" {
+		where.WriteString(" AND r.name = ?")
+		args = append(args, q.Name)
+	}
+	if q.Version != "" {
+		where.WriteString(" AND r.version = ?")
+		args = append(args, q.Version)
+	}
+
+	var pos *position
+	if q.After != "" {
+		p, err := t.position(ctx, q.After, q.Kind)
+		if err != nil {
+			return nil, err
+		}
+		pos = &p
+	}
+	batch := q.Limit
+	if q.Match != nil || batch <= 0 {
+		batch = listBatch
+	}
+	query := "SELECT " + resourceColumns + " FROM resources r WHERE " + where.String()
+
+	var out []store.Resource
+	for {
+		stmt, stmtArgs := query, slices.Clone(args)
+		if pos != nil {
+			stmt += " AND (r.name, r.sort_key, r.arn) > (?, ?, ?)"
+			stmtArgs = append(stmtArgs, pos.name, pos.key, pos.arn)
+		}
+		stmt += " ORDER BY r.name, r.sort_key, r.arn LIMIT ?"
+		stmtArgs = append(stmtArgs, batch)
+		rows, last, err := t.queryResources(ctx, stmt, stmtArgs)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if q.Match != nil && !q.Match(r) {
+				continue
+			}
+			out = append(out, r)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if len(rows) < batch {
+			return out, nil
+		}
+		pos = &last
+	}
+}
+
+// position is a place in List order.
+type position struct{ name, key, arn string }
+
+func (t *tx) position(ctx context.Context, arn, kind string) (position, error) {
+	p := position{arn: arn}
+	err := t.queryRow(ctx, "SELECT name, sort_key FROM resources WHERE arn = ?", arn).Scan(&p.name, &p.key)
+	if errors.Is(err, sql.ErrNoRows) {
+		var ok bool
+		if p.name, p.key, ok = arnPosition(arn, kind); !ok {
+			return p, fmt.Errorf("%w: list cursor %s", store.ErrNotFound, arn)
+		}
+		return p, nil
+	}
+	return p, err
+}
+
+// queryResources runs a List statement and returns its rows and the
+// position of the last one.
+func (t *tx) queryResources(ctx context.Context, stmt string, args []any) ([]store.Resource, position, error) {
+	rows, err := t.query(ctx, stmt, args...)
+	if err != nil {
+		return nil, position{}, fmt.Errorf("sqlite: list: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out  []store.Resource
+		last position
+	)
+	for rows.Next() {
+		r, key, err := scanResource(rows)
+		if err != nil {
+			return nil, position{}, err
+		}
+		out = append(out, r)
+		last = position{name: r.Name, key: key, arn: r.ARN}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, position{}, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return out, last, nil
+}
+
+// NextBuild hands out build numbers from build_counters, which keeps the
+// next number for each (account, region, kind, name, version).
+func (t *tx) NextBuild(ctx context.Context, account, region, kind, name, version string) (int, error) {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = t.queryRow(ctx, `INSERT INTO build_counters (account, region, kind, name, version, next)
+		VALUES (?, ?, ?, ?, ?, 2)
+		ON CONFLICT (account, region, kind, name, version) DO UPDATE SET next = next + 1
+		RETURNING next - 1`, account, region, kind, name, version).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: next build: %w", err)
+	}
+	return n, nil
+}
+
+// cutoff is the creation time before which tokens count as forgotten.
+func (t *tx) cutoff() int64 {
+	if t.retention <= 0 {
+		return -1 << 63
+	}
+	return t.now().Add(-t.retention).UnixNano()
+}
+
+// Token returns a remembered request younger than the retention.
+func (t *tx) Token(ctx context.Context, account, operation, token string) (store.Token, error) {
+	ctx, err := t.ctx(ctx, false)
+	if err != nil {
+		return store.Token{}, err
+	}
+	tok := store.Token{Account: account, Operation: operation, Token: token}
+	var created int64
+	err = t.queryRow(ctx, `SELECT request_hash, response, created FROM tokens
+		WHERE account = ? AND operation = ? AND token = ? AND created >= ?`,
+		account, operation, token, t.cutoff()).Scan(&tok.RequestHash, &tok.Response, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Token{}, fmt.Errorf("%w: token %s/%s/%s", store.ErrNotFound, account, operation, token)
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("sqlite: token: %w", err)
+	}
+	if tok.Response == nil {
+		tok.Response = []byte{}
+	}
+	tok.Created = time.Unix(0, created).UTC()
+	return tok, nil
+}
+
+// PutToken remembers a request (zero Created means now). ErrExists when the
+// same (Account, Operation, Token) is remembered and not yet expired; an
+// expired one is replaced.
+func (t *tx) PutToken(ctx context.Context, tok store.Token) error {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return err
+	}
+	if tok.Created.IsZero() {
+		tok.Created = t.now()
+	}
+	resp := tok.Response
+	if resp == nil {
+		resp = []byte{}
+	}
+	res, err := t.exec(ctx, `INSERT INTO tokens (account, operation, token, request_hash, response, created)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account, operation, token) DO UPDATE SET
+			request_hash = excluded.request_hash, response = excluded.response, created = excluded.created
+		WHERE tokens.created < ?`,
+		tok.Account, tok.Operation, tok.Token, tok.RequestHash, resp, tok.Created.UnixNano(), t.cutoff())
+	if err != nil {
+		return fmt.Errorf("sqlite: put token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: token %s/%s/%s", store.ErrExists, tok.Account, tok.Operation, tok.Token)
+	}
+	return nil
+}
