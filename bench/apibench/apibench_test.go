@@ -360,3 +360,16 @@ func TestEvaluateTargets(t *testing.T) {
 		t.Errorf("evaluateTargets = %v; want %v", got, want)
 	}
 }
+
+// BenchmarkSign is the client's per-request signing cost, which every
+// scenario (the floor included) pays.
+func BenchmarkSign(b *testing.B) {
+	c := newCaller("http://127.0.0.1:1", nil, testSigner)
+	body := createBody("bench", 1)
+	for b.Loop() {
+		req, _ := http.NewRequest("PUT", c.base+"/CreateComponent", nil)
+		if err := c.signer.sign(context.Background(), c.v4, req, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,6 +119,10 @@ func parseConcurrency(s string) ([]int, error) {
 func run(ctx context.Context, o options, out, progress io.Writer) error {
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, "apibench: "+format+"\n", args...) }
 
+	loadBefore := loadAverage()
+	if l := loadBefore; l > float64(runtime.NumCPU())/2 {
+		logf("warning: load average is %.2f on %d CPUs; other work will skew the results", l, runtime.NumCPU())
+	}
 	tmp, err := os.MkdirTemp(o.tmpDir, "apibench-")
 	if err != nil {
 		return err
@@ -202,8 +207,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 
 	nWalks, shapes := walks.summary()
 	checks = append(checks, check{
-		Name: "every ListComponents walk during the benchmark saw every component once",
-		OK:   len(shapes) == 1 && shapes[0] == want,
+		Name:   "every ListComponents walk during the benchmark saw every component once",
+		OK:     len(shapes) == 1 && shapes[0] == want,
 		Detail: fmt.Sprintf("%d complete walks; shapes (pages, items): %v; want %v", nWalks, shapes, want),
 	})
 	total := o.components + int(created.Load())
@@ -224,7 +229,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	}
 
 	rep := report{
-		Machine:     machineInfo(o.kiln, tmp),
+		Machine:     machineInfo(o.kiln, tmp, loadBefore),
 		Duration:    o.duration,
 		Warmup:      o.warmup,
 		Components:  o.components,

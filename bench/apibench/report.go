@@ -38,15 +38,22 @@ type machine struct {
 	GoVersion   string `json:"go_version"`
 	KilnVersion string `json:"kiln_version"`
 	DataFS      string `json:"data_filesystem"`
+	// LoadBefore and LoadAfter are /proc/loadavg's 1-minute figure when
+	// the run started and ended: other work on the machine skews every
+	// number, the floor's included.
+	LoadBefore float64 `json:"load_before"`
+	LoadAfter  float64 `json:"load_after"`
 }
 
-func machineInfo(kiln, dataDir string) machine {
+func machineInfo(kiln, dataDir string, loadBefore float64) machine {
 	m := machine{
-		Date:      time.Now().UTC().Format(time.RFC3339),
-		CPUs:      runtime.NumCPU(),
-		CPUModel:  cpuModel(),
-		GoVersion: runtime.Version(),
-		DataFS:    filesystemType(dataDir),
+		LoadBefore: loadBefore,
+		LoadAfter:  loadAverage(),
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		CPUs:       runtime.NumCPU(),
+		CPUModel:   cpuModel(),
+		GoVersion:  runtime.Version(),
+		DataFS:     filesystemType(dataDir),
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
@@ -55,6 +62,19 @@ func machineInfo(kiln, dataDir string) machine {
 		m.KilnVersion = strings.TrimSpace(string(b))
 	}
 	return m
+}
+
+// loadAverage returns the 1-minute load average, or -1 if unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.
@@ -138,6 +158,11 @@ func (rep report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "## kiln API benchmark, %s\n\n", m.Date)
 	fmt.Fprintf(w, "- machine: %d CPUs, %s, Linux %s, %s\n", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
 	fmt.Fprintf(w, "- kiln: %s, `--auth strict`, data directory on %s\n", m.KilnVersion, m.DataFS)
+	fmt.Fprintf(w, "- load average (1 min): %.2f before, %.2f after", m.LoadBefore, m.LoadAfter)
+	if max(m.LoadBefore, m.LoadAfter) > float64(m.CPUs)/2 {
+		fmt.Fprintf(w, " — **the machine was busy with other work; these numbers are skewed**")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- %v measured per row after %v warm-up; %d components seeded; client and servers share the machine\n\n",
 		rep.Duration, rep.Warmup, rep.Components)
 	fmt.Fprintln(w, "| scenario | concurrency | req/s | p50 | p99 | vs floor | errors |")

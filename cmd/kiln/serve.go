@@ -234,4 +234,3 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	}
 	return key, os.Rename(tmp, path)
 }
-

@@ -18,16 +18,6 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-// implemented lists the operations kiln serves today. Every other
-// operation the current SDK knows must be routed and answered
-// InvalidRequestException naming it; this test fails when one is neither.
-var implemented = map[string]bool{
-	"CreateComponent": true, "GetComponent": true, "ListComponents": true,
-	"ListComponentBuildVersions": true, "DeleteComponent": true, "ImportComponent": true,
-	"PutComponentPolicy": true, "GetComponentPolicy": true,
-	"TagResource": true, "UntagResource": true, "ListTagsForResource": true,
-}
-
 // sdkOperations reflects over the aws-sdk-go-v2 client: every method
 // shaped func(ctx, *XInput, ...func(*Options)) (*XOutput, error) is an
 // operation.
@@ -46,19 +36,22 @@ func sdkOperations() []string {
 	return ops
 }
 
+// TestEveryOperationIsRoutedAndAnswered sends every operation the current
+// SDK knows to kiln with an empty input. Each must be routed: answered
+// either by its implementation (success or a validation error) or with
+// InvalidRequestException naming it as not supported yet — never an
+// unknown route. The test logs which operations are not supported yet.
 func TestEveryOperationIsRoutedAndAnswered(t *testing.T) {
 	ops := sdkOperations()
 	if len(ops) != 77 {
 		t.Errorf("aws-sdk-go-v2 imagebuilder knows %d operations, this test expects 77", len(ops))
 	}
 	srv := kilntest.Start(t)
+	var unsupported []string
 	for _, name := range ops {
 		op := awsapi.OperationByName(name)
 		if op == nil {
 			t.Errorf("%s is not in the generated operation table", name)
-			continue
-		}
-		if implemented[name] {
 			continue
 		}
 		path := strings.Replace(op.Path, "{resourceArn}", "arn%3Aaws%3Aimagebuilder%3Aus-east-1%3A000000000000%3Acomponent%2Fx%2F1.0.0%2F1", 1)
@@ -67,15 +60,19 @@ func TestEveryOperationIsRoutedAndAnswered(t *testing.T) {
 			body = []byte("{}")
 		}
 		resp := srv.Raw(t, kilntest.DefaultCreds, op.Method, path, body)
-		if resp.Status != 400 || resp.ErrorType != "InvalidRequestException" || !strings.Contains(resp.Message, name) {
-			t.Errorf("%s %s: %d %s %q — want InvalidRequestException naming the operation", op.Method, path, resp.Status, resp.ErrorType, resp.Message)
+		switch {
+		case resp.ErrorType == "InvalidRequestException" && strings.Contains(resp.Message, "does not support the operation "+name):
+			if resp.Status != 400 {
+				t.Errorf("%s: not-supported answer has status %d", name, resp.Status)
+			}
+			unsupported = append(unsupported, name)
+		case resp.ErrorType == "UnknownOperationException" || resp.Status == 404 && resp.ErrorType == "":
+			t.Errorf("%s %s is not routed: %d %s", op.Method, path, resp.Status, resp.Body)
+		case resp.Status >= 500:
+			t.Errorf("%s with an empty input: %d %s", name, resp.Status, resp.Body)
 		}
 	}
-	for name := range implemented {
-		if awsapi.OperationByName(name) == nil {
-			t.Errorf("implemented operation %s is unknown to the table", name)
-		}
-	}
+	t.Logf("%d of %d operations implemented; not supported yet: %s", len(ops)-len(unsupported), len(ops), strings.Join(unsupported, ", "))
 }
 
 // TestCrashLosesNoAcknowledgedWrite kills kiln with SIGKILL while 32

@@ -1,9 +1,10 @@
 package deps
+
 import (
- _ "modernc.org/sqlite"
- _ "go.yaml.in/yaml/v3"
- _ "github.com/aws/aws-sdk-go-v2/service/imagebuilder"
- _ "github.com/aws/aws-sdk-go-v2/config"
- _ "github.com/aws/aws-sdk-go-v2/service/s3"
- _ "github.com/aws/aws-sdk-go-v2/aws"
+	_ "github.com/aws/aws-sdk-go-v2/aws"
+	_ "github.com/aws/aws-sdk-go-v2/config"
+	_ "github.com/aws/aws-sdk-go-v2/service/imagebuilder"
+	_ "github.com/aws/aws-sdk-go-v2/service/s3"
+	_ "go.yaml.in/yaml/v3"
+	_ "modernc.org/sqlite"
 )

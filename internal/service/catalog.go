@@ -64,4 +64,3 @@ func (s *Service) SeedCatalog(ctx context.Context) error {
 		return nil
 	})
 }
-

@@ -16,6 +16,19 @@ import (
 
 const kindComponent = "component"
 
+func (s *Service) componentHandlers() map[string]Handler {
+	return map[string]Handler{
+		"CreateComponent":            handle(s.CreateComponent),
+		"GetComponent":               handle(s.GetComponent),
+		"ListComponents":             handle(s.ListComponents),
+		"ListComponentBuildVersions": handle(s.ListComponentBuildVersions),
+		"DeleteComponent":            handle(s.DeleteComponent),
+		"ImportComponent":            handle(s.ImportComponent),
+		"PutComponentPolicy":         handle(s.PutComponentPolicy),
+		"GetComponentPolicy":         handle(s.GetComponentPolicy),
+	}
+}
+
 // maxComponentDocumentBytes is the default quota on a component document
 // fetched through `uri` (64 KB); inline `data` is bounded by the model.
 const maxComponentDocumentBytes = 64 << 10
@@ -493,4 +506,3 @@ func latestVersionReferences(resourceARN string) *awsapi.LatestVersionReferences
 		LatestPatchVersionArn: at(v.String()),
 	}
 }
-

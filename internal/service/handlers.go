@@ -23,18 +23,27 @@ func handle[In awsapi.Input, Out any](f func(context.Context, string, In) (Out, 
 
 // Handlers returns the operations this service implements, by name.
 // Operations not listed here are answered by the server as not supported.
+// Each resource family registers its own operations in its own file.
 func (s *Service) Handlers() map[string]Handler {
-	return map[string]Handler{
-		"CreateComponent":            handle(s.CreateComponent),
-		"GetComponent":               handle(s.GetComponent),
-		"ListComponents":             handle(s.ListComponents),
-		"ListComponentBuildVersions": handle(s.ListComponentBuildVersions),
-		"DeleteComponent":            handle(s.DeleteComponent),
-		"ImportComponent":            handle(s.ImportComponent),
-		"PutComponentPolicy":         handle(s.PutComponentPolicy),
-		"GetComponentPolicy":         handle(s.GetComponentPolicy),
-		"TagResource":                handle(s.TagResource),
-		"UntagResource":              handle(s.UntagResource),
-		"ListTagsForResource":        handle(s.ListTagsForResource),
+	all := map[string]Handler{}
+	for _, family := range []map[string]Handler{
+		s.componentHandlers(),
+		s.taggingHandlers(),
+		s.recipeHandlers(),
+		s.containerRecipeHandlers(),
+		s.infrastructureHandlers(),
+		s.distributionHandlers(),
+		s.lifecycleHandlers(),
+		s.pipelineHandlers(),
+		s.workflowHandlers(),
+		s.imageHandlers(),
+	} {
+		for name, h := range family {
+			if _, dup := all[name]; dup {
+				panic("service: operation " + name + " registered twice")
+			}
+			all[name] = h
+		}
 	}
+	return all
 }

@@ -10,6 +10,14 @@ import (
 	"github.com/kiln-build/kiln/internal/store"
 )
 
+func (s *Service) taggingHandlers() map[string]Handler {
+	return map[string]Handler{
+		"TagResource":         handle(s.TagResource),
+		"UntagResource":       handle(s.UntagResource),
+		"ListTagsForResource": handle(s.ListTagsForResource),
+	}
+}
+
 // maxTags is the most tags one resource carries.
 const maxTags = 50
 

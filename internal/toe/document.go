@@ -18,10 +18,11 @@ import (
 // written (scalars keep their source text); the YAML nodes are kept so
 // Validate can report positions.
 type Document struct {
-	// Name is the file name or label the document was parsed under; it
-	// prefixes every Problem. DocName is the document's own `name:` key.
-	Name          string
-	DocName       string
+	// Name is the document's own `name:` key.
+	Name string
+	// Source is the file name or label the document was parsed under; it
+	// prefixes every Problem.
+	Source        string
 	Description   string
 	SchemaVersion string
 	Parameters    []Parameter
@@ -144,7 +145,7 @@ func Parse(name string, data []byte) (*Document, error) {
 		}
 		return nil, Problem{Document: name, Line: line, Column: 1, Message: "invalid YAML: " + msg}
 	}
-	d := &Document{Name: name, root: &root, budget: maxDecodedValues}
+	d := &Document{Source: name, root: &root, budget: maxDecodedValues}
 	if len(root.Content) == 0 {
 		return nil, Problem{Document: name, Line: 1, Column: 1, Message: "document is empty"}
 	}
@@ -157,11 +158,11 @@ func Parse(name string, data []byte) (*Document, error) {
 }
 
 func (d *Document) errorf(n *yaml.Node, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Document: d.Name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
+	d.problems = append(d.problems, Problem{Document: d.Source, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
 func (d *Document) warnf(n *yaml.Node, format string, args ...any) {
-	d.warnings = append(d.warnings, Problem{Document: d.Name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
+	d.warnings = append(d.warnings, Problem{Document: d.Source, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
 // pairs walks a mapping node's key/value pairs, reporting duplicate keys and
@@ -256,7 +257,7 @@ func (d *Document) parseTop(top *yaml.Node) {
 	d.pairs(top, "document", topKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
-			d.DocName, _ = d.scalar(v, "name")
+			d.Name, _ = d.scalar(v, "name")
 		case "description":
 			d.Description, _ = d.scalar(v, "description")
 		case "schemaVersion":

@@ -295,10 +295,10 @@ func describeDoc(d *Document, path string) string {
 	if path != "" {
 		return path
 	}
-	if d.DocName != "" {
-		return d.DocName
+	if d.Name != "" {
+		return d.Name
 	}
-	return d.Name
+	return d.Source
 }
 
 func writeJSON(path string, v any) error {
@@ -354,7 +354,7 @@ type stepRecord struct {
 
 func (dr *docRun) execute(ctx context.Context, phases []string) *DocumentReport {
 	d := dr.doc
-	drep := &DocumentReport{Name: d.DocName, FilePath: dr.display, Description: d.Description, StartTime: timestamp(dr.now()), Status: StatusSuccess}
+	drep := &DocumentReport{Name: d.Name, FilePath: dr.display, Description: d.Description, StartTime: timestamp(dr.now()), Status: StatusSuccess}
 	dr.console.line(fmt.Sprintf("Document %s", describeDoc(d, dr.display)))
 	dr.log.Info("document started", "document", describeDoc(d, dr.display))
 	for pi := range d.Phases {

@@ -129,7 +129,7 @@ func evaluateMap(expr map[string]any, env evalEnv) (bool, error) {
 	if err := n.Encode(expr); err != nil {
 		return false, err
 	}
-	d := &Document{Name: "Assert", budget: maxDecodedValues}
+	d := &Document{Source: "Assert", budget: maxDecodedValues}
 	e := d.parseExpr(&n, "Assert", 0)
 	if len(d.problems) > 0 {
 		return false, Problems(d.problems)

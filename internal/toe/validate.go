@@ -45,7 +45,7 @@ type validator struct {
 }
 
 func (v *validator) errorf(n *yaml.Node, format string, args ...any) {
-	v.probs = append(v.probs, Problem{Document: v.Name, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
+	v.probs = append(v.probs, Problem{Document: v.Source, Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) run() {

@@ -1,0 +1,5 @@
+package service
+
+func (s *Service) workflowHandlers() map[string]Handler {
+	return map[string]Handler{}
+}
