@@ -94,14 +94,21 @@ func cpuModel() string {
 	return "unknown"
 }
 
-// floorFor returns the floor's throughput at concurrency n, or 0.
+// isFloor reports whether r measured the floor server.
+func isFloor(r Result) bool { return strings.HasPrefix(r.Scenario, "floor") }
+
+// floorFor returns the best floor throughput measured at concurrency n, or
+// 0. The best, because other work on the machine only ever slows a run
+// down: the highest figure is the closest to the real floor, and ratios
+// against it never flatter kiln.
 func floorFor(results []Result, n int) float64 {
+	best := 0.0
 	for _, r := range results {
-		if r.Scenario == "floor" && r.Concurrency == n {
-			return r.PerSecond
+		if isFloor(r) && r.Concurrency == n {
+			best = max(best, r.PerSecond)
 		}
 	}
-	return 0
+	return best
 }
 
 // evaluateTargets states the targets against results: GetComponent
@@ -137,7 +144,7 @@ func evaluateTargets(results []Result) []check {
 		}
 	}
 	for _, r := range results {
-		if r.Concurrency == 32 && r.Scenario != "floor" {
+		if r.Concurrency == 32 && !isFloor(r) {
 			out = append(out, check{
 				Name:   fmt.Sprintf("%s p99 ≤ 10 ms at concurrency 32", r.Scenario),
 				OK:     r.P99 <= 10*time.Millisecond,
@@ -169,7 +176,7 @@ func (rep report) writeMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rep.Results {
 		ratio := "—"
-		if f := floorFor(rep.Results, r.Concurrency); f > 0 && r.Scenario != "floor" {
+		if f := floorFor(rep.Results, r.Concurrency); f > 0 && !isFloor(r) {
 			ratio = fmt.Sprintf("%.2f×", r.PerSecond/f)
 		}
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d |\n",

@@ -32,9 +32,10 @@ const listPageSize = 25
 // every path alike.
 const floorPath = "/GetComponent?componentBuildVersionArn=floor"
 
-// floorScenario requests the floor server's fixed body.
-func floorScenario() Scenario {
-	return Scenario{Name: "floor", NewWorker: func(int, int) Worker {
+// floorScenario requests the floor server's fixed body. Its name must
+// start with "floor".
+func floorScenario(name string) Scenario {
+	return Scenario{Name: name, NewWorker: func(int, int) Worker {
 		return fixedWorker{Request{Method: "GET", Path: floorPath}}
 	}}
 }

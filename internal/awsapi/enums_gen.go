@@ -204,6 +204,19 @@ const (
 	ResourceStatusDisabled   = "DISABLED"
 )
 
+// Values of the enum shape SsmParameterDataType.
+const (
+	SsmParameterDataTypeText        = "text"
+	SsmParameterDataTypeAwsEc2Image = "aws:ec2:image"
+)
+
+// Values of the enum shape TenancyType.
+const (
+	TenancyTypeDefault   = "default"
+	TenancyTypeDedicated = "dedicated"
+	TenancyTypeHost      = "host"
+)
+
 // Values of the enum shape WorkflowExecutionStatus.
 const (
 	WorkflowExecutionStatusPending            = "PENDING"
@@ -281,6 +294,8 @@ var Enums = map[string][]string{
 	"PipelineStatus":                       {PipelineStatusDisabled, PipelineStatusEnabled},
 	"Platform":                             {PlatformWindows, PlatformLinux, PlatformMacOS},
 	"ResourceStatus":                       {ResourceStatusAvailable, ResourceStatusDeleted, ResourceStatusDeprecated, ResourceStatusDisabled},
+	"SsmParameterDataType":                 {SsmParameterDataTypeText, SsmParameterDataTypeAwsEc2Image},
+	"TenancyType":                          {TenancyTypeDefault, TenancyTypeDedicated, TenancyTypeHost},
 	"WorkflowExecutionStatus":              {WorkflowExecutionStatusPending, WorkflowExecutionStatusSkipped, WorkflowExecutionStatusRunning, WorkflowExecutionStatusCompleted, WorkflowExecutionStatusFailed, WorkflowExecutionStatusRollbackInProgress, WorkflowExecutionStatusRollbackCompleted, WorkflowExecutionStatusCancelled},
 	"WorkflowStatus":                       {WorkflowStatusDeprecated},
 	"WorkflowStepActionType":               {WorkflowStepActionTypeResume, WorkflowStepActionTypeStop},

@@ -34,6 +34,12 @@ type AmiDistributionConfiguration struct {
 	LaunchPermission *LaunchPermissionConfiguration `json:"launchPermission,omitempty"`
 }
 
+// AutoDisablePolicy is a structure of the API model.
+type AutoDisablePolicy struct {
+	// Required. (shape AutoDisableFailureCount)
+	FailureCount *int32 `json:"failureCount,omitempty"`
+}
+
 // CancelImageCreationRequest is the input of CancelImageCreation.
 type CancelImageCreationRequest struct {
 	// Required. (shape ImageBuildVersionArn)
@@ -303,10 +309,12 @@ type CreateImagePipelineRequest struct {
 	Status                         string                   `json:"status,omitempty"`
 	Tags                           map[string]string        `json:"tags,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken                string                      `json:"clientToken,omitempty"`
-	ImageScanningConfiguration *ImageScanningConfiguration `json:"imageScanningConfiguration,omitempty"`
-	Workflows                  []WorkflowConfiguration     `json:"workflows,omitempty"`
-	ExecutionRole              string                      `json:"executionRole,omitempty"`
+	ClientToken                string                        `json:"clientToken,omitempty"`
+	ImageScanningConfiguration *ImageScanningConfiguration   `json:"imageScanningConfiguration,omitempty"`
+	Workflows                  []WorkflowConfiguration       `json:"workflows,omitempty"`
+	ExecutionRole              string                        `json:"executionRole,omitempty"`
+	ImageTags                  map[string]string             `json:"imageTags,omitempty"`
+	LoggingConfiguration       *PipelineLoggingConfiguration `json:"loggingConfiguration,omitempty"`
 }
 
 // CreateImagePipelineResponse is the output of CreateImagePipeline.
@@ -335,7 +343,8 @@ type CreateImageRecipeRequest struct {
 	WorkingDirectory                string                           `json:"workingDirectory,omitempty"`
 	AdditionalInstanceConfiguration *AdditionalInstanceConfiguration `json:"additionalInstanceConfiguration,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken string `json:"clientToken,omitempty"`
+	ClientToken string            `json:"clientToken,omitempty"`
+	AmiTags     map[string]string `json:"amiTags,omitempty"`
 }
 
 // CreateImageRecipeResponse is the output of CreateImageRecipe.
@@ -364,6 +373,7 @@ type CreateImageRequest struct {
 	ImageScanningConfiguration *ImageScanningConfiguration `json:"imageScanningConfiguration,omitempty"`
 	Workflows                  []WorkflowConfiguration     `json:"workflows,omitempty"`
 	ExecutionRole              string                      `json:"executionRole,omitempty"`
+	LoggingConfiguration       *ImageLoggingConfiguration  `json:"loggingConfiguration,omitempty"`
 }
 
 // CreateImageResponse is the output of CreateImage.
@@ -395,7 +405,8 @@ type CreateInfrastructureConfigurationRequest struct {
 	InstanceMetadataOptions    *InstanceMetadataOptions `json:"instanceMetadataOptions,omitempty"`
 	Tags                       map[string]string        `json:"tags,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken string `json:"clientToken,omitempty"`
+	ClientToken string     `json:"clientToken,omitempty"`
+	Placement   *Placement `json:"placement,omitempty"`
 }
 
 // CreateInfrastructureConfigurationResponse is the output of CreateInfrastructureConfiguration.
@@ -640,6 +651,7 @@ type Distribution struct {
 	LaunchTemplateConfigurations       []LaunchTemplateConfiguration       `json:"launchTemplateConfigurations,omitempty"`
 	S3ExportConfiguration              *S3ExportConfiguration              `json:"s3ExportConfiguration,omitempty"`
 	FastLaunchConfigurations           []FastLaunchConfiguration           `json:"fastLaunchConfigurations,omitempty"`
+	SsmParameterConfigurations         []SsmParameterConfiguration         `json:"ssmParameterConfigurations,omitempty"`
 }
 
 // DistributionConfiguration is a structure of the API model.
@@ -1016,6 +1028,7 @@ type Image struct {
 	LifecycleExecutionId         string                       `json:"lifecycleExecutionId,omitempty"`
 	ExecutionRole                string                       `json:"executionRole,omitempty"`
 	Workflows                    []WorkflowConfiguration      `json:"workflows,omitempty"`
+	LoggingConfiguration         *ImageLoggingConfiguration   `json:"loggingConfiguration,omitempty"`
 }
 
 // ImageAggregation is a structure of the API model.
@@ -1037,26 +1050,30 @@ type ImagePackage struct {
 
 // ImagePipeline is a structure of the API model.
 type ImagePipeline struct {
-	Arn                            string                      `json:"arn,omitempty"`
-	Name                           string                      `json:"name,omitempty"`
-	Description                    string                      `json:"description,omitempty"`
-	Platform                       string                      `json:"platform,omitempty"`
-	EnhancedImageMetadataEnabled   *bool                       `json:"enhancedImageMetadataEnabled,omitempty"`
-	ImageRecipeArn                 string                      `json:"imageRecipeArn,omitempty"`
-	ContainerRecipeArn             string                      `json:"containerRecipeArn,omitempty"`
-	InfrastructureConfigurationArn string                      `json:"infrastructureConfigurationArn,omitempty"`
-	DistributionConfigurationArn   string                      `json:"distributionConfigurationArn,omitempty"`
-	ImageTestsConfiguration        *ImageTestsConfiguration    `json:"imageTestsConfiguration,omitempty"`
-	Schedule                       *Schedule                   `json:"schedule,omitempty"`
-	Status                         string                      `json:"status,omitempty"`
-	DateCreated                    string                      `json:"dateCreated,omitempty"`
-	DateUpdated                    string                      `json:"dateUpdated,omitempty"`
-	DateLastRun                    string                      `json:"dateLastRun,omitempty"`
-	DateNextRun                    string                      `json:"dateNextRun,omitempty"`
-	Tags                           map[string]string           `json:"tags,omitempty"`
-	ImageScanningConfiguration     *ImageScanningConfiguration `json:"imageScanningConfiguration,omitempty"`
-	ExecutionRole                  string                      `json:"executionRole,omitempty"`
-	Workflows                      []WorkflowConfiguration     `json:"workflows,omitempty"`
+	Arn                            string                        `json:"arn,omitempty"`
+	Name                           string                        `json:"name,omitempty"`
+	Description                    string                        `json:"description,omitempty"`
+	Platform                       string                        `json:"platform,omitempty"`
+	EnhancedImageMetadataEnabled   *bool                         `json:"enhancedImageMetadataEnabled,omitempty"`
+	ImageRecipeArn                 string                        `json:"imageRecipeArn,omitempty"`
+	ContainerRecipeArn             string                        `json:"containerRecipeArn,omitempty"`
+	InfrastructureConfigurationArn string                        `json:"infrastructureConfigurationArn,omitempty"`
+	DistributionConfigurationArn   string                        `json:"distributionConfigurationArn,omitempty"`
+	ImageTestsConfiguration        *ImageTestsConfiguration      `json:"imageTestsConfiguration,omitempty"`
+	Schedule                       *Schedule                     `json:"schedule,omitempty"`
+	Status                         string                        `json:"status,omitempty"`
+	DateCreated                    string                        `json:"dateCreated,omitempty"`
+	DateUpdated                    string                        `json:"dateUpdated,omitempty"`
+	DateLastRun                    string                        `json:"dateLastRun,omitempty"`
+	DateNextRun                    string                        `json:"dateNextRun,omitempty"`
+	Tags                           map[string]string             `json:"tags,omitempty"`
+	ImageScanningConfiguration     *ImageScanningConfiguration   `json:"imageScanningConfiguration,omitempty"`
+	ExecutionRole                  string                        `json:"executionRole,omitempty"`
+	Workflows                      []WorkflowConfiguration       `json:"workflows,omitempty"`
+	ImageTags                      map[string]string             `json:"imageTags,omitempty"`
+	LoggingConfiguration           *PipelineLoggingConfiguration `json:"loggingConfiguration,omitempty"`
+	LastRunStatus                  string                        `json:"lastRunStatus,omitempty"`
+	ConsecutiveFailures            *int32                        `json:"consecutiveFailures,omitempty"`
 }
 
 // ImagePipelineAggregation is a structure of the API model.
@@ -1081,6 +1098,7 @@ type ImageRecipe struct {
 	Tags                            map[string]string                `json:"tags,omitempty"`
 	WorkingDirectory                string                           `json:"workingDirectory,omitempty"`
 	AdditionalInstanceConfiguration *AdditionalInstanceConfiguration `json:"additionalInstanceConfiguration,omitempty"`
+	AmiTags                         map[string]string                `json:"amiTags,omitempty"`
 }
 
 // ImageRecipeSummary is a structure of the API model.
@@ -1146,21 +1164,22 @@ type ImageState struct {
 
 // ImageSummary is a structure of the API model.
 type ImageSummary struct {
-	Arn                  string            `json:"arn,omitempty"`
-	Name                 string            `json:"name,omitempty"`
-	Type                 string            `json:"type,omitempty"`
-	Version              string            `json:"version,omitempty"`
-	Platform             string            `json:"platform,omitempty"`
-	OsVersion            string            `json:"osVersion,omitempty"`
-	State                *ImageState       `json:"state,omitempty"`
-	Owner                string            `json:"owner,omitempty"`
-	DateCreated          string            `json:"dateCreated,omitempty"`
-	OutputResources      *OutputResources  `json:"outputResources,omitempty"`
-	Tags                 map[string]string `json:"tags,omitempty"`
-	BuildType            string            `json:"buildType,omitempty"`
-	ImageSource          string            `json:"imageSource,omitempty"`
-	DeprecationTime      *Timestamp        `json:"deprecationTime,omitempty"`
-	LifecycleExecutionId string            `json:"lifecycleExecutionId,omitempty"`
+	Arn                  string                     `json:"arn,omitempty"`
+	Name                 string                     `json:"name,omitempty"`
+	Type                 string                     `json:"type,omitempty"`
+	Version              string                     `json:"version,omitempty"`
+	Platform             string                     `json:"platform,omitempty"`
+	OsVersion            string                     `json:"osVersion,omitempty"`
+	State                *ImageState                `json:"state,omitempty"`
+	Owner                string                     `json:"owner,omitempty"`
+	DateCreated          string                     `json:"dateCreated,omitempty"`
+	OutputResources      *OutputResources           `json:"outputResources,omitempty"`
+	Tags                 map[string]string          `json:"tags,omitempty"`
+	BuildType            string                     `json:"buildType,omitempty"`
+	ImageSource          string                     `json:"imageSource,omitempty"`
+	DeprecationTime      *Timestamp                 `json:"deprecationTime,omitempty"`
+	LifecycleExecutionId string                     `json:"lifecycleExecutionId,omitempty"`
+	LoggingConfiguration *ImageLoggingConfiguration `json:"loggingConfiguration,omitempty"`
 }
 
 // ImageTestsConfiguration is a structure of the API model.
@@ -1259,7 +1278,8 @@ type ImportVmImageRequest struct {
 	VmImportTaskId string            `json:"vmImportTaskId,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken string `json:"clientToken,omitempty"`
+	ClientToken          string                     `json:"clientToken,omitempty"`
+	LoggingConfiguration *ImageLoggingConfiguration `json:"loggingConfiguration,omitempty"`
 }
 
 // ImportVmImageResponse is the output of ImportVmImage.
@@ -1290,6 +1310,7 @@ type InfrastructureConfiguration struct {
 	ResourceTags               map[string]string        `json:"resourceTags,omitempty"`
 	InstanceMetadataOptions    *InstanceMetadataOptions `json:"instanceMetadataOptions,omitempty"`
 	Tags                       map[string]string        `json:"tags,omitempty"`
+	Placement                  *Placement               `json:"placement,omitempty"`
 }
 
 // InfrastructureConfigurationSummary is a structure of the API model.
@@ -1303,6 +1324,7 @@ type InfrastructureConfigurationSummary struct {
 	Tags                map[string]string `json:"tags,omitempty"`
 	InstanceTypes       []string          `json:"instanceTypes,omitempty"`
 	InstanceProfileName string            `json:"instanceProfileName,omitempty"`
+	Placement           *Placement        `json:"placement,omitempty"`
 }
 
 // InspectorScoreDetails is a structure of the API model.
@@ -1488,7 +1510,7 @@ type LifecyclePolicyResourceSelection struct {
 type LifecyclePolicyResourceSelectionRecipe struct {
 	// Required. (shape ResourceName)
 	Name string `json:"name,omitempty"`
-	// Required. (shape VersionNumber)
+	// Required. (shape LifecyclePolicyRecipeVersion)
 	SemanticVersion string `json:"semanticVersion,omitempty"`
 }
 
@@ -1904,6 +1926,20 @@ type PackageVulnerabilityDetails struct {
 	ReferenceUrls          []string            `json:"referenceUrls,omitempty"`
 }
 
+// PipelineLoggingConfiguration is a structure of the API model.
+type PipelineLoggingConfiguration struct {
+	ImageLogGroupName    string `json:"imageLogGroupName,omitempty"`
+	PipelineLogGroupName string `json:"pipelineLogGroupName,omitempty"`
+}
+
+// Placement is a structure of the API model.
+type Placement struct {
+	AvailabilityZone     string `json:"availabilityZone,omitempty"`
+	Tenancy              string `json:"tenancy,omitempty"`
+	HostId               string `json:"hostId,omitempty"`
+	HostResourceGroupArn string `json:"hostResourceGroupArn,omitempty"`
+}
+
 // PutComponentPolicyRequest is the input of PutComponentPolicy.
 type PutComponentPolicyRequest struct {
 	// Required. (shape ComponentBuildVersionArn)
@@ -2039,9 +2075,10 @@ type S3Logs struct {
 
 // Schedule is a structure of the API model.
 type Schedule struct {
-	ScheduleExpression              string `json:"scheduleExpression,omitempty"`
-	Timezone                        string `json:"timezone,omitempty"`
-	PipelineExecutionStartCondition string `json:"pipelineExecutionStartCondition,omitempty"`
+	ScheduleExpression              string             `json:"scheduleExpression,omitempty"`
+	Timezone                        string             `json:"timezone,omitempty"`
+	PipelineExecutionStartCondition string             `json:"pipelineExecutionStartCondition,omitempty"`
+	AutoDisablePolicy               *AutoDisablePolicy `json:"autoDisablePolicy,omitempty"`
 }
 
 // SendWorkflowStepActionRequest is the input of SendWorkflowStepAction.
@@ -2072,12 +2109,21 @@ type SeverityCounts struct {
 	Medium   *int64 `json:"medium,omitempty"`
 }
 
+// SsmParameterConfiguration is a structure of the API model.
+type SsmParameterConfiguration struct {
+	AmiAccountId string `json:"amiAccountId,omitempty"`
+	// Required. (shape SsmParameterName)
+	ParameterName string `json:"parameterName,omitempty"`
+	DataType      string `json:"dataType,omitempty"`
+}
+
 // StartImagePipelineExecutionRequest is the input of StartImagePipelineExecution.
 type StartImagePipelineExecutionRequest struct {
 	// Required. (shape ImagePipelineArn)
 	ImagePipelineArn string `json:"imagePipelineArn,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken string `json:"clientToken,omitempty"`
+	ClientToken string            `json:"clientToken,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
 }
 
 // StartImagePipelineExecutionResponse is the output of StartImagePipelineExecution.
@@ -2183,10 +2229,12 @@ type UpdateImagePipelineRequest struct {
 	Schedule                       *Schedule                `json:"schedule,omitempty"`
 	Status                         string                   `json:"status,omitempty"`
 	// Required. Idempotency token. (shape ClientToken)
-	ClientToken                string                      `json:"clientToken,omitempty"`
-	ImageScanningConfiguration *ImageScanningConfiguration `json:"imageScanningConfiguration,omitempty"`
-	Workflows                  []WorkflowConfiguration     `json:"workflows,omitempty"`
-	ExecutionRole              string                      `json:"executionRole,omitempty"`
+	ClientToken                string                        `json:"clientToken,omitempty"`
+	ImageScanningConfiguration *ImageScanningConfiguration   `json:"imageScanningConfiguration,omitempty"`
+	Workflows                  []WorkflowConfiguration       `json:"workflows,omitempty"`
+	ExecutionRole              string                        `json:"executionRole,omitempty"`
+	ImageTags                  map[string]string             `json:"imageTags,omitempty"`
+	LoggingConfiguration       *PipelineLoggingConfiguration `json:"loggingConfiguration,omitempty"`
 }
 
 // UpdateImagePipelineResponse is the output of UpdateImagePipeline.
@@ -2217,6 +2265,7 @@ type UpdateInfrastructureConfigurationRequest struct {
 	ClientToken             string                   `json:"clientToken,omitempty"`
 	ResourceTags            map[string]string        `json:"resourceTags,omitempty"`
 	InstanceMetadataOptions *InstanceMetadataOptions `json:"instanceMetadataOptions,omitempty"`
+	Placement               *Placement               `json:"placement,omitempty"`
 }
 
 // UpdateInfrastructureConfigurationResponse is the output of UpdateInfrastructureConfiguration.

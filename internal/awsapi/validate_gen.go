@@ -29,12 +29,14 @@ var (
 	patternLicenseConfigurationArn              = newPattern(`^arn:aws[^:]*:license-manager:[^:]+:[0-9]{12}:license-configuration:lic-[a-z0-9-_]{32}$`, `^(?:^arn:aws[^:]*:license-manager:[^:]+:[0-9]{12}:license-configuration:lic-[a-z0-9-_]{32}$)$`, "")
 	patternLifecycleExecutionId                 = newPattern(`^lce-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`, `^(?:^lce-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$)$`, "")
 	patternLifecyclePolicyArn                   = newPattern(`^arn:aws(?:-[a-z]+)*:imagebuilder:[a-z]{2,}(?:-[a-z]+)+-[0-9]+:(?:[0-9]{12}|aws):lifecycle-policy/[a-z0-9-_]+$`, `^(?:^arn:aws(?:-[a-z]+)*:imagebuilder:[a-z]{2,}(?:-[a-z]+)+-[0-9]+:(?:[0-9]{12}|aws):lifecycle-policy/[a-z0-9-_]+$)$`, "")
+	patternLifecyclePolicyRecipeVersion         = newPattern(`^(?:[0-9]+|x)\.(?:[0-9]+|x)\.(?:[0-9]+|x)$`, `^(?:^(?:[0-9]+|x)\.(?:[0-9]+|x)\.(?:[0-9]+|x)$)$`, "")
 	patternOrganizationArn                      = newPattern(`^arn:aws[^:]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`, `^(?:^arn:aws[^:]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$)$`, "")
 	patternOrganizationalUnitArn                = newPattern(`^arn:aws[^:]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}`, `^(?:^arn:aws[^:]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32})$`, "")
 	patternParallelGroup                        = newPattern(`^[A-Za-z0-9][A-Za-z0-9-_+#]{0,99}$`, `^(?:^[A-Za-z0-9][A-Za-z0-9-_+#]{0,99}$)$`, "")
 	patternResourceName                         = newPattern(`^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$`, `^(?:^[-_A-Za-z-0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z-0-9]$)$`, "")
 	patternRoleNameOrArn                        = newPattern(`^(?:arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/)?[a-zA-Z_0-9+=,.@\-_/]+$`, `^(?:^(?:arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/)?[a-zA-Z_0-9+=,.@\-_/]+$)$`, "")
 	patternSnsTopicArn                          = newPattern(`^arn:aws[^:]*:sns:[^:]+:[0-9]{12}:[a-zA-Z0-9-_]{1,256}$`, `^(?:^arn:aws[^:]*:sns:[^:]+:[0-9]{12}:[a-zA-Z0-9-_]{1,256}$)$`, "")
+	patternSsmParameterName                     = newPattern(`^[\w.\-/]+$`, `^(?:^[\w.\-/]+$)$`, "")
 	patternTagKey                               = newPattern(`^(?!aws:)[a-zA-Z+-=._:/]+$`, `^(?:^[a-zA-Z+-=._:/]+$)$`, `^(?:aws:)`)
 	patternTimezone                             = newPattern(`[a-zA-Z0-9]{2,}(?:\/[a-zA-z0-9-_+]+)*`, `^(?:[a-zA-Z0-9]{2,}(?:\/[a-zA-z0-9-_+]+)*)$`, "")
 	patternUserDataOverride                     = newPattern(`^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`, `^(?:^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$)$`, "")
@@ -55,6 +57,7 @@ var (
 	ruleAccountId                                                 = stringRule{pattern: patternAccountId}
 	sizeAccountList                                               = sizeRule{min: 1, hasMin: true, max: 1536, hasMax: true}
 	ruleAmiNameString                                             = stringRule{min: 1, hasMin: true, max: 127, hasMax: true, pattern: patternAmiNameString}
+	rangeAutoDisableFailureCount                                  = numberRule{min: 1, hasMin: true, max: 10, hasMax: true}
 	ruleBuildType                                                 = stringRule{enum: []string{"USER_INITIATED", "SCHEDULED", "IMPORT", "IMPORT_ISO"}}
 	ruleClientToken                                               = stringRule{min: 1, hasMin: true, max: 64, hasMax: true}
 	ruleComponentBuildVersionArn                                  = stringRule{pattern: patternComponentBuildVersionArn}
@@ -122,6 +125,7 @@ var (
 	ruleLifecyclePolicyDetailFilterType                           = stringRule{enum: []string{"AGE", "COUNT"}}
 	rangeLifecyclePolicyDetailFilterValue                         = numberRule{min: 1, hasMin: true, max: 1000, hasMax: true}
 	sizeLifecyclePolicyDetails                                    = sizeRule{min: 1, hasMin: true, max: 3, hasMax: true}
+	ruleLifecyclePolicyRecipeVersion                              = stringRule{pattern: patternLifecyclePolicyRecipeVersion}
 	sizeLifecyclePolicyResourceSelectionRecipes                   = sizeRule{min: 1, hasMin: true, max: 50, hasMax: true}
 	ruleLifecyclePolicyResourceType                               = stringRule{enum: []string{"AMI_IMAGE", "CONTAINER_IMAGE"}}
 	ruleLifecyclePolicyStatus                                     = stringRule{enum: []string{"DISABLED", "ENABLED"}}
@@ -151,11 +155,15 @@ var (
 	rangeRestrictedInteger                                        = numberRule{min: 1, hasMin: true, max: 25, hasMax: true}
 	ruleRoleNameOrArn                                             = stringRule{min: 1, hasMin: true, max: 2048, hasMax: true, pattern: patternRoleNameOrArn}
 	ruleSnsTopicArn                                               = stringRule{pattern: patternSnsTopicArn}
+	sizeSsmParameterConfigurationList                             = sizeRule{min: 1, hasMin: true}
+	ruleSsmParameterDataType                                      = stringRule{enum: []string{"text", "aws:ec2:image"}}
+	ruleSsmParameterName                                          = stringRule{min: 1, hasMin: true, max: 1011, hasMax: true, pattern: patternSsmParameterName}
 	ruleTagKey                                                    = stringRule{min: 1, hasMin: true, max: 128, hasMax: true, pattern: patternTagKey}
 	sizeTagKeyList                                                = sizeRule{min: 1, hasMin: true, max: 50, hasMax: true}
 	sizeTagMap                                                    = sizeRule{min: 1, hasMin: true, max: 50, hasMax: true}
 	ruleTagValue                                                  = stringRule{max: 256, hasMax: true}
 	rangeTargetResourceCount                                      = numberRule{min: 1, hasMin: true, max: 10000, hasMax: true}
+	ruleTenancyType                                               = stringRule{enum: []string{"default", "dedicated", "host"}}
 	ruleTimezone                                                  = stringRule{min: 3, hasMin: true, max: 100, hasMax: true, pattern: patternTimezone}
 	ruleUserDataOverride                                          = stringRule{min: 1, hasMin: true, max: 21847, hasMax: true, pattern: patternUserDataOverride}
 	ruleVersionNumber                                             = stringRule{pattern: patternVersionNumber}
@@ -269,6 +277,19 @@ func (s *AmiDistributionConfiguration) validate(p string) error {
 		return err
 	}
 	if err := s.LaunchPermission.validate(memberPath(p, "launchPermission")); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate checks AutoDisablePolicy against the model's constraints; the error is the first violation, in member order.
+func (s *AutoDisablePolicy) Validate() error { return s.validate("") }
+
+func (s *AutoDisablePolicy) validate(p string) error {
+	if s == nil {
+		return nil
+	}
+	if err := checkNumber(p, "failureCount", s.FailureCount, true, &rangeAutoDisableFailureCount); err != nil {
 		return err
 	}
 	return nil
@@ -920,6 +941,12 @@ func (s *CreateImagePipelineRequest) validate(p string) error {
 	if err := checkString(p, "executionRole", s.ExecutionRole, false, &ruleRoleNameOrArn); err != nil {
 		return err
 	}
+	if err := checkStringMap(p, "imageTags", s.ImageTags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
+		return err
+	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -986,6 +1013,9 @@ func (s *CreateImageRecipeRequest) validate(p string) error {
 	if err := checkString(p, "clientToken", s.ClientToken, true, &ruleClientToken); err != nil {
 		return err
 	}
+	if err := checkStringMap(p, "amiTags", s.AmiTags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -1048,6 +1078,9 @@ func (s *CreateImageRequest) validate(p string) error {
 		}
 	}
 	if err := checkString(p, "executionRole", s.ExecutionRole, false, &ruleRoleNameOrArn); err != nil {
+		return err
+	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
 		return err
 	}
 	return nil
@@ -1116,6 +1149,9 @@ func (s *CreateInfrastructureConfigurationRequest) validate(p string) error {
 		return err
 	}
 	if err := checkString(p, "clientToken", s.ClientToken, true, &ruleClientToken); err != nil {
+		return err
+	}
+	if err := s.Placement.validate(memberPath(p, "placement")); err != nil {
 		return err
 	}
 	return nil
@@ -1659,6 +1695,14 @@ func (s *Distribution) validate(p string) error {
 	}
 	for i := range s.FastLaunchConfigurations {
 		if err := s.FastLaunchConfigurations[i].validate(indexPath(p, "fastLaunchConfigurations", i)); err != nil {
+			return err
+		}
+	}
+	if err := checkSize(p, "ssmParameterConfigurations", len(s.SsmParameterConfigurations), s.SsmParameterConfigurations == nil, false, &sizeSsmParameterConfigurationList); err != nil {
+		return err
+	}
+	for i := range s.SsmParameterConfigurations {
+		if err := s.SsmParameterConfigurations[i].validate(indexPath(p, "ssmParameterConfigurations", i)); err != nil {
 			return err
 		}
 	}
@@ -2468,6 +2512,9 @@ func (s *Image) validate(p string) error {
 			return err
 		}
 	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -2558,6 +2605,15 @@ func (s *ImagePipeline) validate(p string) error {
 			return err
 		}
 	}
+	if err := checkStringMap(p, "imageTags", s.ImageTags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
+		return err
+	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
+		return err
+	}
+	if err := checkString(p, "lastRunStatus", s.LastRunStatus, false, &ruleImageStatus); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -2628,6 +2684,9 @@ func (s *ImageRecipe) validate(p string) error {
 		return err
 	}
 	if err := s.AdditionalInstanceConfiguration.validate(memberPath(p, "additionalInstanceConfiguration")); err != nil {
+		return err
+	}
+	if err := checkStringMap(p, "amiTags", s.AmiTags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
 		return err
 	}
 	return nil
@@ -2834,6 +2893,9 @@ func (s *ImageSummary) validate(p string) error {
 		return err
 	}
 	if err := checkString(p, "lifecycleExecutionId", s.LifecycleExecutionId, false, &ruleLifecycleExecutionId); err != nil {
+		return err
+	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
 		return err
 	}
 	return nil
@@ -3047,6 +3109,9 @@ func (s *ImportVmImageRequest) validate(p string) error {
 	if err := checkString(p, "clientToken", s.ClientToken, true, &ruleClientToken); err != nil {
 		return err
 	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -3109,6 +3174,9 @@ func (s *InfrastructureConfiguration) validate(p string) error {
 	if err := checkStringMap(p, "tags", s.Tags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
 		return err
 	}
+	if err := s.Placement.validate(memberPath(p, "placement")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -3135,6 +3203,9 @@ func (s *InfrastructureConfigurationSummary) validate(p string) error {
 		return err
 	}
 	if err := checkString(p, "instanceProfileName", s.InstanceProfileName, false, &ruleInstanceProfileNameType); err != nil {
+		return err
+	}
+	if err := s.Placement.validate(memberPath(p, "placement")); err != nil {
 		return err
 	}
 	return nil
@@ -3598,7 +3669,7 @@ func (s *LifecyclePolicyResourceSelectionRecipe) validate(p string) error {
 	if err := checkString(p, "name", s.Name, true, &ruleResourceName); err != nil {
 		return err
 	}
-	if err := checkString(p, "semanticVersion", s.SemanticVersion, true, &ruleVersionNumber); err != nil {
+	if err := checkString(p, "semanticVersion", s.SemanticVersion, true, &ruleLifecyclePolicyRecipeVersion); err != nil {
 		return err
 	}
 	return nil
@@ -4659,6 +4730,44 @@ func (s *PackageVulnerabilityDetails) validate(p string) error {
 	return nil
 }
 
+// Validate checks PipelineLoggingConfiguration against the model's constraints; the error is the first violation, in member order.
+func (s *PipelineLoggingConfiguration) Validate() error { return s.validate("") }
+
+func (s *PipelineLoggingConfiguration) validate(p string) error {
+	if s == nil {
+		return nil
+	}
+	if err := checkString(p, "imageLogGroupName", s.ImageLogGroupName, false, &ruleNonEmptyString); err != nil {
+		return err
+	}
+	if err := checkString(p, "pipelineLogGroupName", s.PipelineLogGroupName, false, &ruleNonEmptyString); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate checks Placement against the model's constraints; the error is the first violation, in member order.
+func (s *Placement) Validate() error { return s.validate("") }
+
+func (s *Placement) validate(p string) error {
+	if s == nil {
+		return nil
+	}
+	if err := checkString(p, "availabilityZone", s.AvailabilityZone, false, &ruleNonEmptyString); err != nil {
+		return err
+	}
+	if err := checkString(p, "tenancy", s.Tenancy, false, &ruleTenancyType); err != nil {
+		return err
+	}
+	if err := checkString(p, "hostId", s.HostId, false, &ruleNonEmptyString); err != nil {
+		return err
+	}
+	if err := checkString(p, "hostResourceGroupArn", s.HostResourceGroupArn, false, &ruleNonEmptyString); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate checks PutComponentPolicyRequest against the model's constraints; the error is the first violation, in member order.
 func (s *PutComponentPolicyRequest) Validate() error { return s.validate("") }
 
@@ -4948,6 +5057,9 @@ func (s *Schedule) validate(p string) error {
 	if err := checkString(p, "pipelineExecutionStartCondition", s.PipelineExecutionStartCondition, false, &rulePipelineExecutionStartCondition); err != nil {
 		return err
 	}
+	if err := s.AutoDisablePolicy.validate(memberPath(p, "autoDisablePolicy")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -5005,6 +5117,25 @@ func (s *SeverityCounts) validate(p string) error {
 	return nil
 }
 
+// Validate checks SsmParameterConfiguration against the model's constraints; the error is the first violation, in member order.
+func (s *SsmParameterConfiguration) Validate() error { return s.validate("") }
+
+func (s *SsmParameterConfiguration) validate(p string) error {
+	if s == nil {
+		return nil
+	}
+	if err := checkString(p, "amiAccountId", s.AmiAccountId, false, &ruleAccountId); err != nil {
+		return err
+	}
+	if err := checkString(p, "parameterName", s.ParameterName, true, &ruleSsmParameterName); err != nil {
+		return err
+	}
+	if err := checkString(p, "dataType", s.DataType, false, &ruleSsmParameterDataType); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Validate checks StartImagePipelineExecutionRequest against the model's constraints; the error is the first violation, in member order.
 func (s *StartImagePipelineExecutionRequest) Validate() error { return s.validate("") }
 
@@ -5016,6 +5147,9 @@ func (s *StartImagePipelineExecutionRequest) validate(p string) error {
 		return err
 	}
 	if err := checkString(p, "clientToken", s.ClientToken, true, &ruleClientToken); err != nil {
+		return err
+	}
+	if err := checkStringMap(p, "tags", s.Tags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
 		return err
 	}
 	return nil
@@ -5259,6 +5393,12 @@ func (s *UpdateImagePipelineRequest) validate(p string) error {
 	if err := checkString(p, "executionRole", s.ExecutionRole, false, &ruleRoleNameOrArn); err != nil {
 		return err
 	}
+	if err := checkStringMap(p, "imageTags", s.ImageTags, false, &sizeTagMap, &ruleTagKey, &ruleTagValue); err != nil {
+		return err
+	}
+	if err := s.LoggingConfiguration.validate(memberPath(p, "loggingConfiguration")); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -5319,6 +5459,9 @@ func (s *UpdateInfrastructureConfigurationRequest) validate(p string) error {
 		return err
 	}
 	if err := s.InstanceMetadataOptions.validate(memberPath(p, "instanceMetadataOptions")); err != nil {
+		return err
+	}
+	if err := s.Placement.validate(memberPath(p, "placement")); err != nil {
 		return err
 	}
 	return nil

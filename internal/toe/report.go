@@ -44,7 +44,8 @@ type PhaseReport struct {
 	FailureMessage string        `json:"failureMessage"`
 	Steps          []*StepReport `json:"steps"`
 
-	aborted bool
+	aborted    bool
+	start, end time.Time // exact times for JUnit; the JSON has seconds
 }
 
 // StepReport is one step's part of a PhaseReport. Inputs and Outputs are
@@ -66,6 +67,8 @@ type StepReport struct {
 	DetailedOutput []*Report `json:"detailedOutput"`
 	// Output is the tail of the step's console output (not in the JSON).
 	Output string `json:"-"`
+
+	start, end time.Time
 }
 
 // LoopReport describes a step's loop. AWS does not document this object's
@@ -191,9 +194,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			docName = d.FilePath
 		}
 		for _, p := range d.Phases {
-			s := junitSuite{Name: docName + "/" + p.Name, Time: seconds(p.StartTime, p.EndTime), Timestamp: p.StartTime}
+			s := junitSuite{Name: docName + "/" + p.Name, Time: seconds(p.start, p.end), Timestamp: p.StartTime}
 			for _, st := range p.Steps {
-				c := junitCase{Name: st.Name, ClassName: strings.ReplaceAll(docName, ".", "_") + "." + p.Name, Time: seconds(st.StartTime, st.EndTime)}
+				c := junitCase{Name: st.Name, ClassName: strings.ReplaceAll(docName, ".", "_") + "." + p.Name, Time: seconds(st.start, st.end)}
 				switch st.Status {
 				case StatusFailed:
 					c.Failure = &junitFailure{Message: st.FailureMessage, Type: st.Action, Text: st.FailureMessage + "\n" + st.Output}
@@ -227,11 +230,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	return err
 }
 
-func seconds(start, end string) string {
-	a, err1 := time.Parse(time.RFC3339, start)
-	b, err2 := time.Parse(time.RFC3339, end)
-	if err1 != nil || err2 != nil {
-		return "0"
+func seconds(start, end time.Time) string {
+	if start.IsZero() || end.Before(start) {
+		return "0.000"
 	}
-	return fmt.Sprintf("%.3f", b.Sub(a).Seconds())
+	return fmt.Sprintf("%.3f", end.Sub(start).Seconds())
 }

@@ -380,7 +380,8 @@ func (dr *docRun) execute(ctx context.Context, phases []string) *DocumentReport 
 }
 
 func (dr *docRun) runPhase(ctx context.Context, ph *Phase) *PhaseReport {
-	prep := &PhaseReport{Name: ph.Name, StartTime: timestamp(dr.now()), Status: StatusSuccess}
+	prep := &PhaseReport{Name: ph.Name, Status: StatusSuccess, start: dr.now()}
+	prep.StartTime = timestamp(prep.start)
 	dr.console.line(fmt.Sprintf("Phase %s", ph.Name))
 	for si := range ph.Steps {
 		st := &ph.Steps[si]
@@ -397,7 +398,8 @@ func (dr *docRun) runPhase(ctx context.Context, ph *Phase) *PhaseReport {
 			}
 		}
 	}
-	prep.EndTime = timestamp(dr.now())
+	prep.end = dr.now()
+	prep.EndTime = timestamp(prep.end)
 	return prep
 }
 
@@ -431,7 +433,8 @@ func (dr *docRun) runStep(ctx context.Context, ph *Phase, st *Step) *StepReport 
 	if st.Action == "ExecuteDocument" || st.Action == "Reboot" {
 		timeout = -1
 	}
-	srep := &StepReport{Name: st.Name, Action: st.Action, OnFailure: st.OnFailure, MaxAttempts: st.MaxAttempts, TimeoutSeconds: timeout, StartTime: timestamp(dr.now()), Inputs: "[]", Outputs: "[]"}
+	srep := &StepReport{Name: st.Name, Action: st.Action, OnFailure: st.OnFailure, MaxAttempts: st.MaxAttempts, TimeoutSeconds: timeout, Inputs: "[]", Outputs: "[]", start: dr.now()}
+	srep.StartTime = timestamp(srep.start)
 	if st.Loop != nil {
 		srep.Loop = &LoopReport{Name: st.Loop.Name}
 	}
@@ -440,7 +443,8 @@ func (dr *docRun) runStep(ctx context.Context, ph *Phase, st *Step) *StepReport 
 	dr.log.Info("step started", "phase", ph.Name, "step", st.Name, "action", st.Action)
 	finish := func(status, msg string) *StepReport {
 		srep.Status, srep.FailureMessage = status, msg
-		srep.EndTime = timestamp(dr.now())
+		srep.end = dr.now()
+		srep.EndTime = timestamp(srep.end)
 		srep.Output = out.tail.String()
 		dr.console.stepFinished(ph.Name, st.Name, status, msg)
 		dr.log.Info("step finished", "phase", ph.Name, "step", st.Name, "status", status, "failureMessage", msg)

@@ -33,6 +33,21 @@
 //   - latestVersionReferences on the ten Create/Get outputs that carry it
 //     in the v2 client (components, container and image recipes, images,
 //     workflows);
+//   - the members the v2 client sends or returns so that "Get returns what
+//     Create was given" holds for them: placement (TenancyType
+//     default|dedicated|host) on infrastructure configurations and their
+//     summaries, distributions[].ssmParameterConfigurations
+//     (SsmParameterDataType text|aws:ec2:image; parameter names 1–1011 of
+//     [\w.\-/] as the current reference says), amiTags on image recipes,
+//     imageTags, loggingConfiguration and schedule.autoDisablePolicy
+//     (failureCount 1–10) on pipelines with the outputs lastRunStatus and
+//     consecutiveFailures, loggingConfiguration on CreateImage,
+//     ImportVmImage, Image and ImageSummary, and tags on
+//     StartImagePipelineExecution;
+//   - lifecycle policy recipe selections accept `x` wildcards in
+//     semanticVersion (x.x.x, 1.x.x, 1.0.x), as the current reference
+//     documents; the v1 model types the member VersionNumber, which has
+//     none;
 //   - the enum values the v2 client added to enums requests use: Platform
 //     macOS, Ownership AWSMarketplace, BuildType IMPORT_ISO, ComponentStatus
 //     ACTIVE and DISABLED; otherwise validation would refuse what a current

@@ -97,12 +97,15 @@ type Store struct {
 	read   *sql.DB    // pool of query_only connections for View
 	write  *sql.DB    // holds exactly one connection: wconn
 	wconn  *sql.Conn  // owned by the writer goroutine after Open
-	rstmts *stmtCache // prepared on read, per connection by database/sql
 	wstmts *stmtCache // prepared on wconn
-	reqs   chan *request
-	done   chan struct{} // closed when the writer goroutine exits
-	mu     sync.RWMutex  // guards closed against concurrent sends on reqs
-	closed bool
+	// readers holds cfg.readConns read connections for View, each with
+	// its own statements; nil entries are connections not opened yet.
+	readers chan *reader
+	closing chan struct{} // closed when Close starts
+	reqs    chan *request
+	done    chan struct{} // closed when the writer goroutine exits
+	mu      sync.RWMutex  // guards closed against concurrent sends on reqs
+	closed  bool
 
 	lastPurge time.Time    // writer goroutine only
 	commits   atomic.Int64 // successful group commits, for tests
@@ -175,20 +178,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
-	read.SetMaxOpenConns(cfg.readConns)
-	read.SetMaxIdleConns(cfg.readConns)
+	read.SetMaxOpenConns(cfg.readConns + 1)
+	read.SetMaxIdleConns(cfg.readConns + 1)
 	read.SetConnMaxLifetime(0)
 	read.SetConnMaxIdleTime(0)
 
 	s := &Store{
-		cfg:    cfg,
-		read:   read,
-		write:  write,
-		wconn:  wconn,
-		rstmts: newStmtCache(read.PrepareContext),
-		wstmts: newStmtCache(wconn.PrepareContext),
-		reqs:   make(chan *request, cfg.maxBatch),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		read:    read,
+		write:   write,
+		wconn:   wconn,
+		wstmts:  newStmtCache(wconn.PrepareContext),
+		readers: make(chan *reader, cfg.readConns),
+		closing: make(chan struct{}),
+		reqs:    make(chan *request, cfg.maxBatch),
+		done:    make(chan struct{}),
+	}
+	for range cfg.readConns {
+		s.readers <- nil
 	}
 	if err := s.purgeTokens(ctx); err != nil {
 		read.Close()
@@ -198,18 +205,58 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// reader is one read connection with the statements prepared on it. A
+// View holds it for its whole transaction, so the store keeps its own pool
+// rather than database/sql's, whose DB-level statements would need a second
+// connection to prepare on.
+type reader struct {
+	conn  *sql.Conn
+	stmts *stmtCache
+}
+
+// acquire takes a reader, opening its connection on first use.
+func (s *Store) acquire(ctx context.Context) (*reader, error) {
+	var r *reader
+	select {
+	case r = <-s.readers:
+	case <-s.closing:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r != nil {
+		return r, nil
+	}
+	conn, err := s.read.Conn(ctx)
+	if err != nil {
+		s.readers <- nil
+		return nil, fmt.Errorf("sqlite: read connection: %w", err)
+	}
+	return &reader{conn: conn, stmts: newStmtCache(conn.PrepareContext)}, nil
+}
+
+func (s *Store) release(r *reader) { s.readers <- r }
+
 // View runs fn in a read-only transaction on a read connection. The
 // snapshot is fixed by fn's first read and holds until fn returns.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	sqlTx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	r, err := s.acquire(ctx)
 	if err != nil {
+		return err
+	}
+	defer s.release(r)
+	// BEGIN and ROLLBACK run uncancellable: a reader must go back to the
+	// pool outside any transaction. ROLLBACK fails harmlessly when an
+	// interrupted statement already ended the transaction.
+	bg := context.WithoutCancel(ctx)
+	if _, err := r.conn.ExecContext(bg, "BEGIN"); err != nil {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
-	defer sqlTx.Rollback()
-	t := &tx{q: sqlTx, sqlTx: sqlTx, stmts: s.rstmts, now: s.cfg.now, retention: s.cfg.tokenRetention}
+	defer r.conn.ExecContext(bg, "ROLLBACK")
+	t := &tx{q: r.conn, stmts: r.stmts, now: s.cfg.now, retention: s.cfg.tokenRetention}
 	defer t.finish()
 	return fn(t)
 }
@@ -255,7 +302,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	var one int
-	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one) // the spare connection
 }
 
 // Close waits for queued Updates to finish, stops the writer, checkpoints
@@ -269,10 +316,18 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.reqs)
+	close(s.closing)
 	s.mu.Unlock()
 	<-s.done
 
-	errs := []error{s.rstmts.close(), s.wstmts.close(), s.read.Close()}
+	// Wait for running Views to give their readers back.
+	var errs []error
+	for range s.cfg.readConns {
+		if r := <-s.readers; r != nil {
+			errs = append(errs, r.stmts.close(), r.conn.Close())
+		}
+	}
+	errs = append(errs, s.wstmts.close(), s.read.Close())
 	// TRUNCATE leaves an empty WAL behind, so a cleanly closed database is
 	// one self-contained file. A reader still open elsewhere only makes the
 	// checkpoint partial, which is harmless.

@@ -14,7 +14,7 @@ import (
 	"github.com/kiln-build/kiln/internal/store"
 )
 
-// querier is what *sql.Tx (reads) and the writer's *sql.Conn have in common.
+// querier is the part of *sql.Conn a tx uses.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -24,7 +24,6 @@ type querier interface {
 // tx implements store.Tx for both View and Update.
 type tx struct {
 	q         querier
-	sqlTx     *sql.Tx    // set for View: cached statements must be bound to it
 	stmts     *stmtCache // statements prepared on q's database or connection
 	writable  bool
 	now       func() time.Time
@@ -34,17 +33,10 @@ type tx struct {
 
 func (t *tx) finish() { t.done.Store(true) }
 
-// stmt returns the cached prepared statement for query, bound to t, or
-// nil to run query unprepared.
+// stmt returns the cached prepared statement for query, or nil to run
+// query unprepared.
 func (t *tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	s, err := t.stmts.get(ctx, query)
-	if err != nil || s == nil {
-		return nil, err
-	}
-	if t.sqlTx != nil {
-		return t.sqlTx.StmtContext(ctx, s), nil
-	}
-	return s, nil
+	return t.stmts.get(ctx, query)
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
