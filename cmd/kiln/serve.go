@@ -163,6 +163,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := svc.SeedCatalog(ctx); err != nil {
 		return fmt.Errorf("seeding the Amazon-owned catalogue: %w", err)
 	}
+	if err := svc.SeedWorkflows(ctx); err != nil {
+		return fmt.Errorf("seeding the Amazon-owned workflows: %w", err)
+	}
 
 	handlers := map[string]server.HandlerFunc{}
 	for name, h := range svc.Handlers() {

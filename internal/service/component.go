@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -193,26 +194,63 @@ func quoteYAML(s string) string {
 
 // GetComponent returns a component build: by build ARN, or by version ARN
 // (with `x` wildcards) resolved to the latest matching build.
-func (s *Service) GetComponent(ctx context.Context, account string, in *awsapi.GetComponentRequest) (*awsapi.GetComponentResponse, error) {
+func (s *Service) GetComponent(ctx context.Context, account string, in *awsapi.GetComponentRequest) (*getComponentResponse, error) {
 	a, err := s.parseARN("componentBuildVersionArn", in.ComponentBuildVersionArn, kindComponent)
 	if err != nil {
 		return nil, err
 	}
-	var out awsapi.GetComponentResponse
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.resolve(ctx, tx, account, a, "Component")
-		if err != nil {
-			return err
+	var r store.Resource
+	if a.Build > 0 {
+		// A build ARN names one row: read it without a transaction, which
+		// lets the store answer from its read cache.
+		r, err = s.Store.Get(ctx, a.String())
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (a.Region != s.Region || !visible(r, account))) {
+			return nil, notFound("The resource Component '%s' does not exist.", a)
 		}
-		comp, err := decodeComponent(r)
-		out.Component = &comp
-		return err
-	})
+	} else {
+		err = s.view(ctx, func(tx store.Tx) error {
+			r, err = s.resolve(ctx, tx, account, a, "Component")
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
-	out.LatestVersionReferences = latestVersionReferences(out.Component.Arn)
-	return &out, nil
+	return &getComponentResponse{
+		Component:               withTags(r.Doc, r.Tags),
+		LatestVersionReferences: latestVersionReferences(r.ARN),
+	}, nil
+}
+
+// getComponentResponse is awsapi.GetComponentResponse with the component
+// kept as JSON. GetComponent is the hottest read, and the stored document
+// already is the API's Component shape (with its owner), so it is spliced
+// into the answer rather than decoded and encoded again.
+type getComponentResponse struct {
+	RequestId               string                          `json:"requestId,omitempty"`
+	Component               json.RawMessage                 `json:"component"`
+	LatestVersionReferences *awsapi.LatestVersionReferences `json:"latestVersionReferences,omitempty"`
+}
+
+// SetRequestId lets the server fill in the request ID.
+func (r *getComponentResponse) SetRequestId(id string) { r.RequestId = id }
+
+// withTags returns the stored document doc (a JSON object without a tags
+// member) with tags added as its last member.
+func withTags(doc []byte, tags map[string]string) json.RawMessage {
+	if len(tags) == 0 {
+		return doc
+	}
+	t, _ := json.Marshal(tags)
+	end := bytes.LastIndexByte(doc, '}')
+	out := make([]byte, 0, len(doc)+len(t)+10)
+	out = append(out, doc[:end]...)
+	if len(bytes.TrimSpace(doc[1:end])) > 0 {
+		out = append(out, ',')
+	}
+	out = append(out, `"tags":`...)
+	out = append(out, t...)
+	return append(out, '}')
 }
 
 func decodeComponent(r store.Resource) (awsapi.Component, error) {
@@ -267,9 +305,13 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	}
 	q := store.Query{Kind: kindComponent, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
-	q.Match = func(r store.Resource) bool {
-		c, err := decodeComponent(r)
-		return err == nil && match(c)
+	// The owner selection already confines rows to what the caller may
+	// see, so rows are decoded for matching only when filters ask for it.
+	if len(in.Filters) > 0 {
+		q.Match = func(r store.Resource) bool {
+			var c awsapi.Component
+			return json.Unmarshal(r.Doc, &c) == nil && match(c)
+		}
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
@@ -287,17 +329,18 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 			return err
 		}
 		for _, r := range rows {
-			c, err := decodeComponent(r)
-			if err != nil {
-				return err
+			// ComponentVersion's members are a subset of Component's with
+			// the same names, so the stored document decodes straight into
+			// it, skipping the document text.
+			var v awsapi.ComponentVersion
+			if err := json.Unmarshal(r.Doc, &v); err != nil {
+				return fmt.Errorf("stored component %s: %w", r.ARN, err)
 			}
-			a, _ := arn.Parse(c.Arn)
+			a, _ := arn.Parse(r.ARN)
 			a.Build = 0
-			out.ComponentVersionList = append(out.ComponentVersionList, awsapi.ComponentVersion{
-				Arn: a.String(), Name: c.Name, Version: c.Version, Description: c.Description,
-				Platform: c.Platform, SupportedOsVersions: c.SupportedOsVersions, Type: c.Type,
-				Owner: c.Owner, DateCreated: c.DateCreated,
-			})
+			v.Arn = a.String()
+			v.Owner = ownerName(r.Account)
+			out.ComponentVersionList = append(out.ComponentVersionList, v)
 		}
 		out.NextToken = next
 		return nil

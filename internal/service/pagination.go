@@ -107,8 +107,10 @@ func (s *Service) page(ctx context.Context, tx store.Tx, p listPage) ([]store.Re
 	}
 
 	// Grouped: read in batches until limit groups are complete; a group is
-	// complete once a row of the next group (or the end) is seen.
-	const batch = 256
+	// complete once a row of the next group (or the end) is seen. Most
+	// groups hold one row (one build per version), so the first batch is
+	// sized to the page and later ones grow.
+	batch := limit + 1
 	var out []store.Resource
 	var cur *store.Resource
 	curKey := ""
@@ -132,6 +134,7 @@ func (s *Service) page(ctx context.Context, tx store.Tx, p listPage) ([]store.Re
 			break
 		}
 		q.After = rows[len(rows)-1].ARN
+		batch = min(batch*2, 512)
 	}
 	if cur != nil {
 		out = append(out, *cur)

@@ -59,7 +59,12 @@ type Query struct {
 	Version string // exact "M.m.p", optional
 
 	// After is a cursor: only resources that sort strictly after the
-	// resource with this ARN are returned (keyset pagination).
+	// resource with this ARN are returned (keyset pagination). When that
+	// resource has since been deleted, its position is read from the ARN
+	// itself (KIND/NAME[/VERSION[/BUILD]] for the Query's Kind), so a
+	// page's last row vanishing does not break the walk; an After that
+	// names no resource and cannot be read that way is an error wrapping
+	// ErrNotFound.
 	After string
 	// Match, when non-nil, filters rows on the store's side of the
 	// pagination so Limit counts only matching rows.
@@ -87,6 +92,8 @@ type Tx interface {
 	Insert(ctx context.Context, r Resource) error
 	// Put replaces an existing resource; ErrNotFound when absent.
 	Put(ctx context.Context, r Resource) error
+	// Delete removes a resource with its tags and grants; ErrNotFound when
+	// absent.
 	Delete(ctx context.Context, arn string) error
 	List(ctx context.Context, q Query) ([]Resource, error)
 
@@ -109,6 +116,10 @@ type Store interface {
 	// it did is kept. Implementations may commit several concurrent
 	// Updates together (group commit), each isolated by a savepoint.
 	Update(ctx context.Context, fn func(Tx) error) error
+	// Get reads one resource by ARN outside any transaction (ErrNotFound
+	// when absent). Implementations may serve it from a cache, provided it
+	// never returns a value older than the last Update that returned.
+	Get(ctx context.Context, arn string) (Resource, error)
 	// Ping reports whether the store is open and usable (for /healthz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -107,6 +107,8 @@ type Store struct {
 	mu      sync.RWMutex  // guards closed against concurrent sends on reqs
 	closed  bool
 
+	cache readCache // serves Get; see cache.go
+
 	lastPurge time.Time    // writer goroutine only
 	commits   atomic.Int64 // successful group commits, for tests
 }
@@ -247,14 +249,18 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	defer s.release(r)
 	// BEGIN and ROLLBACK run uncancellable: a reader must go back to the
 	// pool outside any transaction. ROLLBACK fails harmlessly when an
 	// interrupted statement already ended the transaction.
 	bg := context.WithoutCancel(ctx)
 	if _, err := r.conn.ExecContext(bg, "BEGIN"); err != nil {
+		// A connection that cannot begin is replaced on next use.
+		r.stmts.close()
+		r.conn.Close()
+		s.release(nil)
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
+	defer s.release(r)
 	defer r.conn.ExecContext(bg, "ROLLBACK")
 	t := &tx{q: r.conn, stmts: r.stmts, now: s.cfg.now, retention: s.cfg.tokenRetention}
 	defer t.finish()
@@ -410,6 +416,10 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
+	// touched collects the ARNs the batch writes (rolled-back ones too:
+	// dropping a few extra cache entries is harmless).
+	var touched []string
+	defer func() { s.cache.invalidate(touched) }()
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		failAll(fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -420,7 +430,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		ran[i] = true
 		var err error
-		results[i], err = s.runOne(ctx, r)
+		results[i], err = s.runOne(ctx, r, &touched)
 		if err != nil {
 			s.rollback(ctx)
 			failAll(fmt.Errorf("sqlite: transaction aborted: %w", err))
@@ -434,6 +444,8 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
+	s.cache.invalidate(touched)
+	touched = nil
 	for i, r := range batch {
 		if ran[i] {
 			r.done <- results[i]
@@ -445,11 +457,11 @@ func (s *Store) commit(batch []*request) {
 // non-nil error means the savepoint itself failed and the whole
 // transaction is unusable (SQLite rolls a transaction back by itself on
 // errors such as SQLITE_FULL or SQLITE_IOERR).
-func (s *Store) runOne(ctx context.Context, r *request) (res result, err error) {
+func (s *Store) runOne(ctx context.Context, r *request, touched *[]string) (res result, err error) {
 	if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT u"); err != nil {
 		return res, err
 	}
-	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention}
+	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention, touched: touched}
 	func() {
 		defer func() {
 			if v := recover(); v != nil {

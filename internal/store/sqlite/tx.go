@@ -29,6 +29,15 @@ type tx struct {
 	now       func() time.Time
 	retention time.Duration
 	done      atomic.Bool
+	// touched, in the writer's transactions, collects the ARNs written so
+	// the read cache can drop them after the commit.
+	touched *[]string
+}
+
+func (t *tx) touch(arn string) {
+	if t.touched != nil {
+		*t.touched = append(*t.touched, arn)
+	}
 }
 
 func (t *tx) finish() { t.done.Store(true) }
@@ -162,6 +171,7 @@ func (t *tx) Insert(ctx context.Context, r store.Resource) error {
 	if err != nil {
 		return err
 	}
+	t.touch(r.ARN)
 	if r.ARN == "" {
 		return errors.New("sqlite: insert: empty ARN")
 	}
@@ -200,6 +210,7 @@ func (t *tx) Put(ctx context.Context, r store.Resource) error {
 	if err != nil {
 		return err
 	}
+	t.touch(r.ARN)
 	if r.Updated.IsZero() {
 		r.Updated = t.now()
 	}
@@ -230,6 +241,7 @@ func (t *tx) Delete(ctx context.Context, arn string) error {
 	if err != nil {
 		return err
 	}
+	t.touch(arn)
 	if err := t.deleteChildren(ctx, arn); err != nil {
 		return err
 	}

@@ -16,11 +16,14 @@
 //     Kind is an error wrapping ErrNotFound.
 //   - View is a snapshot: a commit made while fn runs is not seen by fn.
 //   - Writes inside View fail.
+//   - PutToken with a zero Created records the current time; a token just
+//     put is returned by Token (retention is the backend's business).
 package storetest
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +67,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ViewSnapshot", s.testViewSnapshot},
 		{"ViewReadOnly", s.testViewReadOnly},
 		{"PingClose", s.testPingClose},
+		{"GetOutsideTx", s.testGetOutsideTx},
+		{"GetOutsideTxConcurrent", s.testGetOutsideTxConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.fn)
@@ -956,4 +962,86 @@ func (s suite) testPingClose(t *testing.T) {
 	if err := st.View(ctx, func(store.Tx) error { return nil }); err == nil {
 		t.Error("View after Close succeeded")
 	}
+}
+
+// testGetOutsideTx checks Store.Get, which may be cached, never answers
+// with a value older than the last acknowledged Update.
+func (s suite) testGetOutsideTx(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	r := comp("111111111111", "cached", "1.0.0", 1)
+	if _, err := st.Get(ctx, r.ARN); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get before insert: %v", err)
+	}
+	insert(t, st, r)
+	for i := range 5 {
+		got, err := st.Get(ctx, r.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"v":%d}`, i); i > 0 && string(got.Doc) != want {
+			t.Fatalf("Get after Put %d: doc %s, want %s", i, got.Doc, want)
+		}
+		got.Tags["mutated"] = "by caller" // must not leak into later reads
+		r.Doc = []byte(fmt.Sprintf(`{"v":%d}`, i+1))
+		update(t, st, func(tx store.Tx) error { return tx.Put(ctx, r) })
+		again, err := st.Get(ctx, r.ARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again.Doc) != string(r.Doc) || again.Tags["mutated"] != "" {
+			t.Fatalf("Get after Put: doc %s tags %v, want doc %s", again.Doc, again.Tags, r.Doc)
+		}
+		r.Doc = again.Doc
+
+	}
+	update(t, st, func(tx store.Tx) error { return tx.Delete(ctx, r.ARN) })
+	if _, err := st.Get(ctx, r.ARN); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after delete: %v", err)
+	}
+}
+
+// testGetOutsideTxConcurrent races readers against a writer: once an
+// Update returns, no Get may see the value it replaced.
+func (s suite) testGetOutsideTxConcurrent(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	r := comp("111111111111", "raced", "1.0.0", 1)
+	r.Doc = []byte(`{"v":0}`)
+	insert(t, st, r)
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				floor := acked.Load()
+				got, err := st.Get(ctx, r.ARN)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var v struct{ V int64 }
+				json.Unmarshal(got.Doc, &v)
+				if v.V < floor {
+					t.Errorf("Get saw v=%d after v=%d was acknowledged", v.V, floor)
+					return
+				}
+			}
+		}()
+	}
+	for i := int64(1); i <= 200; i++ {
+		r.Doc = []byte(fmt.Sprintf(`{"v":%d}`, i))
+		update(t, st, func(tx store.Tx) error { return tx.Put(ctx, r) })
+		acked.Store(i)
+	}
+	close(stop)
+	wg.Wait()
 }
