@@ -70,7 +70,7 @@ func TestToeValidate(t *testing.T) {
 	if code != 1 {
 		t.Errorf("bad: exit %d", code)
 	}
-	for _, want := range []string{bad + ":5:9: step \"A\": unknown action", bad + ":7:25: timeoutSeconds"} {
+	for _, want := range []string{bad + ":6:17: step \"A\": unknown action", bad + ":7:25: timeoutSeconds"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}

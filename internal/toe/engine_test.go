@@ -159,10 +159,10 @@ func TestInvalidDocumentStopsRun(t *testing.T) {
 	var out bytes.Buffer
 	_, err := runDoc(t, &Runner{Stdout: &out}, doc, nil, nil)
 	var verr *ValidationError
-	if !errors.As(err, &verr) || len(verr.Problems) != 1 || verr.Problems[0].Line != 5 {
+	if !errors.As(err, &verr) || len(verr.Problems) != 1 || verr.Problems[0].Line != 6 {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(out.String(), "inline.yaml:5:9: step \"A\": unknown action") {
+	if !strings.Contains(out.String(), "inline.yaml:6:17: step \"A\": unknown action") {
 		t.Errorf("console %q", out.String())
 	}
 }

@@ -2,6 +2,7 @@ package toe
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -34,7 +35,26 @@ func (d *Document) Warnings() []Problem {
 func (d *Document) validate(lookup func(string) (action.Module, bool)) []Problem {
 	v := &validator{Document: d, lookup: lookup, probs: append([]Problem(nil), d.problems...)}
 	v.run()
+	// Problems are found phase by phase and rule by rule; users read them
+	// top to bottom.
+	sort.SliceStable(v.probs, func(i, j int) bool {
+		a, b := v.probs[i], v.probs[j]
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
 	return v.probs
+}
+
+// actionNode is the value of a step's `action` key, where a problem with
+// the action itself points; the step when there is none.
+func actionNode(step *yaml.Node) *yaml.Node {
+	if step != nil && step.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(step.Content); i += 2 {
+			if step.Content[i].Value == "action" {
+				return step.Content[i+1]
+			}
+		}
+	}
+	return step
 }
 
 type validator struct {
@@ -107,9 +127,9 @@ func (v *validator) step(pi, si int) {
 				v.errorf(n, "step %q (%s): %s", st.Name, st.Action, msg)
 			}
 		} else if windowsOnly(st.Action) {
-			v.errorf(st.node, "step %q: action %s is not supported on Linux", st.Name, st.Action)
+			v.errorf(actionNode(st.node), "step %q: action %s is not supported on Linux", st.Name, st.Action)
 		} else {
-			v.errorf(st.node, "step %q: unknown action %q", st.Name, st.Action)
+			v.errorf(actionNode(st.node), "step %q: unknown action %q", st.Name, st.Action)
 		}
 	}
 	switch st.Action {

@@ -33,8 +33,8 @@ func TestValidateProblems(t *testing.T) {
 		{"step without action", head + phase + "      - name: A\n", 5, "has no action"},
 		{"duplicate step", head + phase + bash("A") + bash("A"), 9, `duplicate step name "A"`},
 		{"unknown step key", head + phase + bash("A") + "        timeout: 5\n", 9, `unknown key "timeout"`},
-		{"unknown action", head + phase + "      - name: A\n        action: ExecuteBahs\n", 5, `unknown action "ExecuteBahs"`},
-		{"windows-only action", head + phase + "      - name: A\n        action: ExecutePowerShell\n        inputs: {commands: [x]}\n", 5, "not supported on Linux"},
+		{"unknown action", head + phase + "      - name: A\n        action: ExecuteBahs\n", 6, `unknown action "ExecuteBahs"`},
+		{"windows-only action", head + phase + "      - name: A\n        action: ExecutePowerShell\n        inputs: {commands: [x]}\n", 6, "not supported on Linux"},
 		{"missing required input", head + phase + "      - name: A\n        action: ExecuteBash\n        inputs:\n          command: [x]\n", 8, "commands"},
 		{"input of the wrong type", head + phase + "      - name: A\n        action: CreateFile\n        inputs:\n          - path: /tmp/x\n            overwrite: [1]\n", 9, "overwrite"},
 		{"timeoutSeconds 0", head + phase + bash("A") + "        timeoutSeconds: 0\n", 9, "timeoutSeconds"},
@@ -126,7 +126,7 @@ phases:
 	if len(ps) != 4 {
 		t.Fatalf("got %d problems, want 4: %v", len(ps), ps)
 	}
-	if got := ps[0].String(); !strings.HasPrefix(got, "x.yaml:9:25: ") {
+	if got := ps[0].String(); !strings.HasPrefix(got, "x.yaml:6:17: ") {
 		t.Errorf("String() = %q, want name:line:col: prefix", got)
 	}
 }
