@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
@@ -133,10 +134,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if !arn.ValidRegion(cfg.region) {
+		return fmt.Errorf("--region %q is not a region name like us-east-1", cfg.region)
+	}
+	if !arn.ValidAccountID(cfg.account) {
+		return fmt.Errorf("--account %q is not a 12-digit account ID", cfg.account)
+	}
 	principals := map[string]sigv4.Principal{}
 	if cfg.credentials != "" {
 		if principals, err = sigv4.LoadCredentials(cfg.credentials); err != nil {
 			return err
+		}
+		if mode == sigv4.ModeStrict && len(principals) == 0 {
+			return fmt.Errorf("--auth strict: %s names no principals", cfg.credentials)
 		}
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -584,4 +585,59 @@ func TestImportAndURIComponents(t *testing.T) {
 		Uri: aws.String(docs.URL + "/missing.yaml"),
 	})
 	wantCode(t, err, "InvalidParameterValueException")
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	srv := kilntest.Start(t)
+	createHello(t, srv.Client(kilntest.DefaultCreds), "metered", "1.0.0")
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/metrics", `kiln_api_requests_total{operation="CreateComponent",code="OK"} 1`},
+		{"/metrics", `kiln_api_request_duration_seconds_count{operation="CreateComponent"} 1`},
+	} {
+		resp, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(strings.Builder)
+		_, _ = io.Copy(body, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(body.String(), tc.want) {
+			t.Errorf("GET %s = %d, want %q in:\n%s", tc.path, resp.StatusCode, tc.want, body)
+		}
+	}
+}
+
+func TestServeFlagsAndEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"bad region", []string{"--region", "mars"}, nil, "--region"},
+		{"bad account", []string{"--account", "12"}, nil, "--account"},
+		{"region from environment", nil, []string{"KILN_REGION=nowhere"}, "--region"},
+		{"strict without credentials", []string{"--auth", "strict"}, nil, "--credentials"},
+		{"unknown auth", []string{"--auth", "maybe"}, nil, "--auth"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(kilntest.Binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)...)
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("err %v, output %s; want a refusal naming %s", err, out, tc.want)
+			}
+		})
+	}
+	// The environment sets what flags do: KILN_REGION moves the ARNs.
+	t.Setenv("KILN_REGION", "eu-west-2")
+	srv := kilntest.Start(t)
+	out, err := srv.Client(kilntest.DefaultCreds).ListComponents(kilntest.Context(t), &imagebuilder.ListComponentsInput{Owner: types.OwnershipAmazon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ComponentVersionList) == 0 || !strings.Contains(aws.ToString(out.ComponentVersionList[0].Arn), ":eu-west-2:aws:") {
+		t.Errorf("with KILN_REGION=eu-west-2: %+v", out.ComponentVersionList)
+	}
 }
