@@ -176,6 +176,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := svc.SeedWorkflows(ctx); err != nil {
 		return fmt.Errorf("seeding the Amazon-owned workflows: %w", err)
 	}
+	if err := svc.SeedImageCatalog(ctx); err != nil {
+		return fmt.Errorf("seeding the Amazon-owned parent images: %w", err)
+	}
 
 	handlers := map[string]server.HandlerFunc{}
 	for name, h := range svc.Handlers() {

@@ -1,5 +1,262 @@
 package service
 
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/catalog"
+	"github.com/kiln-build/kiln/internal/semver"
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// Images are stored as kind "image", one row per build version
+// (…:image/NAME/M.m.p/BUILD), with the API's Image shape (without tags) as
+// the document. The Amazon-owned parent images are seeded that way by
+// SeedImageCatalog; the images builds produce are stored the same way, so
+// the reads below serve both.
+const kindImage = arn.TypeImage
+
 func (s *Service) imageHandlers() map[string]Handler {
-	return map[string]Handler{}
+	return map[string]Handler{
+		"GetImage":               handle(s.GetImage),
+		"ListImages":             handle(s.ListImages),
+		"ListImageBuildVersions": handle(s.ListImageBuildVersions),
+	}
+}
+
+// SeedImageCatalog makes the Amazon-owned parent images of
+// internal/catalog visible in this region: each is stored as build 1 of its
+// version under owner "aws", AVAILABLE, so recipes can name
+// arn:aws:imagebuilder:REGION:aws:image/NAME/x.x.x and ListImages with
+// owner Amazon lists them. Rows are rewritten only when the catalogue
+// entry changed, so start-up is cheap and idempotent.
+//
+// These images have no content yet: they are names with metadata
+// (platform, OS version) that recipes are validated against. A later
+// operator mapping decides which real root filesystem a build starts from
+// for each name.
+func (s *Service) SeedImageCatalog(ctx context.Context) error {
+	created := s.now()
+	return s.update(ctx, func(tx store.Tx) error {
+		for _, c := range catalog.Images() {
+			a := arn.New(s.Partition, s.Region, AmazonAccount, kindImage, c.Name).WithVersion(c.Version).WithBuild(1)
+			if err := a.Validate(); err != nil {
+				return fmt.Errorf("catalog image %s: %w", c.Name, err)
+			}
+			img := awsapi.Image{
+				Arn: a.String(), Type: c.Type, Name: c.Name, Version: c.Version,
+				Platform: c.Platform, OsVersion: c.OsVersion,
+				State:       &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
+				DateCreated: formatDateTime(created),
+				ImageSource: awsapi.ImageSourceAmazonManaged,
+			}
+			existing, err := tx.Get(ctx, a.String())
+			switch {
+			case err == nil:
+				img.DateCreated = formatDateTime(existing.Created)
+				raw, _ := json.Marshal(img)
+				if string(raw) == string(existing.Doc) {
+					continue
+				}
+				existing.Doc = raw
+				existing.Updated = created
+				if err := tx.Put(ctx, existing); err != nil {
+					return err
+				}
+			case errors.Is(err, store.ErrNotFound):
+				raw, _ := json.Marshal(img)
+				if err := tx.Insert(ctx, store.Resource{
+					ARN: a.String(), Kind: kindImage, Account: AmazonAccount, Region: s.Region,
+					Name: a.Name, Version: c.Version, Build: 1, Doc: raw,
+					Created: created, Updated: created,
+				}); err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func decodeImage(r store.Resource) (awsapi.Image, error) {
+	var img awsapi.Image
+	if err := json.Unmarshal(r.Doc, &img); err != nil {
+		return img, fmt.Errorf("stored image %s: %w", r.ARN, err)
+	}
+	if len(r.Tags) > 0 {
+		img.Tags = r.Tags
+	}
+	return img, nil
+}
+
+// imageStatus is an image's state, "" when it has none.
+func imageStatus(img awsapi.Image) string {
+	if img.State == nil {
+		return ""
+	}
+	return img.State.Status
+}
+
+// GetImage returns an image build: by build ARN, or by version ARN (with
+// `x` wildcards) resolved to the latest matching build the caller sees.
+func (s *Service) GetImage(ctx context.Context, account string, in *awsapi.GetImageRequest) (*awsapi.GetImageResponse, error) {
+	a, err := s.parseARN("imageBuildVersionArn", in.ImageBuildVersionArn, kindImage)
+	if err != nil {
+		return nil, err
+	}
+	var img awsapi.Image
+	err = s.view(ctx, func(tx store.Tx) error {
+		r, err := s.resolve(ctx, tx, account, a, "Image")
+		if err != nil {
+			return err
+		}
+		img, err = decodeImage(r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &awsapi.GetImageResponse{Image: &img, LatestVersionReferences: latestVersionReferences(img.Arn)}, nil
+}
+
+var imageFilters = filterFields[awsapi.Image]{
+	"name":      func(i awsapi.Image) []string { return one(i.Name) },
+	"osVersion": func(i awsapi.Image) []string { return one(i.OsVersion) },
+	"platform":  func(i awsapi.Image) []string { return one(i.Platform) },
+	"type":      func(i awsapi.Image) []string { return one(i.Type) },
+	"version":   func(i awsapi.Image) []string { return one(i.Version) },
+}
+
+// ListImages lists image versions (one entry per version, showing its
+// latest build), or one entry per name with byName. Deprecated
+// Amazon-owned images are hidden unless includeDeprecated; the caller's
+// own deprecated images are always listed, as the API documents.
+func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.ListImagesRequest) (*awsapi.ListImagesResponse, error) {
+	match, err := imageFilters.compile(in.Filters)
+	if err != nil {
+		return nil, err
+	}
+	byName := deref(in.ByName)
+	if byName {
+		for _, f := range in.Filters {
+			if f.Name == "version" {
+				return nil, awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
+			}
+		}
+	}
+	includeDeprecated := deref(in.IncludeDeprecated)
+	q := store.Query{Kind: kindImage, Region: s.Region}
+	ownerQuery(&q, in.Owner, account)
+	q.Match = func(r store.Resource) bool {
+		img, err := decodeImage(r)
+		if err != nil {
+			return false
+		}
+		if !includeDeprecated && r.Account == AmazonAccount && imageStatus(img) == awsapi.ImageStatusDeprecated {
+			return false
+		}
+		return match(img)
+	}
+	params := *in
+	params.NextToken, params.MaxResults = "", nil
+	p := listPage{
+		op: "ListImages", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
+		group: func(r store.Resource) string { return r.Account + "/" + r.Name + "/" + r.Version },
+	}
+	if byName {
+		p.group = func(r store.Resource) string { return r.Account + "/" + r.Name }
+	}
+	out := &awsapi.ListImagesResponse{ImageVersionList: []awsapi.ImageVersion{}}
+	err = s.view(ctx, func(tx store.Tx) error {
+		rows, next, err := s.page(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			img, err := decodeImage(r)
+			if err != nil {
+				return err
+			}
+			a, _ := arn.Parse(r.ARN)
+			a.Build = 0
+			out.ImageVersionList = append(out.ImageVersionList, awsapi.ImageVersion{
+				Arn: a.String(), Name: img.Name, Type: img.Type, Version: img.Version,
+				Platform: img.Platform, OsVersion: img.OsVersion, Owner: ownerName(r.Account),
+				DateCreated: img.DateCreated, BuildType: img.BuildType, ImageSource: img.ImageSource,
+			})
+		}
+		out.NextToken = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListImageBuildVersions lists the builds of one image version the caller
+// can see, oldest first (the order ListComponentBuildVersions uses).
+func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in *awsapi.ListImageBuildVersionsRequest) (*awsapi.ListImageBuildVersionsResponse, error) {
+	a, err := s.parseARN("imageVersionArn", in.ImageVersionArn, kindImage)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := semver.Parse(a.Version); err != nil || a.Build != 0 {
+		return nil, badValue("imageVersionArn", "imageVersionArn must name one version (…/image/NAME/M.m.p).")
+	}
+	match, err := imageFilters.compile(in.Filters)
+	if err != nil {
+		return nil, err
+	}
+	params := *in
+	params.NextToken, params.MaxResults = "", nil
+	p := listPage{
+		op: "ListImageBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{
+			Kind: kindImage, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
+			Match: func(r store.Resource) bool {
+				if !visible(r, account) {
+					return false
+				}
+				img, err := decodeImage(r)
+				return err == nil && match(img)
+			},
+		},
+	}
+	out := &awsapi.ListImageBuildVersionsResponse{ImageSummaryList: []awsapi.ImageSummary{}}
+	err = s.view(ctx, func(tx store.Tx) error {
+		if a.Region != s.Region {
+			return nil
+		}
+		rows, next, err := s.page(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			img, err := decodeImage(r)
+			if err != nil {
+				return err
+			}
+			out.ImageSummaryList = append(out.ImageSummaryList, awsapi.ImageSummary{
+				Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
+				Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
+				Owner: ownerName(r.Account), DateCreated: img.DateCreated,
+				OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
+				ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
+				LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
+			})
+		}
+		out.NextToken = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

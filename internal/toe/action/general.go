@@ -50,7 +50,9 @@ var executeBash = &singleModule{
 }
 
 // executeBinary runs one program with arguments as argv, no shell. A bare
-// name is looked up in PATH (AWS samples use `path: ansible-playbook`).
+// name is looked up in the step's PATH (AWS samples use `path:
+// ansible-playbook`), not kiln's own, the way a shell in that
+// environment would find it.
 var executeBinary = &singleModule{
 	name: "ExecuteBinary",
 	schema: schema{
@@ -61,6 +63,12 @@ var executeBinary = &singleModule{
 		path := in.str("path")
 		if strings.ContainsRune(path, '/') {
 			path = env.abs(path)
+		} else {
+			found, err := lookPathInEnv(env, path)
+			if err != nil {
+				return Result{}, err
+			}
+			path = found
 		}
 		argv := append([]string{path}, in.strs("arguments")...)
 		res, err := runProcess(ctx, env, argv)
