@@ -140,6 +140,7 @@ func TestToeRunFailure(t *testing.T) {
 }
 
 func TestToeRunConfig(t *testing.T) {
+	t.Chdir(t.TempDir())
 	dir := t.TempDir()
 	doc := writeToeFile(t, dir, "good.yaml", toeGoodDoc)
 	cfg := writeToeFile(t, dir, "config.json", `{
@@ -165,6 +166,7 @@ func TestToeRunConfig(t *testing.T) {
 }
 
 func TestToeUsageErrors(t *testing.T) {
+	t.Chdir(t.TempDir()) // a run without --log-directory logs to the working directory
 	tests := [][]string{
 		{},
 		{"frobnicate"},

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -151,6 +152,7 @@ func (c *cronSpec) next(after time.Time, loc *time.Location) (time.Time, bool) {
 	y, mo, d := w.Date()
 	h, mi := w.Hour(), w.Minute()
 	m := int(mo)
+	zone := periodOf(w)
 	if y < minYear {
 		y, m, d, h, mi = minYear, 1, 1, 0, 0
 	}
@@ -193,7 +195,14 @@ func (c *cronSpec) next(after time.Time, loc *time.Location) (time.Time, bool) {
 							break
 						}
 						mi = nmi
-						if t, ok := firstInstant(y, m, d, h, mi, loc); ok && t.After(after) {
+						t, ok := zone.instant(civilSeconds(y, m, d, h, mi), loc)
+						if !ok {
+							t, ok = firstInstant(y, m, d, h, mi, loc)
+							if ok {
+								zone = periodOf(t)
+							}
+						}
+						if ok && t.After(after) {
 							return t, true
 						}
 					}
@@ -204,44 +213,111 @@ func (c *cronSpec) next(after time.Time, loc *time.Location) (time.Time, bool) {
 	}
 }
 
+// zonePeriod is a stretch of time with one UTC offset in some zone, in Unix
+// seconds; start and end are MinInt64/MaxInt64 when unbounded.
+type zonePeriod struct {
+	start, end int64
+	offset     int64
+}
+
+// periodOf returns the zone period around t as Time.ZoneBounds reports it.
+// Beyond a zone's transition table those bounds may be narrower than the
+// truth, which only costs speed, or may miss t altogether (Go computes a leap
+// year's end as Jan 1 + 365 days); then we return an empty period so that
+// every lookup takes the slow, exact path until the next firing refreshes it.
+func periodOf(t time.Time) zonePeriod {
+	_, off := t.Zone()
+	start, end := t.ZoneBounds()
+	p := zonePeriod{start: math.MinInt64, end: math.MaxInt64, offset: int64(off)}
+	if !start.IsZero() {
+		p.start = start.Unix()
+	}
+	if !end.IsZero() {
+		p.end = end.Unix()
+	}
+	if u := t.Unix(); u < p.start || u >= p.end {
+		return zonePeriod{}
+	}
+	return p
+}
+
+// maxOffsetChange bounds how far apart two instants showing the same wall
+// clock can be: the largest offset change any zone has made (Pacific/Apia
+// skipped a whole day in 2011) with room to spare.
+const maxOffsetChange = 26 * 60 * 60
+
+// instant is the fast path of Next: when wall-clock seconds w, read with this
+// period's offset, land well inside the period, that instant is the only one
+// showing w (any other would need an offset change within maxOffsetChange).
+// Next evaluates most candidates this way without consulting the zone data.
+func (p zonePeriod) instant(w int64, loc *time.Location) (time.Time, bool) {
+	c := w - p.offset
+	if c-maxOffsetChange < p.start || c+maxOffsetChange >= p.end {
+		return time.Time{}, false
+	}
+	return time.Unix(c, 0).In(loc), true
+}
+
+// civilSeconds returns the Unix time of y-m-d h:mi:00 UTC (days from the
+// civil calendar, after Howard Hinnant's algorithm).
+func civilSeconds(y, m, d, h, mi int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era)*146097 + int64(doe) - 719468
+	return days*86400 + int64(h)*3600 + int64(mi)*60
+}
+
 // firstInstant returns the earliest instant whose wall clock in loc reads
 // y-m-d h:mi:00, or false when that wall time falls in a gap.
 //
 // time.Date alone does not do: for a repeated wall time it may pick either
-// occurrence, and for a missing one it silently normalizes. Every solution
-// lies in a zone period whose offset makes it consistent, so we test the
-// period time.Date landed in and its neighbours.
+// occurrence, and for a missing one it silently normalizes. Nor can we lean
+// on Time.ZoneBounds: past the end of a zone's transition table Go derives
+// periods from the POSIX rule clipped to (occasionally miscomputed) year
+// boundaries. So we probe: every instant showing wall time w is w minus the
+// offset in force at that instant, offsets never exceed ±16h, and zones do not
+// change offset twice within probeSpacing; the offsets seen at w and
+// probeSpacing either side are therefore all the candidates there are.
 func firstInstant(y, m, d, h, mi int, loc *time.Location) (time.Time, bool) {
-	t := time.Date(y, time.Month(m), d, h, mi, 0, 0, loc)
-	if loc == time.UTC {
-		return t, true
-	}
-	wall := time.Date(y, time.Month(m), d, h, mi, 0, 0, time.UTC).Unix()
+	w := civilSeconds(y, m, d, h, mi)
+	var seen [5]int64
+	n := 0
 	var best int64
 	found := false
-	try := func(p time.Time) (start, end time.Time) {
-		_, off := p.Zone()
-		start, end = p.ZoneBounds()
-		c := wall - int64(off)
-		if (start.IsZero() || c >= start.Unix()) && (end.IsZero() || c < end.Unix()) {
-			if !found || c < best {
-				best, found = c, true
-			}
+	for _, probe := range [...]int64{w, w - probeSpacing, w + probeSpacing, w - 2*probeSpacing, w + 2*probeSpacing} {
+		o := offsetAt(probe, loc)
+		dup := false
+		for _, s := range seen[:n] {
+			dup = dup || s == o
 		}
-		return start, end
-	}
-	start, end := try(t)
-	if !start.IsZero() {
-		try(start.Add(-time.Second)) // an earlier occurrence (fall-back)
-	}
-	if !found && !end.IsZero() {
-		try(end) // time.Date may have landed on the wrong side
+		if dup {
+			continue
+		}
+		seen[n] = o
+		n++
+		if c := w - o; offsetAt(c, loc) == o && (!found || c < best) {
+			best, found = c, true
+		}
 	}
 	if !found {
 		return time.Time{}, false
 	}
-	if best == t.Unix() {
-		return t, true
-	}
 	return time.Unix(best, 0).In(loc), true
+}
+
+// probeSpacing is the distance between the offset probes of firstInstant.
+const probeSpacing = 9 * 60 * 60
+
+func offsetAt(unix int64, loc *time.Location) int64 {
+	_, off := time.Unix(unix, 0).In(loc).Zone()
+	return int64(off)
 }
