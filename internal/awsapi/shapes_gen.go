@@ -1337,7 +1337,7 @@ type InstanceBlockDeviceMapping struct {
 	DeviceName  string                               `json:"deviceName,omitempty"`
 	Ebs         *EbsInstanceBlockDeviceSpecification `json:"ebs,omitempty"`
 	VirtualName string                               `json:"virtualName,omitempty"`
-	NoDevice    string                               `json:"noDevice,omitempty"`
+	NoDevice    *string                              `json:"noDevice,omitempty"`
 }
 
 // InstanceConfiguration is a structure of the API model.

@@ -213,3 +213,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// derefString reads an optional string member ("" when absent).
+func derefString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -3240,7 +3240,7 @@ func (s *InstanceBlockDeviceMapping) validate(p string) error {
 	if err := checkString(p, "virtualName", s.VirtualName, false, &ruleNonEmptyString); err != nil {
 		return err
 	}
-	if err := checkString(p, "noDevice", s.NoDevice, false, &ruleEmptyString); err != nil {
+	if err := checkString(p, "noDevice", derefString(s.NoDevice), false, &ruleEmptyString); err != nil {
 		return err
 	}
 	return nil

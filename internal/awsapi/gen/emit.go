@@ -81,6 +81,11 @@ func (g *generator) goType(name string) string {
 	s := g.api.Shapes[name]
 	switch s.Type {
 	case "string":
+		if s.Max != nil && *s.Max == 0 {
+			// EmptyString (noDevice): the empty value is the whole
+			// message, so presence must survive a round trip.
+			return "*string"
+		}
 		return "string"
 	case "boolean":
 		return "*bool"
@@ -504,6 +509,9 @@ func (g *generator) emitValidate(b *bytes.Buffer) error {
 			ret := "; err != nil {\n\t\treturn err\n\t}\n"
 			switch t.Type {
 			case "string":
+				if g.goType(m.Shape) == "*string" {
+					f = "derefString(" + f + ")"
+				}
 				if r := g.rule(m.Shape); req || r != "nil" {
 					fmt.Fprintf(b, "\tif err := checkString(p, %q, %s, %t, %s)%s", m.Name, f, req, r, ret)
 				}
