@@ -219,14 +219,16 @@ type Creds struct{ AccessKeyID, SecretAccessKey string }
 // DefaultCreds are the throwaway credentials tests use on loopback.
 var DefaultCreds = Creds{"AKIDKILNTEST", "kiln-test-secret"}
 
-// Client returns an Image Builder client for s signed with creds.
-func (s *Server) Client(creds Creds) *imagebuilder.Client {
+// Client returns an Image Builder client for s signed with creds. It makes
+// one attempt per call, so tests see errors exactly as kiln answered them;
+// optFns can change that.
+func (s *Server) Client(creds Creds, optFns ...func(*imagebuilder.Options)) *imagebuilder.Client {
 	return imagebuilder.New(imagebuilder.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(s.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
 		RetryMaxAttempts: 1,
-	})
+	}, optFns...)
 }
 
 // Context returns a context that ends with the test or after a minute.

@@ -97,18 +97,11 @@ func parseCron(expr, body string) (*cronSpec, error) {
 		}
 	}
 	var c cronSpec
-	steps := []struct {
-		parse func(string) fieldProblem
-	}{
-		{func(s string) fieldProblem { return c.parseMinute(s) }},
-		{func(s string) fieldProblem { return c.parseHour(s) }},
-		{func(s string) fieldProblem { return c.parseDayOfMonth(s) }},
-		{func(s string) fieldProblem { return c.parseMonth(s) }},
-		{func(s string) fieldProblem { return c.parseDayOfWeek(s) }},
-		{func(s string) fieldProblem { return c.parseYear(s) }},
+	parsers := [6]func(string) fieldProblem{
+		c.parseMinute, c.parseHour, c.parseDayOfMonth, c.parseMonth, c.parseDayOfWeek, c.parseYear,
 	}
-	for i, st := range steps {
-		if p := st.parse(fields[i]); p != "" {
+	for i, parse := range parsers {
+		if p := parse(fields[i]); p != "" {
 			return nil, &ParseError{Expr: expr, Field: fieldNames[i], Value: fields[i], Problem: string(p)}
 		}
 	}

@@ -337,11 +337,11 @@ var propertyZones = []string{
 }
 
 func TestNextMatchesBruteForce(t *testing.T) {
-	cases := 4000
+	cases := 200
 	if testing.Short() {
 		cases = 60
 	}
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	r := rand.New(rand.NewPCG(1, 2))
 	g := gen{r}
 	const window = 400 * 24 * time.Hour
 	for c := range cases {

@@ -178,7 +178,7 @@ func (s *Schedule) NextFrom(anchor, after time.Time, loc *time.Location) (time.T
 	if s.cron != nil {
 		return s.cron.next(after, loc)
 	}
-	if after.Year() > maxYear {
+	if after.UTC().Year() > maxYear {
 		return time.Time{}, false
 	}
 	start := anchor.Truncate(time.Minute).Unix()
@@ -191,7 +191,7 @@ func (s *Schedule) NextFrom(anchor, after time.Time, loc *time.Location) (time.T
 	if !t.After(after) { // after's fraction of a second
 		t = t.Add(s.rate)
 	}
-	if t.Year() > maxYear {
+	if t.UTC().Year() > maxYear {
 		return time.Time{}, false
 	}
 	return t.In(loc), true

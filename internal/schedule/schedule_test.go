@@ -124,7 +124,7 @@ func TestNext(t *testing.T) {
 		{expr: "cron(0 0 1 1 ? *)", after: "1969-06-01T00:00:00Z",
 			want: []string{"1970-01-01T00:00:00Z"}},
 		{expr: "cron(0 0 1 1 ? 2025)", after: "2026-01-01T00:00:00Z", n: 1},
-		{expr: "cron(0 0 30 2 ? *)", after: "2026-01-01T00:00:00Z", n: 1},      // never
+		{expr: "cron(0 0 30 2 ? *)", after: "2026-01-01T00:00:00Z", n: 1},     // never
 		{expr: "cron(0 0 ? 2 2#5 2026)", after: "2026-01-01T00:00:00Z", n: 1}, // Feb 2026 has four Mondays
 
 		// America/New_York: spring forward 2026-03-08 02:00 → 03:00, fall back 2026-11-01 02:00 → 01:00.
@@ -158,6 +158,17 @@ func TestNext(t *testing.T) {
 			want: []string{"2026-10-05T02:15:00+11:00"}},
 		{expr: "cron(0/20 2 * * ? *)", zone: "Australia/Lord_Howe", after: "2026-10-04T00:00:00+10:30",
 			want: []string{"2026-10-04T02:40:00+11:00", "2026-10-05T02:00:00+11:00"}},
+
+		// Past the transition table, in a leap year, where Go's ZoneBounds
+		// misreports the period (see periodOf).
+		{expr: "cron(11 0 1 1 ? *)", zone: "Australia/Lord_Howe", after: "2160-09-10T22:51:12+10:30",
+			want: []string{"2161-01-01T00:11:00+11:00", "2162-01-01T00:11:00+11:00"}},
+		{expr: "cron(0 12 31 12 ? *)", zone: "Australia/Sydney", after: "2160-01-01T00:00:00Z",
+			want: []string{"2160-12-31T12:00:00+11:00"}},
+
+		// Pacific/Apia skipped 2011-12-30 entirely.
+		{expr: "cron(0 12 * * ? *)", zone: "Pacific/Apia", after: "2011-12-29T12:00:00-10:00",
+			want: []string{"2011-12-31T12:00:00+14:00"}},
 
 		// Asia/Kathmandu, +05:45 all year.
 		{expr: "cron(0 0 * * ? *)", zone: "Asia/Kathmandu", after: "2026-01-01T00:00:00Z",
