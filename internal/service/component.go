@@ -329,17 +329,10 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 			return err
 		}
 		for _, r := range rows {
-			// ComponentVersion's members are a subset of Component's with
-			// the same names, so the stored document decodes straight into
-			// it, skipping the document text.
-			var v awsapi.ComponentVersion
-			if err := json.Unmarshal(r.Doc, &v); err != nil {
-				return fmt.Errorf("stored component %s: %w", r.ARN, err)
+			v, err := s.componentVersion(r)
+			if err != nil {
+				return err
 			}
-			a, _ := arn.Parse(r.ARN)
-			a.Build = 0
-			v.Arn = a.String()
-			v.Owner = ownerName(r.Account)
 			out.ComponentVersionList = append(out.ComponentVersionList, v)
 		}
 		out.NextToken = next
@@ -349,6 +342,27 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 		return nil, err
 	}
 	return out, nil
+}
+
+// componentVersion renders a stored component build as a ListComponents
+// entry. A build's document never changes after it is created, so the
+// rendering is kept per ARN: lists then cost no JSON decoding.
+func (s *Service) componentVersion(r store.Resource) (awsapi.ComponentVersion, error) {
+	if v, ok := s.versions.Load(r.ARN); ok {
+		return v.(awsapi.ComponentVersion), nil
+	}
+	// ComponentVersion's members are a subset of Component's with the
+	// same names, so the stored document decodes straight into it.
+	var v awsapi.ComponentVersion
+	if err := json.Unmarshal(r.Doc, &v); err != nil {
+		return v, fmt.Errorf("stored component %s: %w", r.ARN, err)
+	}
+	a, _ := arn.Parse(r.ARN)
+	a.Build = 0
+	v.Arn = a.String()
+	v.Owner = ownerName(r.Account)
+	s.versions.Store(r.ARN, v)
+	return v, nil
 }
 
 // ListComponentBuildVersions lists the builds of one component version.
@@ -427,6 +441,7 @@ func (s *Service) DeleteComponent(ctx context.Context, account string, in *awsap
 	if err != nil {
 		return nil, err
 	}
+	s.versions.Delete(a.String())
 	return &awsapi.DeleteComponentResponse{ComponentBuildVersionArn: a.String()}, nil
 }
 

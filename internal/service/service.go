@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
@@ -37,6 +38,10 @@ type Service struct {
 	TokenKey []byte
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	// versions caches rendered ListComponents entries by build ARN (see
+	// componentVersion); component builds are immutable.
+	versions sync.Map
 }
 
 func (s *Service) now() time.Time {

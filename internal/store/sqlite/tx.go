@@ -137,11 +137,16 @@ func scanResource(row scanner) (store.Resource, string, error) {
 	r.Created = time.Unix(0, created).UTC()
 	r.Updated = time.Unix(0, updated).UTC()
 	r.Tags = map[string]string{}
-	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
-		return r, "", fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
+	// Most resources have no tags and no grants; skip the decoder then.
+	if tags != "{}" {
+		if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
+			return r, "", fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
+		}
 	}
-	if err := json.Unmarshal([]byte(grants), &r.SharedWith); err != nil {
-		return r, "", fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
+	if grants != "[]" {
+		if err := json.Unmarshal([]byte(grants), &r.SharedWith); err != nil {
+			return r, "", fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
+		}
 	}
 	if len(r.SharedWith) == 0 {
 		r.SharedWith = nil
