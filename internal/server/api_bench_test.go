@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,4 +117,18 @@ func BenchmarkListComponentsPage(b *testing.B) {
 	for range b.N {
 		do(b, h, req.Clone(context.Background()), body)
 	}
+}
+
+func BenchmarkCreateComponent(b *testing.B) {
+	h, creds := newStack(b)
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Appendf(nil, `{"name":"create-%d","semanticVersion":"1.0.0","platform":"Linux","clientToken":"c%d","data":%q}`, i, i, benchDoc)
+			do(b, h, signed(b, creds, http.MethodPut, "/CreateComponent", body), body)
+		}
+	})
 }

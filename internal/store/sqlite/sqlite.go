@@ -139,6 +139,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"1"},
+		// Every Update runs in a savepoint; with the default temp store
+		// SQLite journals each touched page to a temporary file first —
+		// a write syscall per page on the writer's hot path. In memory
+		// it is a copy. Durability does not depend on it: the WAL is.
+		"_pragma": {"temp_store(memory)"},
 	}
 	write, err := sql.Open("sqlite", path+"?"+wparams.Encode())
 	if err != nil {
