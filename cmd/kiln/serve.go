@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
@@ -180,6 +182,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return fmt.Errorf("seeding the Amazon-owned parent images: %w", err)
 	}
 
+	reg, err := registry.New(filepath.Join(cfg.dataDir, "registry"))
+	if err != nil {
+		return fmt.Errorf("opening the registry: %w", err)
+	}
+	reg.Log = log
+	if mode == sigv4.ModeStrict {
+		reg.Authenticate = registry.BasicAuth(principalCheck(principals))
+	}
+
 	handlers := map[string]server.HandlerFunc{}
 	for name, h := range svc.Handlers() {
 		handlers[name] = server.HandlerFunc(h)
@@ -192,6 +203,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		},
 		Log:     log,
 		Healthy: st.Ping,
+		Extra:   map[string]http.Handler{"/v2/": reg},
 	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -212,6 +224,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return httpSrv.Shutdown(shutdownCtx)
+}
+
+// principalCheck checks registry credentials under --auth strict. Registry
+// clients (docker, skopeo --creds, crane) speak HTTP Basic, not SigV4, so
+// the user name is an access key ID from the credentials file and the
+// password its secret access key. Under the loopback and open modes the
+// registry needs no credentials at all, matching the API's rule that
+// anyone who can reach a loopback listener is trusted.
+func principalCheck(principals map[string]sigv4.Principal) func(user, password string) bool {
+	return func(user, password string) bool {
+		p, ok := principals[user]
+		return ok && subtle.ConstantTimeCompare([]byte(p.SecretAccessKey), []byte(password)) == 1
+	}
 }
 
 func modeName(m sigv4.Mode) string {

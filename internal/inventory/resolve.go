@@ -3,7 +3,6 @@ package inventory
 import (
 	"errors"
 	"io/fs"
-	"path"
 	"strings"
 )
 
@@ -101,21 +100,6 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 	return fs.ReadFile(fsys, p)
 }
 
-// openFile opens the file at name inside the root of fsys, resolving links
-// with resolve. It also returns the resolved path, which callers use to
-// recognise two names for the same file.
-func openFile(fsys fs.FS, name string) (fs.File, string, error) {
-	p, err := resolve(fsys, name)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := fsys.Open(p)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, p, nil
-}
-
 // readDir lists the directory at name inside the root of fsys, resolving
 // links with resolve. The entries are sorted by name.
 func readDir(fsys fs.FS, name string) ([]fs.DirEntry, string, error) {
@@ -125,9 +109,4 @@ func readDir(fsys fs.FS, name string) ([]fs.DirEntry, string, error) {
 	}
 	entries, err := fs.ReadDir(fsys, p)
 	return entries, p, err
-}
-
-// joinPath joins elements into a path of the image (without leading slash).
-func joinPath(elem ...string) string {
-	return strings.TrimPrefix(path.Join(elem...), "/")
 }
