@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -556,42 +553,26 @@ func TestConfigListFiltersAndPagination(t *testing.T) {
 		}
 	}
 	var got []string
-	pages := 0
-	p := imagebuilder.NewListInfrastructureConfigurationsPaginator(c, &imagebuilder.ListInfrastructureConfigurationsInput{MaxResults: aws.Int32(3)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
+	pages := allPages(t, ctx, imagebuilder.NewListInfrastructureConfigurationsPaginator(c, &imagebuilder.ListInfrastructureConfigurationsInput{MaxResults: aws.Int32(3)}))
+	for _, page := range pages {
 		for _, s := range page.InfrastructureConfigurationSummaryList {
 			got = append(got, aws.ToString(s.Name))
 		}
 	}
-	if !slices.Equal(got, want) || pages != 3 {
-		t.Errorf("infrastructure pages %d: %v", pages, got)
+	if !slices.Equal(got, want) || len(pages) != 3 {
+		t.Errorf("infrastructure pages %d: %v", len(pages), got)
 	}
-	dp := imagebuilder.NewListDistributionConfigurationsPaginator(c, &imagebuilder.ListDistributionConfigurationsInput{MaxResults: aws.Int32(4)})
 	n := 0
-	for dp.HasMorePages() {
-		page, err := dp.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, imagebuilder.NewListDistributionConfigurationsPaginator(c, &imagebuilder.ListDistributionConfigurationsInput{MaxResults: aws.Int32(4)})) {
 		n += len(page.DistributionConfigurationSummaryList)
 	}
 	if n != 7 {
 		t.Errorf("distribution configurations listed: %d", n)
 	}
-	lpp := imagebuilder.NewListLifecyclePoliciesPaginator(c, &imagebuilder.ListLifecyclePoliciesInput{
-		MaxResults: aws.Int32(2), Filters: []types.Filter{{Name: aws.String("Status"), Values: []string{"ENABLED"}}},
-	})
 	var enabled []string
-	for lpp.HasMorePages() {
-		page, err := lpp.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, imagebuilder.NewListLifecyclePoliciesPaginator(c, &imagebuilder.ListLifecyclePoliciesInput{
+		MaxResults: aws.Int32(2), Filters: []types.Filter{{Name: aws.String("Status"), Values: []string{"ENABLED"}}},
+	})) {
 		for _, s := range page.LifecyclePolicySummaryList {
 			enabled = append(enabled, aws.ToString(s.Name))
 			if s.DateCreated == nil || s.ResourceType != types.LifecyclePolicyResourceTypeAmiImage {
@@ -681,61 +662,17 @@ func TestConfigDependencies(t *testing.T) {
 	}
 }
 
-// newerModelDir writes an AWS_DATA_PATH directory holding the newer
-// Image Builder model (aws-sdk-go v1.55.7's api-2.json, botocore's format),
-// which Debian's botocore lacks lifecycle policies and newer members in.
-func newerModelDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err != nil {
-		t.Skipf("go env GOMODCACHE: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(out)), "github.com/aws/aws-sdk-go@v1.55.7/models/apis/imagebuilder/2019-12-02/api-2.json")
-	model, err := os.ReadFile(src)
-	if err != nil {
-		dl := exec.Command("go", "mod", "download", "-json", "github.com/aws/aws-sdk-go@v1.55.7")
-		dl.Dir = t.TempDir() // outside kiln's module: go.mod and go.sum stay untouched
-		if dlOut, dlErr := dl.CombinedOutput(); dlErr != nil {
-			t.Skipf("newer model unavailable: %v\n%s", dlErr, dlOut)
-		}
-		if model, err = os.ReadFile(src); err != nil {
-			t.Skipf("newer model unavailable: %v", err)
-		}
-	}
-	dir := t.TempDir()
-	modelDir := filepath.Join(dir, "imagebuilder", "2019-12-02")
-	if err := os.MkdirAll(modelDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(modelDir, "service-2.json"), model, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestConfigsAWSCLISmoke runs test/smoke/cli_configs.sh with Debian's AWS
 // CLI: its own model for infrastructure and distribution configurations,
 // the newer model (an AWS_DATA_PATH directory the script is given) for
 // lifecycle policies and the newer members.
 func TestConfigsAWSCLISmoke(t *testing.T) {
-	requireTool(t, "/usr/bin/aws")
-	dataPath := newerModelDir(t)
-	srv := kilntest.Start(t)
-	runSmoke(t, "bash", filepath.Join(kilntest.RepoRoot(), "test/smoke/cli_configs.sh"), srv.URL, dataPath)
+	runCLISmoke(t, "cli_configs.sh", true)
 }
 
 // TestConfigsBoto3Smoke runs test/smoke/boto3_configs.py: Debian's boto3
 // with its own model for infrastructure and distribution configurations,
 // the newer model for lifecycle policies and the newer members.
 func TestConfigsBoto3Smoke(t *testing.T) {
-	requireTool(t, "/usr/bin/python3")
-	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("boto3 is not importable by /usr/bin/python3; .ci/run must install python3-boto3")
-		}
-		t.Skip("python3-boto3 is not installed")
-	}
-	dataPath := newerModelDir(t)
-	srv := kilntest.Start(t)
-	runSmoke(t, "/usr/bin/python3", filepath.Join(kilntest.RepoRoot(), "test/smoke/boto3_configs.py"), srv.URL, dataPath)
+	runBoto3Smoke(t, "boto3_configs.py", true)
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -277,22 +274,10 @@ func TestPipelineSchedules(t *testing.T) {
 // TestPipelinesAWSCLISmoke runs test/smoke/cli_pipelines.sh: Debian's AWS
 // CLI for pipelines, the newer model for workflows.
 func TestPipelinesAWSCLISmoke(t *testing.T) {
-	requireTool(t, "/usr/bin/aws")
-	models := newerModelDir(t)
-	srv := kilntest.Start(t)
-	runSmoke(t, "bash", filepath.Join(kilntest.RepoRoot(), "test/smoke/cli_pipelines.sh"), srv.URL, models)
+	runCLISmoke(t, "cli_pipelines.sh", true)
 }
 
 // TestPipelinesBoto3Smoke runs test/smoke/boto3_pipelines.py.
 func TestPipelinesBoto3Smoke(t *testing.T) {
-	requireTool(t, "/usr/bin/python3")
-	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("boto3 is not importable by /usr/bin/python3; .ci/run must install python3-boto3")
-		}
-		t.Skip("python3-boto3 is not installed")
-	}
-	models := newerModelDir(t)
-	srv := kilntest.Start(t)
-	runSmoke(t, "/usr/bin/python3", filepath.Join(kilntest.RepoRoot(), "test/smoke/boto3_pipelines.py"), srv.URL, models)
+	runBoto3Smoke(t, "boto3_pipelines.py", true)
 }

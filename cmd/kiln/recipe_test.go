@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -543,21 +540,15 @@ func TestRecipeListFiltersAndPagination(t *testing.T) {
 		want[i+1], want[i+2] = want[i+2], want[i+1]
 	}
 	var got []string
-	pages := 0
-	p := imagebuilder.NewListImageRecipesPaginator(c, &imagebuilder.ListImageRecipesInput{MaxResults: aws.Int32(5)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
+	pages := allPages(t, ctx, imagebuilder.NewListImageRecipesPaginator(c, &imagebuilder.ListImageRecipesInput{MaxResults: aws.Int32(5)}))
+	for _, page := range pages {
 		for _, s := range page.ImageRecipeSummaryList {
 			got = append(got, aws.ToString(s.Arn))
 		}
 	}
 	sameValue(t, "paged arns", got, want)
-	if pages != 3 {
-		t.Errorf("%d pages, want 3", pages)
+	if len(pages) != 3 {
+		t.Errorf("%d pages, want 3", len(pages))
 	}
 
 	count := func(filters ...types.Filter) int {
@@ -727,20 +718,10 @@ func TestRecipeUsedByPipeline(t *testing.T) {
 // TestRecipesAWSCLISmoke runs test/smoke/cli_recipes.sh: Debian's AWS CLI
 // (its own model knows recipes and images) against kiln.
 func TestRecipesAWSCLISmoke(t *testing.T) {
-	requireTool(t, "/usr/bin/aws")
-	srv := kilntest.Start(t)
-	runSmoke(t, "bash", filepath.Join(kilntest.RepoRoot(), "test/smoke/cli_recipes.sh"), srv.URL)
+	runCLISmoke(t, "cli_recipes.sh", false)
 }
 
 // TestRecipesBoto3Smoke runs test/smoke/boto3_recipes.py: Debian's boto3.
 func TestRecipesBoto3Smoke(t *testing.T) {
-	requireTool(t, "/usr/bin/python3")
-	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("boto3 is not importable by /usr/bin/python3; .ci/run must install python3-boto3")
-		}
-		t.Skip("python3-boto3 is not installed")
-	}
-	srv := kilntest.Start(t)
-	runSmoke(t, "/usr/bin/python3", filepath.Join(kilntest.RepoRoot(), "test/smoke/boto3_recipes.py"), srv.URL)
+	runBoto3Smoke(t, "boto3_recipes.py", false)
 }

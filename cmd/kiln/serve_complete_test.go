@@ -133,12 +133,7 @@ func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	// Nothing half-written either: every stored component reads back whole.
 	total := 0
-	p := imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(check)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, check, imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{})) {
 		for _, v := range page.ComponentVersionList {
 			total++
 			if _, err := c.GetComponent(check, &imagebuilder.GetComponentInput{ComponentBuildVersionArn: v.Arn}); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,26 @@ func apiCode(err error) string {
 		return "not an API error: " + err.Error()
 	}
 	return ""
+}
+
+// pager is what the SDK's List paginators have in common.
+type pager[Out any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*imagebuilder.Options)) (*Out, error)
+}
+
+// allPages reads every page p offers, failing the test on an error.
+func allPages[Out any](t *testing.T, ctx context.Context, p pager[Out]) []*Out {
+	t.Helper()
+	var pages []*Out
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, page)
+	}
+	return pages
 }
 
 func wantCode(t *testing.T, err error, code string) {
@@ -290,20 +311,14 @@ func TestPagination(t *testing.T) {
 		want = append(want, "arn:aws:imagebuilder:us-east-1:000000000000:component/"+name+"/1.0.0")
 	}
 	var got []string
-	pages := 0
-	p := imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{MaxResults: aws.Int32(7)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
+	pages := allPages(t, ctx, imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{MaxResults: aws.Int32(7)}))
+	for _, page := range pages {
 		for _, v := range page.ComponentVersionList {
 			got = append(got, aws.ToString(v.Arn))
 		}
 	}
-	if !slices.Equal(got, want) || pages != 5 {
-		t.Errorf("paginated %d pages: %v", pages, got)
+	if !slices.Equal(got, want) || len(pages) != 5 {
+		t.Errorf("paginated %d pages: %v", len(pages), got)
 	}
 	_, err := c.ListComponents(ctx, &imagebuilder.ListComponentsInput{NextToken: aws.String("forged")})
 	wantCode(t, err, "InvalidPaginationTokenException")
@@ -515,12 +530,7 @@ func TestAmazonCatalogue(t *testing.T) {
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	var names []string
-	p := imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{Owner: types.OwnershipAmazon})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, ctx, imagebuilder.NewListComponentsPaginator(c, &imagebuilder.ListComponentsInput{Owner: types.OwnershipAmazon})) {
 		for _, v := range page.ComponentVersionList {
 			names = append(names, aws.ToString(v.Name))
 			if aws.ToString(v.Owner) != "Amazon" {

@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/kiln-build/kiln/internal/arn"
@@ -28,36 +26,16 @@ func (s *Service) SeedCatalog(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("catalog component %s: %w", c.Name, err)
 			}
-			a := arn.New(s.Partition, s.Region, AmazonAccount, kindComponent, c.Name).WithVersion(c.Version).WithBuild(1).String()
-			comp := awsapi.Component{
-				Arn: a, Name: c.Name, Version: c.Version, Description: c.Description,
-				Type: doc.ComponentType(), Platform: c.Platform, SupportedOsVersions: c.SupportedOsVersions,
-				Parameters: componentParameters(doc), Owner: amazonOwnerName, Data: c.Data,
-				Encrypted: ptr(true), DateCreated: formatDateTime(created),
-			}
-			existing, err := tx.Get(ctx, a)
-			switch {
-			case err == nil:
-				var old awsapi.Component
-				if json.Unmarshal(existing.Doc, &old) == nil && old.Data == c.Data {
-					continue
+			a := arn.New(s.Partition, s.Region, AmazonAccount, kindComponent, c.Name).WithVersion(c.Version).WithBuild(1)
+			err = s.seedAmazonBuild(ctx, tx, a, created, func(dateCreated string) any {
+				return awsapi.Component{
+					Arn: a.String(), Name: c.Name, Version: c.Version, Description: c.Description,
+					Type: doc.ComponentType(), Platform: c.Platform, SupportedOsVersions: c.SupportedOsVersions,
+					Parameters: componentParameters(doc), Owner: amazonOwnerName, Data: c.Data,
+					Encrypted: ptr(true), DateCreated: dateCreated,
 				}
-				comp.DateCreated = formatDateTime(existing.Created)
-				existing.Doc, _ = json.Marshal(comp)
-				existing.Updated = created
-				if err := tx.Put(ctx, existing); err != nil {
-					return err
-				}
-			case errors.Is(err, store.ErrNotFound):
-				raw, _ := json.Marshal(comp)
-				if err := tx.Insert(ctx, store.Resource{
-					ARN: a, Kind: kindComponent, Account: AmazonAccount, Region: s.Region,
-					Name: c.Name, Version: c.Version, Build: 1, Doc: raw,
-					Created: created, Updated: created,
-				}); err != nil {
-					return err
-				}
-			default:
+			}, sameData)
+			if err != nil {
 				return err
 			}
 		}

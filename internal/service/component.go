@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -44,32 +45,12 @@ func (s *Service) CreateComponent(ctx context.Context, account string, in *awsap
 	if err != nil {
 		return nil, err
 	}
-	version, err := parseSemanticVersion(in.SemanticVersion)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := parseComponentDocument("data", in.Name, data)
+	comp, err := newComponent(account, in, data)
 	if err != nil {
 		return nil, err
 	}
 	if deref(in.DryRun) {
 		return nil, awsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun parameter was set.")
-	}
-	comp := awsapi.Component{
-		Name:                in.Name,
-		Version:             version.String(),
-		Description:         in.Description,
-		ChangeDescription:   in.ChangeDescription,
-		Type:                doc.ComponentType(),
-		Platform:            in.Platform,
-		SupportedOsVersions: in.SupportedOsVersions,
-		Parameters:          componentParameters(doc),
-		Owner:               account,
-		Data:                data,
-		KmsKeyId:            in.KmsKeyId,
-		// Documents are always encrypted at rest by the service, with the
-		// caller's key or a service-owned one, so this is always true.
-		Encrypted: ptr(true),
 	}
 	out := &awsapi.CreateComponentResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
@@ -86,40 +67,43 @@ func (s *Service) CreateComponent(ctx context.Context, account string, in *awsap
 	return out, nil
 }
 
+// newComponent checks a create request's version and document (data, read
+// from the request's data or uri) and returns the component to store.
+func newComponent(account string, in *awsapi.CreateComponentRequest, data string) (awsapi.Component, error) {
+	version, err := parseSemanticVersion(in.SemanticVersion)
+	if err != nil {
+		return awsapi.Component{}, err
+	}
+	doc, err := parseComponentDocument("data", in.Name, data)
+	if err != nil {
+		return awsapi.Component{}, err
+	}
+	return awsapi.Component{
+		Name:                in.Name,
+		Version:             version.String(),
+		Description:         in.Description,
+		ChangeDescription:   in.ChangeDescription,
+		Type:                doc.ComponentType(),
+		Platform:            in.Platform,
+		SupportedOsVersions: in.SupportedOsVersions,
+		Parameters:          componentParameters(doc),
+		Owner:               account,
+		Data:                data,
+		KmsKeyId:            in.KmsKeyId,
+		// Documents are always encrypted at rest by the service, with the
+		// caller's key or a service-owned one, so this is always true.
+		Encrypted: ptr(true),
+	}, nil
+}
+
 // insertComponent assigns comp its next build number and stores it.
 func (s *Service) insertComponent(ctx context.Context, tx store.Tx, account string, comp awsapi.Component, tags map[string]string) (string, error) {
-	name := arn.NormalizeName(comp.Name)
-	existing, err := tx.List(ctx, store.Query{
-		Kind: kindComponent, Region: s.Region, Owners: []string{account},
-		Name: name, Version: comp.Version,
-	})
-	if err != nil {
-		return "", err
-	}
-	if n := len(existing); n > 0 {
-		var latest awsapi.Component
-		if err := json.Unmarshal(existing[n-1].Doc, &latest); err == nil && latest.Data == comp.Data {
-			return "", awsapi.Errorf("ResourceInUseException",
-				"The component '%s' version %s already has a build with this document: '%s'.", comp.Name, comp.Version, existing[n-1].ARN)
-		}
-	}
-	build, err := tx.NextBuild(ctx, account, s.Region, kindComponent, name, comp.Version)
-	if err != nil {
-		return "", err
-	}
-	a := arn.New(s.Partition, s.Region, account, kindComponent, name).WithVersion(comp.Version).WithBuild(build).String()
-	now := s.now()
-	comp.Arn = a
-	comp.DateCreated = formatDateTime(now)
-	doc, err := json.Marshal(comp)
-	if err != nil {
-		return "", err
-	}
-	return a, tx.Insert(ctx, store.Resource{
-		ARN: a, Kind: kindComponent, Account: account, Region: s.Region,
-		Name: name, Version: comp.Version, Build: build,
-		Doc: doc, Tags: tags, Created: now, Updated: now,
-	})
+	return s.insertBuild(ctx, tx, account, kindComponent, "component", comp.Name, comp.Version, comp.Data, tags,
+		func(a string, now time.Time) any {
+			comp.Arn = a
+			comp.DateCreated = formatDateTime(now)
+			return comp
+		})
 }
 
 // ImportComponent wraps a shell script in a generated AWSTOE document —
@@ -130,25 +114,15 @@ func (s *Service) ImportComponent(ctx context.Context, account string, in *awsap
 	if err != nil {
 		return nil, err
 	}
-	data := importedDocument(in.Name, in.Type, in.Platform, script)
 	create := &awsapi.CreateComponentRequest{
 		Name: in.Name, SemanticVersion: in.SemanticVersion, Description: in.Description,
-		ChangeDescription: in.ChangeDescription, Platform: in.Platform, Data: data,
+		ChangeDescription: in.ChangeDescription, Platform: in.Platform,
+		Data:     importedDocument(in.Name, in.Type, in.Platform, script),
 		KmsKeyId: in.KmsKeyId, Tags: in.Tags, ClientToken: in.ClientToken,
 	}
-	version, err := parseSemanticVersion(in.SemanticVersion)
+	comp, err := newComponent(account, create, create.Data)
 	if err != nil {
 		return nil, err
-	}
-	doc, err := parseComponentDocument("data", in.Name, data)
-	if err != nil {
-		return nil, err
-	}
-	comp := awsapi.Component{
-		Name: in.Name, Version: version.String(), Description: in.Description,
-		ChangeDescription: in.ChangeDescription, Type: doc.ComponentType(), Platform: in.Platform,
-		Parameters: componentParameters(doc), Owner: account, Data: data,
-		KmsKeyId: in.KmsKeyId, Encrypted: ptr(true),
 	}
 	out := &awsapi.ImportComponentResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
@@ -296,12 +270,8 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 		return nil, err
 	}
 	byName := deref(in.ByName)
-	if byName {
-		for _, f := range in.Filters {
-			if f.Name == "version" {
-				return nil, awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
-			}
-		}
+	if err := checkByName(byName, in.Filters); err != nil {
+		return nil, err
 	}
 	q := store.Query{Kind: kindComponent, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
@@ -317,31 +287,13 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListComponents", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
-		group: func(r store.Resource) string { return r.Account + "/" + r.Name + "/" + r.Version },
+		group: versionGroup(byName),
 	}
-	if byName {
-		p.group = func(r store.Resource) string { return r.Account + "/" + r.Name }
-	}
-	out := &awsapi.ListComponentsResponse{ComponentVersionList: []awsapi.ComponentVersion{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			v, err := s.componentVersion(r)
-			if err != nil {
-				return err
-			}
-			out.ComponentVersionList = append(out.ComponentVersionList, v)
-		}
-		out.NextToken = next
-		return nil
-	})
+	list, next, err := listRows(ctx, s, p, s.componentVersion)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListComponentsResponse{ComponentVersionList: list, NextToken: next}, nil
 }
 
 // componentVersion renders a stored component build as a ListComponents
@@ -383,34 +335,22 @@ func (s *Service) ListComponentBuildVersions(ctx context.Context, account string
 			Match: func(r store.Resource) bool { return visible(r, account) },
 		},
 	}
-	out := &awsapi.ListComponentBuildVersionsResponse{ComponentSummaryList: []awsapi.ComponentSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		if a.Region != s.Region {
-			return nil
-		}
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			c, err := decodeComponent(r)
-			if err != nil {
-				return err
-			}
-			out.ComponentSummaryList = append(out.ComponentSummaryList, awsapi.ComponentSummary{
-				Arn: c.Arn, Name: c.Name, Version: c.Version, Platform: c.Platform,
-				SupportedOsVersions: c.SupportedOsVersions, State: c.State, Type: c.Type, Owner: c.Owner,
-				Description: c.Description, ChangeDescription: c.ChangeDescription,
-				DateCreated: c.DateCreated, Tags: c.Tags, Publisher: c.Publisher, Obfuscate: c.Obfuscate,
-			})
-		}
-		out.NextToken = next
-		return nil
+	if a.Region != s.Region {
+		return &awsapi.ListComponentBuildVersionsResponse{ComponentSummaryList: []awsapi.ComponentSummary{}}, nil
+	}
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ComponentSummary, error) {
+		c, err := decodeComponent(r)
+		return awsapi.ComponentSummary{
+			Arn: c.Arn, Name: c.Name, Version: c.Version, Platform: c.Platform,
+			SupportedOsVersions: c.SupportedOsVersions, State: c.State, Type: c.Type, Owner: c.Owner,
+			Description: c.Description, ChangeDescription: c.ChangeDescription,
+			DateCreated: c.DateCreated, Tags: c.Tags, Publisher: c.Publisher, Obfuscate: c.Obfuscate,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListComponentBuildVersionsResponse{ComponentSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteComponent deletes one component build. A build that a recipe uses
@@ -430,11 +370,8 @@ func (s *Service) DeleteComponent(ctx context.Context, account string, in *awsap
 		}
 		version := a
 		version.Build = 0
-		if users, err := s.dependents(ctx, tx, []string{r.ARN, version.String()}, "image-recipe", "container-recipe"); err != nil {
+		if err := s.checkUnused(ctx, tx, "component", r.ARN, []string{r.ARN, version.String()}, "image-recipe", "container-recipe"); err != nil {
 			return err
-		} else if len(users) > 0 {
-			return awsapi.Errorf("ResourceDependencyException",
-				"The component '%s' cannot be deleted because it is used by: %s.", r.ARN, strings.Join(users, ", "))
 		}
 		return tx.Delete(ctx, r.ARN)
 	})
@@ -484,6 +421,22 @@ func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, ki
 		}
 	}
 	return users, nil
+}
+
+// checkUnused answers ResourceDependencyException, naming the users, when
+// a stored resource of the given kinds refers to the resource at
+// resourceARN by one of refs (its own ARN, or version and wildcard ARNs
+// that resolve to it).
+func (s *Service) checkUnused(ctx context.Context, tx store.Tx, label, resourceARN string, refs []string, kinds ...string) error {
+	users, err := s.dependents(ctx, tx, refs, kinds...)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return awsapi.Errorf("ResourceDependencyException",
+			"The %s '%s' cannot be deleted because it is used by: %s.", label, resourceARN, strings.Join(users, ", "))
+	}
+	return nil
 }
 
 // parseSemanticVersion checks a user-supplied M.m.p.

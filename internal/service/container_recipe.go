@@ -200,15 +200,7 @@ func (s *Service) GetContainerRecipe(ctx context.Context, account string, in *aw
 	if err != nil {
 		return nil, err
 	}
-	var recipe awsapi.ContainerRecipe
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "ContainerRecipe")
-		if err != nil {
-			return err
-		}
-		recipe, err = decodeContainerRecipe(r)
-		return err
-	})
+	recipe, err := getDecoded(ctx, s, account, a, "ContainerRecipe", decodeContainerRecipe)
 	if err != nil {
 		return nil, err
 	}
@@ -232,36 +224,22 @@ func (s *Service) ListContainerRecipes(ctx context.Context, account string, in *
 	q := store.Query{Kind: kindContainerRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = func(r store.Resource) bool {
-			recipe, err := decodeContainerRecipe(r)
-			return err == nil && match(recipe)
-		}
+		q.Match = matchDecoded(decodeContainerRecipe, match)
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
-	out := &awsapi.ListContainerRecipesResponse{ContainerRecipeSummaryList: []awsapi.ContainerRecipeSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, listPage{op: "ListContainerRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q})
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			recipe, err := decodeContainerRecipe(r)
-			if err != nil {
-				return err
-			}
-			out.ContainerRecipeSummaryList = append(out.ContainerRecipeSummaryList, awsapi.ContainerRecipeSummary{
-				Arn: recipe.Arn, ContainerType: recipe.ContainerType, Name: recipe.Name, Platform: recipe.Platform,
-				Owner: recipe.Owner, ParentImage: recipe.ParentImage, DateCreated: recipe.DateCreated, Tags: recipe.Tags,
-			})
-		}
-		out.NextToken = next
-		return nil
+	p := listPage{op: "ListContainerRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ContainerRecipeSummary, error) {
+		recipe, err := decodeContainerRecipe(r)
+		return awsapi.ContainerRecipeSummary{
+			Arn: recipe.Arn, ContainerType: recipe.ContainerType, Name: recipe.Name, Platform: recipe.Platform,
+			Owner: recipe.Owner, ParentImage: recipe.ParentImage, DateCreated: recipe.DateCreated, Tags: recipe.Tags,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListContainerRecipesResponse{ContainerRecipeSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteContainerRecipe deletes the caller's container recipe version
@@ -271,7 +249,7 @@ func (s *Service) DeleteContainerRecipe(ctx context.Context, account string, in 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteRecipe(ctx, account, a, "ContainerRecipe"); err != nil {
+	if err := s.deleteUnlessPipelineUses(ctx, account, a, "ContainerRecipe"); err != nil {
 		return nil, err
 	}
 	return &awsapi.DeleteContainerRecipeResponse{ContainerRecipeArn: a.String()}, nil

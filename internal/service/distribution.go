@@ -168,20 +168,11 @@ func (s *Service) GetDistributionConfiguration(ctx context.Context, account stri
 	if err != nil {
 		return nil, err
 	}
-	out := &awsapi.GetDistributionConfigurationResponse{}
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "Distribution Configuration")
-		if err != nil {
-			return err
-		}
-		cfg, err := decodeDistribution(r)
-		out.DistributionConfiguration = &cfg
-		return err
-	})
+	cfg, err := getDecoded(ctx, s, account, a, "Distribution Configuration", decodeDistribution)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.GetDistributionConfigurationResponse{DistributionConfiguration: &cfg}, nil
 }
 
 func decodeDistribution(r store.Resource) (awsapi.DistributionConfiguration, error) {
@@ -242,38 +233,23 @@ func (s *Service) ListDistributionConfigurations(ctx context.Context, account st
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListDistributionConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindDistribution, Region: s.Region, Owners: []string{account}, Match: func(r store.Resource) bool {
-			c, err := decodeDistribution(r)
-			return err == nil && match(c)
-		}},
+		query: store.Query{Kind: kindDistribution, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeDistribution, match)},
 	}
-	out := &awsapi.ListDistributionConfigurationsResponse{DistributionConfigurationSummaryList: []awsapi.DistributionConfigurationSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.DistributionConfigurationSummary, error) {
+		c, err := decodeDistribution(r)
+		regions := make([]string, len(c.Distributions))
+		for i, d := range c.Distributions {
+			regions[i] = d.Region
 		}
-		for _, r := range rows {
-			c, err := decodeDistribution(r)
-			if err != nil {
-				return err
-			}
-			regions := make([]string, len(c.Distributions))
-			for i, d := range c.Distributions {
-				regions[i] = d.Region
-			}
-			out.DistributionConfigurationSummaryList = append(out.DistributionConfigurationSummaryList, awsapi.DistributionConfigurationSummary{
-				Arn: c.Arn, Name: c.Name, Description: c.Description,
-				DateCreated: c.DateCreated, DateUpdated: c.DateUpdated, Tags: c.Tags, Regions: regions,
-			})
-		}
-		out.NextToken = next
-		return nil
+		return awsapi.DistributionConfigurationSummary{
+			Arn: c.Arn, Name: c.Name, Description: c.Description,
+			DateCreated: c.DateCreated, DateUpdated: c.DateUpdated, Tags: c.Tags, Regions: regions,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListDistributionConfigurationsResponse{DistributionConfigurationSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteDistributionConfiguration deletes a distribution configuration no
@@ -283,7 +259,7 @@ func (s *Service) DeleteDistributionConfiguration(ctx context.Context, account s
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteNamedConfig(ctx, account, a, "Distribution Configuration"); err != nil {
+	if err := s.deleteUnlessPipelineUses(ctx, account, a, "Distribution Configuration"); err != nil {
 		return nil, err
 	}
 	return &awsapi.DeleteDistributionConfigurationResponse{DistributionConfigurationArn: a.String()}, nil

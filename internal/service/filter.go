@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/store"
 )
 
 // filterFields maps the filter names a List operation accepts to the
@@ -59,4 +60,13 @@ func one(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// matchDecoded is a store.Query Match that decodes each row and applies a
+// compiled List filter to it; a row that does not decode never matches.
+func matchDecoded[T any](decode func(store.Resource) (T, error), match func(T) bool) func(store.Resource) bool {
+	return func(r store.Resource) bool {
+		item, err := decode(r)
+		return err == nil && match(item)
+	}
 }

@@ -1,9 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/kiln-build/kiln/internal/arn"
@@ -47,36 +47,16 @@ func (s *Service) SeedImageCatalog(ctx context.Context) error {
 			if err := a.Validate(); err != nil {
 				return fmt.Errorf("catalog image %s: %w", c.Name, err)
 			}
-			img := awsapi.Image{
-				Arn: a.String(), Type: c.Type, Name: c.Name, Version: c.Version,
-				Platform: c.Platform, OsVersion: c.OsVersion,
-				State:       &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
-				DateCreated: formatDateTime(created),
-				ImageSource: awsapi.ImageSourceAmazonManaged,
-			}
-			existing, err := tx.Get(ctx, a.String())
-			switch {
-			case err == nil:
-				img.DateCreated = formatDateTime(existing.Created)
-				raw, _ := json.Marshal(img)
-				if string(raw) == string(existing.Doc) {
-					continue
+			err := s.seedAmazonBuild(ctx, tx, a, created, func(dateCreated string) any {
+				return awsapi.Image{
+					Arn: a.String(), Type: c.Type, Name: c.Name, Version: c.Version,
+					Platform: c.Platform, OsVersion: c.OsVersion,
+					State:       &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
+					DateCreated: dateCreated,
+					ImageSource: awsapi.ImageSourceAmazonManaged,
 				}
-				existing.Doc = raw
-				existing.Updated = created
-				if err := tx.Put(ctx, existing); err != nil {
-					return err
-				}
-			case errors.Is(err, store.ErrNotFound):
-				raw, _ := json.Marshal(img)
-				if err := tx.Insert(ctx, store.Resource{
-					ARN: a.String(), Kind: kindImage, Account: AmazonAccount, Region: s.Region,
-					Name: a.Name, Version: c.Version, Build: 1, Doc: raw,
-					Created: created, Updated: created,
-				}); err != nil {
-					return err
-				}
-			default:
+			}, bytes.Equal)
+			if err != nil {
 				return err
 			}
 		}
@@ -143,12 +123,8 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 		return nil, err
 	}
 	byName := deref(in.ByName)
-	if byName {
-		for _, f := range in.Filters {
-			if f.Name == "version" {
-				return nil, awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
-			}
-		}
+	if err := checkByName(byName, in.Filters); err != nil {
+		return nil, err
 	}
 	includeDeprecated := deref(in.IncludeDeprecated)
 	q := store.Query{Kind: kindImage, Region: s.Region}
@@ -167,37 +143,22 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListImages", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
-		group: func(r store.Resource) string { return r.Account + "/" + r.Name + "/" + r.Version },
+		group: versionGroup(byName),
 	}
-	if byName {
-		p.group = func(r store.Resource) string { return r.Account + "/" + r.Name }
-	}
-	out := &awsapi.ListImagesResponse{ImageVersionList: []awsapi.ImageVersion{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			img, err := decodeImage(r)
-			if err != nil {
-				return err
-			}
-			a, _ := arn.Parse(r.ARN)
-			a.Build = 0
-			out.ImageVersionList = append(out.ImageVersionList, awsapi.ImageVersion{
-				Arn: a.String(), Name: img.Name, Type: img.Type, Version: img.Version,
-				Platform: img.Platform, OsVersion: img.OsVersion, Owner: ownerName(r.Account),
-				DateCreated: img.DateCreated, BuildType: img.BuildType, ImageSource: img.ImageSource,
-			})
-		}
-		out.NextToken = next
-		return nil
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageVersion, error) {
+		img, err := decodeImage(r)
+		a, _ := arn.Parse(r.ARN)
+		a.Build = 0
+		return awsapi.ImageVersion{
+			Arn: a.String(), Name: img.Name, Type: img.Type, Version: img.Version,
+			Platform: img.Platform, OsVersion: img.OsVersion, Owner: ownerName(r.Account),
+			DateCreated: img.DateCreated, BuildType: img.BuildType, ImageSource: img.ImageSource,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListImagesResponse{ImageVersionList: list, NextToken: next}, nil
 }
 
 // ListImageBuildVersions lists the builds of one image version the caller
@@ -229,34 +190,22 @@ func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in
 			},
 		},
 	}
-	out := &awsapi.ListImageBuildVersionsResponse{ImageSummaryList: []awsapi.ImageSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		if a.Region != s.Region {
-			return nil
-		}
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			img, err := decodeImage(r)
-			if err != nil {
-				return err
-			}
-			out.ImageSummaryList = append(out.ImageSummaryList, awsapi.ImageSummary{
-				Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
-				Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
-				Owner: ownerName(r.Account), DateCreated: img.DateCreated,
-				OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
-				ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
-				LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
-			})
-		}
-		out.NextToken = next
-		return nil
+	if a.Region != s.Region {
+		return &awsapi.ListImageBuildVersionsResponse{ImageSummaryList: []awsapi.ImageSummary{}}, nil
+	}
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageSummary, error) {
+		img, err := decodeImage(r)
+		return awsapi.ImageSummary{
+			Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
+			Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
+			Owner: ownerName(r.Account), DateCreated: img.DateCreated,
+			OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
+			ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
+			LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListImageBuildVersionsResponse{ImageSummaryList: list, NextToken: next}, nil
 }

@@ -135,21 +135,18 @@ func (s *Service) replaceNamedConfig(ctx context.Context, tx store.Tx, account s
 	return tx.Put(ctx, r)
 }
 
-// deleteNamedConfig deletes the caller's own resource unless an image
-// pipeline refers to it.
-func (s *Service) deleteNamedConfig(ctx context.Context, account string, a arn.ARN, label string) error {
+// deleteUnlessPipelineUses deletes the caller's own resource (a
+// configuration or a recipe) unless an image pipeline refers to it:
+// pipelines keep the ARNs they use in their document. For recipes this is
+// the spec's recommendation, mirroring the configurations (UNSURE for AWS).
+func (s *Service) deleteUnlessPipelineUses(ctx context.Context, account string, a arn.ARN, label string) error {
 	return s.update(ctx, func(tx store.Tx) error {
 		r, err := s.ownedResource(ctx, tx, account, a, label)
 		if err != nil {
 			return err
 		}
-		users, err := s.dependents(ctx, tx, []string{r.ARN}, arn.TypeImagePipeline)
-		if err != nil {
+		if err := s.checkUnused(ctx, tx, label, r.ARN, []string{r.ARN}, arn.TypeImagePipeline); err != nil {
 			return err
-		}
-		if len(users) > 0 {
-			return awsapi.Errorf("ResourceDependencyException",
-				"The %s '%s' cannot be deleted because it is used by: %s.", label, r.ARN, strings.Join(users, ", "))
 		}
 		return tx.Delete(ctx, r.ARN)
 	})
@@ -175,20 +172,11 @@ func (s *Service) GetInfrastructureConfiguration(ctx context.Context, account st
 	if err != nil {
 		return nil, err
 	}
-	out := &awsapi.GetInfrastructureConfigurationResponse{}
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "Infrastructure Configuration")
-		if err != nil {
-			return err
-		}
-		cfg, err := decodeInfrastructure(r)
-		out.InfrastructureConfiguration = &cfg
-		return err
-	})
+	cfg, err := getDecoded(ctx, s, account, a, "Infrastructure Configuration", decodeInfrastructure)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.GetInfrastructureConfigurationResponse{InfrastructureConfiguration: &cfg}, nil
 }
 
 func decodeInfrastructure(r store.Resource) (awsapi.InfrastructureConfiguration, error) {
@@ -263,37 +251,22 @@ func (s *Service) ListInfrastructureConfigurations(ctx context.Context, account 
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListInfrastructureConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindInfrastructure, Region: s.Region, Owners: []string{account}, Match: func(r store.Resource) bool {
-			c, err := decodeInfrastructure(r)
-			return err == nil && match(c)
-		}},
+		query: store.Query{Kind: kindInfrastructure, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeInfrastructure, match)},
 	}
-	out := &awsapi.ListInfrastructureConfigurationsResponse{InfrastructureConfigurationSummaryList: []awsapi.InfrastructureConfigurationSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			c, err := decodeInfrastructure(r)
-			if err != nil {
-				return err
-			}
-			out.InfrastructureConfigurationSummaryList = append(out.InfrastructureConfigurationSummaryList, awsapi.InfrastructureConfigurationSummary{
-				Arn: c.Arn, Name: c.Name, Description: c.Description,
-				DateCreated: c.DateCreated, DateUpdated: c.DateUpdated,
-				ResourceTags: c.ResourceTags, Tags: c.Tags,
-				InstanceTypes: c.InstanceTypes, InstanceProfileName: c.InstanceProfileName,
-				Placement: c.Placement,
-			})
-		}
-		out.NextToken = next
-		return nil
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.InfrastructureConfigurationSummary, error) {
+		c, err := decodeInfrastructure(r)
+		return awsapi.InfrastructureConfigurationSummary{
+			Arn: c.Arn, Name: c.Name, Description: c.Description,
+			DateCreated: c.DateCreated, DateUpdated: c.DateUpdated,
+			ResourceTags: c.ResourceTags, Tags: c.Tags,
+			InstanceTypes: c.InstanceTypes, InstanceProfileName: c.InstanceProfileName,
+			Placement: c.Placement,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListInfrastructureConfigurationsResponse{InfrastructureConfigurationSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteInfrastructureConfiguration deletes an infrastructure
@@ -303,7 +276,7 @@ func (s *Service) DeleteInfrastructureConfiguration(ctx context.Context, account
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteNamedConfig(ctx, account, a, "Infrastructure Configuration"); err != nil {
+	if err := s.deleteUnlessPipelineUses(ctx, account, a, "Infrastructure Configuration"); err != nil {
 		return nil, err
 	}
 	return &awsapi.DeleteInfrastructureConfigurationResponse{InfrastructureConfigurationArn: a.String()}, nil

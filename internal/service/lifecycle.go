@@ -162,20 +162,11 @@ func (s *Service) GetLifecyclePolicy(ctx context.Context, account string, in *aw
 	if err != nil {
 		return nil, err
 	}
-	out := &awsapi.GetLifecyclePolicyResponse{}
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "Lifecycle Policy")
-		if err != nil {
-			return err
-		}
-		p, err := decodeLifecyclePolicy(r)
-		out.LifecyclePolicy = &p
-		return err
-	})
+	p, err := getDecoded(ctx, s, account, a, "Lifecycle Policy", decodeLifecyclePolicy)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.GetLifecyclePolicyResponse{LifecyclePolicy: &p}, nil
 }
 
 func decodeLifecyclePolicy(r store.Resource) (awsapi.LifecyclePolicy, error) {
@@ -242,35 +233,20 @@ func (s *Service) ListLifecyclePolicies(ctx context.Context, account string, in 
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListLifecyclePolicies", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindLifecyclePolicy, Region: s.Region, Owners: []string{account}, Match: func(r store.Resource) bool {
-			p, err := decodeLifecyclePolicy(r)
-			return err == nil && match(p)
-		}},
+		query: store.Query{Kind: kindLifecyclePolicy, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeLifecyclePolicy, match)},
 	}
-	out := &awsapi.ListLifecyclePoliciesResponse{LifecyclePolicySummaryList: []awsapi.LifecyclePolicySummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			p, err := decodeLifecyclePolicy(r)
-			if err != nil {
-				return err
-			}
-			out.LifecyclePolicySummaryList = append(out.LifecyclePolicySummaryList, awsapi.LifecyclePolicySummary{
-				Arn: p.Arn, Name: p.Name, Description: p.Description, Status: p.Status,
-				ExecutionRole: p.ExecutionRole, ResourceType: p.ResourceType,
-				DateCreated: p.DateCreated, DateUpdated: p.DateUpdated, DateLastRun: p.DateLastRun, Tags: p.Tags,
-			})
-		}
-		out.NextToken = next
-		return nil
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.LifecyclePolicySummary, error) {
+		p, err := decodeLifecyclePolicy(r)
+		return awsapi.LifecyclePolicySummary{
+			Arn: p.Arn, Name: p.Name, Description: p.Description, Status: p.Status,
+			ExecutionRole: p.ExecutionRole, ResourceType: p.ResourceType,
+			DateCreated: p.DateCreated, DateUpdated: p.DateUpdated, DateLastRun: p.DateLastRun, Tags: p.Tags,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListLifecyclePoliciesResponse{LifecyclePolicySummaryList: list, NextToken: next}, nil
 }
 
 // DeleteLifecyclePolicy deletes the caller's lifecycle policy. The model

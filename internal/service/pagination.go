@@ -141,3 +141,31 @@ func (s *Service) page(ctx context.Context, tx store.Tx, p listPage) ([]store.Re
 	}
 	return out, "", nil
 }
+
+// listRows reads one page of p in a read transaction and renders each row
+// as a List entry. The entries are never nil, so that an empty page is
+// `[]` on the wire, as the service sends it.
+func listRows[T any](ctx context.Context, s *Service, p listPage, render func(store.Resource) (T, error)) ([]T, string, error) {
+	var items []T
+	var next string
+	err := s.view(ctx, func(tx store.Tx) error {
+		items = []T{}
+		rows, token, err := s.page(ctx, tx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			item, err := render(r)
+			if err != nil {
+				return err
+			}
+			items = append(items, item)
+		}
+		next = token
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
+}

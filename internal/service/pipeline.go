@@ -346,21 +346,12 @@ func (s *Service) GetImagePipeline(ctx context.Context, account string, in *awsa
 	if err != nil {
 		return nil, err
 	}
-	var out awsapi.GetImagePipelineResponse
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "ImagePipeline")
-		if err != nil {
-			return err
-		}
-		p, err := decodePipeline(r)
-		p.DateNextRun = nextRun(p, s.now())
-		out.ImagePipeline = &p
-		return err
-	})
+	p, err := getDecoded(ctx, s, account, a, "ImagePipeline", decodePipeline)
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	p.DateNextRun = nextRun(p, s.now())
+	return &awsapi.GetImagePipelineResponse{ImagePipeline: &p}, nil
 }
 
 func decodePipeline(r store.Resource) (awsapi.ImagePipeline, error) {
@@ -429,34 +420,18 @@ func (s *Service) ListImagePipelines(ctx context.Context, account string, in *aw
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: "ListImagePipelines", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindImagePipeline, Region: s.Region, Owners: []string{account},
-			Match: func(r store.Resource) bool {
-				p, err := decodePipeline(r)
-				return err == nil && match(p)
-			}},
+		query: store.Query{Kind: kindImagePipeline, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodePipeline, match)},
 	}
-	out := &awsapi.ListImagePipelinesResponse{ImagePipelineList: []awsapi.ImagePipeline{}}
 	now := s.now()
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			p, err := decodePipeline(r)
-			if err != nil {
-				return err
-			}
-			p.DateNextRun = nextRun(p, now)
-			out.ImagePipelineList = append(out.ImagePipelineList, p)
-		}
-		out.NextToken = next
-		return nil
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImagePipeline, error) {
+		p, err := decodePipeline(r)
+		p.DateNextRun = nextRun(p, now)
+		return p, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListImagePipelinesResponse{ImagePipelineList: list, NextToken: next}, nil
 }
 
 // DeleteImagePipeline deletes a pipeline. Images it built are kept, and

@@ -346,15 +346,7 @@ func (s *Service) GetImageRecipe(ctx context.Context, account string, in *awsapi
 	if err != nil {
 		return nil, err
 	}
-	var recipe awsapi.ImageRecipe
-	err = s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, "ImageRecipe")
-		if err != nil {
-			return err
-		}
-		recipe, err = decodeImageRecipe(r)
-		return err
-	})
+	recipe, err := getDecoded(ctx, s, account, a, "ImageRecipe", decodeImageRecipe)
 	if err != nil {
 		return nil, err
 	}
@@ -388,36 +380,22 @@ func (s *Service) ListImageRecipes(ctx context.Context, account string, in *awsa
 	q := store.Query{Kind: kindImageRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = func(r store.Resource) bool {
-			recipe, err := decodeImageRecipe(r)
-			return err == nil && match(recipe)
-		}
+		q.Match = matchDecoded(decodeImageRecipe, match)
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
-	out := &awsapi.ListImageRecipesResponse{ImageRecipeSummaryList: []awsapi.ImageRecipeSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		rows, next, err := s.page(ctx, tx, listPage{op: "ListImageRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q})
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			recipe, err := decodeImageRecipe(r)
-			if err != nil {
-				return err
-			}
-			out.ImageRecipeSummaryList = append(out.ImageRecipeSummaryList, awsapi.ImageRecipeSummary{
-				Arn: recipe.Arn, Name: recipe.Name, Platform: recipe.Platform, Owner: recipe.Owner,
-				ParentImage: recipe.ParentImage, DateCreated: recipe.DateCreated, Tags: recipe.Tags,
-			})
-		}
-		out.NextToken = next
-		return nil
+	p := listPage{op: "ListImageRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageRecipeSummary, error) {
+		recipe, err := decodeImageRecipe(r)
+		return awsapi.ImageRecipeSummary{
+			Arn: recipe.Arn, Name: recipe.Name, Platform: recipe.Platform, Owner: recipe.Owner,
+			ParentImage: recipe.ParentImage, DateCreated: recipe.DateCreated, Tags: recipe.Tags,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListImageRecipesResponse{ImageRecipeSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteImageRecipe deletes the caller's recipe version unless an image
@@ -427,32 +405,10 @@ func (s *Service) DeleteImageRecipe(ctx context.Context, account string, in *aws
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteRecipe(ctx, account, a, "ImageRecipe"); err != nil {
+	if err := s.deleteUnlessPipelineUses(ctx, account, a, "ImageRecipe"); err != nil {
 		return nil, err
 	}
 	return &awsapi.DeleteImageRecipeResponse{ImageRecipeArn: a.String()}, nil
-}
-
-// deleteRecipe deletes an image or container recipe the caller owns. A
-// recipe an image pipeline refers to (pipelines keep the recipe ARN in
-// their document) is ResourceDependencyException — the spec's
-// recommendation, mirroring the configurations (UNSURE for AWS).
-func (s *Service) deleteRecipe(ctx context.Context, account string, a arn.ARN, label string) error {
-	return s.update(ctx, func(tx store.Tx) error {
-		r, err := s.ownedResource(ctx, tx, account, a, label)
-		if err != nil {
-			return err
-		}
-		users, err := s.dependents(ctx, tx, []string{r.ARN}, arn.TypeImagePipeline)
-		if err != nil {
-			return err
-		}
-		if len(users) > 0 {
-			return awsapi.Errorf("ResourceDependencyException",
-				"The %s '%s' cannot be deleted because it is used by: %s.", label, r.ARN, strings.Join(users, ", "))
-		}
-		return tx.Delete(ctx, r.ARN)
-	})
 }
 
 // PutImageRecipePolicy implements the operation.

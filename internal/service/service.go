@@ -123,6 +123,21 @@ func (s *Service) getVisible(ctx context.Context, tx store.Tx, account string, a
 	return r, err
 }
 
+// getDecoded reads the resource at a that account may see (as getVisible)
+// in a read transaction and decodes it with decode.
+func getDecoded[T any](ctx context.Context, s *Service, account string, a arn.ARN, label string, decode func(store.Resource) (T, error)) (T, error) {
+	var v T
+	err := s.view(ctx, func(tx store.Tx) error {
+		r, err := s.getVisible(ctx, tx, account, a, label)
+		if err != nil {
+			return err
+		}
+		v, err = decode(r)
+		return err
+	})
+	return v, err
+}
+
 // resolve finds the resource an ARN names for account: a build ARN names
 // itself; a version ARN, with or without `x` wildcards, names the highest
 // matching build the account can see.

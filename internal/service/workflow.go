@@ -3,10 +3,10 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -117,38 +117,12 @@ func workflowParameters(doc *workflow.Document) []awsapi.WorkflowParameterDetail
 
 // insertWorkflow assigns wf its next build number and stores it.
 func (s *Service) insertWorkflow(ctx context.Context, tx store.Tx, account string, wf awsapi.Workflow, tags map[string]string) (string, error) {
-	kind := workflowKind(wf.Type)
-	name := arn.NormalizeName(wf.Name)
-	existing, err := tx.List(ctx, store.Query{
-		Kind: kind, Region: s.Region, Owners: []string{account}, Name: name, Version: wf.Version,
-	})
-	if err != nil {
-		return "", err
-	}
-	if n := len(existing); n > 0 {
-		var latest awsapi.Workflow
-		if err := json.Unmarshal(existing[n-1].Doc, &latest); err == nil && latest.Data == wf.Data {
-			return "", awsapi.Errorf("ResourceInUseException",
-				"The workflow '%s' version %s already has a build with this document: '%s'.", wf.Name, wf.Version, existing[n-1].ARN)
-		}
-	}
-	build, err := tx.NextBuild(ctx, account, s.Region, kind, name, wf.Version)
-	if err != nil {
-		return "", err
-	}
-	a := arn.New(s.Partition, s.Region, account, kind, name).WithVersion(wf.Version).WithBuild(build).String()
-	now := s.now()
-	wf.Arn = a
-	wf.DateCreated = formatDateTime(now)
-	doc, err := json.Marshal(wf)
-	if err != nil {
-		return "", err
-	}
-	return a, tx.Insert(ctx, store.Resource{
-		ARN: a, Kind: kind, Account: account, Region: s.Region,
-		Name: name, Version: wf.Version, Build: build,
-		Doc: doc, Tags: tags, Created: now, Updated: now,
-	})
+	return s.insertBuild(ctx, tx, account, workflowKind(wf.Type), "workflow", wf.Name, wf.Version, wf.Data, tags,
+		func(a string, now time.Time) any {
+			wf.Arn = a
+			wf.DateCreated = formatDateTime(now)
+			return wf
+		})
 }
 
 // GetWorkflow returns a workflow build: by build ARN, or by version ARN
@@ -204,12 +178,8 @@ func (s *Service) ListWorkflows(ctx context.Context, account string, in *awsapi.
 		return nil, err
 	}
 	byName := deref(in.ByName)
-	if byName {
-		for _, f := range in.Filters {
-			if f.Name == "version" {
-				return nil, awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
-			}
-		}
+	if err := checkByName(byName, in.Filters); err != nil {
+		return nil, err
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
@@ -341,33 +311,21 @@ func (s *Service) ListWorkflowBuildVersions(ctx context.Context, account string,
 			Match: func(r store.Resource) bool { return visible(r, account) },
 		},
 	}
-	out := &awsapi.ListWorkflowBuildVersionsResponse{WorkflowSummaryList: []awsapi.WorkflowSummary{}}
-	err = s.view(ctx, func(tx store.Tx) error {
-		if a.Region != s.Region {
-			return nil
-		}
-		rows, next, err := s.page(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			w, err := decodeWorkflow(r)
-			if err != nil {
-				return err
-			}
-			out.WorkflowSummaryList = append(out.WorkflowSummaryList, awsapi.WorkflowSummary{
-				Arn: w.Arn, Name: w.Name, Version: w.Version, Description: w.Description,
-				ChangeDescription: w.ChangeDescription, Type: w.Type, Owner: w.Owner, State: w.State,
-				DateCreated: w.DateCreated, Tags: w.Tags,
-			})
-		}
-		out.NextToken = next
-		return nil
+	if a.Region != s.Region {
+		return &awsapi.ListWorkflowBuildVersionsResponse{WorkflowSummaryList: []awsapi.WorkflowSummary{}}, nil
+	}
+	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.WorkflowSummary, error) {
+		w, err := decodeWorkflow(r)
+		return awsapi.WorkflowSummary{
+			Arn: w.Arn, Name: w.Name, Version: w.Version, Description: w.Description,
+			ChangeDescription: w.ChangeDescription, Type: w.Type, Owner: w.Owner, State: w.State,
+			DateCreated: w.DateCreated, Tags: w.Tags,
+		}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &awsapi.ListWorkflowBuildVersionsResponse{WorkflowSummaryList: list, NextToken: next}, nil
 }
 
 // DeleteWorkflow deletes one workflow build. A build an image pipeline
@@ -404,13 +362,8 @@ func (s *Service) DeleteWorkflow(ctx context.Context, account string, in *awsapi
 				refs = append(refs, w.String())
 			}
 		}
-		users, err := s.dependents(ctx, tx, refs, arn.TypeImagePipeline)
-		if err != nil {
+		if err := s.checkUnused(ctx, tx, "workflow", r.ARN, refs, arn.TypeImagePipeline); err != nil {
 			return err
-		}
-		if len(users) > 0 {
-			return awsapi.Errorf("ResourceDependencyException",
-				"The workflow '%s' cannot be deleted because it is used by: %s.", r.ARN, strings.Join(users, ", "))
 		}
 		return tx.Delete(ctx, r.ARN)
 	})
@@ -450,36 +403,15 @@ func (s *Service) SeedWorkflows(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("catalog workflow %s: %w", c.Name, err)
 			}
-			kind := workflowKind(c.Type)
-			a := arn.New(s.Partition, s.Region, AmazonAccount, kind, c.Name).WithVersion(c.Version).WithBuild(1).String()
-			wf := awsapi.Workflow{
-				Arn: a, Name: c.Name, Version: c.Version, Description: c.Description, Type: c.Type,
-				Owner: amazonOwnerName, Data: c.Data, Parameters: workflowParameters(doc),
-				DateCreated: formatDateTime(created),
-			}
-			existing, err := tx.Get(ctx, a)
-			switch {
-			case err == nil:
-				var old awsapi.Workflow
-				if json.Unmarshal(existing.Doc, &old) == nil && old.Data == c.Data {
-					continue
+			a := arn.New(s.Partition, s.Region, AmazonAccount, workflowKind(c.Type), c.Name).WithVersion(c.Version).WithBuild(1)
+			err = s.seedAmazonBuild(ctx, tx, a, created, func(dateCreated string) any {
+				return awsapi.Workflow{
+					Arn: a.String(), Name: c.Name, Version: c.Version, Description: c.Description, Type: c.Type,
+					Owner: amazonOwnerName, Data: c.Data, Parameters: workflowParameters(doc),
+					DateCreated: dateCreated,
 				}
-				wf.DateCreated = formatDateTime(existing.Created)
-				existing.Doc, _ = json.Marshal(wf)
-				existing.Updated = created
-				if err := tx.Put(ctx, existing); err != nil {
-					return err
-				}
-			case errors.Is(err, store.ErrNotFound):
-				raw, _ := json.Marshal(wf)
-				if err := tx.Insert(ctx, store.Resource{
-					ARN: a, Kind: kind, Account: AmazonAccount, Region: s.Region,
-					Name: c.Name, Version: c.Version, Build: 1, Doc: raw,
-					Created: created, Updated: created,
-				}); err != nil {
-					return err
-				}
-			default:
+			}, sameData)
+			if err != nil {
 				return err
 			}
 		}

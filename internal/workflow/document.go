@@ -313,15 +313,7 @@ func (d *Document) parseParameters(n *yaml.Node) {
 		return
 	}
 	seen := map[string]bool{}
-	for _, item := range n.Content {
-		item = d.deref(item)
-		if !d.spend(item) {
-			return
-		}
-		if item.Kind != yaml.MappingNode {
-			d.errorf(item, "each parameter must be a mapping with name and type")
-			continue
-		}
+	d.eachMapping(n.Content, "each parameter must be a mapping with name and type", func(item *yaml.Node) {
 		p := Parameter{Line: item.Line, Column: item.Column}
 		var def *yaml.Node
 		d.pairs(item, "parameter", []string{"name", "type", "default", "description"}, func(key string, k, v *yaml.Node) {
@@ -356,7 +348,7 @@ func (d *Document) parseParameters(n *yaml.Node) {
 			p.Default = d.defaultValue(def, p)
 		}
 		d.Parameters = append(d.Parameters, p)
-	}
+	})
 }
 
 // defaultValue checks a parameter's default against its type and renders
@@ -421,15 +413,7 @@ func (d *Document) parseSteps(n *yaml.Node) {
 		d.errorf(n.Content[MaxSteps], "a workflow may have at most %d steps; this is step %d", MaxSteps, MaxSteps+1)
 	}
 	earlier := map[string]bool{}
-	for _, item := range n.Content {
-		item = d.deref(item)
-		if !d.spend(item) {
-			return
-		}
-		if item.Kind != yaml.MappingNode {
-			d.errorf(item, "each step must be a mapping with name and action")
-			continue
-		}
+	d.eachMapping(n.Content, "each step must be a mapping with name and action", func(item *yaml.Node) {
 		st := Step{Line: item.Line, Column: item.Column}
 		var timeout, ifNode, inputs, rollback *yaml.Node
 		d.pairs(item, "step", stepKeys, func(key string, k, v *yaml.Node) {
@@ -505,7 +489,7 @@ func (d *Document) parseSteps(n *yaml.Node) {
 		}
 		earlier[st.Name] = true
 		d.Steps = append(d.Steps, st)
-	}
+	})
 }
 
 // canonicalOnFailure accepts the document spelling (Abort, Continue) and,
@@ -756,21 +740,30 @@ func (d *Document) checkPath(n *yaml.Node, path string, earlier map[string]bool)
 	}
 }
 
+// eachMapping calls fn for each item of a list (parameters, steps,
+// outputs) that is a mapping, reporting any other item with notMapping. It
+// stops once the document's node budget is spent.
+func (d *Document) eachMapping(items []*yaml.Node, notMapping string, fn func(item *yaml.Node)) {
+	for _, item := range items {
+		item = d.deref(item)
+		if !d.spend(item) {
+			return
+		}
+		if item.Kind != yaml.MappingNode {
+			d.errorf(item, "%s", notMapping)
+			continue
+		}
+		fn(item)
+	}
+}
+
 func (d *Document) parseOutputs(n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, "outputs must be a list")
 		return
 	}
 	seen := map[string]bool{}
-	for _, item := range n.Content {
-		item = d.deref(item)
-		if !d.spend(item) {
-			return
-		}
-		if item.Kind != yaml.MappingNode {
-			d.errorf(item, "each output must be a mapping with name and value")
-			continue
-		}
+	d.eachMapping(n.Content, "each output must be a mapping with name and value", func(item *yaml.Node) {
 		o := Output{Line: item.Line, Column: item.Column}
 		d.pairs(item, "output", []string{"name", "value"}, func(key string, k, v *yaml.Node) {
 			switch key {
@@ -793,5 +786,5 @@ func (d *Document) parseOutputs(n *yaml.Node) {
 		}
 		seen[o.Name] = true
 		d.Outputs = append(d.Outputs, o)
-	}
+	})
 }

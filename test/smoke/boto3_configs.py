@@ -9,33 +9,12 @@ AWS_DATA_PATH directory with imagebuilder/2019-12-02/service-2.json)."""
 import datetime
 import sys
 
-import boto3
-import botocore.exceptions
-import botocore.session
+sys.dont_write_bytecode = True  # keep test/smoke free of __pycache__
+import smokelib  # noqa: E402
+from smokelib import expect_error, ok  # noqa: E402
 
 endpoint, newer = sys.argv[1], sys.argv[2]
-creds = dict(region_name="us-east-1", aws_access_key_id="AKIDBOTO", aws_secret_access_key="boto-secret")
-ib = boto3.client("imagebuilder", endpoint_url=endpoint, **creds)
-newer_session = botocore.session.Session()
-newer_session.set_config_variable("data_path", newer)
-ibn = boto3.Session(botocore_session=newer_session).client("imagebuilder", endpoint_url=endpoint, **creds)
-passed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print(f"ok {passed} - {what}")
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
+ib, ibn = smokelib.client(endpoint), smokelib.client(endpoint, newer)
 
 
 infra_in = dict(
@@ -112,4 +91,4 @@ ib.delete_infrastructure_configuration(infrastructureConfigurationArn=infra)
 expect_error("ResourceNotFoundException", ib.get_distribution_configuration, distributionConfigurationArn=dist)
 ok("deletes")
 
-print(f"{passed} passed, 0 failed")
+smokelib.done()

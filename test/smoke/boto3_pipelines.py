@@ -7,42 +7,15 @@ import os
 import sys
 import zoneinfo
 
-import boto3
 import botocore.exceptions
-import botocore.session
+
+sys.dont_write_bytecode = True  # keep test/smoke free of __pycache__
+import smokelib  # noqa: E402
+from smokelib import expect_error, ok  # noqa: E402
 
 endpoint, model_dir = sys.argv[1], sys.argv[2]
 os.environ.pop("AWS_DATA_PATH", None)
-
-
-def client(data_path=None):
-    session = botocore.session.get_session()
-    if data_path:
-        session.set_config_variable("data_path", data_path)
-    return boto3.Session(botocore_session=session).client(
-        "imagebuilder", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="AKIDBOTO", aws_secret_access_key="boto-secret",
-    )
-
-
-ib, ibnew = client(), client(model_dir)
-passed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print(f"ok {passed} - {what}")
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
+ib, ibnew = smokelib.client(endpoint), smokelib.client(endpoint, model_dir)
 
 
 FLOW = """schemaVersion: 1.0
@@ -103,7 +76,7 @@ try:
 except botocore.exceptions.ClientError as e:
     assert "does not support the operation" in str(e), e
     print("# SKIP pipelines: kiln does not implement CreateImageRecipe yet")
-    print(f"{passed} passed, 0 failed")
+    smokelib.done()
     sys.exit(0)
 infra = ib.create_infrastructure_configuration(name="boto-pipe-infra", instanceProfileName="builder")["infrastructureConfigurationArn"]
 
@@ -148,4 +121,4 @@ ib.delete_infrastructure_configuration(infrastructureConfigurationArn=infra)
 expect_error("ResourceNotFoundException", ib.get_image_pipeline, imagePipelineArn=pipe)
 ok("delete in dependency order")
 
-print(f"{passed} passed, 0 failed")
+smokelib.done()

@@ -4,29 +4,12 @@ knows recipes and images) through image recipes, container recipes and
 the Amazon-owned parent images. Usage: boto3_recipes.py ENDPOINT_URL"""
 import sys
 
-import boto3
-import botocore.exceptions
+sys.dont_write_bytecode = True  # keep test/smoke free of __pycache__
+import smokelib  # noqa: E402
+from smokelib import expect_error, ok  # noqa: E402
 
 endpoint = sys.argv[1]
-ib = boto3.client("imagebuilder", endpoint_url=endpoint, region_name="us-east-1",
-                  aws_access_key_id="AKIDBOTO", aws_secret_access_key="boto-secret")
-passed = 0
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print(f"ok {passed} - {what}")
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
+ib = smokelib.client(endpoint)
 
 
 HELLO = """name: hello
@@ -129,4 +112,4 @@ assert ib.delete_image_recipe(imageRecipeArn=arn)["imageRecipeArn"] == arn
 ib.delete_component(componentBuildVersionArn=comp)
 ok("deletes in dependency order")
 
-print(f"{passed} passed, 0 failed")
+smokelib.done()

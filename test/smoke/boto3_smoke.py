@@ -3,15 +3,12 @@
 component, tag and policy operation. Usage: boto3_smoke.py ENDPOINT_URL"""
 import sys
 
-import boto3
-import botocore.exceptions
+sys.dont_write_bytecode = True  # keep test/smoke free of __pycache__
+import smokelib  # noqa: E402
+from smokelib import expect_error, ok  # noqa: E402
 
 endpoint = sys.argv[1]
-ib = boto3.client(
-    "imagebuilder", endpoint_url=endpoint, region_name="us-east-1",
-    aws_access_key_id="AKIDBOTO", aws_secret_access_key="boto-secret",
-)
-passed = 0
+ib = smokelib.client(endpoint)
 DOC = """name: boto
 schemaVersion: 1.0
 phases:
@@ -23,22 +20,6 @@ phases:
           commands:
             - echo hello
 """
-
-
-def ok(what):
-    global passed
-    passed += 1
-    print(f"ok {passed} - {what}")
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
 
 
 arn = ib.create_component(name="boto-smoke", semanticVersion="3.1.4", platform="Linux",
@@ -99,4 +80,4 @@ ib.delete_component(componentBuildVersionArn=arn)
 expect_error("ResourceNotFoundException", ib.get_component, componentBuildVersionArn=arn)
 ok("delete_component")
 
-print(f"{passed} passed, 0 failed")
+smokelib.done()

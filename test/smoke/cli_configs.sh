@@ -10,25 +10,9 @@
 set -euo pipefail
 endpoint=${1:?usage: cli_configs.sh ENDPOINT_URL NEWER_MODEL_DIR}
 newer=${2:?usage: cli_configs.sh ENDPOINT_URL NEWER_MODEL_DIR}
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-AKIDSMOKE} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-smoke-secret}
-export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-export AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=1
 unset AWS_DATA_PATH
-aws=${AWS_CLI:-/usr/bin/aws}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-
-ib() { "$aws" --endpoint-url "$endpoint" --output json imagebuilder "$@"; }
-ibn() { AWS_DATA_PATH="$newer" "$aws" --endpoint-url "$endpoint" --output json imagebuilder "$@"; }
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-fail() { echo "FAIL: $*" >&2; echo "$passed passed, 1 failed"; exit 1; }
-field() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(" + sys.argv[1] + ")")' "$1"; }
-expect_error() {
-  local code=$1; shift
-  if "$@" >"$work/out" 2>"$work/err"; then fail "expected $code from: $*"; fi
-  grep -q "($code)" "$work/err" || fail "expected $code, got: $(cat "$work/err")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ibn() { AWS_DATA_PATH="$newer" ib "$@"; }
 
 infra=$(ib create-infrastructure-configuration --name cli-infra --instance-profile-name ImageBuilderProfile \
   --instance-types m5.large t3.micro --logging 's3Logs={s3BucketName=logs,s3KeyPrefix=cli/}' \

@@ -5,24 +5,8 @@
 # Exits non-zero on the first surprise; prints "N passed, 0 failed".
 set -euo pipefail
 endpoint=${1:?usage: cli_recipes.sh ENDPOINT_URL}
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-AKIDSMOKE} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-smoke-secret}
-export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-export AWS_EC2_METADATA_DISABLED=true AWS_MAX_ATTEMPTS=1
 unset AWS_DATA_PATH
-aws=${AWS_CLI:-/usr/bin/aws}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-passed=0
-
-ib() { "$aws" --endpoint-url "$endpoint" --output json imagebuilder "$@"; }
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-fail() { echo "FAIL: $*" >&2; echo "$passed passed, 1 failed"; exit 1; }
-field() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(" + sys.argv[1] + ")")' "$1"; }
-expect_error() {
-  local code=$1; shift
-  if "$@" >"$work/out" 2>"$work/err"; then fail "expected $code from: $*"; fi
-  grep -q "($code)" "$work/err" || fail "expected $code, got: $(cat "$work/err")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 base="arn:aws:imagebuilder:us-east-1:aws:image/amazon-linux-2023-x86/x.x.x"
 [ "$(ib list-images --owner Amazon --filters name=name,values=amazon-linux-2023-x86 \
