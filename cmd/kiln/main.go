@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -29,6 +31,7 @@ func subcommands() []subcommand {
 }
 
 func main() {
+	sandbox.Init() // a sandbox's init when re-executed by sandbox.Run; else returns at once
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
