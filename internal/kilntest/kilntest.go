@@ -65,6 +65,14 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// Cleanup removes the binary Binary built. Call it from TestMain after
+// the tests ran.
+func Cleanup() {
+	if binPath != "" && os.Getenv("KILN_BINARY") == "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 // Server is a running `kiln serve`.
 type Server struct {
 	t       testing.TB
