@@ -257,11 +257,7 @@ func (s *Service) DeleteContainerRecipe(ctx context.Context, account string, in 
 
 // PutContainerRecipePolicy implements the operation.
 func (s *Service) PutContainerRecipePolicy(ctx context.Context, account string, in *awsapi.PutContainerRecipePolicyRequest) (*awsapi.PutContainerRecipePolicyResponse, error) {
-	a, err := s.parseARN("containerRecipeArn", in.ContainerRecipeArn, kindContainerRecipe)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.putPolicy(ctx, account, a, "ContainerRecipe", in.Policy); err != nil {
+	if err := s.putPolicy(ctx, account, containerRecipePolicy, in.ContainerRecipeArn, in.Policy); err != nil {
 		return nil, err
 	}
 	return &awsapi.PutContainerRecipePolicyResponse{ContainerRecipeArn: in.ContainerRecipeArn}, nil
@@ -269,11 +265,7 @@ func (s *Service) PutContainerRecipePolicy(ctx context.Context, account string, 
 
 // GetContainerRecipePolicy implements the operation.
 func (s *Service) GetContainerRecipePolicy(ctx context.Context, account string, in *awsapi.GetContainerRecipePolicyRequest) (*awsapi.GetContainerRecipePolicyResponse, error) {
-	a, err := s.parseARN("containerRecipeArn", in.ContainerRecipeArn, kindContainerRecipe)
-	if err != nil {
-		return nil, err
-	}
-	policy, err := s.getPolicy(ctx, account, a, "ContainerRecipe")
+	policy, err := s.getPolicy(ctx, account, containerRecipePolicy, in.ContainerRecipeArn)
 	if err != nil {
 		return nil, err
 	}

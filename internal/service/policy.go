@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/store"
 )
@@ -145,14 +144,30 @@ func policyPrincipals(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-// putPolicy attaches a resource policy to a resource the caller owns.
-func (s *Service) putPolicy(ctx context.Context, account string, a arn.ARN, label, policy string) error {
+// policyTarget names a kind of resource that carries resource policies:
+// the request member holding its ARN, its ARN type, and its label in
+// messages.
+type policyTarget struct{ member, kind, label string }
+
+var (
+	componentPolicy       = policyTarget{"componentArn", kindComponent, "Component"}
+	imageRecipePolicy     = policyTarget{"imageRecipeArn", kindImageRecipe, "ImageRecipe"}
+	containerRecipePolicy = policyTarget{"containerRecipeArn", kindContainerRecipe, "ContainerRecipe"}
+)
+
+// putPolicy attaches a resource policy to the resource resourceARN names,
+// which the caller must own.
+func (s *Service) putPolicy(ctx context.Context, account string, t policyTarget, resourceARN, policy string) error {
+	a, err := s.parseARN(t.member, resourceARN, t.kind)
+	if err != nil {
+		return err
+	}
 	principals, err := parsePolicy(policy)
 	if err != nil {
 		return err
 	}
 	return s.update(ctx, func(tx store.Tx) error {
-		r, err := s.ownedResource(ctx, tx, account, a, label)
+		r, err := s.ownedResource(ctx, tx, account, a, t.label)
 		if err != nil {
 			return err
 		}
@@ -163,16 +178,21 @@ func (s *Service) putPolicy(ctx context.Context, account string, a arn.ARN, labe
 	})
 }
 
-// getPolicy returns a resource's policy; none attached is not found.
-func (s *Service) getPolicy(ctx context.Context, account string, a arn.ARN, label string) (string, error) {
+// getPolicy returns the policy of the resource resourceARN names; none
+// attached is not found.
+func (s *Service) getPolicy(ctx context.Context, account string, t policyTarget, resourceARN string) (string, error) {
+	a, err := s.parseARN(t.member, resourceARN, t.kind)
+	if err != nil {
+		return "", err
+	}
 	var policy string
-	err := s.view(ctx, func(tx store.Tx) error {
-		r, err := s.getVisible(ctx, tx, account, a, label)
+	err = s.view(ctx, func(tx store.Tx) error {
+		r, err := s.getVisible(ctx, tx, account, a, t.label)
 		if err != nil {
 			return err
 		}
 		if r.Policy == "" {
-			return notFound("The %s '%s' has no resource policy.", label, a)
+			return notFound("The %s '%s' has no resource policy.", t.label, a)
 		}
 		policy = r.Policy
 		return nil
@@ -182,11 +202,7 @@ func (s *Service) getPolicy(ctx context.Context, account string, a arn.ARN, labe
 
 // PutComponentPolicy implements the operation.
 func (s *Service) PutComponentPolicy(ctx context.Context, account string, in *awsapi.PutComponentPolicyRequest) (*awsapi.PutComponentPolicyResponse, error) {
-	a, err := s.parseARN("componentArn", in.ComponentArn, kindComponent)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.putPolicy(ctx, account, a, "Component", in.Policy); err != nil {
+	if err := s.putPolicy(ctx, account, componentPolicy, in.ComponentArn, in.Policy); err != nil {
 		return nil, err
 	}
 	return &awsapi.PutComponentPolicyResponse{ComponentArn: in.ComponentArn}, nil
@@ -194,11 +210,7 @@ func (s *Service) PutComponentPolicy(ctx context.Context, account string, in *aw
 
 // GetComponentPolicy implements the operation.
 func (s *Service) GetComponentPolicy(ctx context.Context, account string, in *awsapi.GetComponentPolicyRequest) (*awsapi.GetComponentPolicyResponse, error) {
-	a, err := s.parseARN("componentArn", in.ComponentArn, kindComponent)
-	if err != nil {
-		return nil, err
-	}
-	policy, err := s.getPolicy(ctx, account, a, "Component")
+	policy, err := s.getPolicy(ctx, account, componentPolicy, in.ComponentArn)
 	if err != nil {
 		return nil, err
 	}

@@ -413,11 +413,7 @@ func (s *Service) DeleteImageRecipe(ctx context.Context, account string, in *aws
 
 // PutImageRecipePolicy implements the operation.
 func (s *Service) PutImageRecipePolicy(ctx context.Context, account string, in *awsapi.PutImageRecipePolicyRequest) (*awsapi.PutImageRecipePolicyResponse, error) {
-	a, err := s.parseARN("imageRecipeArn", in.ImageRecipeArn, kindImageRecipe)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.putPolicy(ctx, account, a, "ImageRecipe", in.Policy); err != nil {
+	if err := s.putPolicy(ctx, account, imageRecipePolicy, in.ImageRecipeArn, in.Policy); err != nil {
 		return nil, err
 	}
 	return &awsapi.PutImageRecipePolicyResponse{ImageRecipeArn: in.ImageRecipeArn}, nil
@@ -425,11 +421,7 @@ func (s *Service) PutImageRecipePolicy(ctx context.Context, account string, in *
 
 // GetImageRecipePolicy implements the operation.
 func (s *Service) GetImageRecipePolicy(ctx context.Context, account string, in *awsapi.GetImageRecipePolicyRequest) (*awsapi.GetImageRecipePolicyResponse, error) {
-	a, err := s.parseARN("imageRecipeArn", in.ImageRecipeArn, kindImageRecipe)
-	if err != nil {
-		return nil, err
-	}
-	policy, err := s.getPolicy(ctx, account, a, "ImageRecipe")
+	policy, err := s.getPolicy(ctx, account, imageRecipePolicy, in.ImageRecipeArn)
 	if err != nil {
 		return nil, err
 	}
