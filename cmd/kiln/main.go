@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return c.run(args[1:], stdout, stderr)
 		}
 	}
+	if args[0] == "internal" {
+		return internalMain(args[1:], stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "kiln: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2

@@ -39,6 +39,25 @@ type serveConfig struct {
 	credentials string
 	s3Endpoint  string
 	logLevel    string
+
+	maxBuilds        int
+	buildNetwork     string
+	insecureRegistry stringList
+	registryHost     string
+}
+
+// stringList is a repeatable string flag (also read from a
+// comma-separated KILN_* variable).
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -50,6 +69,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.credentials, "credentials", "", "AWS shared-credentials file mapping access keys to secrets and accounts (KILN_CREDENTIALS)")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// document URIs (KILN_S3_ENDPOINT)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (KILN_LOG_LEVEL)")
+	fs.IntVar(&c.maxBuilds, "max-builds", 2, "most image builds this process runs at once (KILN_MAX_BUILDS)")
+	fs.StringVar(&c.buildNetwork, "build-network", "host", "network of build sandboxes: host (components install packages) or none (KILN_BUILD_NETWORK)")
+	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
+	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -210,6 +233,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	engine, err := newEngine(cfg, st, reg, ln.Addr().String(), principals, log)
+	if err != nil {
+		return err
+	}
+	svc.Builds = engine
+	srv.Extra["/kiln/v1/"] = logsHandler(engine, srv.Verifier)
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	engineDone := make(chan struct{})
+	go func() { defer close(engineDone); engine.Run(engineCtx) }()
+	defer func() { stopEngine(); <-engineDone }()
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()

@@ -53,11 +53,6 @@ func initMain() int {
 	if err != nil {
 		return fail(err)
 	}
-	devNull, err := os.Open("/dev/null")
-	if err != nil {
-		return fail(err)
-	}
-
 	// The program gets stdio and nothing else: whatever this process
 	// inherited without close-on-exec (kiln's own parent's pipes, say)
 	// must not reach the build.
@@ -86,12 +81,13 @@ func initMain() int {
 		pid, err := syscall.ForkExec(prog, spec.Argv, &syscall.ProcAttr{
 			Dir:   spec.Dir,
 			Env:   spec.Env,
-			Files: []uintptr{devNull.Fd(), 1, 2},
+			// Standard input is Config.Stdin, /dev/null unless a shell
+			// asked for a terminal.
+			Files: []uintptr{0, 1, 2},
 		})
 		startc <- started{pid, err}
 	}()
 	s := <-startc
-	devNull.Close()
 	if s.err != nil {
 		return fail(fmt.Errorf("starting %s: %w", spec.Argv[0], s.err))
 	}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	cmd.Args = []string{"kiln-sandbox-init"}
 	cmd.Env = []string{initEnv + "=1"}
 	cmd.ExtraFiles = []*os.File{specR, reportW}
-	cmd.Stdout, cmd.Stderr = cfg.Stdout, cfg.Stderr
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = cfg.Stdout, cfg.Stderr, cfg.Stdin
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if spec.NoNetwork {
 		flags |= unix.CLONE_NEWNET

@@ -101,8 +101,10 @@ type Config struct {
 	Dir string
 
 	// Stdout and Stderr receive the process's output; nil discards it.
-	// Standard input is /dev/null.
 	Stdout, Stderr io.Writer
+	// Stdin is the process's standard input; nil is /dev/null. `kiln
+	// shell` passes its terminal.
+	Stdin io.Reader
 
 	// Timeout, if positive, kills the whole sandbox after this long.
 	Timeout time.Duration

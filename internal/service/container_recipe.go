@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kiln-build/kiln/internal/dockerfile"
 	"regexp"
 	"strings"
 	"time"
@@ -270,4 +271,17 @@ func (s *Service) GetContainerRecipePolicy(ctx context.Context, account string, 
 		return nil, err
 	}
 	return &awsapi.GetContainerRecipePolicyResponse{Policy: policy}, nil
+}
+
+// checkDockerfileTemplate parses and validates template text for a Create
+// call, answering problems as InvalidParameterValueException on member.
+func checkDockerfileTemplate(member, text string) error {
+	t, err := dockerfile.ParseTemplate(text)
+	if err == nil {
+		err = t.Validate()
+	}
+	if err != nil {
+		return badValue(member, "The Dockerfile template is not valid: %v", err)
+	}
+	return nil
 }

@@ -37,6 +37,8 @@ func (s *Service) Handlers() map[string]Handler {
 		s.pipelineHandlers(),
 		s.workflowHandlers(),
 		s.imageHandlers(),
+		s.imageBuildHandlers(),
+		s.imageExecutionHandlers(),
 	} {
 		for name, h := range family {
 			if _, dup := all[name]; dup {

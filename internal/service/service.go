@@ -38,6 +38,9 @@ type Service struct {
 	TokenKey []byte
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Builds, when set, is told when a build was queued, so it starts at
+	// once rather than at the engine's next poll.
+	Builds interface{ Wake() }
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.

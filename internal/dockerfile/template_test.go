@@ -1,4 +1,4 @@
-package service
+package dockerfile
 
 import (
 	"slices"
@@ -8,7 +8,7 @@ import (
 
 const canonicalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n"
 
-func placeholders(t *dockerfileTemplate) []string {
+func placeholders(t *Template) []string {
 	var out []string
 	for _, p := range t.parts {
 		if p.Placeholder != "" {
@@ -37,20 +37,20 @@ func TestDockerfileTemplate(t *testing.T) {
 		{name: "unclosed at end", text: "FROM {{{ imagebuilder:parent", parseErr: "not closed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tpl, err := parseDockerfileTemplate(tc.text)
+			tpl, err := ParseTemplate(tc.text)
 			if tc.parseErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.parseErr) {
 					t.Fatalf("parse error = %v, want %q", err, tc.parseErr)
 				}
-				if checkDockerfileTemplate("dockerfileTemplateData", tc.text) == nil {
-					t.Error("checkDockerfileTemplate accepted it")
+				if tpl, err := ParseTemplate(tc.text); err == nil && tpl.Validate() == nil {
+					t.Error("ParseTemplate+Validate accepted it")
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			err = tpl.validate()
+			err = tpl.Validate()
 			if tc.validErr == "" && err != nil {
 				t.Fatalf("validate: %v", err)
 			}
@@ -62,20 +62,20 @@ func TestDockerfileTemplate(t *testing.T) {
 }
 
 func TestDockerfileTemplateExpand(t *testing.T) {
-	tpl, err := parseDockerfileTemplate("FROM {{{ imagebuilder:parentImage }}} AS b\n{{{ imagebuilder:environments }}}\n{{{imagebuilder:components}}}\nCMD x\n")
+	tpl, err := ParseTemplate("FROM {{{ imagebuilder:parentImage }}} AS b\n{{{ imagebuilder:environments }}}\n{{{imagebuilder:components}}}\nCMD x\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := tpl.expand(map[string]string{
-		placeholderParentImage:  "debian:12",
-		placeholderEnvironments: "COPY a /a",
-		placeholderComponents:   "RUN /a/run",
+	got := tpl.Expand(map[string]string{
+		PlaceholderParentImage:  "debian:12",
+		PlaceholderEnvironments: "COPY a /a",
+		PlaceholderComponents:   "RUN /a/run",
 	})
 	want := "FROM debian:12 AS b\nCOPY a /a\nRUN /a/run\nCMD x\n"
 	if got != want {
 		t.Errorf("expand = %q, want %q", got, want)
 	}
-	if l := tpl.parts[len(tpl.parts)-2]; l.Placeholder != placeholderComponents || l.Line != 3 {
+	if l := tpl.parts[len(tpl.parts)-2]; l.Placeholder != PlaceholderComponents || l.Line != 3 {
 		t.Errorf("components placeholder part = %+v, want line 3", l)
 	}
 }
@@ -90,16 +90,16 @@ func FuzzParseDockerfileTemplate(f *testing.F) {
 	f.Add("{{{{ imagebuilder:components }}}}")
 	f.Add("{{{ imagebuilder:components")
 	f.Fuzz(func(t *testing.T, text string) {
-		tpl, err := parseDockerfileTemplate(text)
+		tpl, err := ParseTemplate(text)
 		if err != nil {
 			return
 		}
-		_ = tpl.validate()
+		_ = tpl.Validate()
 		canon := map[string]string{}
-		for _, name := range []string{placeholderParentImage, placeholderEnvironments, placeholderComponents} {
+		for _, name := range []string{PlaceholderParentImage, PlaceholderEnvironments, PlaceholderComponents} {
 			canon[name] = "{{{ " + placeholderPrefix + name + " }}}"
 		}
-		again, err := parseDockerfileTemplate(tpl.expand(canon))
+		again, err := ParseTemplate(tpl.Expand(canon))
 		if err != nil {
 			t.Fatalf("re-parse of the canonical expansion: %v", err)
 		}

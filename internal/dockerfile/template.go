@@ -1,10 +1,12 @@
-package service
+package dockerfile
 
 import (
 	"fmt"
 	"strings"
 )
 
+// Container recipe templates.
+//
 // The placeholders a container recipe's Dockerfile template may use,
 // written {{{ imagebuilder:NAME }}} (triple braces, spaces optional):
 //
@@ -15,16 +17,16 @@ import (
 //   - components: the instructions that run the recipe's components in
 //     order and remove what environments staged.
 const (
-	placeholderParentImage  = "parentImage"
-	placeholderEnvironments = "environments"
-	placeholderComponents   = "components"
+	PlaceholderParentImage  = "parentImage"
+	PlaceholderEnvironments = "environments"
+	PlaceholderComponents   = "components"
 )
 
 const placeholderPrefix = "imagebuilder:"
 
-// dockerfileTemplate is a parsed Dockerfile template: literal text and
+// Template is a parsed Dockerfile template: literal text and
 // placeholders, in order.
-type dockerfileTemplate struct {
+type Template struct {
 	parts []templatePart
 }
 
@@ -36,14 +38,14 @@ type templatePart struct {
 	Line        int
 }
 
-// parseDockerfileTemplate splits a template into text and placeholders.
+// ParseTemplate splits a template into text and placeholders.
 // Only triple-brace groups whose content starts with "imagebuilder:" are
 // placeholders; other text, including other brace groups, is Dockerfile
 // text and kept as it is. An "imagebuilder:" group that is not closed, or
 // that names a placeholder Image Builder does not define, is an error
 // naming its line.
-func parseDockerfileTemplate(text string) (*dockerfileTemplate, error) {
-	t := &dockerfileTemplate{}
+func ParseTemplate(text string) (*Template, error) {
+	t := &Template{}
 	line := 1
 	literal := strings.Builder{}
 	for rest := text; ; {
@@ -68,10 +70,10 @@ func parseDockerfileTemplate(text string) (*dockerfileTemplate, error) {
 		}
 		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(inner[:end]), placeholderPrefix))
 		switch name {
-		case placeholderParentImage, placeholderEnvironments, placeholderComponents:
+		case PlaceholderParentImage, PlaceholderEnvironments, PlaceholderComponents:
 		default:
 			return nil, fmt.Errorf("line %d: '{{{ %s%s }}}' is not an Image Builder placeholder (known: %s, %s, %s)",
-				at, placeholderPrefix, name, placeholderParentImage, placeholderEnvironments, placeholderComponents)
+				at, placeholderPrefix, name, PlaceholderParentImage, PlaceholderEnvironments, PlaceholderComponents)
 		}
 		literal.WriteString(rest[:open])
 		if literal.Len() > 0 {
@@ -97,7 +99,7 @@ func firstLine(s string) string {
 }
 
 // count says how often the template uses a placeholder.
-func (t *dockerfileTemplate) count(name string) int {
+func (t *Template) count(name string) int {
 	n := 0
 	for _, p := range t.parts {
 		if p.Placeholder == name {
@@ -112,12 +114,12 @@ func (t *dockerfileTemplate) count(name string) int {
 // components exactly once each. A template missing one of them would
 // silently ignore the recipe's parentImage or components, so kiln refuses
 // it at create time (Image Builder's exact rule is undocumented; UNSURE).
-func (t *dockerfileTemplate) validate() error {
-	if t.count(placeholderParentImage) == 0 {
+func (t *Template) Validate() error {
+	if t.count(PlaceholderParentImage) == 0 {
 		return fmt.Errorf("the template must contain {{{ %s%s }}}, typically as 'FROM {{{ %s%s }}}'",
-			placeholderPrefix, placeholderParentImage, placeholderPrefix, placeholderParentImage)
+			placeholderPrefix, PlaceholderParentImage, placeholderPrefix, PlaceholderParentImage)
 	}
-	for _, name := range []string{placeholderEnvironments, placeholderComponents} {
+	for _, name := range []string{PlaceholderEnvironments, PlaceholderComponents} {
 		switch n := t.count(name); {
 		case n == 0:
 			return fmt.Errorf("the template must contain {{{ %s%s }}}", placeholderPrefix, name)
@@ -130,7 +132,7 @@ func (t *dockerfileTemplate) validate() error {
 
 // expand renders the template with the text for each placeholder. The
 // container build uses it; values missing from the map expand to "".
-func (t *dockerfileTemplate) expand(values map[string]string) string {
+func (t *Template) Expand(values map[string]string) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.Placeholder != "" {
@@ -142,15 +144,12 @@ func (t *dockerfileTemplate) expand(values map[string]string) string {
 	return b.String()
 }
 
-// checkDockerfileTemplate parses and validates template text for a Create
-// call, answering problems as InvalidParameterValueException on member.
-func checkDockerfileTemplate(member, text string) error {
-	t, err := parseDockerfileTemplate(text)
-	if err == nil {
-		err = t.validate()
-	}
+// ExpandTemplate parses a container recipe's Dockerfile template and
+// renders it with the text for each placeholder.
+func ExpandTemplate(text string, values map[string]string) (string, error) {
+	t, err := ParseTemplate(text)
 	if err != nil {
-		return badValue(member, "The Dockerfile template is not valid: %v", err)
+		return "", err
 	}
-	return nil
+	return t.Expand(values), nil
 }

@@ -1,0 +1,288 @@
+package build
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// Defaults of the engine's timing. A lease is renewed every renewEvery, so
+// a worker that dies frees its jobs within defaultLease; the same renewal
+// notices cancellation requests, which bounds how long a cancelled build
+// keeps running.
+const (
+	defaultLease   = 10 * time.Second
+	renewEvery     = time.Second
+	defaultPoll    = 2 * time.Second
+	defaultWorkers = 2
+	// maxAttempts bounds restarts after crashes: a build interrupted that
+	// often is failed rather than tried forever.
+	maxAttempts = 2
+)
+
+// Engine runs queued builds. Several engines (processes) may share one
+// store: a job is claimed in a transaction and held by a lease.
+type Engine struct {
+	Store  store.Store
+	Region string
+	// Executors implement the workflow actions per image type
+	// (awsapi.ImageTypeDocker, awsapi.ImageTypeAmi).
+	Executors map[string]Executor
+	// Workers is the most builds this process runs at once.
+	Workers int
+	// DataDir is kiln's data directory: step logs go to DataDir/logs,
+	// builds work in DataDir/builds.
+	DataDir string
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Lease and Poll override the defaults (tests).
+	Lease, Poll time.Duration
+
+	id   string
+	wake chan struct{}
+	once sync.Once
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // image ARN → cancel of its build
+}
+
+// errCancelled is the cause a build's context carries when
+// CancelImageCreation stopped it.
+var errCancelled = errors.New("the image build was cancelled")
+
+func (e *Engine) init() {
+	e.once.Do(func() {
+		b := make([]byte, 6)
+		rand.Read(b)
+		host, _ := os.Hostname()
+		e.id = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+		e.wake = make(chan struct{}, 1)
+		e.running = map[string]context.CancelCauseFunc{}
+		if e.Log == nil {
+			e.Log = slog.New(slog.DiscardHandler)
+		}
+		if e.Workers <= 0 {
+			e.Workers = defaultWorkers
+		}
+		if e.Lease <= 0 {
+			e.Lease = defaultLease
+		}
+		if e.Poll <= 0 {
+			e.Poll = defaultPoll
+		}
+	})
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Wake tells the engine a job was enqueued, so an idle worker claims it
+// now rather than at its next poll.
+func (e *Engine) Wake() {
+	e.init()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs jobs until ctx is done, then waits for the running
+// builds to stop. Builds stopped that way keep their jobs, whose leases
+// lapse, so the next start resumes them: shutting down never leaves an
+// image half-written and never loses a build.
+func (e *Engine) Run(ctx context.Context) {
+	e.init()
+	slots := make(chan struct{}, e.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-e.wake:
+		}
+		// Claim as many jobs as there are free slots.
+		for {
+			select {
+			case slots <- struct{}{}:
+			default:
+				goto wait
+			}
+			j, ok, err := e.claim(ctx)
+			if err != nil && ctx.Err() == nil {
+				e.Log.Error("claiming a build job", "err", err)
+			}
+			if !ok {
+				<-slots
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots; e.Wake() }()
+				e.runJob(ctx, j)
+			}()
+		}
+	wait:
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(e.Poll)
+	}
+}
+
+// claim takes the oldest job no live worker holds.
+func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
+	var (
+		got Job
+		ok  bool
+	)
+	err := e.Store.Update(ctx, func(tx store.Tx) error {
+		now := e.now()
+		rows, err := tx.List(ctx, store.Query{Kind: KindJob, Region: e.Region})
+		if err != nil {
+			return err
+		}
+		var oldest *Job
+		for _, r := range rows {
+			j, err := decode[Job](r)
+			if err != nil {
+				return err
+			}
+			if j.Worker != "" && now.Before(j.LeaseUntil) {
+				continue
+			}
+			if oldest == nil || j.Enqueued.Before(oldest.Enqueued) {
+				oldest = &j
+			}
+		}
+		if oldest == nil {
+			return nil
+		}
+		oldest.Attempt++
+		oldest.Worker, oldest.LeaseUntil = e.id, now.Add(e.Lease)
+		got, ok = *oldest, true
+		return tx.Put(ctx, jobRow(e.Region, *oldest, now))
+	})
+	return got, ok, err
+}
+
+// renew extends j's lease and reports whether cancellation was asked for.
+// It fails when the job is gone or another worker took it over.
+func (e *Engine) renew(ctx context.Context, image string) (cancel bool, err error) {
+	err = e.Store.Update(ctx, func(tx store.Tx) error {
+		j, err := GetJob(ctx, tx, image)
+		if err != nil {
+			return err
+		}
+		if j.Worker != e.id {
+			return fmt.Errorf("the build job of %s was taken over by %s", image, j.Worker)
+		}
+		now := e.now()
+		j.LeaseUntil = now.Add(e.Lease)
+		cancel = j.CancelRequested
+		return tx.Put(ctx, jobRow(e.Region, j, now))
+	})
+	return cancel, err
+}
+
+// runJob runs one claimed job to a terminal state, renewing its lease
+// meanwhile. When ctx ends first (kiln is stopping), the job is left for
+// the next start.
+func (e *Engine) runJob(ctx context.Context, j Job) {
+	buildCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	e.mu.Lock()
+	e.running[j.Image] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, j.Image)
+		e.mu.Unlock()
+	}()
+
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(renewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-buildCtx.Done():
+				return
+			case <-t.C:
+			}
+			cancelAsked, err := e.renew(ctx, j.Image)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				e.Log.Error("renewing a build lease", "image", j.Image, "err", err)
+				cancel(fmt.Errorf("lost the build job: %w", err))
+				return
+			case cancelAsked:
+				cancel(errCancelled)
+				return
+			}
+		}
+	}()
+
+	status, reason := e.execute(buildCtx, j)
+	cancel(nil)
+	<-renewDone
+	if ctx.Err() != nil && status != awsapi.ImageStatusAvailable {
+		// kiln is stopping: leave the job to the next start.
+		e.Log.Info("build interrupted by shutdown; it resumes at the next start", "image", j.Image)
+		return
+	}
+	e.finish(j, status, reason)
+}
+
+// finish records a build's terminal state and removes its job, in one
+// transaction. It uses a fresh context: a build that ended must be
+// recorded even while kiln is shutting down.
+func (e *Engine) finish(j Job, status, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.Store.Update(ctx, func(tx store.Tx) error {
+		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), nil); err != nil {
+			return err
+		}
+		err := tx.Delete(ctx, jobKey(j.Image))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		e.Log.Error("recording the end of a build", "image", j.Image, "status", status, "err", err)
+		return
+	}
+	e.Log.Info("build finished", "image", j.Image, "status", status, "reason", reason)
+}
+
+// Running reports whether this process is running a build of image.
+func (e *Engine) Running(image string) bool {
+	e.init()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.running[image]
+	return ok
+}
