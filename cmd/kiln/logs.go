@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+const logsUsage = `usage: kiln logs [--endpoint URL] [--follow] IMAGE-BUILD-VERSION-ARN
+
+Prints the logs of an image build: every step of every workflow, in the
+order they ran. --follow keeps printing until the build ends.
+Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any on a
+loopback kiln); the endpoint from --endpoint or KILN_ENDPOINT.`
+
+// logsMain is `kiln logs`.
+func logsMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kiln logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, logsUsage) }
+	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	follow := fs.Bool("follow", false, "keep printing until the build ends")
+	fs.BoolVar(follow, "f", false, "short for --follow")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	q := url.Values{"imageBuildVersionArn": {rest[0]}}
+	if *follow {
+		q.Set("follow", "true")
+	}
+	resp, err := signedGet(ctx, strings.TrimRight(*endpoint, "/")+"/kiln/v1/logs?"+q.Encode())
+	if err != nil {
+		fmt.Fprintln(stderr, "kiln logs:", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(stderr, "kiln logs: %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
+		return 1
+	}
+	if _, err := io.Copy(stdout, resp.Body); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(stderr, "kiln logs:", err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments (`kiln logs ARN --follow`), up to a "--".
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return rest, nil
+		}
+		if args[0] == "--" {
+			return append(rest, args...), nil
+		}
+		rest = append(rest, args[0])
+		args = args[1:]
+	}
+}
+
+func defaultEndpoint() string {
+	if e := os.Getenv("KILN_ENDPOINT"); e != "" {
+		return e
+	}
+	return "http://127.0.0.1:8080"
+}
+
+// signedGet sends a GET signed with SigV4 for service imagebuilder, with
+// the environment's credentials (kiln on loopback accepts any).
+func signedGet(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	key, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if key == "" {
+		key, secret = "kiln", "kiln"
+	}
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	if region == "" {
+		region = "us-east-1"
+	}
+	empty := sha256.Sum256(nil)
+	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "imagebuilder", region, time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return nil, fmt.Errorf("cannot reach kiln at %s: %w", u, uerr.Err)
+		}
+	}
+	return resp, err
+}
