@@ -394,7 +394,7 @@ func TestContainerBuildFailure(t *testing.T) {
 		t.Fatalf("image is %s, want FAILED", img.State.Status)
 	}
 	reason := aws.ToString(img.State.Reason)
-	for _, s := range []string{"ApplyBuildComponents", "failing", "build"} {
+	for _, s := range []string{"ApplyBuildComponents", "failing", "build", "Step Break failed", "exit code 3"} {
 		if !strings.Contains(reason, s) {
 			t.Errorf("reason %q lacks %q", reason, s)
 		}
@@ -488,6 +488,56 @@ phases:
 	}
 }
 
+// TestContainerBuildConfined runs component code that tries to reach the
+// host (through /proc/1/root, symlinks out of the root, a mount, a
+// process left behind) and checks that it could not, and that the host sees
+// nothing of the build afterwards: no files, no mounts, no processes.
+func TestContainerBuildConfined(t *testing.T) {
+	f := newBuildFixture(t, true)
+	mark := fmt.Sprintf("kiln-escape-%d", time.Now().UnixNano())
+	comp := f.component(t, "escape", `name: escape
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Try
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo x > /proc/1/root/tmp/`+mark+`-proc || true
+            - ln -s /tmp /hostlink && echo x > /hostlink/`+mark+`-link || true
+            - ln -s ../../../../../../tmp /etc/up && echo x > /etc/up/`+mark+`-dotdot || true
+            - if mount -t tmpfs none /mnt 2>/dev/null; then echo MOUNTED > /etc/result; fi
+            - echo confined >> /etc/result
+            - sleep 1000 &
+`)
+	recipe := f.recipe(t, "escape", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
+	image := f.createImage(t, recipe, false, "")
+	img := f.waitImage(t, image, 2*time.Minute)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("image is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, image))
+	}
+	for _, suffix := range []string{"-proc", "-link", "-dotdot"} {
+		if _, err := os.Stat("/tmp/" + mark + suffix); err == nil {
+			os.Remove("/tmp/" + mark + suffix)
+			t.Errorf("the build wrote /tmp/%s%s on the host", mark, suffix)
+		}
+	}
+	if sleeping("1000") {
+		t.Error("a process the build left in the background outlived the build")
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), f.srv.DataDir) {
+		t.Errorf("the host sees mounts of the build:\n%s", mounts)
+	}
+	dir := filepath.Join(t.TempDir(), "pulled")
+	kilntest.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+img.OutputResources.Containers[0].ImageUris[0], "dir:"+dir)
+	_, files := readSkopeoDir(t, dir)
+	if got := files["etc/result"]; strings.Contains(got, "MOUNTED") || !strings.HasSuffix(got, "confined\n") {
+		t.Errorf("/etc/result = %q", got)
+	}
+}
+
 // sleeping reports whether a `sleep ARG` process runs on this host.
 func sleeping(arg string) bool {
 	entries, _ := os.ReadDir("/proc")
@@ -514,4 +564,3 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -79,8 +79,8 @@ func initMain() int {
 			return
 		}
 		pid, err := syscall.ForkExec(prog, spec.Argv, &syscall.ProcAttr{
-			Dir:   spec.Dir,
-			Env:   spec.Env,
+			Dir: spec.Dir,
+			Env: spec.Env,
 			// Standard input is Config.Stdin, /dev/null unless a shell
 			// asked for a terminal.
 			Files: []uintptr{0, 1, 2},

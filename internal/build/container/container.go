@@ -515,12 +515,48 @@ func (in *instance) runComponents(ctx context.Context, cfg sandbox.Config, s *bu
 				args = append(args, "--parameters", string(params))
 			}
 			s.Logf("component %s: phase %s", c.Name, phase)
-			if err := in.run(ctx, cfg, fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase), args...); err != nil {
+			var tail tailBuffer
+			ccfg := cfg
+			ccfg.Stdout, ccfg.Stderr = io.MultiWriter(cfg.Stdout, &tail), io.MultiWriter(cfg.Stderr, &tail)
+			if err := in.run(ctx, ccfg, fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase), args...); err != nil {
+				if msg := tail.failureMessage(); msg != "" {
+					return fmt.Errorf("component %s (%s) phase %s: %s", c.Name, c.ARN, phase, msg)
+				}
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// tailBuffer keeps the last bytes written to it: the runner's summary.
+type tailBuffer struct{ b []byte }
+
+const tailSize = 16 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > tailSize {
+		t.b = t.b[len(t.b)-tailSize:]
+	}
+	return len(p), nil
+}
+
+// failureMessage is the failureMessage of the runner's closing JSON
+// summary ("Document ... failed: Phase build failed: Step X failed: ..."),
+// or "".
+func (t *tailBuffer) failureMessage() string {
+	i := bytes.LastIndex(t.b, []byte("\n{"))
+	if i < 0 {
+		return ""
+	}
+	var summary struct {
+		FailureMessage string `json:"failureMessage"`
+	}
+	if json.Unmarshal(t.b[i+1:], &summary) != nil {
+		return ""
+	}
+	return summary.FailureMessage
 }
 
 // toeParameters renders recipe parameters as awstoe's JSON form.
