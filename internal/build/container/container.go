@@ -33,6 +33,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
@@ -614,9 +615,15 @@ func (in *instance) assemble(layer v1.Layer, plan *dockerfile.Plan) (v1.Image, e
 		h.Created = v1.Time{Time: now}
 		hist = append(hist, h)
 	}
-	img, err := mutate.Append(in.parent, mutate.Addendum{Layer: layer, History: v1.History{
+	add := mutate.Addendum{Layer: layer, History: v1.History{
 		Created: v1.Time{Time: now}, CreatedBy: "kiln: " + in.b.Image.Arn, Comment: "the Dockerfile's RUN, COPY and ADD steps and the components' build phase",
-	}})
+	}}
+	// A Docker-schema parent keeps Docker media types throughout: a
+	// manifest mixing them is refused by some registries.
+	if mt, err := in.parent.MediaType(); err == nil && mt == types.DockerManifestSchema2 {
+		add.MediaType = types.DockerLayer
+	}
+	img, err := mutate.Append(in.parent, add)
 	if err != nil {
 		return nil, err
 	}
