@@ -22,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/s3test"
 )
 
 // buildFixture is a kiln server with a base image in its registry and the
@@ -34,6 +35,10 @@ type buildFixture struct {
 }
 
 func newBuildFixture(t *testing.T, terminateOnFailure bool, args ...string) *buildFixture {
+	return newBuildFixtureLogging(t, terminateOnFailure, nil, args...)
+}
+
+func newBuildFixtureLogging(t *testing.T, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
 	t.Helper()
 	kilntest.RequireRoot(t)
 	srv := kilntest.Start(t, args...)
@@ -42,7 +47,7 @@ func newBuildFixture(t *testing.T, terminateOnFailure bool, args ...string) *bui
 	ctx := kilntest.Context(t)
 	out, err := f.client.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
 		Name: aws.String("infra"), InstanceProfileName: aws.String("kiln"),
-		TerminateInstanceOnFailure: aws.Bool(terminateOnFailure),
+		TerminateInstanceOnFailure: aws.Bool(terminateOnFailure), Logging: logging,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +390,15 @@ const minimalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder
 // a reason naming the component and the step, and with
 // terminateInstanceOnFailure false the instance is kept for `kiln shell`.
 func TestContainerBuildFailure(t *testing.T) {
-	f := newBuildFixture(t, false)
+	// The build's logs also go to the bucket logging.s3Logs names.
+	bucket := s3test.Start()
+	t.Cleanup(bucket.Close)
+	bucket.CreateBucket("build-logs")
+	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
+	f := newBuildFixtureLogging(t, false,
+		&types.Logging{S3Logs: &types.S3Logs{S3BucketName: aws.String("build-logs"), S3KeyPrefix: aws.String("kiln")}},
+		"--s3-endpoint", bucket.URL)
 	comp := f.component(t, "failing", failingComponent)
 	recipe := f.recipe(t, "broken", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
 	image := f.createImage(t, recipe, true, "")
@@ -402,6 +415,10 @@ func TestContainerBuildFailure(t *testing.T) {
 	logs, _ := exec.Command(kilntest.Binary(t), "logs", "--endpoint", f.srv.URL, image).CombinedOutput()
 	if !strings.Contains(string(logs), "about to fail") {
 		t.Errorf("kiln logs lacks the failing step's output:\n%s", logs)
+	}
+	shipped, ok := bucket.Get("build-logs", "kiln/broken/1.0.0/1/build-03-ApplyBuildComponents.log")
+	if !ok || !strings.Contains(string(shipped), "about to fail") {
+		t.Errorf("the step log was not shipped to S3; keys: %v", bucket.Keys("build-logs"))
 	}
 	// The kept instance still has what the build wrote before it failed.
 	out, err := exec.Command(kilntest.Binary(t), "shell", "--data-dir", f.srv.DataDir, image, "--", "cat", "/etc/prepared").CombinedOutput()

@@ -51,8 +51,12 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		pull.Auth = ownRegistryKeychain{host: host, user: key, password: p.SecretAccessKey}
 		break
 	}
+	var upload build.LogUploader
+	if cfg.s3Endpoint != "" {
+		upload = newS3Uploader(cfg.s3Endpoint, cfg.region)
+	}
 	return &build.Engine{
-		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,
+		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log, UploadLog: upload,
 		Executors: map[string]build.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{
 				Registry: reg, RegistryHost: host,

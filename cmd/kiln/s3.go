@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -36,5 +37,29 @@ func newS3Reader(endpoint, region string) func(ctx context.Context, bucket, key 
 			return nil, fmt.Errorf("the object is larger than %d bytes", limit)
 		}
 		return b, nil
+	}
+}
+
+// newS3Uploader puts build logs into buckets at an S3-compatible endpoint,
+// path-style, with the standard credential chain.
+func newS3Uploader(endpoint, region string) func(ctx context.Context, bucket, key string, body *os.File) error {
+	return func(ctx context.Context, bucket, key string, body *os.File) error {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		if err != nil {
+			return err
+		}
+		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.UsePathStyle = true
+		})
+		fi, err := body.Stat()
+		if err != nil {
+			return err
+		}
+		_, err = client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: &bucket, Key: &key, Body: body, ContentLength: aws.Int64(fi.Size()),
+			ContentType: aws.String("text/plain; charset=utf-8"),
+		})
+		return err
 	}
 }

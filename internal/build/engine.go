@@ -44,6 +44,9 @@ type Engine struct {
 	DataDir string
 	Log     *slog.Logger
 	Now     func() time.Time
+	// UploadLog, when set, ships build logs to the S3 bucket an
+	// infrastructure configuration's logging.s3Logs names.
+	UploadLog LogUploader
 	// Lease and Poll override the defaults (tests).
 	Lease, Poll time.Duration
 

@@ -164,6 +164,7 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	}
 	defer buildLog.Close()
 	b.Log = buildLog
+	defer e.shipLogs(b, logDir)
 	if j.Attempt > 1 {
 		fmt.Fprintf(buildLog, "kiln stopped during attempt %d of this build; starting it again from the beginning\n", j.Attempt-1)
 	}
