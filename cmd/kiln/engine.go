@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/container"
+	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
@@ -51,6 +52,11 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		pull.Auth = ownRegistryKeychain{host: host, user: key, password: p.SecretAccessKey}
 		break
 	}
+	tools := sandboxed.Tools{
+		Registry: reg, RegistryHost: host,
+		Cache: &oci.LayerCache{Dir: filepath.Join(cfg.dataDir, "layers")},
+		Pull:  pull, Binary: exe, Network: network,
+	}
 	var upload build.LogUploader
 	if cfg.s3Endpoint != "" {
 		upload = newS3Uploader(cfg.s3Endpoint, cfg.region)
@@ -58,12 +64,7 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	return &build.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log, UploadLog: upload,
 		Executors: map[string]build.Executor{
-			awsapi.ImageTypeDocker: &container.Executor{
-				Registry: reg, RegistryHost: host,
-				Cache:  &oci.LayerCache{Dir: filepath.Join(cfg.dataDir, "layers")},
-				Pull:   pull,
-				Binary: exe, Network: network,
-			},
+			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
 		},
 	}, nil
 }

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/container"
+	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -45,7 +45,7 @@ func shellMain(args []string, stdout, stderr io.Writer) int {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	path := filepath.Join(build.WorkDir(*dataDir, image), container.ShellInfoFile)
+	path := filepath.Join(build.WorkDir(*dataDir, image), sandboxed.ShellInfoFile)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "kiln shell: no kept instance for %s in %s (only failed builds whose infrastructure configuration sets terminateInstanceOnFailure to false keep one)\n", image, *dataDir)
@@ -54,7 +54,7 @@ func shellMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kiln shell:", err)
 		return 1
 	}
-	var info container.ShellInfo
+	var info sandboxed.ShellInfo
 	if err := json.Unmarshal(raw, &info); err != nil {
 		fmt.Fprintln(stderr, "kiln shell:", err)
 		return 1

@@ -1,0 +1,398 @@
+// Package sandboxed is what the build engine's root-filesystem executors
+// (container images, machine images) share: an instance made of the
+// parent's unpacked layers under an overlay, the kiln runner and the
+// component documents staged read-only at /.kiln, components run phase by
+// phase in the sandbox, and the inventory read from inside.
+package sandboxed
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/build/guest"
+	"github.com/kiln-build/kiln/internal/oci"
+	"github.com/kiln-build/kiln/internal/oci/registry"
+	"github.com/kiln-build/kiln/internal/sandbox"
+)
+
+// Where the build's helpers appear inside the sandbox. /.kiln is a
+// read-only bind of the build's staging directory; nothing of it is left
+// in the image (the sandbox removes the mountpoint it creates).
+const (
+	StageDir    = "/.kiln"
+	GuestBinary = StageDir + "/kiln"
+	GuestDocs   = StageDir + "/documents"
+	GuestLogs   = StageDir + "/logs"
+)
+
+// Tools are what every sandboxed build uses: the registry, the layer
+// cache, the runner binary.
+type Tools struct {
+	// Registry is kiln's registry; RegistryHost is the "host:port" its
+	// images are named by (the listen address).
+	Registry     *registry.Registry
+	RegistryHost string
+	// Cache holds unpacked layers shared by every build.
+	Cache *oci.LayerCache
+	// Pull says how parent images in other registries are reached.
+	Pull oci.Options
+	// Binary is the kiln executable mounted into sandboxes to run
+	// components; it must be statically linked.
+	Binary string
+	// Network is the sandboxes' network (host by default: components
+	// install packages).
+	Network sandbox.Network
+	// Timeout bounds a single sandboxed command (0: the step's timeout).
+	Timeout time.Duration
+}
+
+// Instance is one build's sandboxed instance.
+type Instance struct {
+	Tools *Tools
+	B     *build.Build
+
+	Parent       v1.Image
+	ParentLowers []string
+	Upper, Work  string // the build's overlay
+	Stage        string // host side of /.kiln
+	TestUpper    string
+	TestWork     string
+	// Env and Dir are the environment and working directory components
+	// and shells get (the image's, for containers).
+	Env []string
+	Dir string
+}
+
+// Close releases the instance: keep (a failed build whose infrastructure
+// says terminateInstanceOnFailure: false) leaves it for `kiln shell`.
+func (in *Instance) Close(keep bool) error {
+	if keep {
+		return in.writeShellInfo()
+	}
+	return os.RemoveAll(in.B.WorkDir)
+}
+
+// TerminateTest drops the test instance's writable layer.
+func (in *Instance) TerminateTest() {
+	if in.TestUpper != "" {
+		os.RemoveAll(filepath.Dir(in.TestUpper))
+		in.TestUpper = ""
+	}
+}
+
+// checkStatic refuses a dynamically linked kiln: the runner executes
+// inside images that may have no C library at all.
+func CheckStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("reading the kiln binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("the kiln binary %s is dynamically linked, so it cannot run inside images; build it with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
+
+func (in *Instance) writeShellInfo() error {
+	info := ShellInfo{Lower: in.ParentLowers, Upper: in.Upper, Work: in.Work, Env: in.Env, Dir: "/"}
+	if in.TestUpper != "" {
+		info.Lower = append([]string{in.Upper}, in.ParentLowers...)
+		info.Upper, info.Work = in.TestUpper, in.TestWork
+	}
+	if in.Dir != "" {
+		info.Dir = in.Dir
+	}
+	if info.Upper == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(in.B.WorkDir, ShellInfoFile), b, 0o600)
+}
+
+// Launch pulls the parent image ref and prepares the build overlay over
+// its unpacked layers.
+func (in *Instance) Launch(ctx context.Context, s *build.Step, ref string) error {
+	s.Logf("pulling the parent image %s", ref)
+	img, err := oci.Pull(ctx, ref, in.Tools.Pull)
+	if err != nil {
+		return fmt.Errorf("pulling the parent image %s: %w", ref, err)
+	}
+	start := time.Now()
+	lowers, err := in.Tools.Cache.Lowers(ctx, img)
+	if err != nil {
+		return fmt.Errorf("unpacking the parent image %s: %w", ref, err)
+	}
+	s.Logf("parent image %s: %d layers ready in %s", ref, len(lowers), time.Since(start).Round(time.Millisecond))
+	if len(lowers) == 0 {
+		// overlayfs needs a lower layer; an empty one stands for scratch.
+		empty := filepath.Join(in.B.WorkDir, "empty")
+		if err := os.Mkdir(empty, 0o755); err != nil {
+			return err
+		}
+		lowers = []string{empty}
+	}
+	in.Parent, in.ParentLowers = img, lowers
+	in.Upper, in.Work, err = overlayDirs(filepath.Join(in.B.WorkDir, "build"))
+	s.Outputs["instanceId"] = "kiln-" + filepath.Base(in.B.WorkDir)
+	return err
+}
+
+func overlayDirs(dir string) (upper, work string, err error) {
+	upper, work = filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", "", err
+		}
+	}
+	return upper, work, nil
+}
+
+func (in *Instance) LaunchTest(s *build.Step) error {
+	if in.Upper == "" {
+		return errors.New("there is no built image to test")
+	}
+	var err error
+	in.TestUpper, in.TestWork, err = overlayDirs(filepath.Join(in.B.WorkDir, "test"))
+	s.Outputs["instanceId"] = "kiln-test-" + filepath.Base(in.B.WorkDir)
+	return err
+}
+
+// bootstrap stages the runner and the component documents: the host side
+// of /.kiln.
+func (in *Instance) Bootstrap(s *build.Step) error {
+	if in.Stage != "" {
+		return nil
+	}
+	stage := filepath.Join(in.B.WorkDir, "stage")
+	for _, d := range []string{"documents", "context", "logs"} {
+		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := linkOrCopy(in.Tools.Binary, filepath.Join(stage, "kiln")); err != nil {
+		return fmt.Errorf("staging the kiln runner: %w", err)
+	}
+	for i, c := range in.B.Components {
+		name := componentFile(i, c)
+		if err := os.WriteFile(filepath.Join(stage, "documents", name), []byte(c.Data), 0o644); err != nil {
+			return err
+		}
+		s.Logf("staged component %s as %s", c.ARN, name)
+	}
+	in.Stage = stage
+	return nil
+}
+
+func componentFile(i int, c build.Component) string {
+	return fmt.Sprintf("%02d-%s.yaml", i+1, c.Name)
+}
+
+// linkOrCopy puts the file src at dst: a hard link when both are on one
+// filesystem, a copy otherwise.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// sandboxConfig is the sandbox of the build or the test instance.
+func (in *Instance) Config(test bool, log io.Writer) sandbox.Config {
+	cfg := sandbox.Config{
+		Lower: in.ParentLowers, Upper: in.Upper, Work: in.Work,
+		Network: in.Tools.Network, Stdout: log, Stderr: log, Timeout: in.Tools.Timeout,
+		Binds: []sandbox.Bind{
+			{Source: in.Stage, Target: StageDir, ReadOnly: true},
+			{Source: filepath.Join(in.Stage, "logs"), Target: GuestLogs},
+		},
+	}
+	if test {
+		cfg.Lower = append([]string{in.Upper}, in.ParentLowers...)
+		cfg.Upper, cfg.Work = in.TestUpper, in.TestWork
+	}
+	return cfg
+}
+
+// run runs argv in the sandbox and turns a non-zero exit into an error.
+func (in *Instance) Run(ctx context.Context, cfg sandbox.Config, what string, argv ...string) error {
+	code, err := sandbox.Run(ctx, cfg, argv...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("%s: exit status %d", what, code)
+	}
+	return nil
+}
+
+// regionOf is the region field of an ARN.
+func RegionOf(a string) string {
+	f := strings.SplitN(a, ":", 5)
+	if len(f) < 4 {
+		return ""
+	}
+	return f[3]
+}
+
+// versionTag is the tag every build gets: the image version and build
+// number ("1.0.0-3"), unique per build.
+func VersionTag(img awsapi.Image) string {
+	f := strings.Split(img.Arn, "/")
+	return img.Version + "-" + f[len(f)-1]
+}
+
+func (in *Instance) Mkdir(ctx context.Context, cfg sandbox.Config, dir string) error {
+	if dir == "" || dir == "/" {
+		return nil
+	}
+	cfg.Dir = "/"
+	return in.Run(ctx, cfg, "creating "+dir, GuestBinary, "internal", "mkdir", dir)
+}
+
+// runComponents runs the given phases of the components: every component
+// through all phases in recipe order, one runner per component, so a
+// failure names its component.
+func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *build.Step, phases []string, testsOnly bool) error {
+	cfg.Dir = "/"
+	if cfg.Env == nil {
+		cfg.Env = in.Env
+	}
+	for _, phase := range phases {
+		for i, c := range in.B.Components {
+			if testsOnly != (phase == "test") {
+				continue
+			}
+			doc := GuestDocs + "/" + componentFile(i, c)
+			args := []string{GuestBinary, "toe", "run", "--documents", doc, "--phases", phase,
+				"--log-directory", GuestLogs, "--execution-id", fmt.Sprintf("%s-%02d-%s", phase, i+1, c.Name)}
+			if len(c.Parameters) > 0 {
+				params, err := json.Marshal(toeParameters(c.Parameters))
+				if err != nil {
+					return err
+				}
+				args = append(args, "--parameters", string(params))
+			}
+			s.Logf("component %s: phase %s", c.Name, phase)
+			var tail tailBuffer
+			ccfg := cfg
+			ccfg.Stdout, ccfg.Stderr = io.MultiWriter(cfg.Stdout, &tail), io.MultiWriter(cfg.Stderr, &tail)
+			if err := in.Run(ctx, ccfg, fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase), args...); err != nil {
+				if msg := tail.failureMessage(); msg != "" {
+					return fmt.Errorf("component %s (%s) phase %s: %s", c.Name, c.ARN, phase, msg)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// toeParameters renders recipe parameters as awstoe's JSON form.
+func toeParameters(ps []awsapi.ComponentParameter) []map[string]string {
+	var out []map[string]string
+	for _, p := range ps {
+		out = append(out, map[string]string{"name": p.Name, "value": strings.Join(p.Value, ",")})
+	}
+	return out
+}
+
+// inventory reads os-release and the package databases inside the
+// sandbox, and records the packages when enhanced metadata is on.
+func (in *Instance) Inventory(ctx context.Context, cfg sandbox.Config, s *build.Step) (guest.Inventory, error) {
+	var out bytes.Buffer
+	cfg.Stdout, cfg.Dir, cfg.Env = &out, "/", nil
+	var inv guest.Inventory
+	if err := in.Run(ctx, cfg, "collecting the inventory", GuestBinary, "internal", "inventory"); err != nil {
+		return inv, err
+	}
+	if err := json.Unmarshal(out.Bytes(), &inv); err != nil {
+		return inv, fmt.Errorf("collecting the inventory: %w", err)
+	}
+	if inv.Problem != "" {
+		s.Logf("inventory: %s", inv.Problem)
+	}
+	s.Logf("inventory: %s, %d packages", inv.OS.PrettyName, len(inv.Packages))
+	if e := in.B.Image.EnhancedImageMetadataEnabled; e != nil && !*e {
+		return inv, nil
+	}
+	pkgs := make([]awsapi.ImagePackage, 0, len(inv.Packages))
+	for _, p := range inv.Packages {
+		pkgs = append(pkgs, awsapi.ImagePackage{PackageName: p.Name, PackageVersion: p.Version})
+	}
+	return inv, in.B.SetPackages(ctx, pkgs)
+}
+
+// tailBuffer keeps the last bytes written to it: the runner's summary.
+type tailBuffer struct{ b []byte }
+
+const tailSize = 16 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > tailSize {
+		t.b = t.b[len(t.b)-tailSize:]
+	}
+	return len(p), nil
+}
+
+// failureMessage is the failureMessage of the runner's closing JSON
+// summary ("Document ... failed: Phase build failed: Step X failed: ..."),
+// or "".
+func (t *tailBuffer) failureMessage() string {
+	i := bytes.LastIndex(t.b, []byte("\n{"))
+	if i < 0 {
+		return ""
+	}
+	var summary struct {
+		FailureMessage string `json:"failureMessage"`
+	}
+	if json.Unmarshal(t.b[i+1:], &summary) != nil {
+		return ""
+	}
+	return summary.FailureMessage
+}
+
+// ShellInfo is what `kiln shell` needs to open a shell in a kept build.
+type ShellInfo struct {
+	Lower []string `json:"lower"`
+	Upper string   `json:"upper"`
+	Work  string   `json:"work"`
+	Env   []string `json:"env"`
+	Dir   string   `json:"dir"`
+}
+
+// ShellInfoFile is the file in a kept build's work directory that
+// describes its instance.
+const ShellInfoFile = "instance.json"
