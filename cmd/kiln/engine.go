@@ -7,18 +7,22 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/container"
+	"github.com/kiln-build/kiln/internal/build/machine"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
+	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/vm"
 )
 
 // newEngine wires the build engine: the container executor over kiln's
@@ -57,14 +61,23 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		Cache: &oci.LayerCache{Dir: filepath.Join(cfg.dataDir, "layers")},
 		Pull:  pull, Binary: exe, Network: network,
 	}
-	var upload build.LogUploader
+	var (
+		upload build.LogUploader
+		s3open machine.S3Opener
+	)
 	if cfg.s3Endpoint != "" {
 		upload = newS3Uploader(cfg.s3Endpoint, cfg.region)
+		s3open = newS3Opener(cfg.s3Endpoint, cfg.region)
 	}
 	return &build.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log, UploadLog: upload,
 		Executors: map[string]build.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
+			awsapi.ImageTypeAmi: &machine.Executor{
+				Tools: tools, Store: st, Region: cfg.region, DataDir: cfg.dataDir,
+				AllowImportDirs: cfg.allowImportDir, S3: s3open,
+				VM: vm.Config{MemoryMB: cfg.qemuMemory},
+			},
 		},
 	}, nil
 }
@@ -117,4 +130,26 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
+}
+
+// configureMachineImages gives the service the operator's machine-image
+// settings: which file:// imports are allowed, and which Amazon-owned
+// parent image names map to which AMIs.
+func configureMachineImages(cfg serveConfig, svc *service.Service) error {
+	if len(cfg.allowImportDir) > 0 {
+		dirs := cfg.allowImportDir
+		svc.ImportAllowed = func(path string) error {
+			_, err := machine.ImportAllowed(dirs, path)
+			return err
+		}
+	}
+	svc.ParentImages = map[string]string{}
+	for _, m := range cfg.parentImage {
+		name, id, ok := strings.Cut(m, "=")
+		if !ok || name == "" || !strings.HasPrefix(id, "ami-") {
+			return fmt.Errorf("--parent-image %q: want NAME=ami-ID", m)
+		}
+		svc.ParentImages[name] = id
+	}
+	return nil
 }

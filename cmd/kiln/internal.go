@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/kiln-build/kiln/internal/build/guest"
+	"github.com/kiln-build/kiln/internal/vm/agent"
 )
 
 // internalMain runs the helpers the build engine starts inside a build's
@@ -14,7 +15,7 @@ import (
 // interface, so `kiln help` does not list them.
 func internalMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: kiln internal run|copy|inventory ...")
+		fmt.Fprintln(stderr, "usage: kiln internal run|copy|mkdir|inventory|guest ...")
 		return 2
 	}
 	fs := flag.NewFlagSet("kiln internal "+args[0], flag.ContinueOnError)
@@ -50,6 +51,16 @@ func internalMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if err := os.MkdirAll(fs.Arg(0), 0o755); err != nil {
 			fmt.Fprintln(stderr, "kiln:", err)
+			return 1
+		}
+		return 0
+	case "guest":
+		port := fs.String("port", "", "virtio-serial port name or device (default org.kiln.agent)")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		if err := agent.Main(*port); err != nil {
+			fmt.Fprintln(stderr, "kiln guest agent:", err)
 			return 1
 		}
 		return 0

@@ -23,6 +23,10 @@ func subcommands() []subcommand {
 	return []subcommand{
 		{"serve", "answer the Image Builder API (and more) on one listener", serveMain},
 		{"toe", "validate and run AWSTOE component documents on this host", toeMain},
+		{"logs", "print (and follow) the logs of an image build", logsMain},
+		{"shell", "open a shell in a failed build's kept instance", shellMain},
+		{"ami", "list, export and boot kiln's machine images (AMIs)", amiMain},
+		{"pipeline", "list the runs of an image pipeline (why a build happened or not)", pipelineMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {
 			fmt.Println("kiln", version)
 			return 0

@@ -63,3 +63,22 @@ func newS3Uploader(endpoint, region string) func(ctx context.Context, bucket, ke
 		return err
 	}
 }
+
+// newS3Opener streams objects from an S3-compatible endpoint (imports).
+func newS3Opener(endpoint, region string) func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+	return func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		if err != nil {
+			return nil, err
+		}
+		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.UsePathStyle = true
+		})
+		obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			return nil, err
+		}
+		return obj.Body, nil
+	}
+}

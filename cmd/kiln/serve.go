@@ -44,6 +44,9 @@ type serveConfig struct {
 	buildNetwork     string
 	insecureRegistry stringList
 	registryHost     string
+	allowImportDir   stringList
+	parentImage      stringList
+	qemuMemory       int
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -72,6 +75,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBuilds, "max-builds", 2, "most image builds this process runs at once (KILN_MAX_BUILDS)")
 	fs.StringVar(&c.buildNetwork, "build-network", "host", "network of build sandboxes: host (components install packages) or none (KILN_BUILD_NETWORK)")
 	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
+	fs.Var(&c.allowImportDir, "allow-import-dir", "directory ImportDiskImage may read file:// URIs from; repeatable (KILN_ALLOW_IMPORT_DIR)")
+	fs.Var(&c.parentImage, "parent-image", "NAME=AMI-ID: an Amazon-owned parent image name (debian-12-x86) resolved to an AMI in kiln's catalogue; repeatable (KILN_PARENT_IMAGE)")
+	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 }
 
@@ -238,11 +244,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	svc.Builds = engine
-	srv.Extra["/kiln/v1/"] = logsHandler(engine, srv.Verifier)
+	if err := configureMachineImages(cfg, svc); err != nil {
+		return err
+	}
+	srv.Extra["/kiln/v1/amis"] = amisHandler(engine, srv.Verifier, cfg.dataDir)
+	srv.Extra["/kiln/v1/logs"] = logsHandler(engine, srv.Verifier)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
+	defer startScheduler(svc, srv, log)() // stops before the engine
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()

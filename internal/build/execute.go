@@ -169,6 +169,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 		fmt.Fprintf(buildLog, "kiln stopped during attempt %d of this build; starting it again from the beginning\n", j.Attempt-1)
 	}
 
+	if j.Import != nil {
+		return e.runImport(ctx, b, exec)
+	}
 	inst, err := exec.Open(ctx, b)
 	if err != nil {
 		return awsapi.ImageStatusFailed, "kiln could not start the build: " + err.Error()
@@ -206,6 +209,25 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	if err := e.setStatus(ctx, j.Image, awsapi.ImageStatusIntegrating); err != nil {
 		return e.outcome(ctx, err, "")
 	}
+	return awsapi.ImageStatusAvailable, ""
+}
+
+// runImport runs an ImportDiskImage job: no workflows, one log.
+func (e *Engine) runImport(ctx context.Context, b *Build, exec Executor) (string, string) {
+	imp, ok := exec.(Importer)
+	if !ok {
+		return awsapi.ImageStatusFailed, fmt.Sprintf("kiln cannot import images of type %s.", b.Image.Type)
+	}
+	defer os.RemoveAll(b.WorkDir)
+	if err := e.setStatus(ctx, b.Image.Arn, awsapi.ImageStatusBuilding); err != nil {
+		return e.outcome(ctx, err, "")
+	}
+	fmt.Fprintf(b.Log, "importing %s\n", b.Job.Import.URI)
+	if err := imp.Import(ctx, b, b.Log); err != nil {
+		fmt.Fprintf(b.Log, "import failed: %v\n", err)
+		return e.outcome(ctx, err, "The import failed: "+err.Error())
+	}
+	fmt.Fprintf(b.Log, "import completed\n")
 	return awsapi.ImageStatusAvailable, ""
 }
 

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -89,8 +90,21 @@ type Spec struct {
 	// order they run, each a workflow build ARN.
 	Workflows []WorkflowRef `json:"workflows"`
 	// ParentImage is the parent as the build pulls it: a container image
-	// reference, or for machine images the parent image's ARN.
+	// reference; for machine images the parent AMI's root filesystem in
+	// kiln's registry, "REPOSITORY@DIGEST" (the executor adds the host).
 	ParentImage string `json:"parentImage"`
+	// Import, for ImportDiskImage, is what to import instead of a build.
+	Import *ImportSpec `json:"import,omitempty"`
+}
+
+// ImportSpec is a disk image or root-filesystem tarball to import.
+type ImportSpec struct {
+	URI string `json:"uri"`
+}
+
+// Importer is an Executor that can also import images.
+type Importer interface {
+	Import(ctx context.Context, b *Build, log io.Writer) error
 }
 
 // ComponentRef is one recipe component.

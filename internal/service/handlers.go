@@ -35,9 +35,11 @@ func (s *Service) Handlers() map[string]Handler {
 		s.distributionHandlers(),
 		s.lifecycleHandlers(),
 		s.pipelineHandlers(),
+		s.pipelineRunHandlers(),
 		s.workflowHandlers(),
 		s.imageHandlers(),
 		s.imageBuildHandlers(),
+		s.machineImageHandlers(),
 		s.imageExecutionHandlers(),
 	} {
 		for name, h := range family {

@@ -137,7 +137,11 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		recipe.Tags = nil
 		img.Type, img.Platform, img.ImageRecipe = awsapi.ImageTypeAmi, recipe.Platform, &recipe
 		recipeName, version, comps = recipe.Name, recipe.Version, recipe.Components
-		spec.ParentImage = recipe.ParentImage
+		parent, err := s.parentAMI(ctx, tx, account, recipe.ParentImage)
+		if err != nil {
+			return "", err
+		}
+		spec.ParentImage = parent.Repository + "@" + parent.Digest
 	}
 	infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", req.InfrastructureConfigurationArn,
 		"infrastructure configuration", arn.TypeInfrastructureConfiguration)
@@ -355,13 +359,59 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 			if img.Type != awsapi.ImageTypeAmi {
 				return invalidRequest("The image '%s' is a container image; RetryImage applies to AMI images only.", a)
 			}
-			return invalidRequest("kiln does not build machine images yet, so '%s' cannot be retried.", a)
+			job, err := s.retrySpec(ctx, tx, account, img)
+			if err != nil {
+				return err
+			}
+			if err := build.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
+				return err
+			}
+			now := s.now()
+			doc := img
+			doc.Tags = nil
+			doc.State = &awsapi.ImageState{Status: awsapi.ImageStatusPending}
+			raw, err := json.Marshal(doc)
+			if err != nil {
+				return err
+			}
+			r.Doc, r.Updated = raw, now
+			if err := tx.Put(ctx, r); err != nil {
+				return err
+			}
+			return build.Enqueue(ctx, tx, r, job, now)
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// retrySpec resolves a failed machine image's build again from the
+// snapshot its record keeps (recipe, workflows).
+func (s *Service) retrySpec(ctx context.Context, tx store.Tx, account string, img awsapi.Image) (build.Spec, error) {
+	var spec build.Spec
+	if img.ImageRecipe == nil {
+		return spec, invalidRequest("The image '%s' was imported, not built; import it again instead.", img.Arn)
+	}
+	parent, err := s.parentAMI(ctx, tx, account, img.ImageRecipe.ParentImage)
+	if err != nil {
+		return spec, err
+	}
+	spec.ParentImage = parent.Repository + "@" + parent.Digest
+	for i, c := range img.ImageRecipe.Components {
+		ca, err := s.parseARN(fmt.Sprintf("components[%d].componentArn", i), c.ComponentArn, arn.TypeComponent)
+		if err != nil {
+			return spec, err
+		}
+		r, err := s.resolve(ctx, tx, account, ca, "Component")
+		if err != nil {
+			return spec, err
+		}
+		spec.Components = append(spec.Components, build.ComponentRef{ARN: r.ARN, Parameters: c.Parameters})
+	}
+	spec.Workflows, err = s.buildWorkflows(ctx, tx, account, img.Type, img.Workflows)
+	return spec, err
 }
 
 // DeleteImage removes an image's record and what kiln recorded about its

@@ -41,6 +41,11 @@ type Service struct {
 	// Builds, when set, is told when a build was queued, so it starts at
 	// once rather than at the engine's next poll.
 	Builds interface{ Wake() }
+	// ParentImages maps Amazon-owned parent image names (debian-12-x86)
+	// to AMIs in kiln's catalogue, so recipes written for AWS build here.
+	ParentImages map[string]string
+	// ImportAllowed checks a file:// import path; nil refuses them all.
+	ImportAllowed func(path string) error
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.

@@ -202,6 +202,9 @@ func (in *Instance) Bootstrap(s *build.Step) error {
 	return nil
 }
 
+// ComponentFile is the file name a component document is staged as.
+func ComponentFile(i int, c build.Component) string { return componentFile(i, c) }
+
 func componentFile(i int, c build.Component) string {
 	return fmt.Sprintf("%02d-%s.yaml", i+1, c.Name)
 }
@@ -281,22 +284,41 @@ func (in *Instance) Mkdir(ctx context.Context, cfg sandbox.Config, dir string) e
 	return in.Run(ctx, cfg, "creating "+dir, GuestBinary, "internal", "mkdir", dir)
 }
 
-// runComponents runs the given phases of the components: every component
-// through all phases in recipe order, one runner per component, so a
-// failure names its component.
+// Runner runs one command of a component run (in a sandbox, or in a
+// booted guest) with its output going to stdout and stderr, and fails on a
+// non-zero exit.
+type Runner func(ctx context.Context, what string, stdout, stderr io.Writer, argv ...string) error
+
+// RunComponents runs the given phases of the components with the kiln
+// runner: for each phase, every component in recipe order, one runner
+// per component, so a failure names the component and (from the runner's
+// summary) its failed step. With testsOnly only the test phase runs; else
+// every phase but test.
 func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *build.Step, phases []string, testsOnly bool) error {
 	cfg.Dir = "/"
 	if cfg.Env == nil {
 		cfg.Env = in.Env
 	}
+	run := func(ctx context.Context, what string, stdout, stderr io.Writer, argv ...string) error {
+		c := cfg
+		c.Stdout, c.Stderr = stdout, stderr
+		return in.Run(ctx, c, what, argv...)
+	}
+	return RunComponents(ctx, in.B.Components, s, phases, testsOnly, GuestDocs, GuestLogs, run)
+}
+
+// RunComponents runs component phases through run, the documents being at
+// docs and the runner's log folders going to logs (paths where run
+// executes).
+func RunComponents(ctx context.Context, comps []build.Component, s *build.Step, phases []string, testsOnly bool, docs, logs string, run Runner) error {
 	for _, phase := range phases {
-		for i, c := range in.B.Components {
+		for i, c := range comps {
 			if testsOnly != (phase == "test") {
 				continue
 			}
-			doc := GuestDocs + "/" + componentFile(i, c)
+			doc := docs + "/" + componentFile(i, c)
 			args := []string{GuestBinary, "toe", "run", "--documents", doc, "--phases", phase,
-				"--log-directory", GuestLogs, "--execution-id", fmt.Sprintf("%s-%02d-%s", phase, i+1, c.Name)}
+				"--log-directory", logs, "--execution-id", fmt.Sprintf("%s-%02d-%s", phase, i+1, c.Name)}
 			if len(c.Parameters) > 0 {
 				params, err := json.Marshal(toeParameters(c.Parameters))
 				if err != nil {
@@ -306,11 +328,10 @@ func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *bu
 			}
 			s.Logf("component %s: phase %s", c.Name, phase)
 			var tail tailBuffer
-			ccfg := cfg
-			ccfg.Stdout, ccfg.Stderr = io.MultiWriter(cfg.Stdout, &tail), io.MultiWriter(cfg.Stderr, &tail)
-			if err := in.Run(ctx, ccfg, fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase), args...); err != nil {
+			what := fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase)
+			if err := run(ctx, what, io.MultiWriter(s.Log, &tail), io.MultiWriter(s.Log, &tail), args...); err != nil {
 				if msg := tail.failureMessage(); msg != "" {
-					return fmt.Errorf("component %s (%s) phase %s: %s", c.Name, c.ARN, phase, msg)
+					return fmt.Errorf("%s: %s", what, msg)
 				}
 				return err
 			}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/sigv4"
+	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/vm"
+)
+
+const amiUsage = `usage: kiln ami list   [--endpoint URL]
+       kiln ami export [--endpoint URL] AMI-ID --format raw|qcow2 --output FILE
+       kiln ami run    [--endpoint URL] [--memory MiB] AMI-ID
+
+kiln's machine images (AMIs) live in the catalogue of a running kiln
+(--endpoint or KILN_ENDPOINT). list shows the ones your credentials own or
+may launch; export writes one's disk to a file; run boots it under QEMU
+(KVM when /dev/kvm works) with its own kernel, attached to the serial
+console, on a throwaway copy of the disk; power the guest off, or press
+Ctrl-C to kill it.`
+
+// amiMain is `kiln ami`.
+func amiMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, amiUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("kiln ami "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, amiUsage) }
+	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	base := func() string { return strings.TrimRight(*endpoint, "/") + "/kiln/v1/amis" }
+	switch args[0] {
+	case "list":
+		rest, err := parseInterleaved(fs, args[1:])
+		if err != nil || len(rest) != 0 {
+			fs.Usage()
+			return 2
+		}
+		var amis []build.AMI
+		if err := getJSON(ctx, base(), &amis); err != nil {
+			fmt.Fprintln(stderr, "kiln ami list:", err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "IMAGE ID\tNAME\tREGION\tACCOUNT\tSIZE\tCREATED\tIMAGE")
+		for _, a := range amis {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dG\t%s\t%s\n", a.ImageID, a.Name, a.Region, a.AccountID, a.Size>>30,
+				a.CreationDate.Format("2006-01-02 15:04:05"), a.Image)
+		}
+		tw.Flush()
+		return 0
+	case "export":
+		format := fs.String("format", "raw", "raw or qcow2")
+		output := fs.String("output", "", "file to write")
+		rest, err := parseInterleaved(fs, args[1:])
+		if err != nil || len(rest) != 1 || *output == "" || (*format != "raw" && *format != "qcow2") {
+			fs.Usage()
+			return 2
+		}
+		if err := exportAMI(ctx, base(), rest[0], *format, *output); err != nil {
+			fmt.Fprintln(stderr, "kiln ami export:", err)
+			return 1
+		}
+		return 0
+	case "run":
+		memory := fs.Int("memory", 1024, "guest memory in MiB")
+		rest, err := parseInterleaved(fs, args[1:])
+		if err != nil || len(rest) != 1 {
+			fs.Usage()
+			return 2
+		}
+		if err := runAMI(ctx, base(), rest[0], *memory, stdout); err != nil {
+			fmt.Fprintln(stderr, "kiln ami run:", err)
+			return 1
+		}
+		return 0
+	}
+	fs.Usage()
+	return 2
+}
+
+func getJSON(ctx context.Context, u string, v any) error {
+	resp, err := signedGet(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// exportAMI downloads an AMI's disk in format to output (atomically).
+func exportAMI(ctx context.Context, base, id, format, output string) error {
+	q := url.Values{"imageId": {id}, "format": {format}}
+	resp, err := signedGet(ctx, base+"/export?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	tmp := output + ".part"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(sparseWriter{f}, resp.Body); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	// A trailing hole needs the file extended to its full size.
+	if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+		f.Truncate(off)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, output)
+}
+
+// sparseWriter skips writing all-zero 64 KiB blocks, so exported disks
+// stay sparse.
+type sparseWriter struct{ f *os.File }
+
+func (w sparseWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > 64<<10 {
+			chunk = chunk[:64<<10]
+		}
+		if isZero(chunk) {
+			if _, err := w.f.Seek(int64(len(chunk)), io.SeekCurrent); err != nil {
+				return n, err
+			}
+		} else if _, err := w.f.Write(chunk); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// runAMI boots an AMI on this machine, the console on stdout.
+func runAMI(ctx context.Context, base, id string, memory int, stdout io.Writer) error {
+	dir, err := os.MkdirTemp("", "kiln-ami-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	raw := filepath.Join(dir, "disk.raw")
+	if err := exportAMI(ctx, base, id, "raw", raw); err != nil {
+		return err
+	}
+	kernel, initrd, partUUID, err := bootFiles(ctx, raw, dir)
+	if err != nil {
+		return err
+	}
+	m, err := vm.Boot(ctx, vm.Config{
+		Disks: []string{raw}, Kernel: kernel, Initrd: initrd, MemoryMB: memory,
+		Append:  "root=PARTUUID=" + partUUID + " rw console=ttyS0",
+		Console: stdout, ConsoleInput: os.Stdin, Snapshot: true,
+	})
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); m.Kill() }()
+	return m.Wait()
+}
+
+// bootFiles copies a disk's kernel and initrd out and finds its root
+// partition's PARTUUID.
+func bootFiles(ctx context.Context, raw, dir string) (kernel, initrd, partUUID string, err error) {
+	f, err := os.Open(raw)
+	if err != nil {
+		return "", "", "", err
+	}
+	fi, _ := f.Stat()
+	parts, err := disk.ReadPartitions(f, fi.Size())
+	f.Close()
+	if err != nil {
+		return "", "", "", err
+	}
+	for _, p := range parts {
+		if strings.EqualFold(p.Type, "0FC63DAF-8483-4772-8E79-3D69D8477DE4") {
+			partUUID = p.UUID
+			break
+		}
+	}
+	if partUUID == "" {
+		return "", "", "", errors.New("the disk has no Linux root partition")
+	}
+	err = disk.MountRoot(ctx, raw, func(root string) error {
+		k, i, err := disk.FindKernel(root)
+		if err != nil {
+			return err
+		}
+		kernel = filepath.Join(dir, "vmlinuz")
+		if err := copyPath(k, kernel); err != nil {
+			return err
+		}
+		if i != "" {
+			initrd = filepath.Join(dir, "initrd.img")
+			return copyPath(i, initrd)
+		}
+		return nil
+	})
+	return kernel, initrd, partUUID, err
+}
+
+func copyPath(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// amisHandler serves kiln's AMI catalogue under /kiln/v1/amis (list) and
+// /kiln/v1/amis/export (a disk, raw or qcow2), signed like API calls.
+func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		caller, err := v.Verify(r, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		var amis []build.AMI
+		err = e.Store.View(r.Context(), func(tx store.Tx) error {
+			all, err := build.ListAMIs(r.Context(), tx, e.Region)
+			for _, a := range all {
+				if a.AccountID == caller.Account || contains(a.Launchable, caller.Account) || contains(a.Launchable, "all") {
+					amis = append(amis, a)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		switch r.URL.Path {
+		case "/kiln/v1/amis":
+			if amis == nil {
+				amis = []build.AMI{}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(amis)
+		case "/kiln/v1/amis/export":
+			id, format := r.URL.Query().Get("imageId"), r.URL.Query().Get("format")
+			for _, a := range amis {
+				if a.ImageID == id {
+					serveDisk(w, r, filepath.Join(dataDir, a.Disk), format)
+					return
+				}
+			}
+			http.Error(w, fmt.Sprintf("The AMI '%s' does not exist.", id), http.StatusNotFound)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// serveDisk sends a disk: raw as stored (ranges supported), qcow2
+// converted on the fly into a temporary file.
+func serveDisk(w http.ResponseWriter, r *http.Request, path, format string) {
+	switch format {
+	case "", "raw":
+	case "qcow2":
+		tmp, err := os.CreateTemp("", "kiln-export-*.qcow2")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		tmp.Close()
+		defer os.Remove(tmp.Name())
+		if err := disk.ConvertQcow2(r.Context(), path, tmp.Name()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		path = tmp.Name()
+	default:
+		http.Error(w, "format must be raw or qcow2", http.StatusBadRequest)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, filepath.Base(path), fi.ModTime(), f)
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
+
+	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/kilntest"
+)
+
+// requireQEMU skips (or fails under CI) without QEMU.
+func requireQEMU(t *testing.T) {
+	t.Helper()
+	kilntest.RequireTool(t, "/usr/bin/qemu-system-x86_64", "qemu-system-x86")
+	kilntest.RequireTool(t, "/usr/bin/qemu-img", "qemu-utils")
+}
+
+// importParent imports a bootable busybox+Debian-kernel root filesystem
+// tarball through ImportDiskImage and returns the image and its AMI.
+func importParent(t *testing.T, f *buildFixture, dir string) (image, ami string) {
+	t.Helper()
+	tarball := kilntest.BootableRootTarball(t, dir)
+	out, err := f.client.ImportDiskImage(kilntest.Context(t), &imagebuilder.ImportDiskImageInput{
+		Name: aws.String("debian-busybox"), SemanticVersion: aws.String("1.0.0"), Platform: aws.String("Linux"),
+		OsVersion: aws.String("Debian 12"), InfrastructureConfigurationArn: aws.String(f.infra),
+		Uri: aws.String("file://" + tarball),
+	})
+	if err != nil {
+		t.Fatalf("ImportDiskImage: %v", err)
+	}
+	img := f.waitImage(t, *out.ImageBuildVersionArn, 5*time.Minute)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("import is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.srv.Log())
+	}
+	if img.OutputResources == nil || len(img.OutputResources.Amis) != 1 {
+		t.Fatalf("import outputResources = %+v", img.OutputResources)
+	}
+	return *out.ImageBuildVersionArn, aws.ToString(img.OutputResources.Amis[0].Image)
+}
+
+const machineBuildComponent = `name: motd
+schemaVersion: 1.0
+parameters:
+  - message:
+      type: string
+phases:
+  - name: build
+    steps:
+      - name: Motd
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo '{{ message }}' > /etc/motd-kiln
+  - name: validate
+    steps:
+      - name: Check
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test -s /etc/motd-kiln
+`
+
+const machineTestComponent = `name: booted
+schemaVersion: 1.0
+phases:
+  - name: test
+    steps:
+      - name: RealBoot
+        action: ExecuteBash
+        inputs:
+          commands:
+            - grep -q 'built by kiln' /etc/motd-kiln
+            - test -f /opt/app/hello
+            - echo "pid1=$(cat /proc/1/comm) kernel=$(uname -r)"
+            - test "$(cat /proc/1/comm)" = init
+            - echo TESTED-IN-GUEST
+`
+
+// TestMachineImageEndToEnd imports a parent, builds a machine image with
+// two build components and a test component, boots it under QEMU for the
+// test phase, and exports the result.
+func TestMachineImageEndToEnd(t *testing.T) {
+	requireQEMU(t)
+	dir := t.TempDir()
+	f := newBuildFixture(t, true, "--allow-import-dir", dir)
+	ctx := kilntest.Context(t)
+	parent, parentAMI := importParent(t, f, dir)
+	motd := f.component(t, "motd", machineBuildComponent)
+	app := f.component(t, "app-config", configComponent)
+	test := f.component(t, "booted", machineTestComponent)
+	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String("machine"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
+		Components: []types.ComponentConfiguration{
+			{ComponentArn: aws.String(motd), Parameters: []types.ComponentParameter{{Name: aws.String("message"), Value: []string{"built by kiln"}}}},
+			{ComponentArn: aws.String(app)},
+			{ComponentArn: aws.String(test)},
+		},
+		BlockDeviceMappings: []types.InstanceBlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsInstanceBlockDeviceSpecification{VolumeSize: aws.Int32(1)}}},
+	})
+	if err != nil {
+		t.Fatalf("CreateImageRecipe: %v", err)
+	}
+	dist, err := f.client.CreateDistributionConfiguration(ctx, &imagebuilder.CreateDistributionConfigurationInput{
+		Name: aws.String("amis"),
+		Distributions: []types.Distribution{
+			{Region: aws.String("us-east-1"), AmiDistributionConfiguration: &types.AmiDistributionConfiguration{
+				Name: aws.String("machine {{ imagebuilder:buildDate }}"), TargetAccountIds: []string{"111122223333"},
+			}},
+			{Region: aws.String("eu-west-1")},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+		DistributionConfigurationArn: dist.DistributionConfigurationArn,
+	})
+	if err != nil {
+		t.Fatalf("CreateImage: %v", err)
+	}
+	image := *out.ImageBuildVersionArn
+	img := f.waitImage(t, image, 10*time.Minute)
+	t.Logf("machine image built, booted, tested and distributed in %s", time.Since(start).Round(time.Millisecond))
+	logs := f.logs(t, image)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("image is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), logs)
+	}
+	if !strings.Contains(logs, "TESTED-IN-GUEST") || !strings.Contains(logs, "pid1=init") {
+		t.Errorf("the test phase did not run in the booted guest:\n%s", logs)
+	}
+	amis := img.OutputResources.Amis
+	if len(amis) != 3 {
+		t.Fatalf("amis = %+v, want us-east-1 for two accounts and eu-west-1", amis)
+	}
+	if !strings.HasPrefix(aws.ToString(amis[0].Name), "machine 20") || aws.ToString(amis[1].AccountId) != "111122223333" || aws.ToString(amis[2].Region) != "eu-west-1" {
+		t.Errorf("amis = %+v", amis)
+	}
+	if aws.ToString(img.OsVersion) == "" || parent == "" {
+		t.Errorf("osVersion %q", aws.ToString(img.OsVersion))
+	}
+
+	// kiln ami list and export; the exported disk has the build's files.
+	bin := kilntest.Binary(t)
+	list, err := exec.Command(bin, "ami", "list", "--endpoint", f.srv.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(list), aws.ToString(amis[0].Image)) || !strings.Contains(string(list), parentAMI) {
+		t.Errorf("kiln ami list: %v\n%s", err, list)
+	}
+	raw := filepath.Join(dir, "exported.raw")
+	if out, err := exec.Command(bin, "ami", "export", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image), "--format", "raw", "--output", raw).CombinedOutput(); err != nil {
+		t.Fatalf("kiln ami export: %v\n%s", err, out)
+	}
+	err = disk.MountRoot(context.Background(), raw, func(root string) error {
+		for path, want := range map[string]string{"etc/motd-kiln": "built by kiln\n", "opt/app/config.txt": "mode=prod"} {
+			b, err := os.ReadFile(filepath.Join(root, path))
+			if err != nil || string(b) != want {
+				t.Errorf("exported disk: %s = %q (%v), want %q", path, b, err, want)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(root, ".kiln")); err == nil {
+			t.Error("the exported disk carries the test agent")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qcow := filepath.Join(dir, "exported.qcow2")
+	if out, err := exec.Command(bin, "ami", "export", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image), "--format", "qcow2", "--output", qcow).CombinedOutput(); err != nil {
+		t.Fatalf("kiln ami export qcow2: %v\n%s", err, out)
+	}
+	info, err := exec.Command("qemu-img", "info", "--output", "json", qcow).Output()
+	var qi struct {
+		Format      string `json:"format"`
+		VirtualSize int64  `json:"virtual-size"`
+	}
+	if err != nil || json.Unmarshal(info, &qi) != nil || qi.Format != "qcow2" || qi.VirtualSize != 1<<30 {
+		t.Errorf("qemu-img info: %v %s", err, info)
+	}
+}
+
+// TestMachineImageFailingTest: a test component failing inside the booted
+// guest fails the image, naming the step.
+func TestMachineImageFailingTest(t *testing.T) {
+	requireQEMU(t)
+	dir := t.TempDir()
+	f := newBuildFixture(t, true, "--allow-import-dir", dir)
+	ctx := kilntest.Context(t)
+	_, parentAMI := importParent(t, f, dir)
+	failing := f.component(t, "fails-in-guest", `name: fails-in-guest
+schemaVersion: 1.0
+phases:
+  - name: test
+    steps:
+      - name: Expect
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test -f /etc/never-there
+`)
+	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String("machine-fails"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
+		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(failing)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := f.waitImage(t, *out.ImageBuildVersionArn, 10*time.Minute)
+	if img.State.Status != types.ImageStatusFailed {
+		t.Fatalf("image is %s, want FAILED", img.State.Status)
+	}
+	reason := aws.ToString(img.State.Reason)
+	for _, s := range []string{"test-image", "ApplyTestComponents", "fails-in-guest", "Step Expect failed"} {
+		if !strings.Contains(reason, s) {
+			t.Errorf("reason %q lacks %q", reason, s)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package build
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// KindAMI is the store kind of kiln's local machine-image catalogue: one
+// row per registered AMI (per region and account a build distributes to).
+const KindAMI = "kiln/ami"
+
+func amiKey(id string) string { return "kiln:ami:" + id }
+
+// AMI is one machine image in kiln's local catalogue: EC2's AMI, kept on
+// this machine. Several AMIs (regions, accounts) share one disk.
+type AMI struct {
+	ImageID     string            `json:"imageId"` // ami-<17 hex>
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Region      string            `json:"region"`
+	AccountID   string            `json:"accountId"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	// Image is the Image Builder image build that made (or imported) it.
+	Image string `json:"image"`
+	// Repository and Digest name the root filesystem as an OCI image in
+	// kiln's registry: what builds on this AMI start from.
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	// Disk is the raw disk image, relative to the data directory; it is
+	// content-addressed (named by Digest), so AMIs of one build share it.
+	Disk string `json:"disk"`
+	// Size is the disk's virtual size in bytes.
+	Size         int64     `json:"size"`
+	CreationDate time.Time `json:"creationDate"`
+	// Launchable lists accounts with launch permission besides the owner.
+	Launchable []string `json:"launchPermission,omitempty"`
+}
+
+// NewAMIID returns a fresh EC2-style image id.
+func NewAMIID() string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return "ami-" + hex.EncodeToString(b)[:17]
+}
+
+// PutAMI registers (or replaces) an AMI in tx.
+func PutAMI(ctx context.Context, tx store.Tx, a AMI, now time.Time) error {
+	doc, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	r := store.Resource{
+		ARN: amiKey(a.ImageID), Kind: KindAMI, Account: a.AccountID, Region: a.Region,
+		Name: a.ImageID, Doc: doc, Created: now, Updated: now,
+	}
+	if err := tx.Put(ctx, r); errors.Is(err, store.ErrNotFound) {
+		return tx.Insert(ctx, r)
+	} else {
+		return err
+	}
+}
+
+// GetAMI returns one AMI by id; store.ErrNotFound when unknown.
+func GetAMI(ctx context.Context, tx store.Tx, id string) (AMI, error) {
+	r, err := tx.Get(ctx, amiKey(id))
+	if err != nil {
+		return AMI{}, err
+	}
+	return decode[AMI](r)
+}
+
+// ListAMIs lists a region's AMIs the given accounts own (all when none).
+func ListAMIs(ctx context.Context, tx store.Tx, region string, owners ...string) ([]AMI, error) {
+	rows, err := tx.List(ctx, store.Query{Kind: KindAMI, Region: region, Owners: owners})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AMI, 0, len(rows))
+	for _, r := range rows {
+		a, err := decode[AMI](r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeleteAMI removes an AMI from the catalogue (the disk stays while
+// another AMI uses it).
+func DeleteAMI(ctx context.Context, tx store.Tx, id string) error {
+	return tx.Delete(ctx, amiKey(id))
+}

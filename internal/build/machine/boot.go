@@ -1,0 +1,339 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/build/sandboxed"
+	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/vm"
+)
+
+// The agent's start hook in the test copy of the disk: it loads the
+// virtio console driver (a module on most distributions' kernels) and
+// hands over to the kiln agent, which listens on the virtio-serial port.
+const guestStart = `#!/bin/sh
+modprobe virtio_console 2>/dev/null || insmod /lib/modules/$(uname -r)/kernel/drivers/char/virtio_console.ko 2>/dev/null
+exec /.kiln/kiln internal guest
+`
+
+const guestUnit = `[Unit]
+Description=kiln test agent
+After=local-fs.target
+
+[Service]
+ExecStart=/.kiln/guest-start
+`
+
+// defaultBootTimeout bounds a test boot under software emulation.
+const defaultBootTimeout = 5 * time.Minute
+
+// testLayer writes the files the test copy adds to the image: the kiln
+// binary and documents under /.kiln, and the hook that starts the agent
+// from the image's own init (busybox init's inittab, or a systemd unit).
+func (in *instance) testLayer(root, dir string) error {
+	kdir := filepath.Join(dir, ".kiln")
+	if err := os.MkdirAll(filepath.Join(kdir, "documents"), 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(in.x.Binary, filepath.Join(kdir, "kiln")); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(kdir, "kiln"), 0o755); err != nil {
+		return err
+	}
+	for i, c := range in.B.Components {
+		if err := os.WriteFile(filepath.Join(kdir, "documents", sandboxed.ComponentFile(i, c)), []byte(c.Data), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(kdir, "guest-start"), []byte(guestStart), 0o755); err != nil {
+		return err
+	}
+	hooked := false
+	// systemd: a unit wanted by the default target.
+	if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system")); err == nil {
+		wants := filepath.Join(dir, "etc/systemd/system/multi-user.target.wants")
+		if err := os.MkdirAll(wants, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc/systemd/system/kiln-agent.service"), []byte(guestUnit), 0o644); err != nil {
+			return err
+		}
+		if err := os.Symlink("../kiln-agent.service", filepath.Join(wants, "kiln-agent.service")); err != nil {
+			return err
+		}
+		hooked = true
+	}
+	// busybox (and sysvinit-style) inittab.
+	if old, err := readInRoot(root, "etc/inittab"); err == nil || !hooked {
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			return err
+		}
+		tab := string(old)
+		if tab != "" && !strings.HasSuffix(tab, "\n") {
+			tab += "\n"
+		}
+		if !strings.Contains(tab, "::sysinit:") && strings.TrimSpace(tab) == "" {
+			tab = "::sysinit:/bin/mount -t proc proc /proc\n::sysinit:/bin/mount -o remount,rw /\n"
+		}
+		tab += "::once:/.kiln/guest-start\n"
+		if err := os.WriteFile(filepath.Join(dir, "etc/inittab"), []byte(tab), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readInRoot reads a regular file of the image (no symlinks followed: an
+// image's links are not trusted on the host).
+func readInRoot(root, rel string) ([]byte, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	fi, err := r.Lstat(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", rel)
+	}
+	return r.ReadFile(rel)
+}
+
+// consoleWriter sends a guest's serial console to the current step's log.
+type consoleWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (c *consoleWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.w != nil {
+		c.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (c *consoleWriter) set(w io.Writer) {
+	c.mu.Lock()
+	c.w = w
+	c.mu.Unlock()
+}
+
+// launchTest makes the test copy of the disk and boots it.
+func (in *instance) launchTest(ctx context.Context, s *build.Step) error {
+	if in.disk == "" {
+		return errors.New("there is no built image to test")
+	}
+	if in.kernel == "" {
+		return errors.New("the image has no kernel under /boot (vmlinuz) to boot its test instance with; install one in a build component or disable image tests")
+	}
+	start := time.Now()
+	layer := filepath.Join(in.B.WorkDir, "test-layer")
+	size, extra := rootVolume(in.B.Image.ImageRecipe)
+	in.testDisk = filepath.Join(in.B.WorkDir, "test-disk.raw")
+	var info disk.Info
+	err := mountMerged(append([]string{in.Upper}, in.ParentLowers...), func(root string) error {
+		if err := in.testLayer(root, layer); err != nil {
+			return err
+		}
+		return mountMerged(append([]string{layer, in.Upper}, in.ParentLowers...), func(root string) error {
+			var err error
+			info, err = disk.MakeRaw(ctx, root, in.testDisk, disk.Layout{Size: size, Label: "kiln-root"})
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("making the test instance's disk: %w", err)
+	}
+	disks := []string{in.testDisk}
+	for i, sz := range extra {
+		p := filepath.Join(in.B.WorkDir, fmt.Sprintf("test-volume-%d.raw", i+1))
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(sz)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		disks = append(disks, p)
+	}
+	s.Logf("test disk ready in %s; booting %s", time.Since(start).Round(time.Millisecond), filepath.Base(in.kernel))
+	cfg := in.x.VM
+	cfg.Disks, cfg.Kernel, cfg.Initrd = disks, in.kernel, in.initrd
+	cfg.Append = "root=PARTUUID=" + info.PartUUID + " rw console=ttyS0 panic=-1"
+	console := &consoleWriter{w: s.Log}
+	cfg.Console = console
+	in.console = console
+	start = time.Now()
+	m, err := vm.Boot(context.WithoutCancel(ctx), cfg)
+	if err != nil {
+		return fmt.Errorf("booting the test instance: %w", err)
+	}
+	in.machine = m
+	timeout := in.x.BootTimeout
+	if timeout <= 0 {
+		timeout = defaultBootTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	a, err := m.Agent(actx)
+	if err != nil {
+		return fmt.Errorf("the test instance did not start the kiln agent: %w", err)
+	}
+	in.agent = a
+	s.Logf("test instance booted (%s) and its agent answered in %s", m.Accel(), time.Since(start).Round(time.Millisecond))
+	s.Outputs["instanceId"] = "kiln-vm-" + filepath.Base(in.B.WorkDir)
+	return nil
+}
+
+// runTests runs the test phase inside the booted guest.
+func (in *instance) runTests(ctx context.Context, s *build.Step) error {
+	if in.agent == nil {
+		return errors.New("the test instance is not running")
+	}
+	in.console.set(s.Log)
+	run := func(ctx context.Context, what string, stdout, stderr io.Writer, argv ...string) error {
+		code, err := in.agent.Run(ctx, argv, nil, "/", stdout, stderr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if code != 0 {
+			return fmt.Errorf("%s: exit status %d", what, code)
+		}
+		return nil
+	}
+	return sandboxed.RunComponents(ctx, in.B.Components, s, []string{"test"}, true,
+		sandboxed.GuestDocs, "/var/log/kiln-toe", run)
+}
+
+// terminateTest powers the guest off and drops the test copy.
+func (in *instance) terminateTest(ctx context.Context, s *build.Step) error {
+	if in.console != nil {
+		in.console.set(s.Log)
+	}
+	if in.agent != nil {
+		if err := in.agent.PowerOff(ctx); err != nil {
+			s.Logf("powering off: %v", err)
+		}
+	}
+	if in.machine != nil {
+		done := make(chan error, 1)
+		go func() { done <- in.machine.Wait() }()
+		select {
+		case <-done:
+			s.Logf("test instance powered off")
+		case <-time.After(time.Minute):
+			s.Logf("test instance did not power off; killed")
+			in.machine.Kill()
+		}
+		in.machine, in.agent = nil, nil
+	}
+	if in.console != nil {
+		in.console.set(nil)
+	}
+	os.Remove(in.testDisk)
+	return nil
+}
+
+// distribute registers the image as an AMI in every region and account
+// the distribution names (its own region and account when there is no
+// distribution configuration). Every AMI refers to the same disk.
+func (in *instance) distribute(ctx context.Context, s *build.Step) error {
+	if in.disk == "" {
+		return errors.New("there is no built image to distribute")
+	}
+	img := in.B.Image
+	now := time.Now().UTC()
+	owner := in.B.Job.Account
+	type target struct {
+		region, account, name, description string
+		tags                               map[string]string
+		launch                             []string
+	}
+	var targets []target
+	defaultName := img.Name + " " + strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-")
+	if dc := img.DistributionConfiguration; dc != nil && len(dc.Distributions) > 0 {
+		for _, d := range dc.Distributions {
+			t := target{region: d.Region, account: owner, name: defaultName}
+			if a := d.AmiDistributionConfiguration; a != nil {
+				if a.Name != "" {
+					t.name = expandName(a.Name, img, now)
+				}
+				t.description, t.tags = a.Description, a.AmiTags
+				if a.LaunchPermission != nil {
+					t.launch = a.LaunchPermission.UserIds
+				}
+				targets = append(targets, t)
+				for _, acct := range a.TargetAccountIds {
+					if acct != owner {
+						u := t
+						u.account = acct
+						targets = append(targets, u)
+					}
+				}
+				continue
+			}
+			targets = append(targets, t)
+		}
+	} else {
+		targets = append(targets, target{region: in.x.Region, account: owner, name: defaultName})
+	}
+	var amis []awsapi.Ami
+	err := in.x.Store.Update(ctx, func(tx store.Tx) error {
+		amis = amis[:0]
+		for _, t := range targets {
+			a := build.AMI{
+				ImageID: build.NewAMIID(), Name: t.name, Description: t.description, Region: t.region,
+				AccountID: t.account, Tags: t.tags, Image: img.Arn, Repository: Repository, Digest: in.digest,
+				Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
+			}
+			if err := build.PutAMI(ctx, tx, a, now); err != nil {
+				return err
+			}
+			amis = append(amis, awsapi.Ami{
+				Region: t.region, Image: a.ImageID, Name: t.name, Description: t.description, AccountId: t.account,
+				State: &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range amis {
+		s.Logf("registered %s %q in %s for account %s", a.Image, a.Name, a.Region, a.AccountId)
+	}
+	s.Outputs["amis"] = amis
+	return in.B.Update(ctx, func(img *awsapi.Image) {
+		img.OutputResources = &awsapi.OutputResources{Amis: amis}
+	})
+}
+
+// expandName expands the variables Image Builder allows in AMI names.
+func expandName(name string, img awsapi.Image, now time.Time) string {
+	build := img.Arn[strings.LastIndex(img.Arn, "/")+1:]
+	r := strings.NewReplacer(
+		"{{ imagebuilder:buildDate }}", strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-"),
+		"{{imagebuilder:buildDate}}", strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-"),
+		"{{ imagebuilder:buildVersion }}", build,
+		"{{imagebuilder:buildVersion}}", build,
+	)
+	return r.Replace(name)
+}

@@ -1,0 +1,387 @@
+// Package machine is the build engine's executor for machine images (type
+// AMI): kiln's AMIs are bootable disk images kept on this machine.
+//
+// A machine image's root filesystem is kept as an OCI image in kiln's
+// registry (so builds on it reuse the layer cache and the sandbox exactly
+// as container builds do), and its disk — a GPT disk with one ext4 root
+// partition, sized by the recipe's block device mappings — is stored once
+// per root filesystem under the data directory, named by the OCI image's
+// digest, and shared by every AMI distributed from it.
+//
+// The workflow actions map onto a build like this:
+//
+//	LaunchInstance (build)     pull the parent AMI's root filesystem, overlay, run userDataOverride
+//	ExecuteComponents (build)  build and validate phases in the sandbox
+//	CollectImageMetadata       os-release and package databases, read inside the sandbox
+//	SanitizeInstance           nothing to sanitize: the instance never booted
+//	CreateImage                the new layer, the OCI image, the disk
+//	LaunchInstance (test)      a test copy of the disk with the kiln agent, booted under QEMU
+//	                           with the image's own kernel, initrd and init
+//	ExecuteComponents (test)   the test phase, run in the guest by the agent
+//	TerminateInstance          power the guest off, drop the test copy
+//	DistributeImage            register an AMI per region and account
+package machine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/build/sandboxed"
+	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/oci"
+	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/vm"
+	"github.com/kiln-build/kiln/internal/vm/agent"
+)
+
+// Repository is the registry repository machine images' root filesystems
+// live in, one tag per image build.
+const Repository = "kiln/machine-images"
+
+// defaultVolumeSize is the root volume when the recipe maps none (GiB),
+// EC2's usual 8.
+const defaultVolumeSize = 8
+
+// Executor builds and imports machine images.
+type Executor struct {
+	sandboxed.Tools
+	Store   store.Store
+	Region  string
+	DataDir string
+	// AllowImportDirs are the directories file:// imports may read from.
+	AllowImportDirs []string
+	// S3 opens s3:// import sources (nil: no S3 endpoint configured).
+	S3 S3Opener
+	// VM configures test boots (QEMU binary, memory).
+	VM vm.Config
+	// BootTimeout bounds the wait for a test guest's agent.
+	BootTimeout time.Duration
+}
+
+// Open implements build.Executor.
+func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, error) {
+	if b.Image.ImageRecipe == nil {
+		return nil, errors.New("the image has no image recipe")
+	}
+	if err := sandboxed.CheckStatic(x.Binary); err != nil {
+		return nil, err
+	}
+	return &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b}}, nil
+}
+
+// instance is one machine image build.
+type instance struct {
+	*sandboxed.Instance
+	x *Executor
+
+	digest   string // the root filesystem image's manifest digest
+	disk     string // the content-addressed raw disk, relative to DataDir
+	size     int64
+	kernel   string // host copies of the image's kernel and initrd
+	initrd   string
+	partUUID string
+
+	machine  *vm.Machine
+	agent    *agent.Client
+	console  *consoleWriter
+	testDisk string
+}
+
+// Do implements build.Instance.
+func (in *instance) Do(ctx context.Context, s *build.Step) error {
+	switch s.Action {
+	case "LaunchInstance":
+		if s.Workflow == awsapi.WorkflowTypeTest {
+			return in.launchTest(ctx, s)
+		}
+		if err := in.Launch(ctx, s, in.x.RegistryHost+"/"+in.B.Job.ParentImage); err != nil {
+			return err
+		}
+		return in.userData(ctx, s)
+	case "ExecuteComponents":
+		if s.Workflow == awsapi.WorkflowTypeTest {
+			return in.runTests(ctx, s)
+		}
+		if err := in.Bootstrap(s); err != nil {
+			return err
+		}
+		return in.RunComponents(ctx, in.Config(false, s.Log), s, []string{"build", "validate"}, false)
+	case "CollectImageMetadata":
+		inv, err := in.Inventory(ctx, in.Config(false, s.Log), s)
+		if err != nil {
+			return err
+		}
+		if v := inv.OS.ImageBuilderVersion(); v != "" {
+			return in.B.Update(ctx, func(img *awsapi.Image) { img.OsVersion = v })
+		}
+		return nil
+	case "SanitizeInstance":
+		s.Logf("nothing to sanitize: the build instance is a sandbox that never booted, so it has no host keys, cloud-init state or machine id of its own")
+		return nil
+	case "CreateImage":
+		return in.createImage(ctx, s)
+	case "CollectImageScanFindings":
+		s.Logf("image scanning is not configured in kiln; no findings collected")
+		return nil
+	case "TerminateInstance":
+		if s.Workflow == awsapi.WorkflowTypeTest {
+			return in.terminateTest(ctx, s)
+		}
+		s.Logf("instance terminated")
+		return nil
+	case "DistributeImage":
+		return in.distribute(ctx, s)
+	}
+	return fmt.Errorf("%w: %s", build.ErrUnsupportedAction, s.Action)
+}
+
+// Close implements build.Instance.
+func (in *instance) Close(keep bool) error {
+	if in.machine != nil {
+		in.machine.Kill()
+	}
+	return in.Instance.Close(keep)
+}
+
+// userData runs the recipe's userDataOverride the way EC2 runs user data
+// at an instance's first boot: as a script, as root, before the
+// components. systemsManagerAgent.uninstallAfterBuild has nothing to undo:
+// kiln never installs an SSM agent.
+func (in *instance) userData(ctx context.Context, s *build.Step) error {
+	aic := in.B.Image.ImageRecipe.AdditionalInstanceConfiguration
+	if aic == nil {
+		return nil
+	}
+	if aic.SystemsManagerAgent != nil && aic.SystemsManagerAgent.UninstallAfterBuild != nil && *aic.SystemsManagerAgent.UninstallAfterBuild {
+		s.Logf("systemsManagerAgent.uninstallAfterBuild: kiln installs no SSM agent, so there is nothing to uninstall")
+	}
+	if aic.UserDataOverride == "" {
+		return nil
+	}
+	script, err := decodeUserData(aic.UserDataOverride)
+	if err != nil {
+		return err
+	}
+	if err := in.Bootstrap(s); err != nil {
+		return err
+	}
+	path := filepath.Join(in.Stage, "documents", "user-data")
+	if err := os.WriteFile(path, script, 0o755); err != nil {
+		return err
+	}
+	s.Logf("running userDataOverride (%d bytes)", len(script))
+	cfg := in.Config(false, s.Log)
+	shell := "/bin/sh"
+	if strings.HasPrefix(string(script), "#!") {
+		line, _, _ := strings.Cut(string(script[2:]), "\n")
+		if f := strings.Fields(line); len(f) > 0 {
+			shell = f[0]
+		}
+	}
+	return in.Run(ctx, cfg, "userDataOverride", shell, sandboxed.GuestDocs+"/user-data")
+}
+
+// rootVolume returns the root disk size from the recipe's block device
+// mappings (the first mapping with a volume size whose device name is a
+// root name, else the first with a size), in bytes, and the extra volumes.
+func rootVolume(r *awsapi.ImageRecipe) (root int64, extra []int64) {
+	root = defaultVolumeSize << 30
+	found := false
+	for _, m := range r.BlockDeviceMappings {
+		if m.Ebs == nil || m.Ebs.VolumeSize == nil || (m.NoDevice != nil && *m.NoDevice != "") {
+			continue
+		}
+		size := int64(*m.Ebs.VolumeSize) << 30
+		isRoot := m.DeviceName == "/dev/xvda" || m.DeviceName == "/dev/sda1" || m.DeviceName == "/dev/sda" || m.DeviceName == "/dev/nvme0n1"
+		if !found && (isRoot || len(r.BlockDeviceMappings) == 1) {
+			root, found = size, true
+			continue
+		}
+		extra = append(extra, size)
+	}
+	return root, extra
+}
+
+// createImage turns the build's changes into a layer on the parent's root
+// filesystem, pushes it, and writes the disk.
+func (in *instance) createImage(ctx context.Context, s *build.Step) error {
+	start := time.Now()
+	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
+	if err != nil {
+		return err
+	}
+	img, err := mutate.Append(in.Parent, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: time.Now().UTC()}, CreatedBy: "kiln: " + in.B.Image.Arn,
+		Comment: "the build phase of the image recipe's components",
+	}})
+	if err != nil {
+		return err
+	}
+	tag := sandboxed.VersionTag(in.B.Image)
+	digest, err := oci.PushLocal(ctx, in.x.Registry, Repository, []string{tagFor(in.B.Image.Name, tag)}, img)
+	if err != nil {
+		return fmt.Errorf("storing the root filesystem: %w", err)
+	}
+	in.digest = digest
+	s.Logf("root filesystem stored as %s/%s@%s in %s", in.x.RegistryHost, Repository, digest, time.Since(start).Round(time.Millisecond))
+
+	size, _ := rootVolume(in.B.Image.ImageRecipe)
+	start = time.Now()
+	err = mountMerged(append([]string{in.Upper}, in.ParentLowers...), func(root string) error {
+		var err error
+		in.disk, in.size, err = in.x.writeDisk(ctx, root, digest, size, s)
+		if err != nil {
+			return err
+		}
+		return in.copyKernel(root)
+	})
+	if err != nil {
+		return err
+	}
+	s.Logf("disk %s (%d GiB) ready in %s", in.disk, in.size>>30, time.Since(start).Round(time.Millisecond))
+	s.Outputs["rootFilesystem"] = Repository + "@" + digest
+	s.Outputs["disk"] = in.disk
+	return nil
+}
+
+// tagFor is the registry tag of an image build's root filesystem.
+func tagFor(name, versionTag string) string {
+	t := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '-'
+	}, name+"-"+versionTag)
+	if len(t) > 128 {
+		t = t[:128]
+	}
+	return t
+}
+
+// diskPath is where the disk of a root filesystem digest lives, relative
+// to the data directory.
+func diskPath(digest string) string {
+	return filepath.Join("disks", strings.ReplaceAll(digest, ":", "-")+".raw")
+}
+
+// writeDisk writes the disk for a root tree unless the disk of this
+// digest exists (the same content was built before).
+func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int64, s *build.Step) (string, int64, error) {
+	rel := diskPath(digest)
+	final := filepath.Join(x.DataDir, rel)
+	if fi, err := os.Stat(final); err == nil {
+		s.Logf("the disk of this root filesystem exists already; reusing %s", rel)
+		return rel, fi.Size(), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", 0, err
+	}
+	tmp := final + ".tmp"
+	os.Remove(tmp)
+	info, err := disk.MakeRaw(ctx, root, tmp, disk.Layout{Size: size, Label: "kiln-root"})
+	if err != nil {
+		os.Remove(tmp)
+		return "", 0, fmt.Errorf("writing the disk: %w", err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", 0, err
+	}
+	s.Logf("disk partition %s, filesystem %s", info.PartUUID, info.FSUUID)
+	fi, err := os.Stat(final)
+	if err != nil {
+		return "", 0, err
+	}
+	return rel, fi.Size(), nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// copyKernel copies the image's kernel and initrd out of its root tree,
+// for direct kernel boots.
+func (in *instance) copyKernel(root string) error {
+	kernel, initrd, err := disk.FindKernel(root)
+	if err != nil {
+		in.kernel, in.initrd = "", ""
+		return nil // no kernel: the test phase says so if it needs one
+	}
+	in.kernel = filepath.Join(in.B.WorkDir, "vmlinuz")
+	if err := copyFile(kernel, in.kernel); err != nil {
+		return err
+	}
+	if initrd != "" {
+		in.initrd = filepath.Join(in.B.WorkDir, "initrd.img")
+		return copyFile(initrd, in.initrd)
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// mountMerged mounts a read-only overlay of layers (top first) on a
+// temporary directory and calls fn with it. The mount is private to
+// kiln's own use and always removed.
+func mountMerged(layers []string, fn func(root string) error) error {
+	if len(layers) == 1 {
+		return fn(layers[0])
+	}
+	dir, err := os.MkdirTemp("", "kiln-merged-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	opts := "lowerdir=" + strings.Join(layers, ":")
+	if err := unix.Mount("overlay", dir, "overlay", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
+		return fmt.Errorf("mounting the image's layers: %w", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	return fn(dir)
+}
+
+// decodeUserData decodes userDataOverride, which the API carries base64
+// encoded as EC2 user data is.
+func decodeUserData(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("userDataOverride is not base64: %w", err)
+	}
+	return b, nil
+}
