@@ -29,8 +29,8 @@ func (s *Service) pipelineHandlers() map[string]Handler {
 		"UpdateImagePipeline": handle(s.UpdateImagePipeline),
 		"ListImagePipelines":  handle(s.ListImagePipelines),
 		"DeleteImagePipeline": handle(s.DeleteImagePipeline),
-		// StartImagePipelineExecution and ListImagePipelineImages need the
-		// build engine and stay unsupported until it exists.
+		// StartImagePipelineExecution and ListImagePipelineImages live in
+		// pipeline_run.go with the scheduler's side.
 	}
 }
 
@@ -144,6 +144,8 @@ func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *a
 			}
 			now := s.now()
 			p.Arn, p.Name, p.DateCreated = old.Arn, old.Name, old.DateCreated
+			// The run history is the pipeline's, not its settings'.
+			p.DateLastRun = old.DateLastRun
 			p.DateUpdated = formatDateTime(now)
 			if r.Doc, err = json.Marshal(p); err != nil {
 				return err
