@@ -66,6 +66,11 @@ func (e *Engine) WriteLogs(ctx context.Context, w io.Writer, image string, follo
 		if err != nil {
 			return err
 		}
+		if len(steps) == 0 {
+			// Imports run no workflows: their one log is the build log.
+			steps = []StepExecution{{Log: filepath.Join(imageDir(image), "build.log")}}
+			steps[0].StepExecutionId, steps[0].Name, steps[0].Action = "build", "build", "kiln"
+		}
 		for _, s := range steps {
 			path := LogPath(e.logDir(), s)
 			if path == "" {
