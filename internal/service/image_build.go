@@ -19,6 +19,8 @@ func (s *Service) imageBuildHandlers() map[string]Handler {
 		"CancelImageCreation": handle(s.CancelImageCreation),
 		"RetryImage":          handle(s.RetryImage),
 		"DeleteImage":         handle(s.DeleteImage),
+		"PutImagePolicy":      handle(s.PutImagePolicy),
+		"GetImagePolicy":      handle(s.GetImagePolicy),
 	}
 }
 
@@ -450,4 +452,22 @@ func (s *Service) DeleteImage(ctx context.Context, account string, in *awsapi.De
 		return nil, err
 	}
 	return &awsapi.DeleteImageResponse{ImageBuildVersionArn: a.String()}, nil
+}
+
+// PutImagePolicy shares an image build (and so its AMIs' use as a parent)
+// with other accounts.
+func (s *Service) PutImagePolicy(ctx context.Context, account string, in *awsapi.PutImagePolicyRequest) (*awsapi.PutImagePolicyResponse, error) {
+	if err := s.putPolicy(ctx, account, imagePolicy, in.ImageArn, in.Policy); err != nil {
+		return nil, err
+	}
+	return &awsapi.PutImagePolicyResponse{ImageArn: in.ImageArn}, nil
+}
+
+// GetImagePolicy implements the operation.
+func (s *Service) GetImagePolicy(ctx context.Context, account string, in *awsapi.GetImagePolicyRequest) (*awsapi.GetImagePolicyResponse, error) {
+	policy, err := s.getPolicy(ctx, account, imagePolicy, in.ImageArn)
+	if err != nil {
+		return nil, err
+	}
+	return &awsapi.GetImagePolicyResponse{Policy: policy}, nil
 }

@@ -153,6 +153,7 @@ var (
 	componentPolicy       = policyTarget{"componentArn", kindComponent, "Component"}
 	imageRecipePolicy     = policyTarget{"imageRecipeArn", kindImageRecipe, "ImageRecipe"}
 	containerRecipePolicy = policyTarget{"containerRecipeArn", kindContainerRecipe, "ContainerRecipe"}
+	imagePolicy           = policyTarget{"imageArn", kindImage, "Image"}
 )
 
 // putPolicy attaches a resource policy to the resource resourceARN names,
