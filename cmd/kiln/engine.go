@@ -76,7 +76,7 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 			awsapi.ImageTypeAmi: &machine.Executor{
 				Tools: tools, Store: st, Region: cfg.region, DataDir: cfg.dataDir,
 				AllowImportDirs: cfg.allowImportDir, S3: s3open,
-				VM: vm.Config{MemoryMB: cfg.qemuMemory},
+				VM: vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels")},
 			},
 		},
 	}, nil

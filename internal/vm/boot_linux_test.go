@@ -112,30 +112,39 @@ func (n *notifyWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestBootAgent boots the host's kernel with an initramfs whose /init is
-// the guest agent (so the agent is PID 1 and loads the virtio modules
-// itself), then drives the guest through the client: commands and their
-// exit codes, streamed output, files in and out, cancellation, power off.
-func TestBootAgent(t *testing.T) {
+// bootInitramfs makes an initramfs whose /init is the guest agent, with
+// a static busybox and the virtio modules the agent loads itself, and
+// returns the kernel to boot it with.
+func bootInitramfs(t *testing.T) (qemu, kernel, release, initrd string) {
+	t.Helper()
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		t.Skip("qemu-system-x86_64 not installed (CI installs qemu-system-x86)")
 	}
-	kernel, release := guestKernel(t)
+	kernel, release = guestKernel(t)
 	busybox := staticBusybox(t)
 	dir := t.TempDir()
-	initrd := filepath.Join(dir, "initrd.cpio")
+	initrd = filepath.Join(dir, "initrd.cpio")
 	err = testInitramfs{
 		init:    buildAgent(t, dir),
 		busybox: busybox,
-		applets: []string{"sh", "cat", "echo", "sleep", "pidof", "sha256sum", "stat", "kill"},
+		applets: []string{"sh", "cat", "echo", "sleep", "pidof", "sha256sum", "stat", "kill", "readlink"},
+		files:   map[string]string{"etc/inittab": "::sysinit:/bin/echo busybox init is up\n"},
 		release: release,
 		modules: []string{"virtio_pci", "virtio_console"},
 	}.write(initrd)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return qemu, kernel, release, initrd
+}
 
+// TestBootAgent boots the host's kernel with an initramfs whose /init is
+// the guest agent (so the agent is PID 1 and loads the virtio modules
+// itself), then drives the guest through the client: commands and their
+// exit codes, streamed output, files in and out, cancellation, power off.
+func TestBootAgent(t *testing.T) {
+	qemu, kernel, release, initrd := bootInitramfs(t)
 	// Generous: software emulation on a busy 2-core CI machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -290,6 +299,51 @@ func TestBootAgent(t *testing.T) {
 		t.Errorf("temp dir %s left behind: %v", m.dir, err)
 	}
 	t.Logf("boot to power off: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBootAgentThenInit boots the agent as init in front of the image's
+// own init (busybox init here), the way `kiln internal guest --init` boots
+// a machine image: the agent serves from a child while the real init is
+// PID 1.
+func TestBootAgentThenInit(t *testing.T) {
+	qemu, kernel, _, initrd := bootInitramfs(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var console lockedBuffer
+	start := time.Now()
+	m, err := Boot(ctx, Config{
+		Kernel:  kernel,
+		Initrd:  initrd,
+		Append:  "console=ttyS0 panic=-1 quiet -- -init /sbin/init",
+		Console: &console,
+		QEMU:    qemu,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Kill()
+	c, err := m.Agent(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("accel %s: boot to agent in %v", m.Accel(), time.Since(start).Round(time.Millisecond))
+	if c.Hello().PID1 {
+		t.Error("the agent says it is PID 1; the image's init should be")
+	}
+	var out bytes.Buffer
+	code, err := c.Run(ctx, []string{"readlink", "/proc/1/exe"}, nil, "", &out, nil)
+	if err != nil || code != 0 || out.String() != "/bin/busybox\n" {
+		t.Errorf("PID 1 runs %q (code %d, %v), want busybox init", out.String(), code, err)
+	}
+	if err := c.PowerOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Wait(); err != nil {
+		t.Fatalf("Wait after power off: %v\nconsole:\n%s", err, console.String())
+	}
+	if !strings.Contains(console.String(), "busybox init is up") {
+		t.Errorf("busybox init did not run its inittab; console:\n%s", console.String())
+	}
 }
 
 // TestAgentReportsEarlyExit checks that a QEMU that cannot boot surfaces

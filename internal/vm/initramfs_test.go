@@ -56,11 +56,12 @@ func (c *newcWriter) close() error {
 
 // testInitramfs is what the boot test's initramfs holds.
 type testInitramfs struct {
-	init    string   // host path of the static agent, becomes /init
-	busybox string   // host path of a static busybox, becomes /bin/busybox
-	applets []string // /bin/NAME -> busybox
-	release string   // kernel release, for /lib/modules/RELEASE
-	modules []string // module names to include with their dependencies
+	init    string            // host path of the static agent, becomes /init
+	busybox string            // host path of a static busybox, becomes /bin/busybox
+	applets []string          // /bin/NAME -> busybox
+	files   map[string]string // more files: archive path -> content
+	release string            // kernel release, for /lib/modules/RELEASE
+	modules []string          // module names to include with their dependencies
 }
 
 // write builds the archive at dst.
@@ -122,6 +123,17 @@ func (r testInitramfs) write(dst string) error {
 		for _, a := range r.applets {
 			c.symlink("bin/"+a, "busybox")
 		}
+		c.dir("sbin")
+		c.symlink("sbin/init", "../bin/busybox")
+	}
+	var extra []string
+	for name := range r.files {
+		extra = append(extra, name)
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		c.dir(path.Dir(name))
+		c.file(name, 0o644, []byte(r.files[name]))
 	}
 	made := map[string]bool{}
 	mkdirs := func(p string) {

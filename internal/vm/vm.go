@@ -7,6 +7,19 @@
 // directory, attached to a virtserialport named agent.DefaultPort. Boot
 // connects to it as soon as QEMU listens, before the guest runs: a guest
 // agent's first write then never waits for the host, and nothing is lost.
+//
+// Booting a machine image for its test phase: direct kernel boot with the
+// image's own /boot/vmlinuz-* and /boot/initrd.img-* (copied out on the
+// host), Snapshot set, and a command line such as
+//
+//	root=PARTUUID=<root partition> rw console=ttyS0 panic=-1
+//	init=/path/in/image/kiln -- internal guest --init /sbin/init
+//
+// The image's initramfs mounts the root and runs kiln as PID 1 with the
+// arguments after "--"; agent.MainThenInit starts the agent and hands PID
+// 1 to the image's own init. The agent loads virtio_console itself when no
+// udev does. Under TCG a compressed kernel is booted from an uncompressed
+// copy through its PVH entry, which saves seconds (see kernel.go).
 package vm
 
 import (

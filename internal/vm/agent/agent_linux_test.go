@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,13 @@ func TestClientAfterClose(t *testing.T) {
 	c.Close()
 	if _, err := c.Run(context.Background(), []string{"true"}, nil, "", nil, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Run after Close: %v", err)
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "HOME=/root", "A=1"}, []string{"HOME=/tmp", "B=2", "A=3"})
+	want := []string{"PATH=/bin", "HOME=/tmp", "A=3", "B=2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

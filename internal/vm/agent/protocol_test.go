@@ -64,14 +64,6 @@ func TestCodecLines(t *testing.T) {
 	}
 }
 
-func TestMergeEnv(t *testing.T) {
-	got := mergeEnv([]string{"PATH=/bin", "HOME=/root", "A=1"}, []string{"HOME=/tmp", "B=2", "A=3"})
-	want := []string{"PATH=/bin", "HOME=/tmp", "A=3", "B=2"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-}
-
 func TestParseModulesDep(t *testing.T) {
 	dep := `kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio.ko
 kernel/drivers/virtio/virtio.ko:
