@@ -108,6 +108,9 @@ func (e *Engine) Wake() {
 // image half-written and never loses a build.
 func (e *Engine) Run(ctx context.Context) {
 	e.init()
+	if e.DataDir != "" {
+		go SweepTrash(e.DataDir)
+	}
 	slots := make(chan struct{}, e.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -218,7 +218,7 @@ func (e *Engine) runImport(ctx context.Context, b *Build, exec Executor) (string
 	if !ok {
 		return awsapi.ImageStatusFailed, fmt.Sprintf("kiln cannot import images of type %s.", b.Image.Type)
 	}
-	defer os.RemoveAll(b.WorkDir)
+	defer RemoveInBackground(b.WorkDir)
 	if err := e.setStatus(ctx, b.Image.Arn, awsapi.ImageStatusBuilding); err != nil {
 		return e.outcome(ctx, err, "")
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -119,4 +120,35 @@ func copyFrom(w io.Writer, path string, offset int64) (int64, error) {
 // data directory.
 func WorkDir(dataDir, image string) string {
 	return filepath.Join(dataDir, "builds", imageDir(image))
+}
+
+// trashSuffix marks a build directory being deleted in the background.
+const trashSuffix = ".trash"
+
+// RemoveInBackground moves dir aside (a rename, instant) and deletes it
+// in a goroutine.
+func RemoveInBackground(dir string) error {
+	trash := fmt.Sprintf("%s%s-%d", dir, trashSuffix, time.Now().UnixNano())
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return os.RemoveAll(dir)
+	}
+	go os.RemoveAll(trash)
+	return nil
+}
+
+// SweepTrash deletes build directories a crash left half-deleted.
+func SweepTrash(dataDir string) {
+	filepath.WalkDir(filepath.Join(dataDir, "builds"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Contains(filepath.Base(p), trashSuffix+"-") {
+			os.RemoveAll(p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
 }

@@ -92,7 +92,9 @@ ib delete-component --component-build-version-arn "$arn" >/dev/null
 expect_error ResourceNotFoundException ib get-component --component-build-version-arn "$arn"
 ok delete-component
 
-expect_error InvalidRequestException ib list-image-packages --image-build-version-arn arn:aws:imagebuilder:us-east-1:000000000000:image/none/1.0.0/1
-ok unsupported operations answer InvalidRequestException
+expect_error ResourceNotFoundException ib list-image-packages --image-build-version-arn arn:aws:imagebuilder:us-east-1:000000000000:image/none/1.0.0/1
+ok list-image-packages of an unknown image
+expect_error ResourceNotFoundException ib cancel-image-creation --image-build-version-arn arn:aws:imagebuilder:us-east-1:000000000000:image/none/1.0.0/1
+ok cancel-image-creation of an unknown image
 
 echo "$passed passed, 0 failed"

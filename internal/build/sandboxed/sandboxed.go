@@ -26,6 +26,7 @@ import (
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
+	"github.com/kiln-build/kiln/internal/toe"
 )
 
 // Where the build's helpers appear inside the sandbox. /.kiln is a
@@ -78,11 +79,15 @@ type Instance struct {
 
 // Close releases the instance: keep (a failed build whose infrastructure
 // says terminateInstanceOnFailure: false) leaves it for `kiln shell`.
+// Otherwise the work directory is moved aside and deleted in the
+// background: deleting a build's thousands of files must not delay the
+// image becoming AVAILABLE. Build directories left half-deleted by a
+// crash are swept at the next start (build.SweepTrash).
 func (in *Instance) Close(keep bool) error {
 	if keep {
 		return in.writeShellInfo()
 	}
-	return os.RemoveAll(in.B.WorkDir)
+	return build.RemoveInBackground(in.B.WorkDir)
 }
 
 // TerminateTest drops the test instance's writable layer.
@@ -202,6 +207,22 @@ func (in *Instance) Bootstrap(s *build.Step) error {
 	return nil
 }
 
+// hasPhase reports whether a component's document has the phase, so
+// components without it cost no runner start. A document that does not
+// parse is run anyway: the runner reports the problem with its line.
+func hasPhase(c build.Component, phase string) bool {
+	doc, err := toe.Parse(c.Name, []byte(c.Data))
+	if err != nil {
+		return true
+	}
+	for _, p := range doc.Phases {
+		if strings.EqualFold(p.Name, phase) {
+			return true
+		}
+	}
+	return false
+}
+
 // ComponentFile is the file name a component document is staged as.
 func ComponentFile(i int, c build.Component) string { return componentFile(i, c) }
 
@@ -313,7 +334,7 @@ func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *bu
 func RunComponents(ctx context.Context, comps []build.Component, s *build.Step, phases []string, testsOnly bool, docs, logs string, run Runner) error {
 	for _, phase := range phases {
 		for i, c := range comps {
-			if testsOnly != (phase == "test") {
+			if testsOnly != (phase == "test") || !hasPhase(c, phase) {
 				continue
 			}
 			doc := docs + "/" + componentFile(i, c)
