@@ -88,12 +88,11 @@ type instance struct {
 	*sandboxed.Instance
 	x *Executor
 
-	digest   string // the root filesystem image's manifest digest
-	disk     string // the content-addressed raw disk, relative to DataDir
-	size     int64
-	kernel   string // host copies of the image's kernel and initrd
-	initrd   string
-	partUUID string
+	digest string // the root filesystem image's manifest digest
+	disk   string // the content-addressed raw disk, relative to DataDir
+	size   int64
+	kernel string // host copies of the image's kernel and initrd
+	initrd string
 
 	machine  *vm.Machine
 	agent    *agent.Client

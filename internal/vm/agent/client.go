@@ -33,7 +33,6 @@ type Client struct {
 
 	done    chan struct{} // closed when the reader stops
 	readErr error         // why it stopped; set before done closes
-	once    sync.Once
 }
 
 // call is one request in flight: the reader delivers its frames.
