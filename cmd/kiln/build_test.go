@@ -69,9 +69,14 @@ func (f *buildFixture) component(t *testing.T, name, doc string) string {
 
 func (f *buildFixture) recipe(t *testing.T, name, template string, comps ...types.ComponentConfiguration) string {
 	t.Helper()
+	return f.recipeFrom(t, name, f.base, template, comps...)
+}
+
+func (f *buildFixture) recipeFrom(t *testing.T, name, parent, template string, comps ...types.ComponentConfiguration) string {
+	t.Helper()
 	out, err := f.client.CreateContainerRecipe(kilntest.Context(t), &imagebuilder.CreateContainerRecipeInput{
 		Name: aws.String(name), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
-		ParentImage: aws.String(f.base), Components: comps, DockerfileTemplateData: aws.String(template),
+		ParentImage: aws.String(parent), Components: comps, DockerfileTemplateData: aws.String(template),
 		TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("kiln-e2e/" + name)},
 	})
 	if err != nil {
@@ -278,6 +283,23 @@ func TestContainerBuildEndToEnd(t *testing.T) {
 		}
 	}
 
+	// An Image Builder image ARN, with wildcards, works as a parent: the
+	// child starts from the image just built.
+	child := f.recipeFrom(t, "child", "arn:aws:imagebuilder:us-east-1:000000000000:image/app/x.x.x",
+		"FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\nUSER root\nRUN cat /etc/greeting > /etc/inherited\n",
+		types.ComponentConfiguration{ComponentArn: aws.String(config)})
+	childImage := f.createImage(t, child, false, "")
+	if ci := f.waitImage(t, childImage, 3*time.Minute); ci.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("child image is %s: %s\n%s", ci.State.Status, aws.ToString(ci.State.Reason), f.logs(t, childImage))
+	} else {
+		cdir := filepath.Join(t.TempDir(), "child")
+		kilntest.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+ci.OutputResources.Containers[0].ImageUris[0], "dir:"+cdir)
+		_, cfiles := readSkopeoDir(t, cdir)
+		if cfiles["etc/inherited"] != "hi from kiln\n" {
+			t.Errorf("the child's /etc/inherited = %q", cfiles["etc/inherited"])
+		}
+	}
+
 	// Pull the result with skopeo and look inside.
 	dir := filepath.Join(t.TempDir(), "pulled")
 	kilntest.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+uris[1], "dir:"+dir)
@@ -446,6 +468,13 @@ phases:
 	image := f.createImage(t, recipe, false, "")
 	f.waitImage(t, image, time.Minute, types.ImageStatusBuilding)
 	waitFor(t, 30*time.Second, "the slow step to start", func() bool { return sleeping("1234") })
+	// `kiln logs --follow` streams until the build ends, then exits by itself.
+	follow := exec.Command(kilntest.Binary(t), "logs", "--follow", "--endpoint", f.srv.URL, image)
+	var followed strings.Builder
+	follow.Stdout, follow.Stderr = &followed, &followed
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	if _, err := f.client.CancelImageCreation(kilntest.Context(t), &imagebuilder.CancelImageCreationInput{ImageBuildVersionArn: aws.String(image)}); err != nil {
 		t.Fatal(err)
@@ -457,6 +486,17 @@ phases:
 	}
 	if sleeping("1234") {
 		t.Error("the cancelled step's sleep is still running")
+	}
+	followDone := make(chan error, 1)
+	go func() { followDone <- follow.Wait() }()
+	select {
+	case err := <-followDone:
+		if err != nil || !strings.Contains(followed.String(), "component slow: phase build") || !strings.Contains(followed.String(), "is CANCELLED") {
+			t.Errorf("kiln logs --follow: %v\n%s", err, followed.String())
+		}
+	case <-time.After(30 * time.Second):
+		follow.Process.Kill()
+		t.Errorf("kiln logs --follow did not end with the build:\n%s", followed.String())
 	}
 	// A second cancel is refused: the build is over.
 	_, err := f.client.CancelImageCreation(kilntest.Context(t), &imagebuilder.CancelImageCreationInput{ImageBuildVersionArn: aws.String(image)})
