@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
@@ -230,33 +231,16 @@ func bootFiles(ctx context.Context, raw, dir string) (kernel, initrd, partUUID s
 			return err
 		}
 		kernel = filepath.Join(dir, "vmlinuz")
-		if err := copyPath(k, kernel); err != nil {
+		if err := fileutil.Copy(k, kernel, 0o644); err != nil {
 			return err
 		}
 		if i != "" {
 			initrd = filepath.Join(dir, "initrd.img")
-			return copyPath(i, initrd)
+			return fileutil.Copy(i, initrd, 0o644)
 		}
 		return nil
 	})
 	return kernel, initrd, partUUID, err
-}
-
-func copyPath(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // amisHandler serves kiln's AMI catalogue under /kiln/v1/amis (list) and

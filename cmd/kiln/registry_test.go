@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,14 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
@@ -38,61 +33,12 @@ func tinyImage(t *testing.T) v1.Image {
 	tw.WriteHeader(&tar.Header{Name: "etc/kiln-hello", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
 	tw.Write(content)
 	tw.Close()
-	tarBytes := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(tarBytes)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// OCI media types throughout: skopeo's oci: transport ignores
-	// layout entries of Docker types.
-	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(base, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", "amd64"
-	cfg.Config.Cmd = []string{"/bin/sh"}
-	img, err = mutate.ConfigFile(img, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return kilntest.OCIImage(t, buf.Bytes(), func(cfg *v1.ConfigFile) { cfg.Config.Cmd = []string{"/bin/sh"} })
 }
 
-// writeLayout writes img into a fresh OCI layout directory, tagged latest
-// (skopeo's oci:<dir>:latest reads the ref.name annotation).
-func writeLayout(t *testing.T, img v1.Image) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "layout")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "latest"})); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func writeLayout(t *testing.T, img v1.Image) string { return kilntest.WriteLayout(t, img) }
 
-func skopeo(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("/usr/bin/skopeo", append([]string{"--insecure-policy"}, args...)...)
-	// A private auth file, so the host's registry logins play no part.
-	cmd.Env = append(os.Environ(), "REGISTRY_AUTH_FILE="+filepath.Join(t.TempDir(), "auth.json"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String()
-}
+func skopeo(t *testing.T, args ...string) string { return kilntest.Skopeo(t, args...) }
 
 func mustDigest(t *testing.T, img interface{ Digest() (v1.Hash, error) }) string {
 	t.Helper()

@@ -16,14 +16,10 @@ import (
 // credential chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, ...).
 func newS3Reader(endpoint, region string) func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
 	return func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		client, err := newS3Client(ctx, endpoint, region)
 		if err != nil {
 			return nil, err
 		}
-		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.UsePathStyle = true
-		})
 		obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 		if err != nil {
 			return nil, err
@@ -44,14 +40,10 @@ func newS3Reader(endpoint, region string) func(ctx context.Context, bucket, key 
 // path-style, with the standard credential chain.
 func newS3Uploader(endpoint, region string) func(ctx context.Context, bucket, key string, body *os.File) error {
 	return func(ctx context.Context, bucket, key string, body *os.File) error {
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		client, err := newS3Client(ctx, endpoint, region)
 		if err != nil {
 			return err
 		}
-		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.UsePathStyle = true
-		})
 		fi, err := body.Stat()
 		if err != nil {
 			return err
@@ -67,18 +59,28 @@ func newS3Uploader(endpoint, region string) func(ctx context.Context, bucket, ke
 // newS3Opener streams objects from an S3-compatible endpoint (imports).
 func newS3Opener(endpoint, region string) func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
 	return func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		client, err := newS3Client(ctx, endpoint, region)
 		if err != nil {
 			return nil, err
 		}
-		client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.UsePathStyle = true
-		})
 		obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 		if err != nil {
 			return nil, err
 		}
 		return obj.Body, nil
 	}
+}
+
+// newS3Client is a client of an S3-compatible endpoint with path-style
+// addressing (what MinIO, Ceph and friends expect) and the standard
+// credential chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, ...).
+func newS3Client(ctx context.Context, endpoint, region string) (*s3.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return nil, err
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.UsePathStyle = true
+	}), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -91,9 +92,21 @@ func BusyboxLayout(t testing.TB) string {
 	file("var/lib/dpkg/status", 0o644, hostDpkgStanzas(t))
 	tw.WriteHeader(&tar.Header{Name: "home/builder/", Mode: 0o755, Uid: 1000, Gid: 1000, Typeflag: tar.TypeDir})
 	tw.Close()
-	data := buf.Bytes()
+	img := OCIImage(t, buf.Bytes(), func(cfg *v1.ConfigFile) {
+		cfg.Config.Env = []string{"PATH=/bin"}
+		cfg.Config.Cmd = []string{"/bin/sh"}
+		cfg.Config.Labels = map[string]string{"org.kiln.base": "busybox"}
+	})
+	return WriteLayout(t, img)
+}
+
+// OCIImage makes a one-layer linux/amd64 OCI image (OCI media types
+// throughout: skopeo's oci: transport ignores layout entries of Docker
+// types) from an uncompressed tar; edit, when set, adjusts the config.
+func OCIImage(t testing.TB, tarBytes []byte, edit func(*v1.ConfigFile)) v1.Image {
+	t.Helper()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return io.NopCloser(bytes.NewReader(tarBytes)), nil
 	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		t.Fatal(err)
@@ -109,13 +122,20 @@ func BusyboxLayout(t testing.TB) string {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", "amd64"
-	cfg.Config.Env = []string{"PATH=/bin"}
-	cfg.Config.Cmd = []string{"/bin/sh"}
-	cfg.Config.Labels = map[string]string{"org.kiln.base": "busybox"}
+	if edit != nil {
+		edit(cfg)
+	}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "base-layout")
+	return img
+}
+
+// WriteLayout writes img into a fresh OCI layout directory, tagged latest
+// (skopeo's oci:<dir>:latest reads the ref.name annotation).
+func WriteLayout(t testing.TB, img v1.Image) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "layout")
 	p, err := layout.Write(out, empty.Index)
 	if err != nil {
 		t.Fatal(err)

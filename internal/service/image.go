@@ -75,6 +75,20 @@ func decodeImage(r store.Resource) (awsapi.Image, error) {
 	return img, nil
 }
 
+// imageSummary renders an image build row as the ImageSummary list
+// entries of ListImageBuildVersions and ListImagePipelineImages.
+func imageSummary(r store.Resource) (awsapi.ImageSummary, error) {
+	img, err := decodeImage(r)
+	return awsapi.ImageSummary{
+		Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
+		Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
+		Owner: ownerName(r.Account), DateCreated: img.DateCreated,
+		OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
+		ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
+		LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
+	}, err
+}
+
 // imageStatus is an image's state, "" when it has none.
 func imageStatus(img awsapi.Image) string {
 	if img.State == nil {
@@ -193,17 +207,7 @@ func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in
 	if a.Region != s.Region {
 		return &awsapi.ListImageBuildVersionsResponse{ImageSummaryList: []awsapi.ImageSummary{}}, nil
 	}
-	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageSummary, error) {
-		img, err := decodeImage(r)
-		return awsapi.ImageSummary{
-			Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
-			Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
-			Owner: ownerName(r.Account), DateCreated: img.DateCreated,
-			OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
-			ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
-			LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
-		}, err
-	})
+	list, next, err := listRows(ctx, s, p, imageSummary)
 	if err != nil {
 		return nil, err
 	}

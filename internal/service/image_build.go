@@ -286,6 +286,16 @@ func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imag
 	return out, nil
 }
 
+// ownedImage reads an image build the caller owns, decoded.
+func (s *Service) ownedImage(ctx context.Context, tx store.Tx, account string, a arn.ARN) (store.Resource, awsapi.Image, error) {
+	r, err := s.ownedResource(ctx, tx, account, a, "Image")
+	if err != nil {
+		return r, awsapi.Image{}, err
+	}
+	img, err := decodeImage(r)
+	return r, img, err
+}
+
 // imageBuildARN parses a member naming one image build version.
 func (s *Service) imageBuildARN(member, value string) (arn.ARN, error) {
 	a, err := s.parseARN(member, value, kindImage)
@@ -310,11 +320,7 @@ func (s *Service) CancelImageCreation(ctx context.Context, account string, in *a
 	out := &awsapi.CancelImageCreationResponse{ClientToken: in.ClientToken, ImageBuildVersionArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
 		return idempotent(ctx, tx, account, "CancelImageCreation", in.ClientToken, in, out, func() error {
-			r, err := s.ownedResource(ctx, tx, account, a, "Image")
-			if err != nil {
-				return err
-			}
-			img, err := decodeImage(r)
+			_, img, err := s.ownedImage(ctx, tx, account, a)
 			if err != nil {
 				return err
 			}
@@ -347,11 +353,7 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 	out := &awsapi.RetryImageResponse{ClientToken: in.ClientToken, ImageBuildVersionArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
 		return idempotent(ctx, tx, account, "RetryImage", in.ClientToken, in, out, func() error {
-			r, err := s.ownedResource(ctx, tx, account, a, "Image")
-			if err != nil {
-				return err
-			}
-			img, err := decodeImage(r)
+			r, img, err := s.ownedImage(ctx, tx, account, a)
 			if err != nil {
 				return err
 			}
@@ -425,11 +427,7 @@ func (s *Service) DeleteImage(ctx context.Context, account string, in *awsapi.De
 		return nil, err
 	}
 	err = s.update(ctx, func(tx store.Tx) error {
-		r, err := s.ownedResource(ctx, tx, account, a, "Image")
-		if err != nil {
-			return err
-		}
-		img, err := decodeImage(r)
+		r, img, err := s.ownedImage(ctx, tx, account, a)
 		if err != nil {
 			return err
 		}

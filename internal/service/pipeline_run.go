@@ -678,17 +678,7 @@ func (s *Service) ListImagePipelineImages(ctx context.Context, account string, i
 			},
 		},
 	}
-	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageSummary, error) {
-		img, err := decodeImage(r)
-		return awsapi.ImageSummary{
-			Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
-			Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
-			Owner: ownerName(r.Account), DateCreated: img.DateCreated,
-			OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
-			ImageSource: img.ImageSource, DeprecationTime: img.DeprecationTime,
-			LifecycleExecutionId: img.LifecycleExecutionId, LoggingConfiguration: img.LoggingConfiguration,
-		}, err
-	})
+	list, next, err := listRows(ctx, s, p, imageSummary)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/inventory"
 )
 
@@ -248,7 +249,7 @@ func copyTree(src, dst string, uid, gid int, mode fs.FileMode, setMode bool) err
 			}
 			return os.Lchown(out, uid, gid)
 		case fi.Mode().IsRegular():
-			if err := copyFile(p, out); err != nil {
+			if err := fileutil.Copy(p, out, 0o600); err != nil {
 				return err
 			}
 		default:
@@ -259,24 +260,6 @@ func copyTree(src, dst string, uid, gid int, mode fs.FileMode, setMode bool) err
 		}
 		return os.Chmod(out, m)
 	})
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	os.Remove(dst)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // Inventory is what the build learns about the image from inside it.

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
 )
@@ -46,7 +47,7 @@ func (in *instance) testLayer(root, dir string) error {
 	if err := os.MkdirAll(filepath.Join(kdir, "documents"), 0o755); err != nil {
 		return err
 	}
-	if err := copyFile(in.x.Binary, filepath.Join(kdir, "kiln")); err != nil {
+	if err := fileutil.Copy(in.x.Binary, filepath.Join(kdir, "kiln"), 0o755); err != nil {
 		return err
 	}
 	if err := os.Chmod(filepath.Join(kdir, "kiln"), 0o755); err != nil {

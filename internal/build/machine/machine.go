@@ -27,7 +27,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +41,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
@@ -328,31 +328,14 @@ func (in *instance) copyKernel(root string) error {
 		return nil // no kernel: the test phase says so if it needs one
 	}
 	in.kernel = filepath.Join(in.B.WorkDir, "vmlinuz")
-	if err := copyFile(kernel, in.kernel); err != nil {
+	if err := fileutil.Copy(kernel, in.kernel, 0o644); err != nil {
 		return err
 	}
 	if initrd != "" {
 		in.initrd = filepath.Join(in.B.WorkDir, "initrd.img")
-		return copyFile(initrd, in.initrd)
+		return fileutil.Copy(initrd, in.initrd, 0o644)
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // mountMerged mounts a read-only overlay of layers (top first) on a

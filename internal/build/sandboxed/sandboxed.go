@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/guest"
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
@@ -193,7 +194,7 @@ func (in *Instance) Bootstrap(s *build.Step) error {
 			return err
 		}
 	}
-	if err := linkOrCopy(in.Tools.Binary, filepath.Join(stage, "kiln")); err != nil {
+	if err := fileutil.LinkOrCopy(in.Tools.Binary, filepath.Join(stage, "kiln"), 0o755); err != nil {
 		return fmt.Errorf("staging the kiln runner: %w", err)
 	}
 	for i, c := range in.B.Components {
@@ -228,28 +229,6 @@ func ComponentFile(i int, c build.Component) string { return componentFile(i, c)
 
 func componentFile(i int, c build.Component) string {
 	return fmt.Sprintf("%02d-%s.yaml", i+1, c.Name)
-}
-
-// linkOrCopy puts the file src at dst: a hard link when both are on one
-// filesystem, a copy otherwise.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // sandboxConfig is the sandbox of the build or the test instance.
