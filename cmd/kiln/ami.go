@@ -27,10 +27,12 @@ import (
 const amiUsage = `usage: kiln ami list   [--endpoint URL]
        kiln ami export [--endpoint URL] AMI-ID --format raw|qcow2 --output FILE
        kiln ami run    [--endpoint URL] [--memory MiB] AMI-ID
+       kiln ami delete [--endpoint URL] AMI-ID
 
 kiln's machine images (AMIs) live in the catalogue of a running kiln
 (--endpoint or KILN_ENDPOINT). list shows the ones your credentials own or
-may launch; export writes one's disk to a file; run boots it under QEMU
+may launch; export writes one's disk to a file; delete deregisters one
+you own (its disk goes when no other AMI uses it); run boots it under QEMU
 (KVM when /dev/kvm works) with its own kernel, attached to the serial
 console, on a throwaway copy of the disk; power the guest off, or press
 Ctrl-C to kill it.`
@@ -80,6 +82,25 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "kiln ami export:", err)
 			return 1
 		}
+		return 0
+	case "delete":
+		rest, err := parseInterleaved(fs, args[1:])
+		if err != nil || len(rest) != 1 {
+			fs.Usage()
+			return 2
+		}
+		resp, err := signedRequest(ctx, http.MethodDelete, base()+"?"+url.Values{"imageId": {rest[0]}}.Encode())
+		if err != nil {
+			fmt.Fprintln(stderr, "kiln ami delete:", err)
+			return 1
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			fmt.Fprintf(stderr, "kiln ami delete: %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
+			return 1
+		}
+		fmt.Fprintf(stdout, "deregistered %s\n", rest[0])
 		return 0
 	case "run":
 		memory := fs.Int("memory", 1024, "guest memory in MiB")
@@ -247,13 +268,17 @@ func bootFiles(ctx context.Context, raw, dir string) (kernel, initrd, partUUID s
 // /kiln/v1/amis/export (a disk, raw or qcow2), signed like API calls.
 func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
+		if r.Method != http.MethodGet && !(r.Method == http.MethodDelete && r.URL.Path == "/kiln/v1/amis") {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
 		caller, err := v.Verify(r, nil)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodDelete {
+			deleteAMI(w, r, e, dataDir, caller.Account)
 			return
 		}
 		var amis []build.AMI
@@ -337,3 +362,46 @@ func serveDisk(w http.ResponseWriter, r *http.Request, path, format string) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, filepath.Base(path), fi.ModTime(), f)
 }
+
+// deleteAMI deregisters an AMI the caller owns and removes its disk once
+// no other AMI refers to it (several regions and accounts share one).
+func deleteAMI(w http.ResponseWriter, r *http.Request, e *build.Engine, dataDir, account string) {
+	id := r.URL.Query().Get("imageId")
+	var orphan string
+	err := e.Store.Update(r.Context(), func(tx store.Tx) error {
+		a, err := build.GetAMI(r.Context(), tx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != account) {
+			return errNoAMI
+		} else if err != nil {
+			return err
+		}
+		if err := build.DeleteAMI(r.Context(), tx, id); err != nil {
+			return err
+		}
+		orphan = a.Disk
+		all, err := build.ListAMIs(r.Context(), tx, e.Region)
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
+			if other.Disk == a.Disk {
+				orphan = ""
+			}
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNoAMI):
+		http.Error(w, fmt.Sprintf("The AMI '%s' does not exist or is not yours.", id), http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if orphan != "" {
+		os.Remove(filepath.Join(dataDir, orphan))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+var errNoAMI = errors.New("no such AMI")

@@ -97,7 +97,12 @@ func defaultEndpoint() string {
 // signedGet sends a GET signed with SigV4 for service imagebuilder, with
 // the environment's credentials (kiln on loopback accepts any).
 func signedGet(ctx context.Context, u string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return signedRequest(ctx, http.MethodGet, u)
+}
+
+// signedRequest sends a body-less request signed as signedGet does.
+func signedRequest(ctx context.Context, method, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -176,6 +176,17 @@ func TestMachineImageEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Deregistering one of the three AMIs keeps the disk the others share;
+	// another account's AMI is not ours to delete.
+	if out, err := exec.Command(bin, "ami", "delete", "--endpoint", f.srv.URL, aws.ToString(amis[2].Image)).CombinedOutput(); err != nil {
+		t.Errorf("kiln ami delete: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "ami", "delete", "--endpoint", f.srv.URL, aws.ToString(amis[1].Image)).CombinedOutput(); err == nil {
+		t.Errorf("kiln ami delete of another account's AMI succeeded: %s", out)
+	}
+	if disks, _ := filepath.Glob(filepath.Join(f.srv.DataDir, "disks", "*.raw")); len(disks) != 2 {
+		t.Errorf("disks = %v, want the parent's and the image's", disks)
+	}
 	qcow := filepath.Join(dir, "exported.qcow2")
 	if out, err := exec.Command(bin, "ami", "export", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image), "--format", "qcow2", "--output", qcow).CombinedOutput(); err != nil {
 		t.Fatalf("kiln ami export qcow2: %v\n%s", err, out)
@@ -231,5 +242,20 @@ phases:
 		if !strings.Contains(reason, s) {
 			t.Errorf("reason %q lacks %q", reason, s)
 		}
+	}
+	// RetryImage builds the same build version again; it fails the same way.
+	if _, err := f.client.RetryImage(kilntest.Context(t), &imagebuilder.RetryImageInput{ImageBuildVersionArn: out.ImageBuildVersionArn}); err != nil {
+		t.Fatalf("RetryImage: %v", err)
+	}
+	again := f.waitImage(t, *out.ImageBuildVersionArn, 10*time.Minute, types.ImageStatusFailed)
+	if again.State.Status != types.ImageStatusFailed || aws.ToString(again.State.Reason) == "" {
+		t.Errorf("after RetryImage the image is %s: %s", again.State.Status, aws.ToString(again.State.Reason))
+	}
+	execs, err := f.client.ListWorkflowExecutions(kilntest.Context(t), &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: out.ImageBuildVersionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(execs.WorkflowExecutions) != 2 {
+		t.Errorf("after the retry: %d workflow executions, want the retry's build and test", len(execs.WorkflowExecutions))
 	}
 }

@@ -49,14 +49,16 @@ func NewAMIID() string {
 	return "ami-" + hex.EncodeToString(b)[:17]
 }
 
-// PutAMI registers (or replaces) an AMI in tx.
-func PutAMI(ctx context.Context, tx store.Tx, a AMI, now time.Time) error {
+// PutAMI registers (or replaces) an AMI in tx. The catalogue is this
+// kiln's: every row is stored under kiln's own region (home), whatever
+// region the AMI was distributed to, so one listing sees every AMI.
+func PutAMI(ctx context.Context, tx store.Tx, home string, a AMI, now time.Time) error {
 	doc, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
 	r := store.Resource{
-		ARN: amiKey(a.ImageID), Kind: KindAMI, Account: a.AccountID, Region: a.Region,
+		ARN: amiKey(a.ImageID), Kind: KindAMI, Account: a.AccountID, Region: home,
 		Name: a.ImageID, Doc: doc, Created: now, Updated: now,
 	}
 	if err := tx.Put(ctx, r); errors.Is(err, store.ErrNotFound) {
@@ -75,9 +77,10 @@ func GetAMI(ctx context.Context, tx store.Tx, id string) (AMI, error) {
 	return decode[AMI](r)
 }
 
-// ListAMIs lists a region's AMIs the given accounts own (all when none).
-func ListAMIs(ctx context.Context, tx store.Tx, region string, owners ...string) ([]AMI, error) {
-	rows, err := tx.List(ctx, store.Query{Kind: KindAMI, Region: region, Owners: owners})
+// ListAMIs lists the catalogue's AMIs (every region's) the given accounts
+// own (all when none); home is kiln's region, as for PutAMI.
+func ListAMIs(ctx context.Context, tx store.Tx, home string, owners ...string) ([]AMI, error) {
+	rows, err := tx.List(ctx, store.Query{Kind: KindAMI, Region: home, Owners: owners})
 	if err != nil {
 		return nil, err
 	}
@@ -97,3 +100,4 @@ func ListAMIs(ctx context.Context, tx store.Tx, region string, owners ...string)
 func DeleteAMI(ctx context.Context, tx store.Tx, id string) error {
 	return tx.Delete(ctx, amiKey(id))
 }
+

@@ -305,7 +305,7 @@ func (in *instance) distribute(ctx context.Context, s *build.Step) error {
 				AccountID: t.account, Tags: t.tags, Image: img.Arn, Repository: Repository, Digest: in.digest,
 				Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
 			}
-			if err := build.PutAMI(ctx, tx, a, now); err != nil {
+			if err := build.PutAMI(ctx, tx, in.x.Region, a, now); err != nil {
 				return err
 			}
 			amis = append(amis, awsapi.Ami{

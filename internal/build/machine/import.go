@@ -235,7 +235,7 @@ func (x *Executor) Import(ctx context.Context, b *build.Build, log io.Writer) er
 		Description: "imported from " + b.Job.Import.URI, Region: x.Region, AccountID: b.Job.Account,
 		Image: b.Image.Arn, Repository: Repository, Digest: digest, Disk: rel, Size: fi.Size(), CreationDate: now,
 	}
-	if err := x.Store.Update(ctx, func(tx store.Tx) error { return build.PutAMI(ctx, tx, a, now) }); err != nil {
+	if err := x.Store.Update(ctx, func(tx store.Tx) error { return build.PutAMI(ctx, tx, x.Region, a, now) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "registered %s\n", a.ImageID)
