@@ -100,4 +100,3 @@ func ListAMIs(ctx context.Context, tx store.Tx, home string, owners ...string) (
 func DeleteAMI(ctx context.Context, tx store.Tx, id string) error {
 	return tx.Delete(ctx, amiKey(id))
 }
-
