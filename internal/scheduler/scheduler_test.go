@@ -68,11 +68,13 @@ type fakePipelines struct {
 	every map[string]time.Duration // 0: fires once
 	fail  map[string]bool
 	fired []string
+	reads int // calls of Scheduled
 }
 
 func (f *fakePipelines) Scheduled(context.Context) ([]Due, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	var out []Due
 	for p, at := range f.due {
 		out = append(out, Due{p, at})
@@ -198,5 +200,34 @@ func TestSchedulerRefreshesFromTheStore(t *testing.T) {
 	<-clock.asleep
 	if got := f.takeFired(); !slices.Equal(got, []string{"elsewhere"}) {
 		t.Errorf("fired %v", got)
+	}
+}
+
+// A refresh that comes due just before a firing waits until the firing is
+// done: reading every pipeline takes a while, and the firing must not.
+func TestSchedulerRefreshWaitsForAFiring(t *testing.T) {
+	t0 := time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)
+	clock := newFakeClock(t0)
+	f := &fakePipelines{clock: clock, due: map[string]time.Time{}, every: map[string]time.Duration{}, fail: map[string]bool{}}
+	f.set("minutely", t0.Add(30*time.Second+500*time.Millisecond), time.Minute)
+	s := &Scheduler{Pipelines: f, Clock: clock, Refresh: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	reads := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.reads }
+
+	if d := <-clock.asleep; d != 30*time.Second || reads() != 1 {
+		t.Fatalf("after the first refresh the loop sleeps %v (%d reads), want 30s until the next refresh", d, reads())
+	}
+	clock.Advance(30 * time.Second) // the refresh is due, the firing 0.5 s later
+	if d := <-clock.asleep; d != 500*time.Millisecond || reads() != 1 {
+		t.Fatalf("with a firing 0.5 s away the loop sleeps %v after %d reads, want 500ms and no refresh yet", d, reads())
+	}
+	clock.Advance(500 * time.Millisecond)
+	if d := <-clock.asleep; d != 30*time.Second {
+		t.Fatalf("after firing the loop sleeps %v, want the refresh interval", d)
+	}
+	if got := f.takeFired(); !slices.Equal(got, []string{"minutely"}) || reads() != 2 {
+		t.Errorf("fired %v with %d reads; want minutely fired, then the held-back refresh", got, reads())
 	}
 }
