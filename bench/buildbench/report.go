@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Tool names, as the table shows them.
+const (
+	toolKiln    = "kiln"
+	toolBuildah = "buildah"
+	toolFloor   = "floor"
+)
+
+// toolResult is one tool's builds.
+type toolResult struct {
+	Tool  string          `json:"tool"`
+	Timed string          `json:"timed"` // what the wall time covers
+	First time.Duration   `json:"first_ns"`
+	Runs  []time.Duration `json:"runs_ns"`
+	// Layers is what each measured build's new layer held, in run order.
+	Layers []layerCheck `json:"layers"`
+}
+
+func (t toolResult) stats() (median, lo, hi time.Duration) {
+	return medianOf(t.Runs), slices.Min(t.Runs), slices.Max(t.Runs)
+}
+
+// medianOf is the middle value, or the mean of the middle two.
+func medianOf(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// report is everything one benchmark run produced.
+type report struct {
+	Machine       machine      `json:"machine"`
+	Runs          int          `json:"runs"`
+	Files         int          `json:"files"`
+	BigMiB        int          `json:"big_mib"`
+	Steps         []step       `json:"steps"`
+	BuildahDriver string       `json:"buildah_storage_driver"`
+	Compressor    string       `json:"floor_compressor"`
+	Tools         []toolResult `json:"tools"`
+	KilnSteps     []stepTime   `json:"kiln_steps,omitempty"`
+	KilnStates    []stateSeen  `json:"kiln_states,omitempty"`
+	Checks        []check      `json:"checks"`
+	Targets       []check      `json:"targets"`
+}
+
+// check is one pass/fail statement about the run.
+type check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// machine describes where the numbers came from.
+type machine struct {
+	Date           string  `json:"date"`
+	CPUs           int     `json:"cpus"`
+	CPUModel       string  `json:"cpu_model"`
+	Kernel         string  `json:"kernel"`
+	GoVersion      string  `json:"go_version"`
+	KilnVersion    string  `json:"kiln_version"`
+	BuildahVersion string  `json:"buildah_version"`
+	SkopeoVersion  string  `json:"skopeo_version"`
+	WorkFS         string  `json:"work_filesystem"`
+	LoadBefore     float64 `json:"load_before"`
+	LoadAfter      float64 `json:"load_after"`
+}
+
+func machineInfo(kiln, buildah, workDir string, loadBefore float64) machine {
+	m := machine{
+		Date:           time.Now().UTC().Format(time.RFC3339),
+		CPUs:           runtime.NumCPU(),
+		CPUModel:       cpuModel(),
+		GoVersion:      runtime.Version(),
+		KilnVersion:    commandOutput(kiln, "version"),
+		BuildahVersion: buildahVersion(buildah),
+		SkopeoVersion:  commandOutput("skopeo", "--version"),
+		WorkFS:         filesystemType(workDir),
+		LoadBefore:     loadBefore,
+		LoadAfter:      loadAverage(),
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func commandOutput(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// loadAverage returns the 1-minute load average, or -1 if unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func (rep report) tool(name string) (toolResult, bool) {
+	for _, t := range rep.Tools {
+		if t.Tool == name && len(t.Runs) > 0 {
+			return t, true
+		}
+	}
+	return toolResult{}, false
+}
+
+// ratio is tool a's median over tool b's, or 0 when either is missing.
+func (rep report) ratio(a, b string) float64 {
+	ta, ok1 := rep.tool(a)
+	tb, ok2 := rep.tool(b)
+	if !ok1 || !ok2 {
+		return 0
+	}
+	ma, _, _ := ta.stats()
+	mb, _, _ := tb.stats()
+	if mb == 0 {
+		return 0
+	}
+	return float64(ma) / float64(mb)
+}
+
+// bestRatio is tool a's fastest build over tool b's, or 0.
+func (rep report) bestRatio(a, b string) float64 {
+	ta, ok1 := rep.tool(a)
+	tb, ok2 := rep.tool(b)
+	if !ok1 || !ok2 {
+		return 0
+	}
+	_, la, _ := ta.stats()
+	_, lb, _ := tb.stats()
+	if lb == 0 {
+		return 0
+	}
+	return float64(la) / float64(lb)
+}
+
+// evaluateTargets states the issue's targets: kiln's median wall time at
+// most 0.5× buildah's and at most 1.5× the floor's.
+func (rep report) evaluateTargets() []check {
+	var out []check
+	for _, t := range []struct {
+		other string
+		limit float64
+	}{{toolBuildah, 0.5}, {toolFloor, 1.5}} {
+		r := rep.ratio(toolKiln, t.other)
+		if r == 0 {
+			continue
+		}
+		detail := fmt.Sprintf("%.2f×", r)
+		if best := rep.bestRatio(toolKiln, t.other); best > 0 {
+			// Other work on the machine only ever slows a build down, so
+			// the fastest builds are the least disturbed: shown, not judged.
+			detail += fmt.Sprintf(" (fastest against fastest: %.2f×)", best)
+		}
+		out = append(out, check{
+			Name:   fmt.Sprintf("kiln ≤ %.1f× %s (median wall time)", t.limit, t.other),
+			OK:     r <= t.limit,
+			Detail: detail,
+		})
+	}
+	return out
+}
+
+// seconds formats d in seconds, the unit builds are read in.
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func (rep report) writeMarkdown(w io.Writer) {
+	m := rep.Machine
+	fmt.Fprintf(w, "## kiln container build benchmark, %s\n\n", m.Date)
+	fmt.Fprintf(w, "- machine: %d CPUs, %s, Linux %s, %s\n", m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
+	fmt.Fprintf(w, "- %s; %s (`--isolation chroot`, storage driver %s); %s\n", m.KilnVersion, m.BuildahVersion, rep.BuildahDriver, m.SkopeoVersion)
+	fmt.Fprintf(w, "- every tool's files on %s; floor compresses with `%s`\n", m.WorkFS, rep.Compressor)
+	fmt.Fprintf(w, "- load average (1 min): %.2f before, %.2f after", m.LoadBefore, m.LoadAfter)
+	if max(m.LoadBefore, m.LoadAfter) > float64(m.CPUs)/2 {
+		fmt.Fprintf(w, " — **the machine was busy with other work; compare ratios, not seconds**")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "- workload: %d small files, one %d MiB file from /dev/urandom, two echo steps (%d steps); "+
+		"%d measured builds per tool after one unmeasured first build, interleaved kiln, buildah, floor\n\n",
+		rep.Files, rep.BigMiB, len(rep.Steps), rep.Runs)
+	fmt.Fprintln(w, "| tool | timed | first build | median | min | max | vs buildah | vs floor |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, t := range rep.Tools {
+		if len(t.Runs) == 0 {
+			fmt.Fprintf(w, "| %s | %s | — | — | — | — | — | — |\n", t.Tool, t.Timed)
+			continue
+		}
+		med, lo, hi := t.stats()
+		vs := func(other string) string {
+			if other == t.Tool {
+				return "1.00×"
+			}
+			if r := rep.ratio(t.Tool, other); r > 0 {
+				return fmt.Sprintf("%.2f×", r)
+			}
+			return "—"
+		}
+		first := "—"
+		if t.First > 0 {
+			first = seconds(t.First)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			t.Tool, t.Timed, first, seconds(med), seconds(lo), seconds(hi), vs(toolBuildah), vs(toolFloor))
+	}
+	writeChecks(w, "Targets", rep.Targets)
+	writeChecks(w, "Checks", rep.Checks)
+	if len(rep.KilnSteps) > 0 {
+		fmt.Fprintf(w, "\nkiln's last build, step by step (kiln's own step times, to the millisecond):\n\n")
+		fmt.Fprintln(w, "| workflow | step | action | time |")
+		fmt.Fprintln(w, "|---|---|---|---:|")
+		for _, s := range rep.KilnSteps {
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, seconds(s.Duration))
+		}
+	}
+	if len(rep.KilnStates) > 0 {
+		var parts []string
+		for _, s := range rep.KilnStates {
+			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, seconds(s.After)))
+		}
+		fmt.Fprintf(w, "\nkiln's last build as GetImage showed it (polled every 20 ms, from CreateImage): %s\n", strings.Join(parts, ", "))
+	}
+}
+
+func writeChecks(w io.Writer, title string, cs []check) {
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s:\n\n", title)
+	for _, c := range cs {
+		mark := "FAIL"
+		if c.OK {
+			mark = "ok"
+		}
+		fmt.Fprintf(w, "- %s — %s: %s\n", mark, c.Name, c.Detail)
+	}
+}
+
+// layerChecks states, for one tool, that every measured build made the
+// workload's files and that no two builds produced the same layer — the
+// random file differs every time, so equal digests would mean a cached
+// result instead of a build.
+func layerChecks(t toolResult, files, bigMiB int) []check {
+	if len(t.Layers) == 0 {
+		return nil
+	}
+	var bad []string
+	seen := map[string]bool{}
+	dups := 0
+	for i, lc := range t.Layers {
+		if err := lc.matches(files, bigMiB); err != nil {
+			bad = append(bad, fmt.Sprintf("build %d: %v", i+1, err))
+		}
+		if lc.Digest != "" {
+			if seen[lc.Digest] {
+				dups++
+			}
+			seen[lc.Digest] = true
+		}
+	}
+	detail := fmt.Sprintf("%d builds, each %d small files and %d MiB", len(t.Layers), files, bigMiB)
+	if len(bad) > 0 {
+		detail = strings.Join(bad, "; ")
+	}
+	out := []check{{Name: t.Tool + ": every build's new layer holds the workload's files", OK: len(bad) == 0, Detail: detail}}
+	if len(seen) > 0 {
+		out = append(out, check{
+			Name:   t.Tool + ": every build made a new layer (no cached result)",
+			OK:     dups == 0,
+			Detail: fmt.Sprintf("%d distinct layer digests in %d builds; last compressed %s bytes", len(seen), len(t.Layers), thousands(t.Layers[len(t.Layers)-1].Compressed)),
+		})
+	}
+	return out
+}
+
+// thousands formats n with thousands separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && c != '-' && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
