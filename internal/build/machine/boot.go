@@ -145,19 +145,18 @@ func (in *instance) launchTest(ctx context.Context, s *build.Step) error {
 	}
 	start := time.Now()
 	layer := filepath.Join(in.B.WorkDir, "test-layer")
-	size, extra := rootVolume(in.B.Image.ImageRecipe)
+	_, extra := rootVolume(in.B.Image.ImageRecipe)
 	in.testDisk = filepath.Join(in.B.WorkDir, "test-disk.raw")
-	var info disk.Info
+	// The test copy is the built disk plus the agent and its start hook,
+	// written into a sparse copy: the image's own disk stays as it was
+	// built, and the tree is not written a second time.
 	err := mountMerged(append([]string{in.Upper}, in.ParentLowers...), func(root string) error {
-		if err := in.testLayer(root, layer); err != nil {
-			return err
-		}
-		return mountMerged(append([]string{layer, in.Upper}, in.ParentLowers...), func(root string) error {
-			var err error
-			info, err = disk.MakeRaw(ctx, root, in.testDisk, disk.Layout{Size: size, Label: "kiln-root"})
-			return err
-		})
+		return in.testLayer(root, layer)
 	})
+	if err != nil {
+		return fmt.Errorf("preparing the test instance: %w", err)
+	}
+	partUUID, err := disk.CopyWithTree(ctx, filepath.Join(in.x.DataDir, in.disk), in.testDisk, layer)
 	if err != nil {
 		return fmt.Errorf("making the test instance's disk: %w", err)
 	}
@@ -178,7 +177,7 @@ func (in *instance) launchTest(ctx context.Context, s *build.Step) error {
 	s.Logf("test disk ready in %s; booting %s", time.Since(start).Round(time.Millisecond), filepath.Base(in.kernel))
 	cfg := in.x.VM
 	cfg.Disks, cfg.Kernel, cfg.Initrd = disks, in.kernel, in.initrd
-	cfg.Append = "root=PARTUUID=" + info.PartUUID + " rw console=ttyS0 panic=-1"
+	cfg.Append = "root=PARTUUID=" + partUUID + " rw console=ttyS0 panic=-1"
 	console := &consoleWriter{w: s.Log}
 	cfg.Console = console
 	in.console = console

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
+)
+
+// kilnServer is `kiln serve` running as a child process.
+type kilnServer struct {
+	Addr    string // "127.0.0.1:port": the API and the registry
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+}
+
+// startKiln runs `kiln serve --listen 127.0.0.1:0 --data-dir dataDir
+// --allow-import-dir importDir --vm-memory MiB`, its output going to
+// logPath, and waits for the line announcing "listening on http://ADDR".
+func startKiln(ctx context.Context, bin, dataDir, importDir string, memoryMB int, logPath string) (*kilnServer, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
+		"--allow-import-dir", importDir, "--vm-memory", strconv.Itoa(memoryMB))
+	cmd.Stderr = logf
+	cmd.SysProcAttr = childProcAttr()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting kiln: %w", err)
+	}
+	s := &kilnServer{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if addr, ok := parseListenLine(line); ok {
+				select {
+				case ready <- addr:
+				default:
+				}
+			}
+		}
+		cmd.Wait()
+		close(s.exited)
+	}()
+	timeout := time.NewTimer(60 * time.Second)
+	defer timeout.Stop()
+	select {
+	case s.Addr = <-ready:
+		return s, nil
+	case <-s.exited:
+		return nil, fmt.Errorf("kiln exited before listening (%v); its log:\n%s", cmd.ProcessState, s.logTail())
+	case <-timeout.C:
+		err = fmt.Errorf("kiln did not announce its address within 60s; its log:\n%s", s.logTail())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.stop()
+	return nil, err
+}
+
+// parseListenLine finds ADDR in a "... listening on http://ADDR ..." line.
+func parseListenLine(line string) (string, bool) {
+	const marker = "listening on http://"
+	i := strings.Index(line, marker)
+	if i < 0 {
+		return "", false
+	}
+	rest := line[i+len(marker):]
+	if j := strings.IndexAny(rest, " \t(/"); j >= 0 {
+		rest = rest[:j]
+	}
+	if rest == "" {
+		return "", false
+	}
+	return rest, true
+}
+
+// stop asks kiln to shut down and kills it if it has not within 15s.
+func (s *kilnServer) stop() {
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.cmd.Process.Kill()
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// logTail returns the last few KiB of kiln's output.
+func (s *kilnServer) logTail() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 6144 {
+		b = b[len(b)-6144:]
+	}
+	return string(b)
+}
+
+// kilnBuilder builds the workload through the Image Builder API: the
+// imported parent, three components, one image recipe and one
+// infrastructure configuration, then one CreateImage per build.
+type kilnBuilder struct {
+	client *imagebuilder.Client
+	bin    string // the kiln binary, for `kiln logs`
+	addr   string
+	infra  string // infrastructure configuration ARN
+	recipe string // image recipe ARN
+	poll   time.Duration
+}
+
+// kilnRun is one build as kiln did it and recorded it.
+type kilnRun struct {
+	ARN      string        `json:"image_build_version_arn"`
+	AMI      string        `json:"ami"`
+	Wall     time.Duration `json:"wall_ns"`
+	Steps    []stepTime    `json:"steps"`
+	States   []stateSeen   `json:"states"`
+	Log      string        `json:"-"`
+	LogLines []string      `json:"log_timings"` // the executor's own timing lines
+}
+
+func newKilnClient(addr string) *imagebuilder.Client {
+	// On loopback kiln accepts any well-formed SigV4 signature.
+	return imagebuilder.New(imagebuilder.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://" + addr),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDMACHINEBENCH", "machinebench-secret", ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+// newKilnBuilder creates the infrastructure configuration, imports the
+// parent (returning how long the import took: not part of a build) and
+// creates the components and the recipe, whose root volume is volumeGiB.
+func newKilnBuilder(ctx context.Context, bin, addr, tarball string, cs []component, volumeGiB int) (*kilnBuilder, time.Duration, error) {
+	k := &kilnBuilder{client: newKilnClient(addr), bin: bin, addr: addr, poll: 50 * time.Millisecond}
+	c := k.client
+	infra, err := c.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
+		Name:                aws.String("machinebench"),
+		InstanceProfileName: aws.String("machinebench"),
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("CreateInfrastructureConfiguration: %w", err)
+	}
+	k.infra = aws.ToString(infra.InfrastructureConfigurationArn)
+
+	start := time.Now()
+	imp, err := c.ImportDiskImage(ctx, &imagebuilder.ImportDiskImageInput{
+		Name: aws.String("machinebench-parent"), SemanticVersion: aws.String("1.0.0"), Platform: aws.String("Linux"),
+		OsVersion: aws.String("Debian 12"), InfrastructureConfigurationArn: aws.String(k.infra),
+		Uri: aws.String("file://" + tarball),
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("ImportDiskImage: %w", err)
+	}
+	img, _, err := k.wait(ctx, aws.ToString(imp.ImageBuildVersionArn), start, 20*time.Minute)
+	if err != nil {
+		return nil, 0, fmt.Errorf("importing the parent: %w", err)
+	}
+	imported := time.Since(start)
+	if img.OutputResources == nil || len(img.OutputResources.Amis) == 0 {
+		return nil, 0, errors.New("the imported parent names no AMI")
+	}
+	parentAMI := aws.ToString(img.OutputResources.Amis[0].Image)
+
+	var confs []types.ComponentConfiguration
+	for _, comp := range cs {
+		out, err := c.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
+			Name: aws.String(comp.Name), SemanticVersion: aws.String("1.0.0"),
+			Platform: types.PlatformLinux, Data: aws.String(documentYAML(comp)),
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("CreateComponent %s: %w", comp.Name, err)
+		}
+		confs = append(confs, types.ComponentConfiguration{ComponentArn: out.ComponentBuildVersionArn})
+	}
+	recipe, err := c.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String("machinebench"), SemanticVersion: aws.String("1.0.0"),
+		ParentImage: aws.String(parentAMI), Components: confs,
+		BlockDeviceMappings: []types.InstanceBlockDeviceMapping{{
+			DeviceName: aws.String("/dev/xvda"),
+			Ebs:        &types.EbsInstanceBlockDeviceSpecification{VolumeSize: aws.Int32(int32(volumeGiB))},
+		}},
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("CreateImageRecipe: %w", err)
+	}
+	k.recipe = aws.ToString(recipe.ImageRecipeArn)
+	return k, imported, nil
+}
+
+// build runs one image build, CreateImage until GetImage says AVAILABLE
+// with image tests on, then (not timed) reads kiln's step records and log.
+func (k *kilnBuilder) build(ctx context.Context) (kilnRun, error) {
+	start := time.Now()
+	out, err := k.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn:                 aws.String(k.recipe),
+		InfrastructureConfigurationArn: aws.String(k.infra),
+		ImageTestsConfiguration:        &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return kilnRun{}, fmt.Errorf("CreateImage: %w", err)
+	}
+	r := kilnRun{ARN: aws.ToString(out.ImageBuildVersionArn)}
+	img, states, err := k.wait(ctx, r.ARN, start, 15*time.Minute)
+	end := time.Now()
+	r.States = states
+	if err != nil {
+		r.Log = k.logs(ctx, r.ARN)
+		return r, fmt.Errorf("%w\nkiln's log of the build ends:\n%s", err, lastLines(r.Log, 40))
+	}
+	r.Wall = end.Sub(start)
+	if img.OutputResources != nil && len(img.OutputResources.Amis) > 0 {
+		r.AMI = aws.ToString(img.OutputResources.Amis[0].Image)
+	}
+	r.Steps, err = k.breakdown(ctx, r.ARN, start, end)
+	if err != nil {
+		return r, fmt.Errorf("reading the step records: %w", err)
+	}
+	r.Log = k.logs(ctx, r.ARN)
+	r.LogLines = timingLines(r.Log)
+	return r, nil
+}
+
+// wait polls GetImage until the image is AVAILABLE, recording every status
+// with when it was first seen.
+func (k *kilnBuilder) wait(ctx context.Context, arn string, start time.Time, limit time.Duration) (*types.Image, []stateSeen, error) {
+	var states []stateSeen
+	deadline := time.Now().Add(limit)
+	for {
+		got, err := k.client.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(arn)})
+		if err != nil {
+			return nil, states, fmt.Errorf("GetImage %s: %w", arn, err)
+		}
+		img := got.Image
+		var status types.ImageStatus
+		if img != nil && img.State != nil {
+			status = img.State.Status
+		}
+		if n := len(states); n == 0 || states[n-1].Status != string(status) {
+			states = append(states, stateSeen{Status: string(status), After: time.Since(start)})
+		}
+		switch status {
+		case types.ImageStatusAvailable:
+			return img, states, nil
+		case types.ImageStatusFailed, types.ImageStatusCancelled, types.ImageStatusDeprecated, types.ImageStatusDeleted:
+			return nil, states, fmt.Errorf("image %s is %s: %s", arn, status, aws.ToString(img.State.Reason))
+		}
+		if time.Now().After(deadline) {
+			return nil, states, fmt.Errorf("image %s still %s after %s", arn, status, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, states, ctx.Err()
+		case <-time.After(k.poll):
+		}
+	}
+}
+
+// stateSeen is an image status as the client polling GetImage first saw
+// it, and how long after CreateImage was sent.
+type stateSeen struct {
+	Status string        `json:"status"`
+	After  time.Duration `json:"after_ns"`
+}
+
+// stepTime is how long one part of a kiln build took.
+type stepTime struct {
+	Workflow string        `json:"workflow"`
+	Step     string        `json:"step"`
+	Action   string        `json:"action"`
+	Duration time.Duration `json:"duration_ns"`
+	start    time.Time
+	end      time.Time
+}
+
+// Names of the parts of a build no step accounts for.
+const (
+	gapBefore = "(CreateImage until the first step starts)"
+	gapsAll   = "(between steps, all gaps)"
+	gapAfter  = "(last step's end until GetImage says AVAILABLE)"
+)
+
+// breakdown lists a build's workflow steps with the times kiln recorded
+// (to the millisecond), in order, plus what no step accounts for: the
+// wait from CreateImage to the first step, the gaps between steps, and
+// the time from the last step's end until GetImage reported AVAILABLE.
+// Client and server share a clock.
+func (k *kilnBuilder) breakdown(ctx context.Context, arn string, start, end time.Time) ([]stepTime, error) {
+	wfs, err := k.client.ListWorkflowExecutions(ctx, &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(arn)})
+	if err != nil {
+		return nil, fmt.Errorf("ListWorkflowExecutions: %w", err)
+	}
+	var out []stepTime
+	for _, wf := range wfs.WorkflowExecutions {
+		steps, err := k.client.ListWorkflowStepExecutions(ctx, &imagebuilder.ListWorkflowStepExecutionsInput{WorkflowExecutionId: wf.WorkflowExecutionId})
+		if err != nil {
+			return nil, fmt.Errorf("ListWorkflowStepExecutions: %w", err)
+		}
+		for _, s := range steps.Steps {
+			if s.StartTime == nil || s.EndTime == nil {
+				continue // a skipped step
+			}
+			st, err1 := time.Parse(time.RFC3339Nano, aws.ToString(s.StartTime))
+			en, err2 := time.Parse(time.RFC3339Nano, aws.ToString(s.EndTime))
+			if err1 != nil || err2 != nil || en.Before(st) {
+				return nil, fmt.Errorf("step %s: unreadable times %q, %q", aws.ToString(s.Name), aws.ToString(s.StartTime), aws.ToString(s.EndTime))
+			}
+			out = append(out, stepTime{Workflow: string(wf.Type), Step: aws.ToString(s.Name), Action: aws.ToString(s.Action),
+				Duration: en.Sub(st), start: st, end: en})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no workflow steps recorded")
+	}
+	slices.SortStableFunc(out, func(a, b stepTime) int { return a.start.Compare(b.start) })
+	var gaps time.Duration
+	for i := 1; i < len(out); i++ {
+		if g := out[i].start.Sub(out[i-1].end); g > 0 {
+			gaps += g
+		}
+	}
+	// Millisecond timestamps against nanosecond clocks: clamp at zero.
+	wait := max(out[0].start.Sub(start.Truncate(time.Millisecond)), 0)
+	tail := max(end.Sub(out[len(out)-1].end), 0)
+	out = append([]stepTime{{Step: gapBefore, Duration: wait}}, out...)
+	return append(out,
+		stepTime{Step: gapsAll, Duration: gaps},
+		stepTime{Step: gapAfter, Duration: tail},
+	), nil
+}
+
+// logs is `kiln logs` of a build: every step's log as kiln keeps it.
+func (k *kilnBuilder) logs(ctx context.Context, arn string) string {
+	cmd := exec.CommandContext(ctx, k.bin, "logs", "--endpoint", "http://"+k.addr, arn)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDMACHINEBENCH", "AWS_SECRET_ACCESS_KEY=machinebench-secret", "AWS_REGION=us-east-1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("kiln logs: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// timingMarkers pick the lines of a machine build's log in which kiln's
+// executor says how long a part of a step took.
+var timingMarkers = []string{
+	"root filesystem stored as", "disk ", "test disk ready in", "agent answered in",
+	"powered off", "reusing",
+}
+
+// timingLines are the log lines naming a duration of kiln's own.
+func timingLines(log string) []string {
+	var out []string
+	for line := range strings.SplitSeq(log, "\n") {
+		for _, m := range timingMarkers {
+			if strings.Contains(line, m) && (strings.Contains(line, " in ") || m == "powered off" || m == "reusing") {
+				out = append(out, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	return out
+}

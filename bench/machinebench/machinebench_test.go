@@ -1,0 +1,218 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/internal/toe"
+)
+
+// Every component document parses with kiln's own parser and carries the
+// workload's commands, in order, in the right phase.
+func TestWorkloadDocuments(t *testing.T) {
+	for _, c := range workload(20) {
+		doc, err := toe.Parse(c.Name+".yaml", []byte(documentYAML(c)))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.Name, err, documentYAML(c))
+		}
+		if len(doc.Phases) != 1 || doc.Phases[0].Name != c.Phase || len(doc.Phases[0].Steps) != len(c.Steps) {
+			t.Fatalf("%s: phases = %+v", c.Name, doc.Phases)
+		}
+		for i, s := range doc.Phases[0].Steps {
+			in, _ := s.Inputs.(map[string]any)
+			cmds, _ := in["commands"].([]any)
+			if s.Name != c.Steps[i].Name || s.Action != "ExecuteBash" || len(cmds) != 1 || cmds[0] != c.Steps[i].Command {
+				t.Errorf("%s step %d = %s %s %#v; want %s %q", c.Name, i, s.Name, s.Action, s.Inputs, c.Steps[i].Name, c.Steps[i].Command)
+			}
+		}
+	}
+}
+
+func TestWorkloadShape(t *testing.T) {
+	cs := workload(500)
+	if got := len(buildSteps(cs)); got != 2 {
+		t.Errorf("build steps = %d, want 2 (one per build component)", got)
+	}
+	script := testScript(cs)
+	for _, want := range []string{"-eq 500", "f499", "echo " + testMarker} {
+		if !strings.Contains(script, want) {
+			t.Errorf("test script %q lacks %q", script, want)
+		}
+	}
+	if !strings.HasSuffix(script, "echo "+testMarker) {
+		t.Errorf("the marker must come last, after every check: %q", script)
+	}
+}
+
+func TestBootCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		tests   string
+		wantErr bool
+	}{
+		{testScript(workload(500)), false},
+		{`echo "quoted"`, true},
+	} {
+		got, err := bootCommandLine(tc.tests)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("bootCommandLine(%q) error = %v, want error %v", tc.tests, err, tc.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		// One double-quoted argument after "--", ending in the power-off.
+		_, args, ok := strings.Cut(got, " -- ")
+		if !ok || !strings.HasPrefix(args, `-c "`) || !strings.HasSuffix(args, `poweroff -f"`) || strings.Count(args, `"`) != 2 {
+			t.Errorf("command line %q: init's arguments are not one quoted -c script", got)
+		}
+		if !strings.HasPrefix(got, "root=/dev/vda rw console=ttyS0 panic=-1 init=/bin/sh") {
+			t.Errorf("command line %q", got)
+		}
+	}
+}
+
+func TestPrintedLine(t *testing.T) {
+	line, _ := bootCommandLine(testScript(workload(500)))
+	for _, tc := range []struct {
+		text, prefix string
+		want         bool
+	}{
+		{"[    0.000000] Command line: " + line + "\n", "", false},
+		{"[    0.000000] Command line: " + line + "\n" + testMarker + "\r\n[    9.9] reboot: Power down\n", "", true},
+		{"CmdExecution: Stdout: " + testMarker + "\n", kilnStdout, true},
+		{"            - \"echo " + testMarker + "\"\n", kilnStdout, false},
+		{"", "", false},
+	} {
+		if got := printedLine(tc.text, tc.prefix, testMarker); got != tc.want {
+			t.Errorf("printedLine(%q, %q) = %v, want %v", tc.text, tc.prefix, got, tc.want)
+		}
+	}
+}
+
+func TestMedianOf(t *testing.T) {
+	for _, tc := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{3}, 3},
+		{[]time.Duration{5, 1, 3}, 3},
+		{[]time.Duration{4, 1, 3, 2}, 2},
+	} {
+		if got := medianOf(tc.in); got != tc.want {
+			t.Errorf("medianOf(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTimingLines(t *testing.T) {
+	log := strings.Join([]string{
+		"2026-12-02T10:00:00Z CreateOutputImage: root filesystem stored as 127.0.0.1:1/kiln/machine-images@sha256:ab in 120ms",
+		"2026-12-02T10:00:01Z CreateOutputImage: disk disks/sha256-ab.raw (2 GiB) ready in 4.1s",
+		"2026-12-02T10:00:01Z CreateOutputImage: disk partition 1234, filesystem 5678",
+		"2026-12-02T10:00:05Z LaunchTestInstance: test disk ready in 3.9s; booting vmlinuz",
+		"2026-12-02T10:00:20Z LaunchTestInstance: test instance booted (tcg) and its agent answered in 15s",
+		"2026-12-02T10:00:21Z ApplyTestComponents: TESTED-IN-GUEST",
+		"2026-12-02T10:00:22Z TerminateTestInstance: test instance powered off",
+	}, "\n")
+	got := timingLines(log)
+	if len(got) != 5 {
+		t.Fatalf("timingLines = %d lines, want 5:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, l := range got {
+		if strings.Contains(l, "partition") || strings.Contains(l, "TESTED") {
+			t.Errorf("picked %q, which names no duration", l)
+		}
+	}
+}
+
+func TestKilnChecks(t *testing.T) {
+	good := kilnRun{AMI: "ami-1", Log: "Step test/Marker (ExecuteBash) started\nCmdExecution: Stdout: " + testMarker}
+	for _, tc := range []struct {
+		name string
+		runs []kilnRun
+		want []bool
+	}{
+		{"all good", []kilnRun{good, good}, []bool{true, true}},
+		{"no marker", []kilnRun{good, {AMI: "ami-2", Log: "nothing"}}, []bool{false, true}},
+		{"marker only quoted", []kilnRun{good, {AMI: "ami-2", Log: "commands:\n  - echo " + testMarker}}, []bool{false, true}},
+		{"disk reused", []kilnRun{good, {AMI: "ami-2", Log: good.Log + "\nthe disk of this root filesystem exists already; reusing x"}}, []bool{true, false}},
+	} {
+		cs := kilnChecks(tc.runs)
+		for i, c := range cs {
+			if c.OK != tc.want[i] {
+				t.Errorf("%s: %s ok = %v, want %v (%s)", tc.name, c.Name, c.OK, tc.want[i], c.Detail)
+			}
+		}
+	}
+}
+
+func TestEvaluateTargets(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		kiln, floor []time.Duration
+		want        []bool
+	}{
+		{[]time.Duration{60 * s, 62 * s, 61 * s}, []time.Duration{50 * s, 50 * s, 50 * s}, []bool{true, true}},
+		{[]time.Duration{95 * s}, []time.Duration{80 * s}, []bool{false, true}},
+		{[]time.Duration{60 * s}, []time.Duration{30 * s}, []bool{true, false}},
+	} {
+		rep := report{Kiln: toolResult{Runs: tc.kiln}, Floor: toolResult{Runs: tc.floor}, Accel: "tcg"}
+		got := rep.evaluateTargets()
+		if len(got) != len(tc.want) {
+			t.Fatalf("targets = %+v", got)
+		}
+		for i := range got {
+			if got[i].OK != tc.want[i] {
+				t.Errorf("kiln %v floor %v: %s ok = %v, want %v (%s)", tc.kiln, tc.floor, got[i].Name, got[i].OK, tc.want[i], got[i].Detail)
+			}
+		}
+	}
+}
+
+func TestParseListenLine(t *testing.T) {
+	for _, tc := range []struct {
+		line, want string
+		ok         bool
+	}{
+		{"kiln: listening on http://127.0.0.1:41234 (data ./kiln-data)", "127.0.0.1:41234", true},
+		{"listening on http://127.0.0.1:8080/", "127.0.0.1:8080", true},
+		{"listening on http://", "", false},
+		{"starting", "", false},
+	} {
+		got, ok := parseListenLine(tc.line)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseListenLine(%q) = %q, %v; want %q, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseListenLine(f *testing.F) {
+	f.Add("kiln: listening on http://127.0.0.1:41234 (data ./kiln-data)")
+	f.Add("listening on http://")
+	f.Fuzz(func(t *testing.T, line string) {
+		addr, ok := parseListenLine(line)
+		if ok && (addr == "" || strings.ContainsAny(addr, " \t(/")) {
+			t.Errorf("parseListenLine(%q) = %q", line, addr)
+		}
+	})
+}
+
+func TestParseMountinfo(t *testing.T) {
+	text := "36 35 98:0 / /mnt/with\\040space rw - ext3 /dev/root rw\n37 35 98:0 / /plain rw - ext4 /dev/x rw\nshort line\n"
+	got := parseMountinfo(text)
+	if len(got) != 2 || got[0] != "/mnt/with space" || got[1] != "/plain" {
+		t.Errorf("parseMountinfo = %q", got)
+	}
+}
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add("36 35 98:0 / /mnt/with\\040space rw - ext3 /dev/root rw\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, m := range parseMountinfo(text) {
+			if m == "" {
+				t.Errorf("empty mount point from %q", text)
+			}
+		}
+	})
+}
