@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
@@ -211,13 +213,13 @@ func TestSeedAndCreateNamesAreUnique(t *testing.T) {
 
 func TestStartServer(t *testing.T) {
 	t.Setenv("APIBENCH_TEST_FLOOR", "1")
-	s, err := startServer(context.Background(), "floor", filepath.Join(t.TempDir(), "floor.log"), os.Args[0])
+	s, err := benchkit.StartServer(context.Background(), "floor", filepath.Join(t.TempDir(), "floor.log"), os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(s.URL + "/anything")
+	resp, err := http.Get(s.URL() + "/anything")
 	if err != nil {
-		s.kill()
+		s.Kill()
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
@@ -225,42 +227,8 @@ func TestStartServer(t *testing.T) {
 	if string(body) != string(floorBody) {
 		t.Errorf("body %q", body)
 	}
-	if err := s.stop(); err != nil {
+	if err := s.Stop(10 * time.Second); err != nil {
 		t.Error(err)
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	ms := func(ns ...int) []time.Duration {
-		var out []time.Duration
-		for _, n := range ns {
-			out = append(out, time.Duration(n)*time.Millisecond)
-		}
-		return out
-	}
-	hundred := make([]time.Duration, 100)
-	for i := range hundred {
-		hundred[i] = time.Duration(i+1) * time.Millisecond
-	}
-	tests := []struct {
-		in   []time.Duration
-		p    float64
-		want time.Duration
-	}{
-		{nil, 50, 0},
-		{ms(7), 50, 7 * time.Millisecond},
-		{ms(7), 99, 7 * time.Millisecond},
-		{ms(1, 2), 50, 1 * time.Millisecond},
-		{ms(1, 2, 3), 50, 2 * time.Millisecond},
-		{hundred, 50, 50 * time.Millisecond},
-		{hundred, 99, 99 * time.Millisecond},
-		{hundred, 100, 100 * time.Millisecond},
-		{hundred, 0, 1 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		if got := percentile(tt.in, tt.p); got != tt.want {
-			t.Errorf("percentile(%d values, %v) = %v; want %v", len(tt.in), tt.p, got, tt.want)
-		}
 	}
 }
 
@@ -285,50 +253,6 @@ func TestParseConcurrency(t *testing.T) {
 			t.Errorf("parseConcurrency(%q) = %v, %v; want %s (error %v)", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
-}
-
-var listenLines = []struct {
-	line string
-	want string
-	ok   bool
-}{
-	{"kiln listening on http://127.0.0.1:41234 (region us-east-1, auth strict, data /tmp/x)", "http://127.0.0.1:41234", true},
-	{"floor listening on http://127.0.0.1:5000", "http://127.0.0.1:5000", true},
-	{"kiln listening on http://[::1]:80\t(x)", "http://[::1]:80", true},
-	{"listening on https://127.0.0.1:1", "", false},
-	{"listening on http://", "", false},
-	{"starting up", "", false},
-	{"", "", false},
-}
-
-func TestParseListenLine(t *testing.T) {
-	for _, tt := range listenLines {
-		got, ok := parseListenLine(tt.line)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseListenLine(%q) = %q, %v; want %q, %v", tt.line, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func FuzzParseListenLine(f *testing.F) {
-	for _, tt := range listenLines {
-		f.Add(tt.line)
-	}
-	f.Fuzz(func(t *testing.T, line string) {
-		u, ok := parseListenLine(line)
-		if !ok {
-			if u != "" {
-				t.Fatalf("not ok but returned %q", u)
-			}
-			return
-		}
-		if !strings.HasPrefix(u, "http://") || len(u) == len("http://") || strings.ContainsAny(u, " \t(") {
-			t.Fatalf("parseListenLine(%q) = %q", line, u)
-		}
-		if !strings.Contains(line, u) {
-			t.Fatalf("result %q is not part of %q", u, line)
-		}
-	})
 }
 
 func TestThousands(t *testing.T) {

@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -154,8 +155,8 @@ func (g *Generator) Run(ctx context.Context, sc Scenario) (Result, error) {
 	if res.Elapsed > 0 {
 		res.PerSecond = float64(res.Requests) / res.Elapsed.Seconds()
 	}
-	res.P50 = percentile(all, 50)
-	res.P99 = percentile(all, 99)
+	res.P50 = benchkit.Percentile(all, 50)
+	res.P99 = benchkit.Percentile(all, 99)
 	if len(all) > 0 {
 		res.Max = all[len(all)-1]
 	}
@@ -231,13 +232,4 @@ func (g *Generator) drive(ctx context.Context, c *caller, w Worker, st *workerSt
 			st.lastDone = done
 		}
 	}
-}
-
-// percentile returns the p-th percentile (nearest rank) of sorted.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[max(0, min(rank, len(sorted))-1)]
 }

@@ -20,15 +20,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -90,12 +90,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "apibench: -components must be at least 1")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "apibench:", err)
-		os.Exit(1)
-	}
+	benchkit.Run("apibench", func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // parseConcurrency parses "1,32" into [1 32].
@@ -119,8 +114,8 @@ func parseConcurrency(s string) ([]int, error) {
 func run(ctx context.Context, o options, out, progress io.Writer) error {
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, "apibench: "+format+"\n", args...) }
 
-	loadBefore := loadAverage()
-	if l := loadBefore; l > float64(runtime.NumCPU())/2 {
+	loadBefore := benchkit.LoadAverage()
+	if l := loadBefore; benchkit.Busy(l) {
 		logf("warning: load average is %.2f on %d CPUs; other work will skew the results", l, runtime.NumCPU())
 	}
 	tmp, err := os.MkdirTemp(o.tmpDir, "apibench-")
@@ -143,37 +138,37 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	kilnArgs := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
 		"--region", benchRegion, "--auth", "strict", "--credentials", credsPath}
 
-	kiln, err := startServer(ctx, "kiln", filepath.Join(tmp, "kiln.log"), o.kiln, kilnArgs...)
+	kiln, err := benchkit.StartServer(ctx, "kiln", filepath.Join(tmp, "kiln.log"), o.kiln, kilnArgs...)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if kiln != nil {
-			kiln.stop()
+			kiln.Stop(10 * time.Second)
 		}
 	}()
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	floor, err := startServer(ctx, "floor", filepath.Join(tmp, "floor.log"), self, "-floor-server")
+	floor, err := benchkit.StartServer(ctx, "floor", filepath.Join(tmp, "floor.log"), self, "-floor-server")
 	if err != nil {
 		return err
 	}
-	defer floor.stop()
-	logf("kiln at %s, floor at %s, data in %s (%s)", kiln.URL, floor.URL, dataDir, filesystemType(tmp))
+	defer floor.Stop(10 * time.Second)
+	logf("kiln at %s, floor at %s, data in %s (%s)", kiln.URL(), floor.URL(), dataDir, benchkit.FilesystemType(tmp))
 
 	logf("seeding %d components", o.components)
 	seedStart := time.Now()
-	arns, err := seed(ctx, kiln.URL, signer, o.components, 16)
+	arns, err := seed(ctx, kiln.URL(), signer, o.components, 16)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
 	logf("seeded in %v", time.Since(seedStart).Round(time.Millisecond))
 
-	var checks []check
+	var checks []benchkit.Check
 	want := walk{Pages: (o.components + listPageSize - 1) / listPageSize, Items: o.components}
-	got, err := walkAll(ctx, kiln.URL, signer)
+	got, err := walkAll(ctx, kiln.URL(), signer)
 	checks = append(checks, walkCheck("a ListComponents walk after seeding", want, got, err))
 
 	var (
@@ -186,14 +181,14 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		url string
 	}
 	targets := []target{
-		{floorScenario("floor"), floor.URL},
-		{getComponentScenario(arns), kiln.URL},
-		{listComponentsScenario(&walks), kiln.URL},
-		{createComponentScenario("bench-create", &seq, &created), kiln.URL},
+		{floorScenario("floor"), floor.URL()},
+		{getComponentScenario(arns), kiln.URL()},
+		{listComponentsScenario(&walks), kiln.URL()},
+		{createComponentScenario("bench-create", &seq, &created), kiln.URL()},
 		// The floor again: other work on the machine moves every number,
 		// and a floor measured minutes before kiln's rows could be off.
 		// Ratios use the better of the two.
-		{floorScenario("floor, again"), floor.URL},
+		{floorScenario("floor, again"), floor.URL()},
 	}
 	var results []Result
 	for _, t := range targets {
@@ -204,31 +199,31 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 				return err
 			}
 			logf("%-15s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s errors %d %s",
-				r.Scenario, n, r.PerSecond, ms(r.P50), ms(r.P99), r.Errors, r.FirstError)
+				r.Scenario, n, r.PerSecond, benchkit.Millis(r.P50), benchkit.Millis(r.P99), r.Errors, r.FirstError)
 			results = append(results, r)
 		}
 	}
 
 	nWalks, shapes := walks.summary()
-	checks = append(checks, check{
+	checks = append(checks, benchkit.Check{
 		Name:   "every ListComponents walk during the benchmark saw every component once",
 		OK:     len(shapes) == 1 && shapes[0] == want,
 		Detail: fmt.Sprintf("%d complete walks; shapes (pages, items): %v; want %v", nWalks, shapes, want),
 	})
 	total := o.components + int(created.Load())
 	want = walk{Pages: (total + listPageSize - 1) / listPageSize, Items: total}
-	got, err = walkAll(ctx, kiln.URL, signer)
+	got, err = walkAll(ctx, kiln.URL(), signer)
 	checks = append(checks, walkCheck(fmt.Sprintf("all %d acknowledged creates are listed", created.Load()), want, got, err))
 
 	// Durable means it survives the process dying without warning.
-	kiln.kill()
+	kiln.Kill()
 	kiln = nil
 	logf("killed kiln with SIGKILL; restarting on the same data directory")
-	kiln, err = startServer(ctx, "kiln", filepath.Join(tmp, "kiln-restart.log"), o.kiln, kilnArgs...)
+	kiln, err = benchkit.StartServer(ctx, "kiln", filepath.Join(tmp, "kiln-restart.log"), o.kiln, kilnArgs...)
 	if err != nil {
-		checks = append(checks, check{Name: "kiln restarts after SIGKILL", Detail: err.Error()})
+		checks = append(checks, benchkit.Check{Name: "kiln restarts after SIGKILL", Detail: err.Error()})
 	} else {
-		got, err = walkAll(ctx, kiln.URL, signer)
+		got, err = walkAll(ctx, kiln.URL(), signer)
 		checks = append(checks, walkCheck("after SIGKILL and restart, every acknowledged create is still listed", want, got, err))
 	}
 
@@ -330,11 +325,11 @@ func walkAll(ctx context.Context, base string, s Signer) (walk, error) {
 	return walk{}, errors.New("ListComponents never returned an empty nextToken")
 }
 
-func walkCheck(name string, want, got walk, err error) check {
+func walkCheck(name string, want, got walk, err error) benchkit.Check {
 	if err != nil {
-		return check{Name: name, Detail: err.Error()}
+		return benchkit.Check{Name: name, Detail: err.Error()}
 	}
-	return check{Name: name, OK: got == want, Detail: fmt.Sprintf("%d items in %d pages; want %d in %d", got.Items, got.Pages, want.Items, want.Pages)}
+	return benchkit.Check{Name: name, OK: got == want, Detail: fmt.Sprintf("%d items in %d pages; want %d in %d", got.Items, got.Pages, want.Items, want.Pages)}
 }
 
 func randomHex(n int) string {

@@ -1,32 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
+	"math"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // report is everything one benchmark run produced.
 type report struct {
-	Machine     machine       `json:"machine"`
-	Duration    time.Duration `json:"duration_ns"`
-	Warmup      time.Duration `json:"warmup_ns"`
-	Components  int           `json:"components"`
-	Results     []Result      `json:"results"`
-	Checks      []check       `json:"checks"`
-	TargetCheck []check       `json:"targets"`
-}
-
-// check is one pass/fail statement about the run.
-type check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
+	Machine     machine          `json:"machine"`
+	Duration    time.Duration    `json:"duration_ns"`
+	Warmup      time.Duration    `json:"warmup_ns"`
+	Components  int              `json:"components"`
+	Results     []Result         `json:"results"`
+	Checks      []benchkit.Check `json:"checks"`
+	TargetCheck []benchkit.Check `json:"targets"`
 }
 
 // machine describes where the numbers came from; they mean little without it.
@@ -48,50 +41,16 @@ type machine struct {
 func machineInfo(kiln, dataDir string, loadBefore float64) machine {
 	m := machine{
 		LoadBefore: loadBefore,
-		LoadAfter:  loadAverage(),
+		LoadAfter:  benchkit.LoadAverage(),
 		Date:       time.Now().UTC().Format(time.RFC3339),
 		CPUs:       runtime.NumCPU(),
-		CPUModel:   cpuModel(),
+		CPUModel:   benchkit.CPUModel(),
 		GoVersion:  runtime.Version(),
-		DataFS:     filesystemType(dataDir),
+		DataFS:     benchkit.FilesystemType(dataDir),
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := exec.Command(kiln, "version").Output(); err == nil {
-		m.KilnVersion = strings.TrimSpace(string(b))
-	}
+	m.Kernel = benchkit.KernelRelease()
+	m.KilnVersion = benchkit.CommandOutput("", kiln, "version")
 	return m
-}
-
-// loadAverage returns the 1-minute load average, or -1 if unknown.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
-}
-
-// cpuModel returns the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 // isFloor reports whether r measured the floor server.
@@ -116,8 +75,8 @@ func floorFor(results []Result, n int) float64 {
 // CreateComponent/s (at the highest concurrency measured: at concurrency 1
 // each create waits for its own sync, so throughput there measures the
 // disk's latency, not kiln); p99 at most 10 ms at concurrency 32.
-func evaluateTargets(results []Result) []check {
-	var out []check
+func evaluateTargets(results []Result) []benchkit.Check {
+	var out []benchkit.Check
 	maxConc := 0
 	for _, r := range results {
 		maxConc = max(maxConc, r.Concurrency)
@@ -130,13 +89,13 @@ func evaluateTargets(results []Result) []check {
 			if floor > 0 {
 				ratio = r.PerSecond / floor
 			}
-			out = append(out, check{
+			out = append(out, benchkit.Check{
 				Name:   fmt.Sprintf("GetComponent ≥ 0.6× floor at concurrency %d", r.Concurrency),
 				OK:     ratio >= 0.6,
 				Detail: fmt.Sprintf("%.0f req/s = %.2f× the floor's %.0f", r.PerSecond, ratio, floor),
 			})
 		case r.Scenario == "CreateComponent" && r.Concurrency == maxConc:
-			out = append(out, check{
+			out = append(out, benchkit.Check{
 				Name:   fmt.Sprintf("≥ 1,000 durable CreateComponent/s (concurrency %d)", r.Concurrency),
 				OK:     r.PerSecond >= 1000,
 				Detail: fmt.Sprintf("%.0f req/s", r.PerSecond),
@@ -145,19 +104,14 @@ func evaluateTargets(results []Result) []check {
 	}
 	for _, r := range results {
 		if r.Concurrency == 32 && !isFloor(r) {
-			out = append(out, check{
+			out = append(out, benchkit.Check{
 				Name:   fmt.Sprintf("%s p99 ≤ 10 ms at concurrency 32", r.Scenario),
 				OK:     r.P99 <= 10*time.Millisecond,
-				Detail: "p99 " + ms(r.P99),
+				Detail: "p99 " + benchkit.Millis(r.P99),
 			})
 		}
 	}
 	return out
-}
-
-// ms formats d in milliseconds, the unit every latency here is read in.
-func ms(d time.Duration) string {
-	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
 }
 
 func (rep report) writeMarkdown(w io.Writer) {
@@ -180,35 +134,11 @@ func (rep report) writeMarkdown(w io.Writer) {
 			ratio = fmt.Sprintf("%.2f×", r.PerSecond/f)
 		}
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d |\n",
-			r.Scenario, r.Concurrency, thousands(r.PerSecond), ms(r.P50), ms(r.P99), ratio, r.Errors)
+			r.Scenario, r.Concurrency, thousands(r.PerSecond), benchkit.Millis(r.P50), benchkit.Millis(r.P99), ratio, r.Errors)
 	}
-	writeChecks(w, "Targets", rep.TargetCheck)
-	writeChecks(w, "Checks", rep.Checks)
-}
-
-func writeChecks(w io.Writer, title string, cs []check) {
-	if len(cs) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\n%s:\n\n", title)
-	for _, c := range cs {
-		mark := "FAIL"
-		if c.OK {
-			mark = "ok"
-		}
-		fmt.Fprintf(w, "- %s — %s: %s\n", mark, c.Name, c.Detail)
-	}
+	benchkit.WriteChecks(w, "Targets", rep.TargetCheck)
+	benchkit.WriteChecks(w, "Checks", rep.Checks)
 }
 
 // thousands formats a rate as a whole number with thousands separators.
-func thousands(f float64) string {
-	s := fmt.Sprintf("%.0f", f)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func thousands(f float64) string { return benchkit.Thousands(int64(math.RoundToEven(f))) }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // buildahBuilder builds the workload's Dockerfile with buildah — chroot
@@ -60,7 +62,7 @@ func (b *buildahBuilder) command(ctx context.Context, args ...string) *exec.Cmd 
 		"BUILDAH_ISOLATION=chroot",
 		"TMPDIR="+filepath.Join(b.dir, "tmp"),
 	)
-	cmd.SysProcAttr = childProcAttr()
+	cmd.SysProcAttr = benchkit.ChildProcAttr()
 	return cmd
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
@@ -57,23 +59,6 @@ func TestWorkloadDocuments(t *testing.T) {
 	}
 }
 
-func TestMedianOf(t *testing.T) {
-	for _, tc := range []struct {
-		in   []time.Duration
-		want time.Duration
-	}{
-		{nil, 0},
-		{[]time.Duration{3}, 3},
-		{[]time.Duration{5, 1, 3}, 3},
-		{[]time.Duration{4, 1, 3, 2}, 2},
-		{[]time.Duration{10, 10, 1, 1, 7}, 7},
-	} {
-		if got := medianOf(tc.in); got != tc.want {
-			t.Errorf("medianOf(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestParseTools(t *testing.T) {
 	for _, tc := range []struct {
 		in      string
@@ -91,62 +76,6 @@ func TestParseTools(t *testing.T) {
 			t.Errorf("parseTools(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
-}
-
-func TestParseListenLine(t *testing.T) {
-	for _, tc := range []struct {
-		line, want string
-		ok         bool
-	}{
-		{"kiln listening on http://127.0.0.1:40727 (region us-east-1, auth loopback)", "127.0.0.1:40727", true},
-		{"kiln listening on http://[::1]:8080", "[::1]:8080", true},
-		{"listening on http:// ", "", false},
-		{"time=... msg=started", "", false},
-	} {
-		got, ok := parseListenLine(tc.line)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseListenLine(%q) = %q, %v; want %q, %v", tc.line, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-func FuzzParseListenLine(f *testing.F) {
-	f.Add("kiln listening on http://127.0.0.1:1 (x)")
-	f.Add("listening on http://")
-	f.Fuzz(func(t *testing.T, line string) {
-		addr, ok := parseListenLine(line)
-		if ok && (addr == "" || strings.ContainsAny(addr, " \t(/")) {
-			t.Fatalf("parseListenLine(%q) = %q", line, addr)
-		}
-	})
-}
-
-func TestParseMountinfo(t *testing.T) {
-	text := "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n" +
-		"90 22 0:45 / /tmp/a\\040b rw - overlay overlay rw,lowerdir=/x\n" +
-		"91 90 0:5 / /tmp/a\\040b/dev rw - devtmpfs udev rw\n" +
-		"short line\n"
-	want := []string{"/", "/tmp/a b", "/tmp/a b/dev"}
-	if got := parseMountinfo(text); !slices.Equal(got, want) {
-		t.Errorf("parseMountinfo = %q, want %q", got, want)
-	}
-	for in, want := range map[string]string{`a\134b`: `a\b`, `a\0`: `a\0`, `x\999`: `x\999`, `tab\011`: "tab\t"} {
-		if got := unescapeOctal(in); got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func FuzzParseMountinfo(f *testing.F) {
-	f.Add("22 1 254:0 / /a\\040b rw - ext4 /dev/vda rw\n")
-	f.Add(`1 2 3 4 \`)
-	f.Fuzz(func(t *testing.T, text string) {
-		for _, m := range parseMountinfo(text) {
-			if m == "" {
-				t.Fatalf("empty mount point from %q", text)
-			}
-		}
-	})
 }
 
 // tarOf makes a layer tar of the given regular files (name → size).
@@ -227,7 +156,7 @@ func TestReport(t *testing.T) {
 		Machine: machine{CPUs: 2, LoadBefore: 3},
 	}
 	rep.Targets = rep.evaluateTargets()
-	want := []check{
+	want := []benchkit.Check{
 		{Name: "kiln ≤ 0.5× buildah (median wall time)", OK: true, Detail: "0.38× (fastest against fastest: 0.33×)"},
 		{Name: "kiln ≤ 1.5× floor (median wall time)", OK: true, Detail: "1.50× (fastest against fastest: 1.00×)"},
 	}
@@ -250,14 +179,6 @@ func TestReport(t *testing.T) {
 	rep.Tools[1].Runs = nil
 	if got := rep.evaluateTargets(); len(got) != 1 || !strings.Contains(got[0].Name, "floor") {
 		t.Errorf("targets without buildah = %+v", got)
-	}
-}
-
-func TestThousands(t *testing.T) {
-	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 21010457: "21,010,457", -1234: "-1,234"} {
-		if got := thousands(in); got != want {
-			t.Errorf("thousands(%d) = %q, want %q", in, got, want)
-		}
 	}
 }
 
@@ -354,7 +275,7 @@ func TestFloor(t *testing.T) {
 	if d <= 0 || lc.matches(10, 1) != nil {
 		t.Errorf("floor build = %v, %+v", d, lc)
 	}
-	if ms := mountsUnder(dir); len(ms) > 0 {
+	if ms := benchkit.MountsUnder(dir); len(ms) > 0 {
 		t.Errorf("still mounted: %v", ms)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "floor", "1")); !os.IsNotExist(err) {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // floorBuilder does the least any container build of the workload must
@@ -73,7 +74,7 @@ func (f *floorBuilder) build(ctx context.Context, n int, steps []step) (time.Dur
 	}
 	// Not timed: look at what the steps left, then throw it away.
 	lc := upperCheck(upper)
-	if err := removeUnmounted(root); err != nil {
+	if err := benchkit.RemoveUnmounted(root); err != nil {
 		return 0, lc, err
 	}
 	return elapsed, lc, nil
@@ -83,20 +84,20 @@ func (f *floorBuilder) build(ctx context.Context, n int, steps []step) (time.Dur
 // unmounted whatever happens, so nothing is left mounted under the run's
 // directory.
 func (f *floorBuilder) runSteps(ctx context.Context, start time.Time, upper, work, merged string, steps []step) (elapsed time.Duration, err error) {
-	if err := command(ctx, "mount", "-t", "overlay", "overlay",
+	if err := benchkit.Command(ctx, "mount", "-t", "overlay", "overlay",
 		"-o", "lowerdir="+f.lower+",upperdir="+upper+",workdir="+work, merged); err != nil {
 		return 0, err
 	}
 	mounted := []string{merged}
 	defer func() {
 		for i := len(mounted) - 1; i >= 0; i-- {
-			if uerr := command(context.Background(), "umount", mounted[i]); uerr != nil && err == nil {
+			if uerr := benchkit.Command(context.Background(), "umount", mounted[i]); uerr != nil && err == nil {
 				err = uerr
 			}
 		}
 	}()
 	dev := filepath.Join(merged, "dev")
-	if err := command(ctx, "mount", "--bind", "/dev", dev); err != nil {
+	if err := benchkit.Command(ctx, "mount", "--bind", "/dev", dev); err != nil {
 		return 0, err
 	}
 	mounted = append(mounted, dev)
@@ -110,7 +111,7 @@ func (f *floorBuilder) runSteps(ctx context.Context, start time.Time, upper, wor
 	}
 	for len(mounted) > 0 {
 		last := mounted[len(mounted)-1]
-		if err := command(ctx, "umount", last); err != nil {
+		if err := benchkit.Command(ctx, "umount", last); err != nil {
 			return 0, err
 		}
 		mounted = mounted[:len(mounted)-1]
@@ -158,15 +159,6 @@ func (f *floorBuilder) compress(ctx context.Context, upper string) error {
 	return nil
 }
 
-// command runs a program, returning its output in the error if it fails.
-func command(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 // upperCheck counts what the workload left in an upper directory.
 func upperCheck(upper string) layerCheck {
 	var lc layerCheck
@@ -179,13 +171,4 @@ func upperCheck(upper string) layerCheck {
 	_, err := os.Stat(filepath.Join(upper, "opt/bench/done"))
 	lc.Done = err == nil
 	return lc
-}
-
-// removeUnmounted removes dir, but only when nothing is mounted at or
-// under it: a forgotten bind of /dev must never be deleted through.
-func removeUnmounted(dir string) error {
-	if ms := mountsUnder(dir); len(ms) > 0 {
-		return errors.New("not removing " + dir + ": still mounted under it: " + strings.Join(ms, ", "))
-	}
-	return os.RemoveAll(dir)
 }

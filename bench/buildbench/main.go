@@ -27,13 +27,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 type options struct {
@@ -83,12 +83,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "buildbench: needs root (kiln's sandbox, buildah's chroot isolation and the floor's mounts)")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "buildbench:", err)
-		os.Exit(1)
-	}
+	benchkit.Run("buildbench", func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // parseTools parses "kiln,floor" into the known tool names, in the
@@ -120,8 +115,8 @@ type builder func(ctx context.Context, n int) (time.Duration, layerCheck, error)
 // run is the whole benchmark. Progress goes to progress; the report to out.
 func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, "buildbench: "+format+"\n", args...) }
-	loadBefore := loadAverage()
-	if loadBefore > float64(runtime.NumCPU())/2 {
+	loadBefore := benchkit.LoadAverage()
+	if benchkit.Busy(loadBefore) {
 		logf("warning: load average is %.2f on %d CPUs; other work will skew the results", loadBefore, runtime.NumCPU())
 	}
 	tmp, err := os.MkdirTemp(o.tmpDir, "buildbench-")
@@ -133,12 +128,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-		unmountUnder(tmp)
-		if o.keep {
-			logf("kept %s", tmp)
-			return
-		}
-		if rerr := removeUnmounted(tmp); rerr != nil && err == nil {
+		if rerr := benchkit.ReleaseWorkDir(tmp, o.keep, logf); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
@@ -157,12 +147,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 
 	// kiln always runs: its registry is where every image goes.
-	kiln, err := startKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Join(tmp, "kiln.log"))
+	kiln, err := benchkit.StartKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Join(tmp, "kiln.log"))
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, kiln.stop)
-	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, filesystemType(tmp))
+	cleanups = append(cleanups, func() { kiln.Stop(15 * time.Second) })
+	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, benchkit.FilesystemType(tmp))
 	if err := skopeoCopy(ctx, tmp, layoutDir, kiln.Addr+"/base:latest"); err != nil {
 		return err
 	}
@@ -170,17 +160,17 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	rep := report{Runs: o.runs, Files: o.files, BigMiB: o.bigMiB, Steps: steps, BuildahDriver: o.storageDriver}
 	builders := map[string]builder{}
 	var kb *kilnBuilder
-	var setupErrs []check
+	var setupErrs []benchkit.Check
 	if slices.Contains(o.tools, toolKiln) {
 		kb, err = newKilnBuilder(ctx, kiln.Addr, steps)
 		if err != nil {
 			logf("kiln: setting up the recipe: %v", err)
-			setupErrs = append(setupErrs, check{Name: "kiln: setting up the recipe", Detail: oneLine(err)})
+			setupErrs = append(setupErrs, benchkit.Check{Name: "kiln: setting up the recipe", Detail: oneLine(err)})
 		} else {
 			builders[toolKiln] = func(ctx context.Context, n int) (time.Duration, layerCheck, error) {
 				d, uri, err := kb.build(ctx)
 				if err != nil {
-					return 0, layerCheck{}, fmt.Errorf("%w\nkiln's log ends:\n%s", err, kiln.logTail())
+					return 0, layerCheck{}, fmt.Errorf("%w\nkiln's log ends:\n%s", err, kiln.LogTail())
 				}
 				lc, err := registryCheck(ctx, uri)
 				return d, lc, err
@@ -244,12 +234,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 			r := results[t]
 			if round == 0 {
 				r.First = d
-				logf("%-7s first build %s", t, seconds(d))
+				logf("%-7s first build %s", t, benchkit.Seconds(d))
 				continue
 			}
 			r.Runs = append(r.Runs, d)
 			r.Layers = append(r.Layers, lc)
-			logf("%-7s build %d/%d %s", t, round, o.runs, seconds(d))
+			logf("%-7s build %d/%d %s", t, round, o.runs, benchkit.Seconds(d))
 		}
 	}
 
@@ -268,7 +258,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	rep.Checks = append(rep.Checks, setupErrs...)
 	for _, t := range o.tools {
 		if err := failed[t]; err != nil {
-			rep.Checks = append(rep.Checks, check{Name: t + ": every build succeeded", Detail: oneLine(err)})
+			rep.Checks = append(rep.Checks, benchkit.Check{Name: t + ": every build succeeded", Detail: oneLine(err)})
 			continue
 		}
 		rep.Checks = append(rep.Checks, layerChecks(*results[t], o.files, o.bigMiB)...)

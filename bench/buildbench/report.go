@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // Tool names, as the table shows them.
@@ -30,43 +29,23 @@ type toolResult struct {
 }
 
 func (t toolResult) stats() (median, lo, hi time.Duration) {
-	return medianOf(t.Runs), slices.Min(t.Runs), slices.Max(t.Runs)
-}
-
-// medianOf is the middle value, or the mean of the middle two.
-func medianOf(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return benchkit.Median(t.Runs), slices.Min(t.Runs), slices.Max(t.Runs)
 }
 
 // report is everything one benchmark run produced.
 type report struct {
-	Machine       machine      `json:"machine"`
-	Runs          int          `json:"runs"`
-	Files         int          `json:"files"`
-	BigMiB        int          `json:"big_mib"`
-	Steps         []step       `json:"steps"`
-	BuildahDriver string       `json:"buildah_storage_driver"`
-	Compressor    string       `json:"floor_compressor"`
-	Tools         []toolResult `json:"tools"`
-	KilnSteps     []stepTime   `json:"kiln_steps,omitempty"`
-	KilnStates    []stateSeen  `json:"kiln_states,omitempty"`
-	Checks        []check      `json:"checks"`
-	Targets       []check      `json:"targets"`
-}
-
-// check is one pass/fail statement about the run.
-type check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
+	Machine       machine          `json:"machine"`
+	Runs          int              `json:"runs"`
+	Files         int              `json:"files"`
+	BigMiB        int              `json:"big_mib"`
+	Steps         []step           `json:"steps"`
+	BuildahDriver string           `json:"buildah_storage_driver"`
+	Compressor    string           `json:"floor_compressor"`
+	Tools         []toolResult     `json:"tools"`
+	KilnSteps     []stepTime       `json:"kiln_steps,omitempty"`
+	KilnStates    []stateSeen      `json:"kiln_states,omitempty"`
+	Checks        []benchkit.Check `json:"checks"`
+	Targets       []benchkit.Check `json:"targets"`
 }
 
 // machine describes where the numbers came from.
@@ -88,57 +67,17 @@ func machineInfo(kiln, buildah, workDir string, loadBefore float64) machine {
 	m := machine{
 		Date:           time.Now().UTC().Format(time.RFC3339),
 		CPUs:           runtime.NumCPU(),
-		CPUModel:       cpuModel(),
+		CPUModel:       benchkit.CPUModel(),
 		GoVersion:      runtime.Version(),
-		KilnVersion:    commandOutput(kiln, "version"),
+		KilnVersion:    benchkit.CommandOutput("unknown", kiln, "version"),
 		BuildahVersion: buildahVersion(buildah),
-		SkopeoVersion:  commandOutput("skopeo", "--version"),
-		WorkFS:         filesystemType(workDir),
+		SkopeoVersion:  benchkit.CommandOutput("unknown", "skopeo", "--version"),
+		WorkFS:         benchkit.FilesystemType(workDir),
 		LoadBefore:     loadBefore,
-		LoadAfter:      loadAverage(),
+		LoadAfter:      benchkit.LoadAverage(),
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m.Kernel = benchkit.KernelRelease()
 	return m
-}
-
-func commandOutput(name string, args ...string) string {
-	out, err := exec.Command(name, args...).Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// loadAverage returns the 1-minute load average, or -1 if unknown.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
-}
-
-// cpuModel returns the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 func (rep report) tool(name string) (toolResult, bool) {
@@ -182,8 +121,8 @@ func (rep report) bestRatio(a, b string) float64 {
 
 // evaluateTargets states the issue's targets: kiln's median wall time at
 // most 0.5× buildah's and at most 1.5× the floor's.
-func (rep report) evaluateTargets() []check {
-	var out []check
+func (rep report) evaluateTargets() []benchkit.Check {
+	var out []benchkit.Check
 	for _, t := range []struct {
 		other string
 		limit float64
@@ -198,18 +137,13 @@ func (rep report) evaluateTargets() []check {
 			// the fastest builds are the least disturbed: shown, not judged.
 			detail += fmt.Sprintf(" (fastest against fastest: %.2f×)", best)
 		}
-		out = append(out, check{
+		out = append(out, benchkit.Check{
 			Name:   fmt.Sprintf("kiln ≤ %.1f× %s (median wall time)", t.limit, t.other),
 			OK:     r <= t.limit,
 			Detail: detail,
 		})
 	}
 	return out
-}
-
-// seconds formats d in seconds, the unit builds are read in.
-func seconds(d time.Duration) string {
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
 func (rep report) writeMarkdown(w io.Writer) {
@@ -245,41 +179,27 @@ func (rep report) writeMarkdown(w io.Writer) {
 		}
 		first := "—"
 		if t.First > 0 {
-			first = seconds(t.First)
+			first = benchkit.Seconds(t.First)
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			t.Tool, t.Timed, first, seconds(med), seconds(lo), seconds(hi), vs(toolBuildah), vs(toolFloor))
+			t.Tool, t.Timed, first, benchkit.Seconds(med), benchkit.Seconds(lo), benchkit.Seconds(hi), vs(toolBuildah), vs(toolFloor))
 	}
-	writeChecks(w, "Targets", rep.Targets)
-	writeChecks(w, "Checks", rep.Checks)
+	benchkit.WriteChecks(w, "Targets", rep.Targets)
+	benchkit.WriteChecks(w, "Checks", rep.Checks)
 	if len(rep.KilnSteps) > 0 {
 		fmt.Fprintf(w, "\nkiln's last build, step by step (kiln's own step times, to the millisecond):\n\n")
 		fmt.Fprintln(w, "| workflow | step | action | time |")
 		fmt.Fprintln(w, "|---|---|---|---:|")
 		for _, s := range rep.KilnSteps {
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, seconds(s.Duration))
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, benchkit.Seconds(s.Duration))
 		}
 	}
 	if len(rep.KilnStates) > 0 {
 		var parts []string
 		for _, s := range rep.KilnStates {
-			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, seconds(s.After)))
+			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, benchkit.Seconds(s.After)))
 		}
 		fmt.Fprintf(w, "\nkiln's last build as GetImage showed it (polled every 20 ms, from CreateImage): %s\n", strings.Join(parts, ", "))
-	}
-}
-
-func writeChecks(w io.Writer, title string, cs []check) {
-	if len(cs) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\n%s:\n\n", title)
-	for _, c := range cs {
-		mark := "FAIL"
-		if c.OK {
-			mark = "ok"
-		}
-		fmt.Fprintf(w, "- %s — %s: %s\n", mark, c.Name, c.Detail)
 	}
 }
 
@@ -287,7 +207,7 @@ func writeChecks(w io.Writer, title string, cs []check) {
 // workload's files and that no two builds produced the same layer — the
 // random file differs every time, so equal digests would mean a cached
 // result instead of a build.
-func layerChecks(t toolResult, files, bigMiB int) []check {
+func layerChecks(t toolResult, files, bigMiB int) []benchkit.Check {
 	if len(t.Layers) == 0 {
 		return nil
 	}
@@ -309,26 +229,13 @@ func layerChecks(t toolResult, files, bigMiB int) []check {
 	if len(bad) > 0 {
 		detail = strings.Join(bad, "; ")
 	}
-	out := []check{{Name: t.Tool + ": every build's new layer holds the workload's files", OK: len(bad) == 0, Detail: detail}}
+	out := []benchkit.Check{{Name: t.Tool + ": every build's new layer holds the workload's files", OK: len(bad) == 0, Detail: detail}}
 	if len(seen) > 0 {
-		out = append(out, check{
+		out = append(out, benchkit.Check{
 			Name:   t.Tool + ": every build made a new layer (no cached result)",
 			OK:     dups == 0,
-			Detail: fmt.Sprintf("%d distinct layer digests in %d builds; last compressed %s bytes", len(seen), len(t.Layers), thousands(t.Layers[len(t.Layers)-1].Compressed)),
+			Detail: fmt.Sprintf("%d distinct layer digests in %d builds; last compressed %s bytes", len(seen), len(t.Layers), benchkit.Thousands(t.Layers[len(t.Layers)-1].Compressed)),
 		})
 	}
 	return out
-}
-
-// thousands formats n with thousands separators.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && c != '-' && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // floorBuilder does the workload by hand, with plain commands and nothing
@@ -55,8 +57,8 @@ func (f *floorBuilder) build(ctx context.Context, n int, steps []step, tests str
 	root := filepath.Join(f.dir, fmt.Sprint(n))
 	r, err := f.timed(ctx, root, steps, tests)
 	// Not timed: throw the build's files away.
-	unmountUnder(root)
-	if rerr := removeUnmounted(root); rerr != nil && err == nil {
+	benchkit.UnmountUnder(root)
+	if rerr := benchkit.RemoveUnmounted(root); rerr != nil && err == nil {
 		err = rerr
 	}
 	return r, err
@@ -79,12 +81,12 @@ func (f *floorBuilder) timed(ctx context.Context, root string, steps []step, tes
 			return r, err
 		}
 	}
-	if err := command(ctx, "mount", "-t", "overlay", "overlay",
+	if err := benchkit.Command(ctx, "mount", "-t", "overlay", "overlay",
 		"-o", "lowerdir="+f.lower+",upperdir="+upper+",workdir="+work, merged); err != nil {
 		return r, err
 	}
 	dev := filepath.Join(merged, "dev")
-	if err := command(ctx, "mount", "--bind", "/dev", dev); err != nil {
+	if err := benchkit.Command(ctx, "mount", "--bind", "/dev", dev); err != nil {
 		return r, err
 	}
 	for _, s := range steps {
@@ -95,25 +97,25 @@ func (f *floorBuilder) timed(ctx context.Context, root string, steps []step, tes
 			return r, fmt.Errorf("floor step %s: %v\n%s", s.Name, err, out)
 		}
 	}
-	if err := command(ctx, "umount", dev); err != nil {
+	if err := benchkit.Command(ctx, "umount", dev); err != nil {
 		return r, err
 	}
 	phase(floorPhases[0])
 
-	if err := command(ctx, "truncate", "-s", strconv.FormatInt(f.size, 10), base); err != nil {
+	if err := benchkit.Command(ctx, "truncate", "-s", strconv.FormatInt(f.size, 10), base); err != nil {
 		return r, err
 	}
 	// lazy_journal_init as kiln's: the journal of a fresh sparse file reads
 	// as zeros already.
-	if err := command(ctx, "mkfs.ext4", "-F", "-q", "-E", "lazy_journal_init=1", "-L", "floor-root", "-d", merged, base); err != nil {
+	if err := benchkit.Command(ctx, "mkfs.ext4", "-F", "-q", "-E", "lazy_journal_init=1", "-L", "floor-root", "-d", merged, base); err != nil {
 		return r, err
 	}
-	if err := command(ctx, "umount", merged); err != nil {
+	if err := benchkit.Command(ctx, "umount", merged); err != nil {
 		return r, err
 	}
 	phase(floorPhases[1])
 
-	if err := command(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", overlay); err != nil {
+	if err := benchkit.Command(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", overlay); err != nil {
 		return r, err
 	}
 	phase(floorPhases[2])
@@ -186,29 +188,11 @@ func (f *floorBuilder) boot(ctx context.Context, disk, tests string) (string, er
 	cmd := exec.CommandContext(ctx, f.qemu, f.qemuArgs(disk, line)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = childProcAttr()
+	cmd.SysProcAttr = benchkit.ChildProcAttr()
 	if err := cmd.Run(); err != nil {
 		return out.String(), fmt.Errorf("QEMU: %v; console ends:\n%s", err, lastLines(out.String(), 25))
 	}
 	return out.String(), nil
-}
-
-// command runs a program, returning its output in the error if it fails.
-func command(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-// removeUnmounted removes dir, but only when nothing is mounted at or
-// under it: a forgotten bind of /dev must never be deleted through.
-func removeUnmounted(dir string) error {
-	if ms := mountsUnder(dir); len(ms) > 0 {
-		return errors.New("not removing " + dir + ": still mounted under it: " + strings.Join(ms, ", "))
-	}
-	return os.RemoveAll(dir)
 }
 
 // detectAccel is kiln's choice (internal/vm): KVM when /dev/kvm opens for

@@ -1,126 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 )
-
-// kilnServer is `kiln serve` running as a child process.
-type kilnServer struct {
-	Addr    string // "127.0.0.1:port": the API and the registry
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-}
-
-// startKiln runs `kiln serve --listen 127.0.0.1:0 --data-dir dataDir
-// --allow-import-dir importDir --vm-memory MiB`, its output going to
-// logPath, and waits for the line announcing "listening on http://ADDR".
-func startKiln(ctx context.Context, bin, dataDir, importDir string, memoryMB int, logPath string) (*kilnServer, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
-		"--allow-import-dir", importDir, "--vm-memory", strconv.Itoa(memoryMB))
-	cmd.Stderr = logf
-	cmd.SysProcAttr = childProcAttr()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting kiln: %w", err)
-	}
-	s := &kilnServer{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			if addr, ok := parseListenLine(line); ok {
-				select {
-				case ready <- addr:
-				default:
-				}
-			}
-		}
-		cmd.Wait()
-		close(s.exited)
-	}()
-	timeout := time.NewTimer(60 * time.Second)
-	defer timeout.Stop()
-	select {
-	case s.Addr = <-ready:
-		return s, nil
-	case <-s.exited:
-		return nil, fmt.Errorf("kiln exited before listening (%v); its log:\n%s", cmd.ProcessState, s.logTail())
-	case <-timeout.C:
-		err = fmt.Errorf("kiln did not announce its address within 60s; its log:\n%s", s.logTail())
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	s.stop()
-	return nil, err
-}
-
-// parseListenLine finds ADDR in a "... listening on http://ADDR ..." line.
-func parseListenLine(line string) (string, bool) {
-	const marker = "listening on http://"
-	i := strings.Index(line, marker)
-	if i < 0 {
-		return "", false
-	}
-	rest := line[i+len(marker):]
-	if j := strings.IndexAny(rest, " \t(/"); j >= 0 {
-		rest = rest[:j]
-	}
-	if rest == "" {
-		return "", false
-	}
-	return rest, true
-}
-
-// stop asks kiln to shut down and kills it if it has not within 15s.
-func (s *kilnServer) stop() {
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.cmd.Process.Kill()
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
-// logTail returns the last few KiB of kiln's output.
-func (s *kilnServer) logTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 6144 {
-		b = b[len(b)-6144:]
-	}
-	return string(b)
-}
 
 // kilnBuilder builds the workload through the Image Builder API: the
 // imported parent, three components, one image recipe and one
@@ -145,21 +40,11 @@ type kilnRun struct {
 	LogLines []string      `json:"log_timings"` // the executor's own timing lines
 }
 
-func newKilnClient(addr string) *imagebuilder.Client {
-	// On loopback kiln accepts any well-formed SigV4 signature.
-	return imagebuilder.New(imagebuilder.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String("http://" + addr),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDMACHINEBENCH", "machinebench-secret", ""),
-		RetryMaxAttempts: 1,
-	})
-}
-
 // newKilnBuilder creates the infrastructure configuration, imports the
 // parent (returning how long the import took: not part of a build) and
 // creates the components and the recipe, whose root volume is volumeGiB.
 func newKilnBuilder(ctx context.Context, bin, addr, tarball string, cs []component, volumeGiB int) (*kilnBuilder, time.Duration, error) {
-	k := &kilnBuilder{client: newKilnClient(addr), bin: bin, addr: addr, poll: 50 * time.Millisecond}
+	k := &kilnBuilder{client: benchkit.NewClient("http://"+addr, "AKIDMACHINEBENCH", "machinebench-secret", 1), bin: bin, addr: addr, poll: 50 * time.Millisecond}
 	c := k.client
 	infra, err := c.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
 		Name:                aws.String("machinebench"),

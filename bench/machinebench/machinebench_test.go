@@ -89,22 +89,6 @@ func TestPrintedLine(t *testing.T) {
 	}
 }
 
-func TestMedianOf(t *testing.T) {
-	for _, tc := range []struct {
-		in   []time.Duration
-		want time.Duration
-	}{
-		{nil, 0},
-		{[]time.Duration{3}, 3},
-		{[]time.Duration{5, 1, 3}, 3},
-		{[]time.Duration{4, 1, 3, 2}, 2},
-	} {
-		if got := medianOf(tc.in); got != tc.want {
-			t.Errorf("medianOf(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestTimingLines(t *testing.T) {
 	log := strings.Join([]string{
 		"2026-12-02T10:00:00Z CreateOutputImage: root filesystem stored as 127.0.0.1:1/kiln/machine-images@sha256:ab in 120ms",
@@ -168,51 +152,4 @@ func TestEvaluateTargets(t *testing.T) {
 			}
 		}
 	}
-}
-
-func TestParseListenLine(t *testing.T) {
-	for _, tc := range []struct {
-		line, want string
-		ok         bool
-	}{
-		{"kiln: listening on http://127.0.0.1:41234 (data ./kiln-data)", "127.0.0.1:41234", true},
-		{"listening on http://127.0.0.1:8080/", "127.0.0.1:8080", true},
-		{"listening on http://", "", false},
-		{"starting", "", false},
-	} {
-		got, ok := parseListenLine(tc.line)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseListenLine(%q) = %q, %v; want %q, %v", tc.line, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-func FuzzParseListenLine(f *testing.F) {
-	f.Add("kiln: listening on http://127.0.0.1:41234 (data ./kiln-data)")
-	f.Add("listening on http://")
-	f.Fuzz(func(t *testing.T, line string) {
-		addr, ok := parseListenLine(line)
-		if ok && (addr == "" || strings.ContainsAny(addr, " \t(/")) {
-			t.Errorf("parseListenLine(%q) = %q", line, addr)
-		}
-	})
-}
-
-func TestParseMountinfo(t *testing.T) {
-	text := "36 35 98:0 / /mnt/with\\040space rw - ext3 /dev/root rw\n37 35 98:0 / /plain rw - ext4 /dev/x rw\nshort line\n"
-	got := parseMountinfo(text)
-	if len(got) != 2 || got[0] != "/mnt/with space" || got[1] != "/plain" {
-		t.Errorf("parseMountinfo = %q", got)
-	}
-}
-
-func FuzzParseMountinfo(f *testing.F) {
-	f.Add("36 35 98:0 / /mnt/with\\040space rw - ext3 /dev/root rw\n")
-	f.Fuzz(func(t *testing.T, text string) {
-		for _, m := range parseMountinfo(text) {
-			if m == "" {
-				t.Errorf("empty mount point from %q", text)
-			}
-		}
-	})
 }

@@ -31,10 +31,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
+	"strconv"
+	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 
 	"github.com/kiln-build/kiln/internal/disk"
 )
@@ -94,26 +96,21 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "machinebench:", err)
-		os.Exit(1)
-	}
+	benchkit.Run("machinebench", func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // run is the whole benchmark. Progress goes to progress; the report to out.
 func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(progress, "machinebench: "+format+"\n", args...) }
-	loadBefore := loadAverage()
-	if loadBefore > float64(runtime.NumCPU())/2 {
+	loadBefore := benchkit.LoadAverage()
+	if benchkit.Busy(loadBefore) {
 		logf("warning: load average is %.2f on %d CPUs; other work will skew the results", loadBefore, runtime.NumCPU())
 	}
 	p, err := prepareParent(ctx, o.parent, o.cacheDir, o.suite, o.mirror, logf)
 	if err != nil {
 		return err
 	}
-	logf("parent: %s (%s bytes)", p.Tarball, thousands(p.Bytes))
+	logf("parent: %s (%s bytes)", p.Tarball, benchkit.Thousands(p.Bytes))
 
 	tmp, err := os.MkdirTemp(o.tmpDir, "machinebench-")
 	if err != nil {
@@ -124,12 +121,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-		unmountUnder(tmp)
-		if o.keep {
-			logf("kept %s", tmp)
-			return
-		}
-		if rerr := removeUnmounted(tmp); rerr != nil && err == nil {
+		if rerr := benchkit.ReleaseWorkDir(tmp, o.keep, logf); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
@@ -145,20 +137,21 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		return fmt.Errorf("the parent has no kernel under /boot: %v", err)
 	}
 
-	kiln, err := startKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Dir(p.Tarball), o.memoryMB, filepath.Join(tmp, "kiln.log"))
+	kiln, err := benchkit.StartKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Join(tmp, "kiln.log"),
+		"--allow-import-dir", filepath.Dir(p.Tarball), "--vm-memory", strconv.Itoa(o.memoryMB))
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, kiln.stop)
-	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, filesystemType(tmp))
+	cleanups = append(cleanups, func() { kiln.Stop(15 * time.Second) })
+	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, benchkit.FilesystemType(tmp))
 
 	cs := workload(o.files)
 	logf("importing the parent (not timed)")
 	kb, imported, err := newKilnBuilder(ctx, o.kiln, kiln.Addr, p.Tarball, cs, o.volumeGiB)
 	if err != nil {
-		return fmt.Errorf("%w\nkiln's log ends:\n%s", err, kiln.logTail())
+		return fmt.Errorf("%w\nkiln's log ends:\n%s", err, kiln.LogTail())
 	}
-	logf("parent imported in %s", seconds(imported))
+	logf("parent imported in %s", benchkit.Seconds(imported))
 
 	fb := &floorBuilder{
 		lower: lower, dir: filepath.Join(tmp, "floor"), size: int64(o.volumeGiB) << 30,
@@ -184,12 +177,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 		kr, err := kb.build(ctx)
 		if err != nil {
-			return fmt.Errorf("kiln build %d: %w\nkiln's log ends:\n%s", round, err, kiln.logTail())
+			return fmt.Errorf("kiln build %d: %w\nkiln's log ends:\n%s", round, err, kiln.LogTail())
 		}
 		allKiln = append(allKiln, kr)
 		if round == 0 {
 			rep.Kiln.First = kr.Wall
-			logf("kiln  warm-up %s", seconds(kr.Wall))
+			logf("kiln  warm-up %s", benchkit.Seconds(kr.Wall))
 			// Boot the kernel file kiln boots: under TCG kiln keeps an
 			// uncompressed PVH copy of the image's kernel (internal/vm).
 			if k, ok := kilnKernelCopy(filepath.Join(tmp, "kiln-data", "vm-kernels")); ok && fb.accel == "tcg" {
@@ -199,7 +192,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		} else {
 			rep.Kiln.Runs = append(rep.Kiln.Runs, kr.Wall)
 			rep.KilnRuns = append(rep.KilnRuns, kr)
-			logf("kiln  build %d/%d %s", round, o.runs, seconds(kr.Wall))
+			logf("kiln  build %d/%d %s", round, o.runs, benchkit.Seconds(kr.Wall))
 		}
 
 		fr, err := fb.build(ctx, round, steps, tests)
@@ -208,15 +201,15 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 		if round == 0 {
 			rep.Floor.First = fr.Wall
-			logf("floor warm-up %s", seconds(fr.Wall))
+			logf("floor warm-up %s", benchkit.Seconds(fr.Wall))
 		} else {
 			rep.Floor.Runs = append(rep.Floor.Runs, fr.Wall)
 			rep.FloorRuns = append(rep.FloorRuns, fr)
-			logf("floor build %d/%d %s", round, o.runs, seconds(fr.Wall))
+			logf("floor build %d/%d %s", round, o.runs, benchkit.Seconds(fr.Wall))
 		}
 	}
 	rep.Checks = append(rep.Checks, kilnChecks(allKiln)...)
-	rep.Checks = append(rep.Checks, check{Name: "floor: every boot printed " + testMarker, OK: true,
+	rep.Checks = append(rep.Checks, benchkit.Check{Name: "floor: every boot printed " + testMarker, OK: true,
 		Detail: fmt.Sprintf("%d boots and the warm-up (a boot without it fails the run)", len(rep.FloorRuns))})
 	rep.Targets = rep.evaluateTargets()
 	rep.Machine = machineInfo(o.kiln, tmp, loadBefore)

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // Tool names, as the table shows them.
@@ -37,48 +37,28 @@ func (t toolResult) stats() (median, lo, hi time.Duration) {
 	if len(t.Runs) == 0 {
 		return 0, 0, 0
 	}
-	return medianOf(t.Runs), slices.Min(t.Runs), slices.Max(t.Runs)
-}
-
-// medianOf is the middle value, or the mean of the middle two.
-func medianOf(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return benchkit.Median(t.Runs), slices.Min(t.Runs), slices.Max(t.Runs)
 }
 
 // report is everything one benchmark run produced.
 type report struct {
-	Machine     machine       `json:"machine"`
-	Runs        int           `json:"runs"`
-	Files       int           `json:"files"`
-	VolumeGiB   int           `json:"volume_gib"`
-	MemoryMB    int           `json:"vm_memory_mib"`
-	CPUs        int           `json:"vm_cpus"`
-	Accel       string        `json:"accel"`
-	Parent      parent        `json:"parent"`
-	Import      time.Duration `json:"import_ns"`
-	Components  []component   `json:"components"`
-	FloorKernel string        `json:"floor_kernel"`
-	Kiln        toolResult    `json:"kiln"`
-	Floor       toolResult    `json:"floor"`
-	KilnRuns    []kilnRun     `json:"kiln_runs"`
-	FloorRuns   []floorRun    `json:"floor_runs"`
-	Checks      []check       `json:"checks"`
-	Targets     []check       `json:"targets"`
-}
-
-// check is one pass/fail statement about the run.
-type check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
+	Machine     machine          `json:"machine"`
+	Runs        int              `json:"runs"`
+	Files       int              `json:"files"`
+	VolumeGiB   int              `json:"volume_gib"`
+	MemoryMB    int              `json:"vm_memory_mib"`
+	CPUs        int              `json:"vm_cpus"`
+	Accel       string           `json:"accel"`
+	Parent      parent           `json:"parent"`
+	Import      time.Duration    `json:"import_ns"`
+	Components  []component      `json:"components"`
+	FloorKernel string           `json:"floor_kernel"`
+	Kiln        toolResult       `json:"kiln"`
+	Floor       toolResult       `json:"floor"`
+	KilnRuns    []kilnRun        `json:"kiln_runs"`
+	FloorRuns   []floorRun       `json:"floor_runs"`
+	Checks      []benchkit.Check `json:"checks"`
+	Targets     []benchkit.Check `json:"targets"`
 }
 
 // machine describes where the numbers came from.
@@ -97,7 +77,7 @@ type machine struct {
 }
 
 func machineInfo(kiln, workDir string, loadBefore float64) machine {
-	qemu, _, _ := strings.Cut(commandOutput("qemu-system-x86_64", "--version"), "\n")
+	qemu, _, _ := strings.Cut(benchkit.CommandOutput("unknown", "qemu-system-x86_64", "--version"), "\n")
 	e2fs := "unknown"
 	if out, err := exec.Command("mkfs.ext4", "-V").CombinedOutput(); err == nil || len(out) > 0 {
 		e2fs, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
@@ -105,57 +85,17 @@ func machineInfo(kiln, workDir string, loadBefore float64) machine {
 	m := machine{
 		Date:        time.Now().UTC().Format(time.RFC3339),
 		CPUs:        runtime.NumCPU(),
-		CPUModel:    cpuModel(),
+		CPUModel:    benchkit.CPUModel(),
 		GoVersion:   runtime.Version(),
-		KilnVersion: commandOutput(kiln, "version"),
+		KilnVersion: benchkit.CommandOutput("unknown", kiln, "version"),
 		QEMUVersion: qemu,
 		E2fsVersion: e2fs,
-		WorkFS:      filesystemType(workDir),
+		WorkFS:      benchkit.FilesystemType(workDir),
 		LoadBefore:  loadBefore,
-		LoadAfter:   loadAverage(),
+		LoadAfter:   benchkit.LoadAverage(),
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m.Kernel = benchkit.KernelRelease()
 	return m
-}
-
-func commandOutput(name string, args ...string) string {
-	out, err := exec.Command(name, args...).Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// loadAverage returns the 1-minute load average, or -1 if unknown.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
-}
-
-// cpuModel returns the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 // ratio is kiln's median over the floor's, or 0.
@@ -170,16 +110,16 @@ func (rep report) ratio() float64 {
 
 // evaluateTargets states the issue's targets: kiln's median end to end
 // under 90 s, and at most 1.5× the floor's median.
-func (rep report) evaluateTargets() []check {
+func (rep report) evaluateTargets() []benchkit.Check {
 	k, klo, _ := rep.Kiln.stats()
 	_, flo, _ := rep.Floor.stats()
 	if k == 0 {
 		return nil
 	}
-	out := []check{{
-		Name:   fmt.Sprintf("kiln end to end < %s (median wall time, %s)", seconds(targetWall), rep.Accel),
+	out := []benchkit.Check{{
+		Name:   fmt.Sprintf("kiln end to end < %s (median wall time, %s)", benchkit.Seconds(targetWall), rep.Accel),
 		OK:     k < targetWall,
-		Detail: seconds(k),
+		Detail: benchkit.Seconds(k),
 	}}
 	if r := rep.ratio(); r > 0 {
 		detail := fmt.Sprintf("%.2f×", r)
@@ -188,7 +128,7 @@ func (rep report) evaluateTargets() []check {
 			// are the least disturbed. Shown, not judged.
 			detail += fmt.Sprintf(" (fastest against fastest: %.2f×)", float64(klo)/float64(flo))
 		}
-		out = append(out, check{Name: fmt.Sprintf("kiln ≤ %.1f× the floor (median wall time)", targetRatio), OK: r <= targetRatio, Detail: detail})
+		out = append(out, benchkit.Check{Name: fmt.Sprintf("kiln ≤ %.1f× the floor (median wall time)", targetRatio), OK: r <= targetRatio, Detail: detail})
 	}
 	return out
 }
@@ -199,7 +139,7 @@ const kilnStdout = "Stdout: "
 // kilnChecks states what every kiln build (the warm-up included) proves:
 // the test phase ran in the booted guest, and the disk was written, not
 // taken from kiln's content-addressed store.
-func kilnChecks(runs []kilnRun) []check {
+func kilnChecks(runs []kilnRun) []benchkit.Check {
 	var noMarker, reused []string
 	amis := map[string]bool{}
 	for i, r := range runs {
@@ -211,16 +151,16 @@ func kilnChecks(runs []kilnRun) []check {
 		}
 		amis[r.AMI] = true
 	}
-	marker := check{Name: "kiln: every build's test phase printed " + testMarker + " in the booted guest", OK: len(noMarker) == 0,
+	marker := benchkit.Check{Name: "kiln: every build's test phase printed " + testMarker + " in the booted guest", OK: len(noMarker) == 0,
 		Detail: fmt.Sprintf("%d builds (warm-up included), %d distinct AMIs", len(runs), len(amis))}
 	if len(noMarker) > 0 {
 		marker.Detail = "missing from `kiln logs` of build(s) " + strings.Join(noMarker, ", ")
 	}
-	disk := check{Name: "kiln: every build wrote its own disk (none reused from the store)", OK: len(reused) == 0, Detail: fmt.Sprintf("%d builds", len(runs))}
+	disk := benchkit.Check{Name: "kiln: every build wrote its own disk (none reused from the store)", OK: len(reused) == 0, Detail: fmt.Sprintf("%d builds", len(runs))}
 	if len(reused) > 0 {
 		disk.Detail = "reused by build(s) " + strings.Join(reused, ", ")
 	}
-	return []check{marker, disk}
+	return []benchkit.Check{marker, disk}
 }
 
 // stepStats are one kiln step's times over the measured builds.
@@ -246,14 +186,9 @@ func (rep report) kilnStepStats() []stepStats {
 	for _, s := range rep.KilnRuns[len(rep.KilnRuns)-1].Steps {
 		ds := times[key(s)]
 		out = append(out, stepStats{Workflow: s.Workflow, Step: s.Step, Action: s.Action,
-			Median: medianOf(ds), Min: slices.Min(ds), Max: slices.Max(ds)})
+			Median: benchkit.Median(ds), Min: slices.Min(ds), Max: slices.Max(ds)})
 	}
 	return out
-}
-
-// seconds formats d in seconds, the unit builds are read in.
-func seconds(d time.Duration) string {
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
 func (rep report) writeMarkdown(w io.Writer) {
@@ -266,15 +201,15 @@ func (rep report) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, " — **the machine was busy with other work; compare ratios, not seconds**")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "- parent: %s; tarball %s bytes", rep.Parent.Kind, thousands(rep.Parent.Bytes))
+	fmt.Fprintf(w, "- parent: %s; tarball %s bytes", rep.Parent.Kind, benchkit.Thousands(rep.Parent.Bytes))
 	if rep.Parent.Debootstrapped {
-		fmt.Fprintf(w, ", debootstrapped and packed in %s (cached for later runs)", seconds(rep.Parent.Prepared))
+		fmt.Fprintf(w, ", debootstrapped and packed in %s (cached for later runs)", benchkit.Seconds(rep.Parent.Prepared))
 	} else if rep.Parent.Prepared > 0 {
-		fmt.Fprintf(w, ", packed from the cached tree in %s", seconds(rep.Parent.Prepared))
+		fmt.Fprintf(w, ", packed from the cached tree in %s", benchkit.Seconds(rep.Parent.Prepared))
 	} else {
 		fmt.Fprintf(w, ", from the cache")
 	}
-	fmt.Fprintf(w, "; imported into kiln in %s (not timed)\n", seconds(rep.Import))
+	fmt.Fprintf(w, "; imported into kiln in %s (not timed)\n", benchkit.Seconds(rep.Import))
 	var names []string
 	for _, c := range rep.Components {
 		names = append(names, fmt.Sprintf("%s (%s, %d step(s))", c.Name, c.Phase, len(c.Steps)))
@@ -295,17 +230,17 @@ func (rep report) writeMarkdown(w io.Writer) {
 		if t.Tool == toolKiln {
 			vs = fmt.Sprintf("%.2f×", rep.ratio())
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", t.Tool, t.Timed, seconds(t.First), seconds(med), seconds(lo), seconds(hi), vs)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", t.Tool, t.Timed, benchkit.Seconds(t.First), benchkit.Seconds(med), benchkit.Seconds(lo), benchkit.Seconds(hi), vs)
 	}
-	writeChecks(w, "Targets", rep.Targets)
-	writeChecks(w, "Checks", rep.Checks)
+	benchkit.WriteChecks(w, "Targets", rep.Targets)
+	benchkit.WriteChecks(w, "Checks", rep.Checks)
 
 	if st := rep.kilnStepStats(); len(st) > 0 {
 		fmt.Fprintf(w, "\nkiln, step by step over the %d measured builds (kiln's own step records, ListWorkflowStepExecutions):\n\n", len(rep.KilnRuns))
 		fmt.Fprintln(w, "| workflow | step | action | median | min | max |")
 		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
 		for _, s := range st {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, seconds(s.Median), seconds(s.Min), seconds(s.Max))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, benchkit.Seconds(s.Median), benchkit.Seconds(s.Min), benchkit.Seconds(s.Max))
 		}
 	}
 	if len(rep.FloorRuns) > 0 {
@@ -317,7 +252,7 @@ func (rep report) writeMarkdown(w io.Writer) {
 			for _, r := range rep.FloorRuns {
 				ds = append(ds, r.Phases[p])
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", p, seconds(medianOf(ds)), seconds(slices.Min(ds)), seconds(slices.Max(ds)))
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", p, benchkit.Seconds(benchkit.Median(ds)), benchkit.Seconds(slices.Min(ds)), benchkit.Seconds(slices.Max(ds)))
 		}
 	}
 	if n := len(rep.KilnRuns); n > 0 {
@@ -327,35 +262,8 @@ func (rep report) writeMarkdown(w io.Writer) {
 		}
 		var parts []string
 		for _, s := range last.States {
-			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, seconds(s.After)))
+			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, benchkit.Seconds(s.After)))
 		}
 		fmt.Fprintf(w, "\nkiln's last build as GetImage showed it (polled every 50 ms, from CreateImage): %s\n", strings.Join(parts, ", "))
 	}
-}
-
-func writeChecks(w io.Writer, title string, cs []check) {
-	if len(cs) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\n%s:\n\n", title)
-	for _, c := range cs {
-		mark := "FAIL"
-		if c.OK {
-			mark = "ok"
-		}
-		fmt.Fprintf(w, "- %s — %s: %s\n", mark, c.Name, c.Detail)
-	}
-}
-
-// thousands formats n with thousands separators.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && c != '-' && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

@@ -21,11 +21,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 type options struct {
@@ -71,12 +71,7 @@ func main() {
 	if o.seed == 0 {
 		o.seed = time.Now().UnixNano()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "schedbench:", err)
-		os.Exit(1)
-	}
+	benchkit.Run("schedbench", func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // run is the whole benchmark: start kiln, measure its idle baseline, seed
@@ -89,8 +84,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	rep := report{Machine: describeMachine(o.kiln), Options: reportOptions{
 		Pipelines: o.pipelines, Due: o.due, Measure: o.measure.String(), Busy: o.busy.String(), Seed: o.seed,
 	}}
-	rep.Machine.LoadBefore = loadAverage()
-	if rep.Machine.LoadBefore > float64(runtime.NumCPU())/2 {
+	rep.Machine.LoadBefore = benchkit.LoadAverage()
+	if benchkit.Busy(rep.Machine.LoadBefore) {
 		logf("warning: load average is %.2f on %d CPUs; other work will skew the lag", rep.Machine.LoadBefore, runtime.NumCPU())
 	}
 
@@ -103,24 +98,24 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	rep.Machine.Filesystem = filesystemType(tmp)
+	rep.Machine.Filesystem = benchkit.FilesystemType(tmp)
 
 	hang, err := startHangingRegistry()
 	if err != nil {
 		return err
 	}
 	defer hang.Close()
-	kiln, err := startKiln(ctx, o.kiln, filepath.Join(tmp, "data"), filepath.Join(tmp, "kiln.log"))
+	kiln, err := benchkit.StartKiln(ctx, o.kiln, filepath.Join(tmp, "data"), filepath.Join(tmp, "kiln.log"), "--region", benchkit.Region)
 	if err != nil {
 		return err
 	}
-	defer kiln.stop()
+	defer kiln.Stop(15 * time.Second)
 	logf("kiln (pid %d) at %s, data in %s (%s); parent images at %s, which never answers",
-		kiln.pid(), kiln.Addr, tmp, rep.Machine.Filesystem, hang.Addr())
+		kiln.PID(), kiln.Addr, tmp, rep.Machine.Filesystem, hang.Addr())
 
 	if o.baseline > 0 {
 		logf("measuring kiln's idle CPU with no pipelines for %s", o.baseline)
-		s, err := sample(ctx, kiln.pid(), o.baseline)
+		s, err := sample(ctx, kiln.PID(), o.baseline)
 		if err != nil {
 			return err
 		}
@@ -136,7 +131,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		return err
 	}
 	logf("creating %d pipelines (%d every minute) in %d zones", o.pipelines, o.due, w.zoneCount())
-	client := newClient(kiln.URL())
+	client := benchkit.NewClient(kiln.URL(), benchAccessKey, benchSecret, 0)
 	seedStart := time.Now()
 	if err := w.create(ctx, client, hang.Addr(), 16, func(done int) {
 		if done%2000 == 0 {
@@ -161,14 +156,14 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	samples, err := sample(ctx, kiln.pid(), o.measure)
+	samples, err := sample(ctx, kiln.PID(), o.measure)
 	if err != nil {
 		return err
 	}
 	end := start.Add(o.measure)
 	rep.Window = windowReport{Start: start.UTC().Format(time.RFC3339), End: end.UTC().Format(time.RFC3339)}
 	rep.CPU, rep.Memory = summarizeSamples(samples, o.busy)
-	rep.Machine.LoadAfter = loadAverage()
+	rep.Machine.LoadAfter = benchkit.LoadAverage()
 
 	logf("reading the run records of the %d per-minute pipelines", o.due)
 	runs, err := readRuns(ctx, o.kiln, kiln.URL(), w.duePipelines(), 8)
@@ -198,7 +193,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d checks failed; the end of kiln's log:\n%s", failed, len(rep.Checks), kiln.logTail())
+		return fmt.Errorf("%d of %d checks failed; the end of kiln's log:\n%s", failed, len(rep.Checks), kiln.LogTail())
 	}
 	return nil
 }

@@ -1,32 +1,32 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // report is everything one benchmark run produced.
 type report struct {
-	Machine  machine         `json:"machine"`
-	Options  reportOptions   `json:"options"`
-	Seed     seedReport      `json:"seed"`
-	Baseline *baselineReport `json:"baseline,omitempty"`
-	Window   windowReport    `json:"window"`
-	CPU      cpuReport       `json:"cpu"`
-	Memory   memReport       `json:"memory"`
-	Lag      lagReport       `json:"lag"`
-	Outcomes map[string]int  `json:"outcomes"`
-	Checks   []check         `json:"checks"`
-	Targets  []check         `json:"targets"`
+	Machine  machine          `json:"machine"`
+	Options  reportOptions    `json:"options"`
+	Seed     seedReport       `json:"seed"`
+	Baseline *baselineReport  `json:"baseline,omitempty"`
+	Window   windowReport     `json:"window"`
+	CPU      cpuReport        `json:"cpu"`
+	Memory   memReport        `json:"memory"`
+	Lag      lagReport        `json:"lag"`
+	Outcomes map[string]int   `json:"outcomes"`
+	Checks   []benchkit.Check `json:"checks"`
+	Targets  []benchkit.Check `json:"targets"`
 }
 
 type reportOptions struct {
@@ -47,13 +47,6 @@ type windowReport struct {
 	End   string `json:"end"`
 }
 
-// check is one pass/fail statement about the run.
-type check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
 // machine describes where the numbers came from.
 type machine struct {
 	Date        string  `json:"date"`
@@ -68,43 +61,10 @@ type machine struct {
 }
 
 func describeMachine(kiln string) machine {
-	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), CPUs: runtime.NumCPU(), CPUModel: cpuModel(), GoVersion: runtime.Version()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := exec.Command(kiln, "version").Output(); err == nil {
-		m.KilnVersion = strings.TrimSpace(string(b))
-	}
+	m := machine{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), CPUs: runtime.NumCPU(), CPUModel: benchkit.CPUModel(), GoVersion: runtime.Version()}
+	m.Kernel = benchkit.KernelRelease()
+	m.KilnVersion = benchkit.CommandOutput("", kiln, "version")
 	return m
-}
-
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
-}
-
-// cpuModel returns the first "model name" of /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 // baselineReport is kiln with no pipelines at all: the yardstick for its
@@ -194,8 +154,8 @@ func percentOf(cpu, wall time.Duration) float64 {
 
 // targets states the issue's targets: under 1% of a core idle, lag under
 // one second (taken as the slowest tick in the window, not a percentile).
-func targets(r report) []check {
-	return []check{
+func targets(r report) []benchkit.Check {
+	return []benchkit.Check{
 		{Name: "idle CPU < 1% of a core", OK: r.CPU.IdleSeconds > 0 && r.CPU.IdlePercent < 1,
 			Detail: fmt.Sprintf("%.2f%% over %.0f s", r.CPU.IdlePercent, r.CPU.IdleSeconds)},
 		{Name: "lag < 1 s (slowest tick in the window)", OK: r.Lag.Window.Runs > 0 && r.Lag.Window.Max < time.Second,
@@ -228,14 +188,6 @@ func okOrFail(ok bool) string {
 		return "ok"
 	}
 	return "FAIL"
-}
-
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // writeMarkdown writes the report as bench/results/sched-*.md holds it.
@@ -292,3 +244,6 @@ func writeMarkdown(w io.Writer, r report) {
 		fmt.Fprintf(w, "- %s: %s (%s)\n", okOrFail(c.OK), c.Name, c.Detail)
 	}
 }
+
+// thousands formats a count with thousands separators.
+func thousands(n int) string { return benchkit.Thousands(int64(n)) }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kiln-build/kiln/bench/internal/benchkit"
 )
 
 // pipelineRun is the part of a `kiln pipeline runs --json` record the
@@ -56,7 +58,7 @@ func readRuns(ctx context.Context, bin, url string, pipelines map[string]string,
 			for arn := range arns {
 				cmd := exec.CommandContext(ctx, bin, "pipeline", "runs", "--json", "--endpoint", url, arn)
 				cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+benchAccessKey, "AWS_SECRET_ACCESS_KEY="+benchSecret,
-					"AWS_DEFAULT_REGION="+benchRegion, "AWS_REGION="+benchRegion)
+					"AWS_DEFAULT_REGION="+benchkit.Region, "AWS_REGION="+benchkit.Region)
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				b, err := cmd.Output()
@@ -96,16 +98,7 @@ func summarizeLags(lags []time.Duration) lagStats {
 	}
 	s := slices.Clone(lags)
 	slices.Sort(s)
-	return lagStats{Runs: len(s), P50: percentile(s, 50), P99: percentile(s, 99), Max: s[len(s)-1], Min: s[0]}
-}
-
-// percentile is the nearest-rank p-th percentile of sorted.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 · n)
-	return sorted[max(rank, 1)-1]
+	return lagStats{Runs: len(s), P50: benchkit.Percentile(s, 50), P99: benchkit.Percentile(s, 99), Max: s[len(s)-1], Min: s[0]}
 }
 
 // lagReport is the lag between a tick's due time and the run kiln
@@ -133,7 +126,7 @@ type tickLag struct {
 // analyzeRuns measures the lag of the per-minute pipelines' ticks and
 // checks that each tick between a pipeline's first and the window's end
 // was recorded exactly once.
-func analyzeRuns(runs map[string][]pipelineRun, w *workload, start, end time.Time, busy time.Duration) (lagReport, map[string]int, []check) {
+func analyzeRuns(runs map[string][]pipelineRun, w *workload, start, end time.Time, busy time.Duration) (lagReport, map[string]int, []benchkit.Check) {
 	var (
 		rep       lagReport
 		window    []time.Duration
@@ -217,7 +210,7 @@ func analyzeRuns(runs map[string][]pipelineRun, w *workload, start, end time.Tim
 		}
 		return fmt.Sprintf("%d; e.g. %s", n, strings.Join(bad[:min(3, len(bad))], "; "))
 	}
-	checks := []check{
+	checks := []benchkit.Check{
 		{Name: "every tick of every per-minute pipeline recorded", OK: missing == 0 && unparsed == 0,
 			Detail: "missing " + detail(missing) + fmt.Sprintf(", unparsable %d", unparsed)},
 		{Name: "no tick recorded twice", OK: duplicate == 0, Detail: "duplicated " + detail(duplicate)},

@@ -72,18 +72,6 @@ func FuzzParseVmRSS(f *testing.F) {
 	})
 }
 
-func TestParseListenLine(t *testing.T) {
-	for line, want := range map[string]string{
-		"kiln listening on http://127.0.0.1:8080 (data in x)": "127.0.0.1:8080",
-		"kiln listening on http://127.0.0.1:8080/":            "127.0.0.1:8080",
-		"something else": "",
-	} {
-		if got, ok := parseListenLine(line); got != want || ok != (want != "") {
-			t.Errorf("parseListenLine(%q) = %q, %v", line, got, ok)
-		}
-	}
-}
-
 func TestParseRuns(t *testing.T) {
 	runs, err := parseRuns([]byte(`{"runs":[{"imagePipelineArn":"arn:p","sequence":2,"trigger":"SCHEDULED","dueAt":"2026-12-02T10:00:00.000Z","at":"2026-12-02T10:00:00.012Z","outcome":"SKIPPED","reason":"still PENDING"}]}`))
 	if err != nil || len(runs) != 1 || runs[0].Sequence != 2 || runs[0].Outcome != "SKIPPED" || runs[0].DueAt == "" {
@@ -140,19 +128,7 @@ func TestRandomExpressionsAreQuiet(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	var ds []time.Duration
-	for i := 1; i <= 200; i++ {
-		ds = append(ds, time.Duration(i)*time.Millisecond)
-	}
-	for _, tc := range []struct {
-		p    int
-		want time.Duration
-	}{{50, 100 * time.Millisecond}, {99, 198 * time.Millisecond}, {100, 200 * time.Millisecond}, {0, time.Millisecond}} {
-		if got := percentile(ds, tc.p); got != tc.want {
-			t.Errorf("p%d = %v, want %v", tc.p, got, tc.want)
-		}
-	}
+func TestSummarizeLagsEmpty(t *testing.T) {
 	if s := summarizeLags(nil); s.Runs != 0 {
 		t.Errorf("summarizeLags(nil) = %+v", s)
 	}

@@ -1,13 +1,13 @@
-package main
+package benchkit
 
 import (
 	"strconv"
 	"strings"
 )
 
-// parseMountinfo returns the mount points of /proc/PID/mountinfo text
+// ParseMountinfo returns the mount points of /proc/PID/mountinfo text
 // (the fifth field of each line, octal escapes such as \040 decoded).
-func parseMountinfo(text string) []string {
+func ParseMountinfo(text string) []string {
 	var out []string
 	for line := range strings.SplitSeq(text, "\n") {
 		f := strings.Fields(line)

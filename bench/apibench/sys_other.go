@@ -1,9 +1,0 @@
-//go:build !linux
-
-package main
-
-import "syscall"
-
-func childProcAttr() *syscall.SysProcAttr { return nil }
-
-func filesystemType(string) string { return "unknown" }
