@@ -89,17 +89,12 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		resp, err := signedRequest(ctx, http.MethodDelete, base()+"?"+url.Values{"imageId": {rest[0]}}.Encode())
+		resp, err := kilnCall(ctx, http.MethodDelete, base()+"?"+url.Values{"imageId": {rest[0]}}.Encode())
 		if err != nil {
 			fmt.Fprintln(stderr, "kiln ami delete:", err)
 			return 1
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			fmt.Fprintf(stderr, "kiln ami delete: %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
-			return 1
-		}
+		resp.Body.Close()
 		fmt.Fprintf(stdout, "deregistered %s\n", rest[0])
 		return 0
 	case "run":
@@ -120,30 +115,22 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func getJSON(ctx context.Context, u string, v any) error {
-	resp, err := signedGet(ctx, u)
+	resp, err := kilnCall(ctx, http.MethodGet, u)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // exportAMI downloads an AMI's disk in format to output (atomically).
 func exportAMI(ctx context.Context, base, id, format, output string) error {
 	q := url.Values{"imageId": {id}, "format": {format}}
-	resp, err := signedGet(ctx, base+"/export?"+q.Encode())
+	resp, err := kilnCall(ctx, http.MethodGet, base+"/export?"+q.Encode())
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
 	tmp := output + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {

@@ -510,19 +510,7 @@ phases:
 // left BUILDING.
 func TestContainerBuildSurvivesKill(t *testing.T) {
 	f := newBuildFixture(t, true)
-	comp := f.component(t, "steady", `name: steady
-schemaVersion: 1.0
-phases:
-  - name: build
-    steps:
-      - name: Work
-        action: ExecuteBash
-        inputs:
-          commands:
-            - echo start >> /etc/attempts
-            - sleep 3
-            - echo done > /etc/steady
-`)
+	comp := f.component(t, "steady", slowComponent("steady", "3"))
 	recipe := f.recipe(t, "steady", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
 	image := f.createImage(t, recipe, false, "")
 	f.waitImage(t, image, time.Minute, types.ImageStatusBuilding)
@@ -593,6 +581,24 @@ phases:
 	if got := files["etc/result"]; strings.Contains(got, "MOUNTED") || !strings.HasSuffix(got, "confined\n") {
 		t.Errorf("/etc/result = %q", got)
 	}
+}
+
+// slowComponent is a component whose build phase notes each attempt in
+// /etc/attempts and sleeps for the given seconds, to be interrupted.
+func slowComponent(name, seconds string) string {
+	return `name: ` + name + `
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Work
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo start >> /etc/attempts
+            - sleep ` + seconds + `
+            - echo done > /etc/` + name + `
+`
 }
 
 // sleeping reports whether a `sleep ARG` process runs on this host.

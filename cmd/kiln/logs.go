@@ -49,17 +49,12 @@ func logsMain(args []string, stdout, stderr io.Writer) int {
 	if *follow {
 		q.Set("follow", "true")
 	}
-	resp, err := signedGet(ctx, strings.TrimRight(*endpoint, "/")+"/kiln/v1/logs?"+q.Encode())
+	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+"/kiln/v1/logs?"+q.Encode())
 	if err != nil {
 		fmt.Fprintln(stderr, "kiln logs:", err)
 		return 1
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		fmt.Fprintf(stderr, "kiln logs: %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
-		return 1
-	}
 	if _, err := io.Copy(stdout, resp.Body); err != nil && ctx.Err() == nil {
 		fmt.Fprintln(stderr, "kiln logs:", err)
 		return 1
@@ -98,6 +93,22 @@ func defaultEndpoint() string {
 // the environment's credentials (kiln on loopback accepts any).
 func signedGet(ctx context.Context, u string) (*http.Response, error) {
 	return signedRequest(ctx, http.MethodGet, u)
+}
+
+// kilnCall sends a signed request to kiln and returns the response when
+// kiln answered 200; any other answer becomes an error carrying kiln's
+// message.
+func kilnCall(ctx context.Context, method, u string) (*http.Response, error) {
+	resp, err := signedRequest(ctx, method, u)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return resp, nil
 }
 
 // signedRequest sends a body-less request signed as signedGet does.

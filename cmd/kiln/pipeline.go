@@ -54,7 +54,7 @@ func pipelineMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	q := url.Values{"imagePipelineArn": {rest[0]}}
-	resp, err := signedGet(ctx, strings.TrimRight(*endpoint, "/")+pipelineRunsPath+"?"+q.Encode())
+	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+pipelineRunsPath+"?"+q.Encode())
 	if err != nil {
 		fmt.Fprintln(stderr, "kiln pipeline runs:", err)
 		return 1
@@ -63,10 +63,6 @@ func pipelineMain(args []string, stdout, stderr io.Writer) int {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		fmt.Fprintln(stderr, "kiln pipeline runs:", err)
-		return 1
-	}
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "kiln pipeline runs: %s: %s\n", resp.Status, strings.TrimSpace(string(body)))
 		return 1
 	}
 	if *asJSON {

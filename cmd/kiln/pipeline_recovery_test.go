@@ -30,19 +30,7 @@ const recoverySleep = "7"
 // plus two builds of a few seconds.
 func TestPipelineSurvivesKill(t *testing.T) {
 	f := newBuildFixture(t, true)
-	comp := f.component(t, "slow-step", `name: slow-step
-schemaVersion: 1.0
-phases:
-  - name: build
-    steps:
-      - name: Work
-        action: ExecuteBash
-        inputs:
-          commands:
-            - echo start >> /etc/attempts
-            - sleep `+recoverySleep+`
-            - echo done > /etc/slow-step
-`)
+	comp := f.component(t, "slow-step", slowComponent("slow-step", recoverySleep))
 	recipe := f.recipe(t, "recovery", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
 
 	// Leave room between creating the pipeline and its first tick to kill
