@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,6 +189,29 @@ func TestMachineImageEndToEnd(t *testing.T) {
 	if disks, _ := filepath.Glob(filepath.Join(f.srv.DataDir, "disks", "*.raw")); len(disks) != 2 {
 		t.Errorf("disks = %v, want the parent's and the image's", disks)
 	}
+	// kiln ami run boots the AMI here with its own kernel, console attached;
+	// Ctrl-C (SIGINT) ends it and leaves no QEMU behind.
+	run := exec.Command(bin, "ami", "run", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image))
+	console := &syncBuffer{}
+	run.Stdout, run.Stderr = console, console
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, "kiln ami run to boot the image's init", func() bool {
+		// Debian's kernel names /sbin/tomoyo-init when the image's init starts.
+		return strings.Contains(console.String(), "EXT4-fs (vda1): mounted") && strings.Contains(console.String(), "tomoyo-init")
+	})
+	run.Process.Signal(os.Interrupt)
+	runDone := make(chan error, 1)
+	go func() { runDone <- run.Wait() }()
+	select {
+	case <-runDone:
+	case <-time.After(30 * time.Second):
+		run.Process.Kill()
+		t.Error("kiln ami run did not end on SIGINT")
+	}
+	waitFor(t, 10*time.Second, "QEMU to exit", func() bool { return !processRunning("qemu-system-x86_64", "kiln-ami-run-") })
+
 	qcow := filepath.Join(dir, "exported.qcow2")
 	if out, err := exec.Command(bin, "ami", "export", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image), "--format", "qcow2", "--output", qcow).CombinedOutput(); err != nil {
 		t.Fatalf("kiln ami export qcow2: %v\n%s", err, out)
@@ -258,4 +283,91 @@ phases:
 	if len(execs.WorkflowExecutions) != 2 {
 		t.Errorf("after the retry: %d workflow executions, want the retry's build and test", len(execs.WorkflowExecutions))
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a child's output and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// processRunning reports whether a process named name runs with an
+// argument containing arg ("" for any).
+func processRunning(name, arg string) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) == name && (arg == "" || strings.Contains(string(b), arg)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMachineImageCancelDuringTest cancels a build while its test phase
+// runs inside the booted guest: the image ends CANCELLED within seconds
+// and its QEMU is gone.
+func TestMachineImageCancelDuringTest(t *testing.T) {
+	requireQEMU(t)
+	dir := t.TempDir()
+	f := newBuildFixture(t, true, "--allow-import-dir", dir)
+	ctx := kilntest.Context(t)
+	_, parentAMI := importParent(t, f, dir)
+	slow := f.component(t, "slow-test", `name: slow-test
+schemaVersion: 1.0
+phases:
+  - name: test
+    steps:
+      - name: Wait
+        action: ExecuteBash
+        inputs:
+          commands:
+            - sleep 1000
+`)
+	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String("machine-cancel"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
+		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(slow)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := *out.ImageBuildVersionArn
+	f.waitImage(t, image, 5*time.Minute, types.ImageStatusTesting)
+	waitFor(t, 5*time.Minute, "the test phase to run in the guest", func() bool {
+		return strings.Contains(f.logs(t, image), "component slow-test: phase test")
+	})
+	start := time.Now()
+	if _, err := f.client.CancelImageCreation(kilntest.Context(t), &imagebuilder.CancelImageCreationInput{ImageBuildVersionArn: aws.String(image)}); err != nil {
+		t.Fatal(err)
+	}
+	img := f.waitImage(t, image, time.Minute)
+	t.Logf("cancelled in %s", time.Since(start).Round(time.Millisecond))
+	if img.State.Status != types.ImageStatusCancelled {
+		t.Fatalf("image is %s: %s", img.State.Status, aws.ToString(img.State.Reason))
+	}
+	waitFor(t, 10*time.Second, "the test instance's QEMU to exit", func() bool {
+		return !processRunning("qemu-system-x86_64", f.srv.DataDir)
+	})
 }
