@@ -15,7 +15,7 @@ import (
 // interface, so `kiln help` does not list them.
 func internalMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: kiln internal run|copy|mkdir|inventory|guest ...")
+		fmt.Fprintln(stderr, "usage: kiln internal run|copy|mkdir|sanitize|inventory|guest ...")
 		return 2
 	}
 	fs := flag.NewFlagSet("kiln internal "+args[0], flag.ContinueOnError)
@@ -61,6 +61,17 @@ func internalMain(args []string, stdout, stderr io.Writer) int {
 		}
 		if err := agent.Main(*port); err != nil {
 			fmt.Fprintln(stderr, "kiln guest agent:", err)
+			return 1
+		}
+		return 0
+	case "sanitize":
+		workDir := fs.String("working-dir", "/tmp", "the recipe's working directory (skip_cleanup_* markers)")
+		userData := fs.Bool("user-data", false, "the recipe overrides user data")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		if err := guest.Sanitize(*workDir, *userData, stdout); err != nil {
+			fmt.Fprintln(stderr, "kiln:", err)
 			return 1
 		}
 		return 0

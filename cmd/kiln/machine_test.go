@@ -63,6 +63,7 @@ phases:
         inputs:
           commands:
             - echo '{{ message }}' > /etc/motd-kiln
+            - mkdir -p /etc/ssh && echo build-host-key > /etc/ssh/ssh_host_ed25519_key
   - name: validate
     steps:
       - name: Check
@@ -172,6 +173,10 @@ func TestMachineImageEndToEnd(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(root, ".kiln")); err == nil {
 			t.Error("the exported disk carries the test agent")
+		}
+		// The cleanup script removed the build's SSH host key.
+		if _, err := os.Stat(filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")); err == nil {
+			t.Error("the exported disk carries the build's SSH host key")
 		}
 		return nil
 	})

@@ -57,7 +57,11 @@ func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, er
 	if err := sandboxed.CheckStatic(x.Binary); err != nil {
 		return nil, err
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b}}, nil
+	dir := b.Image.ContainerRecipe.WorkingDirectory
+	if dir == "" {
+		dir = "/tmp"
+	}
+	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir}}, nil
 }
 
 // instance is one container build.

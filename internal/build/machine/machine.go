@@ -80,7 +80,11 @@ func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, er
 	if err := sandboxed.CheckStatic(x.Binary); err != nil {
 		return nil, err
 	}
-	return &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b}}, nil
+	dir := b.Image.ImageRecipe.WorkingDirectory
+	if dir == "" {
+		dir = "/tmp"
+	}
+	return &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir}}, nil
 }
 
 // instance is one machine image build.
@@ -129,8 +133,11 @@ func (in *instance) Do(ctx context.Context, s *build.Step) error {
 		}
 		return nil
 	case "SanitizeInstance":
-		s.Logf("nothing to sanitize: the build instance is a sandbox that never booted, so it has no host keys, cloud-init state or machine id of its own")
-		return nil
+		args := []string{sandboxed.GuestBinary, "internal", "sanitize", "--working-dir", in.ComponentDir}
+		if aic := in.B.Image.ImageRecipe.AdditionalInstanceConfiguration; aic != nil && aic.UserDataOverride != "" {
+			args = append(args, "--user-data")
+		}
+		return in.Run(ctx, in.Config(false, s.Log), "the cleanup script", args...)
 	case "CreateImage":
 		return in.createImage(ctx, s)
 	case "CollectImageScanFindings":

@@ -72,10 +72,13 @@ type Instance struct {
 	Stage        string // host side of /.kiln
 	TestUpper    string
 	TestWork     string
-	// Env and Dir are the environment and working directory components
-	// and shells get (the image's, for containers).
+	// Env and Dir are the environment and working directory shells get
+	// (the image's, for containers).
 	Env []string
 	Dir string
+	// ComponentDir is where the runner starts: the recipe's
+	// workingDirectory (default /tmp, a tmpfs in the sandbox).
+	ComponentDir string
 }
 
 // Close releases the instance: keep (a failed build whose infrastructure
@@ -296,6 +299,14 @@ type Runner func(ctx context.Context, what string, stdout, stderr io.Writer, arg
 // every phase but test.
 func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *build.Step, phases []string, testsOnly bool) error {
 	cfg.Dir = "/"
+	if in.ComponentDir != "" && in.ComponentDir != "/tmp" {
+		if err := in.Mkdir(ctx, cfg, in.ComponentDir); err != nil {
+			return err
+		}
+		cfg.Dir = in.ComponentDir
+	} else if in.ComponentDir == "/tmp" {
+		cfg.Dir = "/tmp"
+	}
 	if cfg.Env == nil {
 		cfg.Env = in.Env
 	}
