@@ -4,10 +4,14 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,8 +289,14 @@ func TestContainerBuildEndToEnd(t *testing.T) {
 
 	// An Image Builder image ARN, with wildcards, works as a parent: the
 	// child starts from the image just built.
+	// It also ADDs a file from a URL, checksum checked.
+	payload := []byte("fetched by ADD\n")
+	fileServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(payload) }))
+	defer fileServer.Close()
+	sum := sha256.Sum256(payload)
 	child := f.recipeFrom(t, "child", "arn:aws:imagebuilder:us-east-1:000000000000:image/app/x.x.x",
-		"FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\nUSER root\nRUN cat /etc/greeting > /etc/inherited\n",
+		"FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\nUSER root\nRUN cat /etc/greeting > /etc/inherited\n"+
+			"ADD --checksum=sha256:"+hex.EncodeToString(sum[:])+" "+fileServer.URL+"/tool.txt /opt/\n",
 		types.ComponentConfiguration{ComponentArn: aws.String(config)})
 	childImage := f.createImage(t, child, false, "")
 	if ci := f.waitImage(t, childImage, 3*time.Minute); ci.State.Status != types.ImageStatusAvailable {
@@ -295,8 +305,8 @@ func TestContainerBuildEndToEnd(t *testing.T) {
 		cdir := filepath.Join(t.TempDir(), "child")
 		kilntest.Skopeo(t, "copy", "--src-tls-verify=false", "docker://"+ci.OutputResources.Containers[0].ImageUris[0], "dir:"+cdir)
 		_, cfiles := readSkopeoDir(t, cdir)
-		if cfiles["etc/inherited"] != "hi from kiln\n" {
-			t.Errorf("the child's /etc/inherited = %q", cfiles["etc/inherited"])
+		if cfiles["etc/inherited"] != "hi from kiln\n" || cfiles["opt/tool.txt"] != string(payload) {
+			t.Errorf("the child's /etc/inherited = %q, /opt/tool.txt = %q", cfiles["etc/inherited"], cfiles["opt/tool.txt"])
 		}
 	}
 

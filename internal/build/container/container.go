@@ -19,9 +19,15 @@ package container
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -220,9 +226,17 @@ func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s
 // no other context: the recipe is a template, not a directory).
 func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *build.Step, st dockerfile.Step) error {
 	var srcs []string
-	for _, src := range st.Sources {
+	for i, src := range st.Sources {
 		if strings.Contains(src, "://") {
-			return fmt.Errorf("line %d: %s from a URL is not supported by kiln yet", st.Line, st.Kind)
+			if st.Kind != "ADD" {
+				return fmt.Errorf("line %d: COPY cannot take a URL (%s); ADD can", st.Line, src)
+			}
+			name, err := in.download(ctx, s, i, src, st.Checksum)
+			if err != nil {
+				return fmt.Errorf("line %d: ADD %s: %w", st.Line, src, err)
+			}
+			srcs = append(srcs, sandboxed.GuestDocs+"/"+name)
+			continue
 		}
 		clean := filepath.Clean("/" + src)
 		if _, err := os.Lstat(filepath.Join(in.Stage, "documents", clean)); err != nil {
@@ -241,6 +255,62 @@ func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *build.Step,
 	args = append(append(args, srcs...), st.Dest)
 	cfg.Dir = "/"
 	return in.Run(ctx, cfg, fmt.Sprintf("line %d: %s", st.Line, st.Kind), args...)
+}
+
+// maxDownload bounds an ADD from a URL.
+const maxDownload = 4 << 30
+
+// download fetches an ADD source URL (http or https) on the host into the
+// build context, checking ADD --checksum when given, and returns its name
+// there. As in Docker, the file keeps the URL's last path element as its
+// name when the destination is a directory.
+func (in *instance) download(ctx context.Context, s *build.Step, i int, src, checksum string) (string, error) {
+	u, err := url.Parse(src)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("only http and https URLs can be added")
+	}
+	base := path.Base(u.Path)
+	if base == "/" || base == "." || base == "" {
+		base = "download"
+	}
+	dir := filepath.Join(in.Stage, "documents", fmt.Sprintf(".add-%d", i))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET: %s", resp.Status)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, base), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, maxDownload+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	if n > maxDownload {
+		return "", fmt.Errorf("larger than %d bytes", int64(maxDownload))
+	}
+	if checksum != "" {
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != checksum {
+			return "", fmt.Errorf("checksum %s, want %s", got, checksum)
+		}
+	}
+	s.Logf("downloaded %s (%d bytes)", src, n)
+	return filepath.Base(dir) + "/" + base, nil
 }
 
 func (in *instance) runTests(ctx context.Context, s *build.Step) error {
