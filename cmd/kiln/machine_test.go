@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/s3test"
 )
 
 // requireQEMU skips (or fails under CI) without QEMU.
@@ -32,10 +33,22 @@ func requireQEMU(t *testing.T) {
 func importParent(t *testing.T, f *buildFixture, dir string) (image, ami string) {
 	t.Helper()
 	tarball := kilntest.BootableRootTarball(t, dir)
+	return importURI(t, f, "file://"+tarball)
+}
+
+// importFrom imports a parent from uri and returns its AMI.
+func importFrom(t *testing.T, f *buildFixture, uri string) string {
+	t.Helper()
+	_, ami := importURI(t, f, uri)
+	return ami
+}
+
+func importURI(t *testing.T, f *buildFixture, uri string) (image, ami string) {
+	t.Helper()
 	out, err := f.client.ImportDiskImage(kilntest.Context(t), &imagebuilder.ImportDiskImageInput{
 		Name: aws.String("debian-busybox"), SemanticVersion: aws.String("1.0.0"), Platform: aws.String("Linux"),
 		OsVersion: aws.String("Debian 12"), InfrastructureConfigurationArn: aws.String(f.infra),
-		Uri: aws.String("file://" + tarball),
+		Uri: aws.String(uri),
 	})
 	if err != nil {
 		t.Fatalf("ImportDiskImage: %v", err)
@@ -330,10 +343,19 @@ func processRunning(name, arg string) bool {
 // and its QEMU is gone.
 func TestMachineImageCancelDuringTest(t *testing.T) {
 	requireQEMU(t)
-	dir := t.TempDir()
-	f := newBuildFixture(t, true, "--allow-import-dir", dir)
+	// The parent comes from an S3-compatible endpoint this time.
+	bucket := s3test.Start()
+	t.Cleanup(bucket.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
+	f := newBuildFixture(t, true, "--s3-endpoint", bucket.URL)
 	ctx := kilntest.Context(t)
-	_, parentAMI := importParent(t, f, dir)
+	tarball, err := os.ReadFile(kilntest.BootableRootTarball(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket.Put("parents", "debian-busybox.tar.gz", tarball)
+	parentAMI := importFrom(t, f, "s3://parents/debian-busybox.tar.gz")
 	slow := f.component(t, "slow-test", `name: slow-test
 schemaVersion: 1.0
 phases:

@@ -283,12 +283,3 @@ func (e *Engine) finish(j Job, status, reason string) {
 	}
 	e.Log.Info("build finished", "image", j.Image, "status", status, "reason", reason)
 }
-
-// Running reports whether this process is running a build of image.
-func (e *Engine) Running(image string) bool {
-	e.init()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, ok := e.running[image]
-	return ok
-}
