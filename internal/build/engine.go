@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -174,7 +177,7 @@ func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 			if err != nil {
 				return err
 			}
-			if j.Worker != "" && now.Before(j.LeaseUntil) {
+			if j.Worker != "" && now.Before(j.LeaseUntil) && !e.deadWorker(j.Worker) {
 				continue
 			}
 			if oldest == nil || j.Enqueued.Before(oldest.Enqueued) {
@@ -190,6 +193,23 @@ func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 		return tx.Put(ctx, jobRow(e.Region, *oldest, now))
 	})
 	return got, ok, err
+}
+
+// deadWorker reports whether a worker id names a process of this host
+// that no longer runs: a kiln killed a moment ago, whose jobs need not
+// wait for their leases to lapse. Workers of other hosts are judged by
+// their leases alone.
+func (e *Engine) deadWorker(worker string) bool {
+	host, _ := os.Hostname()
+	f := strings.Split(worker, "/")
+	if len(f) != 3 || f[0] != host || worker == e.id {
+		return false
+	}
+	pid, err := strconv.Atoi(f[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
 // renew extends j's lease and reports whether cancellation was asked for.
