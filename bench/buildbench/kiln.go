@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"time"
 
 	"github.com/kiln-build/kiln/bench/internal/benchkit"
@@ -30,7 +29,7 @@ type kilnBuilder struct {
 	lastStart, lastEnd time.Time
 	// lastStates is every image status GetImage reported during the last
 	// build, with when it was first seen.
-	lastStates []stateSeen
+	lastStates []benchkit.StateSeen
 }
 
 // newKilnBuilder creates the resources every build shares. On loopback
@@ -69,9 +68,15 @@ func newKilnBuilder(ctx context.Context, addr string, steps []step) (*kilnBuilde
 		client: c,
 		recipe: aws.ToString(recipe.ContainerRecipeArn),
 		infra:  aws.ToString(infra.InfrastructureConfigurationArn),
-		poll:   20 * time.Millisecond,
+		poll:   kilnPoll,
 	}, nil
 }
+
+// kilnPoll is how often a build's GetImage is polled; the report says it.
+const kilnPoll = 20 * time.Millisecond
+
+// buildTimeout is how long one build may take before it counts as failed.
+const buildTimeout = 5 * time.Minute
 
 // build runs one image build, from CreateImage until GetImage says
 // AVAILABLE, and returns its wall time and the image's URI. Image tests
@@ -90,107 +95,25 @@ func (k *kilnBuilder) build(ctx context.Context) (time.Duration, string, error) 
 	}
 	arn := aws.ToString(out.ImageBuildVersionArn)
 	k.lastARNs = append(k.lastARNs, arn)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		got, err := k.client.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(arn)})
-		if err != nil {
-			return 0, "", fmt.Errorf("GetImage %s: %w", arn, err)
-		}
-		img := got.Image
-		var status types.ImageStatus
-		if img != nil && img.State != nil {
-			status = img.State.Status
-		}
-		if n := len(k.lastStates); n == 0 || k.lastStates[n-1].Status != string(status) {
-			k.lastStates = append(k.lastStates, stateSeen{Status: string(status), After: time.Since(start)})
-		}
-		switch status {
-		case types.ImageStatusAvailable:
-			k.lastEnd = time.Now()
-			elapsed := k.lastEnd.Sub(start)
-			if img.OutputResources == nil || len(img.OutputResources.Containers) == 0 || len(img.OutputResources.Containers[0].ImageUris) == 0 {
-				return elapsed, "", fmt.Errorf("image %s is AVAILABLE but names no container image URI", arn)
-			}
-			return elapsed, img.OutputResources.Containers[0].ImageUris[0], nil
-		case types.ImageStatusFailed, types.ImageStatusCancelled, types.ImageStatusDeprecated, types.ImageStatusDeleted:
-			return 0, "", fmt.Errorf("image %s is %s: %s", arn, status, aws.ToString(img.State.Reason))
-		}
-		if time.Now().After(deadline) {
-			return 0, "", fmt.Errorf("image %s still %s after 5 minutes", arn, status)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, "", ctx.Err()
-		case <-time.After(k.poll):
-		}
+	img, states, err := benchkit.WaitImage(ctx, k.client, arn, start, k.poll, buildTimeout)
+	k.lastStates = states
+	if err != nil {
+		return 0, "", err
 	}
+	k.lastEnd = time.Now()
+	elapsed := k.lastEnd.Sub(start)
+	if img.OutputResources == nil || len(img.OutputResources.Containers) == 0 || len(img.OutputResources.Containers[0].ImageUris) == 0 {
+		return elapsed, "", fmt.Errorf("image %s is AVAILABLE but names no container image URI", arn)
+	}
+	return elapsed, img.OutputResources.Containers[0].ImageUris[0], nil
 }
 
-// stateSeen is an image status as the client polling GetImage first saw
-// it, and how long after CreateImage was sent.
-type stateSeen struct {
-	Status string        `json:"status"`
-	After  time.Duration `json:"after_ns"`
-}
-
-// stepTime is how long one part of a kiln build took.
-type stepTime struct {
-	Workflow string        `json:"workflow"`
-	Step     string        `json:"step"`
-	Action   string        `json:"action"`
-	Duration time.Duration `json:"duration_ns"`
-	start    time.Time
-	end      time.Time
-}
-
-// breakdown lists the workflow steps of the last build with the times
-// kiln recorded (to the millisecond), in order, plus what no step
-// accounts for: the wait from CreateImage to the first step, the gaps
-// between steps, and the time from the last step's end until GetImage
-// reported AVAILABLE. Client and server share a clock.
-func (k *kilnBuilder) breakdown(ctx context.Context) ([]stepTime, error) {
+// breakdown is benchkit.StepBreakdown of the last build.
+func (k *kilnBuilder) breakdown(ctx context.Context) ([]benchkit.StepTime, error) {
 	if len(k.lastARNs) == 0 {
 		return nil, errors.New("no build")
 	}
-	arn := k.lastARNs[len(k.lastARNs)-1]
-	wfs, err := k.client.ListWorkflowExecutions(ctx, &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(arn)})
-	if err != nil {
-		return nil, fmt.Errorf("ListWorkflowExecutions: %w", err)
-	}
-	var out []stepTime
-	for _, wf := range wfs.WorkflowExecutions {
-		steps, err := k.client.ListWorkflowStepExecutions(ctx, &imagebuilder.ListWorkflowStepExecutionsInput{WorkflowExecutionId: wf.WorkflowExecutionId})
-		if err != nil {
-			return nil, fmt.Errorf("ListWorkflowStepExecutions: %w", err)
-		}
-		for _, s := range steps.Steps {
-			start, err1 := time.Parse(time.RFC3339Nano, aws.ToString(s.StartTime))
-			end, err2 := time.Parse(time.RFC3339Nano, aws.ToString(s.EndTime))
-			if err1 != nil || err2 != nil || end.Before(start) {
-				return nil, fmt.Errorf("step %s: unreadable times %q, %q", aws.ToString(s.Name), aws.ToString(s.StartTime), aws.ToString(s.EndTime))
-			}
-			out = append(out, stepTime{Workflow: string(wf.Type), Step: aws.ToString(s.Name), Action: aws.ToString(s.Action),
-				Duration: end.Sub(start), start: start, end: end})
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no workflow steps recorded")
-	}
-	slices.SortStableFunc(out, func(a, b stepTime) int { return a.start.Compare(b.start) })
-	var gaps time.Duration
-	for i := 1; i < len(out); i++ {
-		if g := out[i].start.Sub(out[i-1].end); g > 0 {
-			gaps += g
-		}
-	}
-	// Millisecond timestamps against nanosecond clocks: clamp at zero.
-	wait := max(out[0].start.Sub(k.lastStart.Truncate(time.Millisecond)), 0)
-	tail := max(k.lastEnd.Sub(out[len(out)-1].end), 0)
-	out = append([]stepTime{{Step: "(CreateImage until the first step starts)", Duration: wait}}, out...)
-	return append(out,
-		stepTime{Step: "(between steps, all gaps)", Duration: gaps},
-		stepTime{Step: "(last step's end until GetImage says AVAILABLE)", Duration: tail},
-	), nil
+	return benchkit.StepBreakdown(ctx, k.client, k.lastARNs[len(k.lastARNs)-1], k.lastStart, k.lastEnd)
 }
 
 // skopeoCopy copies the OCI layout dir's "latest" into ref in the

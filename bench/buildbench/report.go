@@ -34,18 +34,18 @@ func (t toolResult) stats() (median, lo, hi time.Duration) {
 
 // report is everything one benchmark run produced.
 type report struct {
-	Machine       machine          `json:"machine"`
-	Runs          int              `json:"runs"`
-	Files         int              `json:"files"`
-	BigMiB        int              `json:"big_mib"`
-	Steps         []step           `json:"steps"`
-	BuildahDriver string           `json:"buildah_storage_driver"`
-	Compressor    string           `json:"floor_compressor"`
-	Tools         []toolResult     `json:"tools"`
-	KilnSteps     []stepTime       `json:"kiln_steps,omitempty"`
-	KilnStates    []stateSeen      `json:"kiln_states,omitempty"`
-	Checks        []benchkit.Check `json:"checks"`
-	Targets       []benchkit.Check `json:"targets"`
+	Machine       machine              `json:"machine"`
+	Runs          int                  `json:"runs"`
+	Files         int                  `json:"files"`
+	BigMiB        int                  `json:"big_mib"`
+	Steps         []step               `json:"steps"`
+	BuildahDriver string               `json:"buildah_storage_driver"`
+	Compressor    string               `json:"floor_compressor"`
+	Tools         []toolResult         `json:"tools"`
+	KilnSteps     []benchkit.StepTime  `json:"kiln_steps,omitempty"`
+	KilnStates    []benchkit.StateSeen `json:"kiln_states,omitempty"`
+	Checks        []benchkit.Check     `json:"checks"`
+	Targets       []benchkit.Check     `json:"targets"`
 }
 
 // machine describes where the numbers came from.
@@ -188,18 +188,10 @@ func (rep report) writeMarkdown(w io.Writer) {
 	benchkit.WriteChecks(w, "Checks", rep.Checks)
 	if len(rep.KilnSteps) > 0 {
 		fmt.Fprintf(w, "\nkiln's last build, step by step (kiln's own step times, to the millisecond):\n\n")
-		fmt.Fprintln(w, "| workflow | step | action | time |")
-		fmt.Fprintln(w, "|---|---|---|---:|")
-		for _, s := range rep.KilnSteps {
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, benchkit.Seconds(s.Duration))
-		}
+		benchkit.WriteStepTimes(w, rep.KilnSteps)
 	}
 	if len(rep.KilnStates) > 0 {
-		var parts []string
-		for _, s := range rep.KilnStates {
-			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, benchkit.Seconds(s.After)))
-		}
-		fmt.Fprintf(w, "\nkiln's last build as GetImage showed it (polled every 20 ms, from CreateImage): %s\n", strings.Join(parts, ", "))
+		benchkit.WriteStates(w, kilnPoll, rep.KilnStates)
 	}
 }
 

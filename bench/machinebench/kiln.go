@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,20 +30,23 @@ type kilnBuilder struct {
 
 // kilnRun is one build as kiln did it and recorded it.
 type kilnRun struct {
-	ARN      string        `json:"image_build_version_arn"`
-	AMI      string        `json:"ami"`
-	Wall     time.Duration `json:"wall_ns"`
-	Steps    []stepTime    `json:"steps"`
-	States   []stateSeen   `json:"states"`
-	Log      string        `json:"-"`
-	LogLines []string      `json:"log_timings"` // the executor's own timing lines
+	ARN      string               `json:"image_build_version_arn"`
+	AMI      string               `json:"ami"`
+	Wall     time.Duration        `json:"wall_ns"`
+	Steps    []benchkit.StepTime  `json:"steps"`
+	States   []benchkit.StateSeen `json:"states"`
+	Log      string               `json:"-"`
+	LogLines []string             `json:"log_timings"` // the executor's own timing lines
 }
+
+// kilnPoll is how often a build's GetImage is polled; the report says it.
+const kilnPoll = 50 * time.Millisecond
 
 // newKilnBuilder creates the infrastructure configuration, imports the
 // parent (returning how long the import took: not part of a build) and
 // creates the components and the recipe, whose root volume is volumeGiB.
 func newKilnBuilder(ctx context.Context, bin, addr, tarball string, cs []component, volumeGiB int) (*kilnBuilder, time.Duration, error) {
-	k := &kilnBuilder{client: benchkit.NewClient("http://"+addr, "AKIDMACHINEBENCH", "machinebench-secret", 1), bin: bin, addr: addr, poll: 50 * time.Millisecond}
+	k := &kilnBuilder{client: benchkit.NewClient("http://"+addr, "AKIDMACHINEBENCH", "machinebench-secret", 1), bin: bin, addr: addr, poll: kilnPoll}
 	c := k.client
 	infra, err := c.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
 		Name:                aws.String("machinebench"),
@@ -64,7 +66,7 @@ func newKilnBuilder(ctx context.Context, bin, addr, tarball string, cs []compone
 	if err != nil {
 		return nil, 0, fmt.Errorf("ImportDiskImage: %w", err)
 	}
-	img, _, err := k.wait(ctx, aws.ToString(imp.ImageBuildVersionArn), start, 20*time.Minute)
+	img, _, err := benchkit.WaitImage(ctx, c, aws.ToString(imp.ImageBuildVersionArn), start, k.poll, 20*time.Minute)
 	if err != nil {
 		return nil, 0, fmt.Errorf("importing the parent: %w", err)
 	}
@@ -113,7 +115,7 @@ func (k *kilnBuilder) build(ctx context.Context) (kilnRun, error) {
 		return kilnRun{}, fmt.Errorf("CreateImage: %w", err)
 	}
 	r := kilnRun{ARN: aws.ToString(out.ImageBuildVersionArn)}
-	img, states, err := k.wait(ctx, r.ARN, start, 15*time.Minute)
+	img, states, err := benchkit.WaitImage(ctx, k.client, r.ARN, start, k.poll, 15*time.Minute)
 	end := time.Now()
 	r.States = states
 	if err != nil {
@@ -124,121 +126,13 @@ func (k *kilnBuilder) build(ctx context.Context) (kilnRun, error) {
 	if img.OutputResources != nil && len(img.OutputResources.Amis) > 0 {
 		r.AMI = aws.ToString(img.OutputResources.Amis[0].Image)
 	}
-	r.Steps, err = k.breakdown(ctx, r.ARN, start, end)
+	r.Steps, err = benchkit.StepBreakdown(ctx, k.client, r.ARN, start, end)
 	if err != nil {
 		return r, fmt.Errorf("reading the step records: %w", err)
 	}
 	r.Log = k.logs(ctx, r.ARN)
 	r.LogLines = timingLines(r.Log)
 	return r, nil
-}
-
-// wait polls GetImage until the image is AVAILABLE, recording every status
-// with when it was first seen.
-func (k *kilnBuilder) wait(ctx context.Context, arn string, start time.Time, limit time.Duration) (*types.Image, []stateSeen, error) {
-	var states []stateSeen
-	deadline := time.Now().Add(limit)
-	for {
-		got, err := k.client.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(arn)})
-		if err != nil {
-			return nil, states, fmt.Errorf("GetImage %s: %w", arn, err)
-		}
-		img := got.Image
-		var status types.ImageStatus
-		if img != nil && img.State != nil {
-			status = img.State.Status
-		}
-		if n := len(states); n == 0 || states[n-1].Status != string(status) {
-			states = append(states, stateSeen{Status: string(status), After: time.Since(start)})
-		}
-		switch status {
-		case types.ImageStatusAvailable:
-			return img, states, nil
-		case types.ImageStatusFailed, types.ImageStatusCancelled, types.ImageStatusDeprecated, types.ImageStatusDeleted:
-			return nil, states, fmt.Errorf("image %s is %s: %s", arn, status, aws.ToString(img.State.Reason))
-		}
-		if time.Now().After(deadline) {
-			return nil, states, fmt.Errorf("image %s still %s after %s", arn, status, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, states, ctx.Err()
-		case <-time.After(k.poll):
-		}
-	}
-}
-
-// stateSeen is an image status as the client polling GetImage first saw
-// it, and how long after CreateImage was sent.
-type stateSeen struct {
-	Status string        `json:"status"`
-	After  time.Duration `json:"after_ns"`
-}
-
-// stepTime is how long one part of a kiln build took.
-type stepTime struct {
-	Workflow string        `json:"workflow"`
-	Step     string        `json:"step"`
-	Action   string        `json:"action"`
-	Duration time.Duration `json:"duration_ns"`
-	start    time.Time
-	end      time.Time
-}
-
-// Names of the parts of a build no step accounts for.
-const (
-	gapBefore = "(CreateImage until the first step starts)"
-	gapsAll   = "(between steps, all gaps)"
-	gapAfter  = "(last step's end until GetImage says AVAILABLE)"
-)
-
-// breakdown lists a build's workflow steps with the times kiln recorded
-// (to the millisecond), in order, plus what no step accounts for: the
-// wait from CreateImage to the first step, the gaps between steps, and
-// the time from the last step's end until GetImage reported AVAILABLE.
-// Client and server share a clock.
-func (k *kilnBuilder) breakdown(ctx context.Context, arn string, start, end time.Time) ([]stepTime, error) {
-	wfs, err := k.client.ListWorkflowExecutions(ctx, &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(arn)})
-	if err != nil {
-		return nil, fmt.Errorf("ListWorkflowExecutions: %w", err)
-	}
-	var out []stepTime
-	for _, wf := range wfs.WorkflowExecutions {
-		steps, err := k.client.ListWorkflowStepExecutions(ctx, &imagebuilder.ListWorkflowStepExecutionsInput{WorkflowExecutionId: wf.WorkflowExecutionId})
-		if err != nil {
-			return nil, fmt.Errorf("ListWorkflowStepExecutions: %w", err)
-		}
-		for _, s := range steps.Steps {
-			if s.StartTime == nil || s.EndTime == nil {
-				continue // a skipped step
-			}
-			st, err1 := time.Parse(time.RFC3339Nano, aws.ToString(s.StartTime))
-			en, err2 := time.Parse(time.RFC3339Nano, aws.ToString(s.EndTime))
-			if err1 != nil || err2 != nil || en.Before(st) {
-				return nil, fmt.Errorf("step %s: unreadable times %q, %q", aws.ToString(s.Name), aws.ToString(s.StartTime), aws.ToString(s.EndTime))
-			}
-			out = append(out, stepTime{Workflow: string(wf.Type), Step: aws.ToString(s.Name), Action: aws.ToString(s.Action),
-				Duration: en.Sub(st), start: st, end: en})
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no workflow steps recorded")
-	}
-	slices.SortStableFunc(out, func(a, b stepTime) int { return a.start.Compare(b.start) })
-	var gaps time.Duration
-	for i := 1; i < len(out); i++ {
-		if g := out[i].start.Sub(out[i-1].end); g > 0 {
-			gaps += g
-		}
-	}
-	// Millisecond timestamps against nanosecond clocks: clamp at zero.
-	wait := max(out[0].start.Sub(start.Truncate(time.Millisecond)), 0)
-	tail := max(end.Sub(out[len(out)-1].end), 0)
-	out = append([]stepTime{{Step: gapBefore, Duration: wait}}, out...)
-	return append(out,
-		stepTime{Step: gapsAll, Duration: gaps},
-		stepTime{Step: gapAfter, Duration: tail},
-	), nil
 }
 
 // logs is `kiln logs` of a build: every step's log as kiln keeps it.

@@ -163,34 +163,6 @@ func kilnChecks(runs []kilnRun) []benchkit.Check {
 	return []benchkit.Check{marker, disk}
 }
 
-// stepStats are one kiln step's times over the measured builds.
-type stepStats struct {
-	Workflow, Step, Action string
-	Median, Min, Max       time.Duration
-}
-
-// kilnStepStats is every step's median, min and max over the measured
-// builds, in the order of the last build.
-func (rep report) kilnStepStats() []stepStats {
-	if len(rep.KilnRuns) == 0 {
-		return nil
-	}
-	key := func(s stepTime) string { return s.Workflow + "\x00" + s.Step }
-	times := map[string][]time.Duration{}
-	for _, r := range rep.KilnRuns {
-		for _, s := range r.Steps {
-			times[key(s)] = append(times[key(s)], s.Duration)
-		}
-	}
-	var out []stepStats
-	for _, s := range rep.KilnRuns[len(rep.KilnRuns)-1].Steps {
-		ds := times[key(s)]
-		out = append(out, stepStats{Workflow: s.Workflow, Step: s.Step, Action: s.Action,
-			Median: benchkit.Median(ds), Min: slices.Min(ds), Max: slices.Max(ds)})
-	}
-	return out
-}
-
 func (rep report) writeMarkdown(w io.Writer) {
 	m := rep.Machine
 	fmt.Fprintf(w, "## kiln machine image benchmark, %s\n\n", m.Date)
@@ -235,13 +207,13 @@ func (rep report) writeMarkdown(w io.Writer) {
 	benchkit.WriteChecks(w, "Targets", rep.Targets)
 	benchkit.WriteChecks(w, "Checks", rep.Checks)
 
-	if st := rep.kilnStepStats(); len(st) > 0 {
+	var builds [][]benchkit.StepTime
+	for _, r := range rep.KilnRuns {
+		builds = append(builds, r.Steps)
+	}
+	if st := benchkit.StepStatsOver(builds); len(st) > 0 {
 		fmt.Fprintf(w, "\nkiln, step by step over the %d measured builds (kiln's own step records, ListWorkflowStepExecutions):\n\n", len(rep.KilnRuns))
-		fmt.Fprintln(w, "| workflow | step | action | median | min | max |")
-		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
-		for _, s := range st {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Workflow, s.Step, s.Action, benchkit.Seconds(s.Median), benchkit.Seconds(s.Min), benchkit.Seconds(s.Max))
-		}
+		benchkit.WriteStepStats(w, st)
 	}
 	if len(rep.FloorRuns) > 0 {
 		fmt.Fprintf(w, "\nThe floor, phase by phase over the %d measured builds:\n\n", len(rep.FloorRuns))
@@ -260,10 +232,6 @@ func (rep report) writeMarkdown(w io.Writer) {
 		if len(last.LogLines) > 0 {
 			fmt.Fprintf(w, "\nkiln's last build, as its executor logged the parts of its steps:\n\n```\n%s\n```\n", strings.Join(last.LogLines, "\n"))
 		}
-		var parts []string
-		for _, s := range last.States {
-			parts = append(parts, fmt.Sprintf("%s at %s", s.Status, benchkit.Seconds(s.After)))
-		}
-		fmt.Fprintf(w, "\nkiln's last build as GetImage showed it (polled every 50 ms, from CreateImage): %s\n", strings.Join(parts, ", "))
+		benchkit.WriteStates(w, kilnPoll, last.States)
 	}
 }
