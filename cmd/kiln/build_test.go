@@ -637,3 +637,23 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBoto3Builds runs test/smoke/boto3_builds.py: Debian's boto3 drives
+// a container build and reads its records.
+func TestBoto3Builds(t *testing.T) {
+	requireBoto3(t)
+	kilntest.RequireRoot(t)
+	srv := kilntest.Start(t)
+	base := srv.PushBusyboxBase(t, "base/busybox")
+	runSmoke(t, "/usr/bin/python3", filepath.Join(kilntest.RepoRoot(), "test/smoke/boto3_builds.py"), srv.URL, base, newerModelDir(t))
+}
+
+// TestAWSCLIBuilds runs test/smoke/cli_builds.sh: Debian's AWS CLI drives
+// a container build and waits for it.
+func TestAWSCLIBuilds(t *testing.T) {
+	requireTool(t, "/usr/bin/aws")
+	kilntest.RequireRoot(t)
+	srv := kilntest.Start(t)
+	base := srv.PushBusyboxBase(t, "base/busybox")
+	runSmoke(t, "/bin/bash", filepath.Join(kilntest.RepoRoot(), "test/smoke/cli_builds.sh"), srv.URL, base)
+}
