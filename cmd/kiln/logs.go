@@ -89,12 +89,6 @@ func defaultEndpoint() string {
 	return "http://127.0.0.1:8080"
 }
 
-// signedGet sends a GET signed with SigV4 for service imagebuilder, with
-// the environment's credentials (kiln on loopback accepts any).
-func signedGet(ctx context.Context, u string) (*http.Response, error) {
-	return signedRequest(ctx, http.MethodGet, u)
-}
-
 // kilnCall sends a signed request to kiln and returns the response when
 // kiln answered 200; any other answer becomes an error carrying kiln's
 // message.
@@ -111,7 +105,9 @@ func kilnCall(ctx context.Context, method, u string) (*http.Response, error) {
 	return resp, nil
 }
 
-// signedRequest sends a body-less request signed as signedGet does.
+// signedRequest sends a body-less request signed with SigV4 for service
+// imagebuilder, with the environment's credentials (kiln on loopback
+// accepts any).
 func signedRequest(ctx context.Context, method, u string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
