@@ -119,19 +119,16 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	if benchkit.Busy(loadBefore) {
 		logf("warning: load average is %.2f on %d CPUs; other work will skew the results", loadBefore, runtime.NumCPU())
 	}
-	tmp, err := os.MkdirTemp(o.tmpDir, "buildbench-")
+	wd, err := benchkit.NewWorkDir(o.tmpDir, "buildbench-", o.keep, logf)
 	if err != nil {
 		return err
 	}
-	var cleanups []func()
 	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-		if rerr := benchkit.ReleaseWorkDir(tmp, o.keep, logf); rerr != nil && err == nil {
+		if rerr := wd.Close(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
+	tmp := wd.Path
 
 	steps := workload(o.files, o.bigMiB)
 	es, err := baseEntries()
@@ -151,7 +148,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { kiln.Stop(15 * time.Second) })
+	wd.OnClose(func() { kiln.Stop(15 * time.Second) })
 	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, benchkit.FilesystemType(tmp))
 	if err := skopeoCopy(ctx, tmp, layoutDir, kiln.Addr+"/base:latest"); err != nil {
 		return err
@@ -182,7 +179,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		cleanups = append(cleanups, func() { bb.cleanup(context.Background()) })
+		wd.OnClose(func() { bb.cleanup(context.Background()) })
 		builders[toolBuildah] = func(ctx context.Context, n int) (time.Duration, layerCheck, error) {
 			d, ref, err := bb.build(ctx, n)
 			if err != nil {

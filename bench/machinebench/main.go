@@ -112,19 +112,16 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 	logf("parent: %s (%s bytes)", p.Tarball, benchkit.Thousands(p.Bytes))
 
-	tmp, err := os.MkdirTemp(o.tmpDir, "machinebench-")
+	wd, err := benchkit.NewWorkDir(o.tmpDir, "machinebench-", o.keep, logf)
 	if err != nil {
 		return err
 	}
-	var cleanups []func()
 	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-		if rerr := benchkit.ReleaseWorkDir(tmp, o.keep, logf); rerr != nil && err == nil {
+		if rerr := wd.Close(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
+	tmp := wd.Path
 
 	// The floor's parent tree: unpacked once, not timed (kiln's import is
 	// not timed either).
@@ -142,7 +139,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { kiln.Stop(15 * time.Second) })
+	wd.OnClose(func() { kiln.Stop(15 * time.Second) })
 	logf("kiln at %s, working directory %s (%s)", kiln.Addr, tmp, benchkit.FilesystemType(tmp))
 
 	cs := workload(o.files)

@@ -272,7 +272,7 @@ func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handle
 		err = e.Store.View(r.Context(), func(tx store.Tx) error {
 			all, err := build.ListAMIs(r.Context(), tx, e.Region)
 			for _, a := range all {
-				if a.AccountID == caller.Account || contains(a.Launchable, caller.Account) || contains(a.Launchable, "all") {
+				if a.LaunchableBy(caller.Account) {
 					amis = append(amis, a)
 				}
 			}
@@ -302,15 +302,6 @@ func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handle
 			http.NotFound(w, r)
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // serveDisk sends a disk: raw as stored (ranges supported), qcow2

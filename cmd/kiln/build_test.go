@@ -613,14 +613,21 @@ phases:
 
 // sleeping reports whether a `sleep ARG` process runs on this host.
 func sleeping(arg string) bool {
+	return processRunning(func(args []string) bool {
+		return len(args) == 2 && filepath.Base(args[0]) == "sleep" && args[1] == arg
+	})
+}
+
+// processRunning reports whether a process on this host has a command
+// line match accepts.
+func processRunning(match func(args []string) bool) bool {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) == 2 && filepath.Base(args[0]) == "sleep" && args[1] == arg {
+		if match(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")) {
 			return true
 		}
 	}

@@ -111,17 +111,7 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 		image := r.URL.Query().Get("imageBuildVersionArn")
 		follow := r.URL.Query().Get("follow") == "true"
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		canSee := func(res store.Resource) bool {
-			if res.Account == caller.Account {
-				return true
-			}
-			for _, p := range res.SharedWith {
-				if p == caller.Account || p == "*" {
-					return true
-				}
-			}
-			return false
-		}
+		canSee := func(res store.Resource) bool { return service.Visible(res, caller.Account) }
 		if err := e.WriteLogs(r.Context(), w, image, follow, canSee); err != nil {
 			if apiErr, ok := err.(*awsapi.Error); ok {
 				http.Error(w, apiErr.Message, apiErr.Status())

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -210,7 +208,7 @@ func TestMachineImageEndToEnd(t *testing.T) {
 	// kiln ami run boots the AMI here with its own kernel, console attached;
 	// Ctrl-C (SIGINT) ends it and leaves no QEMU behind.
 	run := exec.Command(bin, "ami", "run", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image))
-	console := &syncBuffer{}
+	console := &kilntest.SyncBuffer{}
 	run.Stdout, run.Stderr = console, console
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
@@ -228,7 +226,7 @@ func TestMachineImageEndToEnd(t *testing.T) {
 		run.Process.Kill()
 		t.Error("kiln ami run did not end on SIGINT")
 	}
-	waitFor(t, 10*time.Second, "QEMU to exit", func() bool { return !processRunning("qemu-system-x86_64", "kiln-ami-run-") })
+	waitFor(t, 10*time.Second, "QEMU to exit", func() bool { return !qemuRunning("kiln-ami-run-") })
 
 	qcow := filepath.Join(dir, "exported.qcow2")
 	if out, err := exec.Command(bin, "ami", "export", "--endpoint", f.srv.URL, aws.ToString(amis[0].Image), "--format", "qcow2", "--output", qcow).CombinedOutput(); err != nil {
@@ -303,39 +301,12 @@ phases:
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's output and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// processRunning reports whether a process named name runs with an
-// argument containing arg ("" for any).
-func processRunning(name, arg string) bool {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if filepath.Base(args[0]) == name && (arg == "" || strings.Contains(string(b), arg)) {
-			return true
-		}
-	}
-	return false
+// qemuRunning reports whether a QEMU with an argument containing arg
+// runs on this host.
+func qemuRunning(arg string) bool {
+	return processRunning(func(args []string) bool {
+		return filepath.Base(args[0]) == "qemu-system-x86_64" && strings.Contains(strings.Join(args, " "), arg)
+	})
 }
 
 // TestMachineImageCancelDuringTest cancels a build while its test phase
@@ -395,6 +366,6 @@ phases:
 		t.Fatalf("image is %s: %s", img.State.Status, aws.ToString(img.State.Reason))
 	}
 	waitFor(t, 10*time.Second, "the test instance's QEMU to exit", func() bool {
-		return !processRunning("qemu-system-x86_64", f.srv.DataDir)
+		return !qemuRunning(f.srv.DataDir)
 	})
 }

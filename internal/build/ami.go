@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/store"
@@ -40,6 +41,12 @@ type AMI struct {
 	CreationDate time.Time `json:"creationDate"`
 	// Launchable lists accounts with launch permission besides the owner.
 	Launchable []string `json:"launchPermission,omitempty"`
+}
+
+// LaunchableBy reports whether account may use the AMI: its owner, an
+// account its launch permission names, or anyone when it names "all".
+func (a AMI) LaunchableBy(account string) bool {
+	return a.AccountID == account || slices.Contains(a.Launchable, account) || slices.Contains(a.Launchable, "all")
 }
 
 // NewAMIID returns a fresh EC2-style image id.

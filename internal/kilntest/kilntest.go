@@ -8,13 +8,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -82,8 +80,7 @@ type Server struct {
 	Args    []string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	logMu   sync.Mutex
-	log     strings.Builder
+	log     SyncBuffer
 }
 
 var readyLine = regexp.MustCompile(`kiln listening on http://(\S+)`)
@@ -127,7 +124,7 @@ func (s *Server) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd.Stderr = &lockedWriter{s}
+	cmd.Stderr = &s.log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -160,23 +157,12 @@ func (s *Server) start() {
 	}
 }
 
-type lockedWriter struct{ s *Server }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.s.logf("%s", p)
-	return len(p), nil
-}
-
 func (s *Server) logf(format string, args ...any) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
 	fmt.Fprintf(&s.log, format, args...)
 }
 
 // Log returns what the server printed so far.
 func (s *Server) Log() string {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
 	return s.log.String()
 }
 
@@ -245,5 +231,3 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-var _ io.Writer = (*lockedWriter)(nil)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/kiln-build/kiln/internal/dockerfile"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/dockerfile"
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"

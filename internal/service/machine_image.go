@@ -61,22 +61,10 @@ func (s *Service) parentAMI(ctx context.Context, tx store.Tx, account, parent st
 		}
 	}
 	ami, err := build.GetAMI(ctx, tx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (ami.Region != s.Region || !amiLaunchable(ami, account))) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (ami.Region != s.Region || !ami.LaunchableBy(account))) {
 		return build.AMI{}, badValue("parentImage", "The AMI '%s' does not exist in kiln's catalogue for this account and region.", id)
 	}
 	return ami, err
-}
-
-func amiLaunchable(a build.AMI, account string) bool {
-	if a.AccountID == account {
-		return true
-	}
-	for _, p := range a.Launchable {
-		if p == account || p == "all" {
-			return true
-		}
-	}
-	return false
 }
 
 // ImportDiskImage imports a disk image (raw or qcow2) or a root

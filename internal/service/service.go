@@ -65,8 +65,12 @@ func formatDateTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// visible reports whether account may read r: its own resources,
-// Amazon-managed ones, and those a resource policy shares with it.
+// Visible reports whether account may read r: its own resources,
+// Amazon-managed ones, and those a resource policy shares with it. Other
+// readers of the store (kiln's log and catalogue endpoints) apply the
+// same rule through it.
+func Visible(r store.Resource, account string) bool { return visible(r, account) }
+
 func visible(r store.Resource, account string) bool {
 	if r.Account == account || r.Account == AmazonAccount {
 		return true

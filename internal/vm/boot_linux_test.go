@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/vm/agent"
 )
 
@@ -78,34 +79,16 @@ func buildAgent(t *testing.T, dir string) string {
 	return out
 }
 
-// lockedBuffer is a bytes.Buffer safe for QEMU's output goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // notifyWriter signals once its output contains want.
 type notifyWriter struct {
-	lockedBuffer
+	kilntest.SyncBuffer
 	want string
 	once sync.Once
 	seen chan struct{}
 }
 
 func (n *notifyWriter) Write(p []byte) (int, error) {
-	n.lockedBuffer.Write(p)
+	n.SyncBuffer.Write(p)
 	if strings.Contains(n.String(), n.want) {
 		n.once.Do(func() { close(n.seen) })
 	}
@@ -148,7 +131,7 @@ func TestBootAgent(t *testing.T) {
 	// Generous: software emulation on a busy 2-core CI machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var console lockedBuffer
+	var console kilntest.SyncBuffer
 	start := time.Now()
 	m, err := Boot(ctx, Config{
 		Kernel:  kernel,
@@ -309,7 +292,7 @@ func TestBootAgentThenInit(t *testing.T) {
 	qemu, kernel, _, initrd := bootInitramfs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var console lockedBuffer
+	var console kilntest.SyncBuffer
 	start := time.Now()
 	m, err := Boot(ctx, Config{
 		Kernel:  kernel,

@@ -174,18 +174,13 @@ func setEnv(env []string, key, value string) []string {
 // root) and chmod (octal, "" keeps the source's modes) apply to
 // everything copied.
 func Copy(sources []string, dest, chown, chmod string) error {
-	uid, gid := -1, -1
+	uid, gid := 0, 0
 	if chown != "" {
 		u, err := LookupUser(chown)
 		if err != nil {
 			return err
 		}
 		uid, gid = int(u.UID), int(u.GID)
-		if !strings.Contains(chown, ":") {
-			gid = int(u.GID)
-		}
-	} else {
-		uid, gid = 0, 0
 	}
 	var mode fs.FileMode
 	if chmod != "" {
