@@ -113,6 +113,10 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kiln serve:", err)
 		return 2
 	}
+	if err := cfg.absolutePaths(); err != nil {
+		fmt.Fprintln(stderr, "kiln serve:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, stdout, stderr); err != nil {
@@ -120,6 +124,32 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// absolutePaths makes every path flag absolute, once, at start-up. Paths
+// reach the sandbox (which mounts and pivots by absolute path), child
+// processes started in other directories and log lines an operator reads
+// later, so a relative --data-dir such as the default ./kiln-data must
+// not stay relative to whatever the working directory happens to be.
+func (c *serveConfig) absolutePaths() error {
+	for _, p := range []*string{&c.dataDir, &c.credentials} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *p, err)
+		}
+		*p = abs
+	}
+	for i, dir := range c.allowImportDir {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("--allow-import-dir %s: %w", dir, err)
+		}
+		c.allowImportDir[i] = abs
+	}
+	return nil
 }
 
 // authMode decides how signatures are checked. Anyone who can reach a

@@ -38,6 +38,9 @@ func shellMain(args []string, stdout, stderr io.Writer) int {
 		flags.Usage()
 		return 2
 	}
+	if abs, err := filepath.Abs(*dataDir); err == nil {
+		*dataDir = abs // the sandbox mounts by absolute path
+	}
 	image, argv := rest[0], rest[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
