@@ -46,6 +46,9 @@ func generate(modelPath, overlayPath string) (map[string][]byte, []skippedPatter
 		g.idents[n] = "hand-written"
 	}
 	files := map[string][]byte{}
+	if files["botocore_gen.json"], err = botocoreModel(modelPath, overlayPath); err != nil {
+		return nil, nil, fmt.Errorf("botocore_gen.json: %v", err)
+	}
 	for name, emit := range map[string]func(*bytes.Buffer) error{
 		"shapes_gen.go":     g.emitShapes,
 		"enums_gen.go":      g.emitEnums,
