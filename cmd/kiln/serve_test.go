@@ -555,7 +555,9 @@ func TestAmazonCatalogue(t *testing.T) {
 }
 
 func TestImportAndURIComponents(t *testing.T) {
-	srv := kilntest.Start(t)
+	// The documents come from a loopback test server: the operator's
+	// opt-in lets kiln fetch from there.
+	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	imp, err := c.ImportComponent(ctx, &imagebuilder.ImportComponentInput{
