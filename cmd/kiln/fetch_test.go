@@ -250,3 +250,35 @@ func TestImportRefusesHostServices(t *testing.T) {
 		t.Fatal("the host's service was reached")
 	}
 }
+
+// TestAddRefusesHostServices: a Dockerfile's ADD URL aimed at the host's
+// loopback fails the build by policy, before connecting.
+func TestAddRefusesHostServices(t *testing.T) {
+	secret, hits := secretService(t)
+	f := newBuildFixture(t, true)
+	noop := f.component(t, "noop", `name: noop
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Noop
+        action: ExecuteBash
+        inputs:
+          commands:
+            - "true"
+`)
+	recipe := f.recipe(t, "add-stolen", minimalTemplate+"ADD "+secret.URL+"/secret /opt/secret\n",
+		types.ComponentConfiguration{ComponentArn: aws.String(noop)})
+	image := f.createImage(t, recipe, false, "")
+	img := f.waitImage(t, image, 3*time.Minute)
+	reason := aws.ToString(img.State.Reason)
+	if img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, "refused by kiln's fetch policy") || strings.Contains(reason, hostSecret) {
+		t.Fatalf("image is %s: %q", img.State.Status, reason)
+	}
+	if strings.Contains(f.logs(t, image), hostSecret) {
+		t.Fatal("the build's log carries the secret")
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the host's service was reached")
+	}
+}
