@@ -128,31 +128,38 @@ func (c *Client) trusted(addr string) bool {
 	return false
 }
 
-// dialer connects to addr, checking the resolved address at connect
-// time unless addr is trusted. Plain connections under
-// PlainHTTPOnlyAllowed must land in the operator's ranges.
+// dial connects to addr, checking the resolved address at connect time
+// unless addr is trusted.
 func (c *Client) dial(ctx context.Context, network, addr string, plain bool) (net.Conn, error) {
 	d := &net.Dialer{Timeout: orDefault(c.ConnectTimeout, DefaultConnectTimeout), Resolver: c.Resolver}
 	if !c.trusted(addr) {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return &policyError{addr: address}
-			}
-			if err := c.Policy.Check(ap.Addr()); err != nil {
-				return &policyError{addr: address}
-			}
-			if plain && c.PlainHTTPOnlyAllowed && !c.Policy.allowed(ap.Addr().WithZone("")) {
-				return &policyError{addr: address + " (plain http)"}
-			}
-			return nil
-		}
+		d.Control = c.control(plain)
 	}
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	return &idleConn{Conn: conn, idle: orDefault(c.IdleTimeout, DefaultIdleTimeout)}, nil
+}
+
+// control is the dialer's check of each resolved address, run after the
+// socket is made and before connect(2): a refused address never sees a
+// packet. A plain connection under PlainHTTPOnlyAllowed must land in
+// the operator's ranges.
+func (c *Client) control(plain bool) func(network, address string, _ syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return &policyError{addr: address}
+		}
+		if err := c.Policy.Check(ap.Addr()); err != nil {
+			return &policyError{addr: address}
+		}
+		if plain && c.PlainHTTPOnlyAllowed && !c.Policy.allowed(ap.Addr().WithZone("")) {
+			return &policyError{addr: address + " (plain http)"}
+		}
+		return nil
+	}
 }
 
 // idleConn fails a read or write that makes no progress for idle.

@@ -516,3 +516,31 @@ func TestTrustedAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestControl: the dialer's check, on addresses it is never connected to.
+func TestControl(t *testing.T) {
+	allow := Policy{Allow: mustPrefixes(t, "10.0.0.0/8")}
+	for _, tc := range []struct {
+		name    string
+		c       Client
+		address string
+		plain   bool
+		ok      bool
+	}{
+		{"public https", Client{}, "93.184.216.34:443", false, true},
+		{"public plain http", Client{}, "93.184.216.34:80", true, true},
+		{"public plain http for documents", Client{PlainHTTPOnlyAllowed: true}, "93.184.216.34:80", true, false},
+		{"public https for documents", Client{PlainHTTPOnlyAllowed: true}, "93.184.216.34:443", false, true},
+		{"allowed plain http for documents", Client{Policy: allow, PlainHTTPOnlyAllowed: true}, "10.1.1.1:80", true, true},
+		{"metadata", Client{Policy: allow}, "169.254.169.254:80", true, false},
+		{"mapped metadata", Client{Policy: allow}, "[::ffff:169.254.169.254]:80", true, false},
+		{"not an address", Client{}, "example.com:80", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.control(tc.plain)("tcp", tc.address, nil)
+			if (err == nil) != tc.ok {
+				t.Errorf("control(%s) = %v, want allowed %v", tc.address, err, tc.ok)
+			}
+		})
+	}
+}
