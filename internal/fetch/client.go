@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -121,7 +122,7 @@ func (c *Client) or() *Client {
 
 func (c *Client) trusted(addr string) bool {
 	for _, t := range c.Trusted {
-		if t == addr {
+		if strings.EqualFold(t, addr) {
 			return true
 		}
 	}
