@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/container"
 	"github.com/kiln-build/kiln/internal/build/machine"
+	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/service"
 )
@@ -62,11 +64,34 @@ func (f *fetchers) wire(e *build.Engine) {
 		switch x := x.(type) {
 		case *container.Executor:
 			x.Fetch = f.web
+			x.Pull.Transport = f.registries(x.Tools).HTTPClient().Transport
 		case *machine.Executor:
 			x.Fetch = f.web
+			x.Pull.Transport = f.registries(x.Tools).HTTPClient().Transport
 			if f.s3 != nil {
 				x.S3 = newS3Opener(f.endpoint, f.region, f.s3)
 			}
 		}
 	}
+}
+
+// registries is the client parent images are pulled with: kiln's own
+// registry and the operator's --insecure-registry hosts are trusted (the
+// operator named them); every other registry, and every redirect, is
+// checked like any fetch, so a recipe's parentImage cannot point kiln at
+// a service on its host or network.
+func (f *fetchers) registries(t sandboxed.Tools) *fetch.Client {
+	c := *f.web
+	c.Trusted = nil
+	for _, h := range append([]string{t.RegistryHost}, t.Pull.Insecure...) {
+		if h == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(h); err == nil {
+			c.Trusted = append(c.Trusted, h)
+			continue
+		}
+		c.Trusted = append(c.Trusted, net.JoinHostPort(h, "443"), net.JoinHostPort(h, "80"))
+	}
+	return &c
 }

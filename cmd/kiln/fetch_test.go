@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -251,8 +252,9 @@ func TestImportRefusesHostServices(t *testing.T) {
 	}
 }
 
-// TestAddRefusesHostServices: a Dockerfile's ADD URL aimed at the host's
-// loopback fails the build by policy, before connecting.
+// TestAddRefusesHostServices: a Dockerfile's ADD URL or a parent image
+// aimed at the host's loopback fails the build by policy, before
+// connecting.
 func TestAddRefusesHostServices(t *testing.T) {
 	secret, hits := secretService(t)
 	f := newBuildFixture(t, true)
@@ -277,6 +279,19 @@ phases:
 	}
 	if strings.Contains(f.logs(t, image), hostSecret) {
 		t.Fatal("the build's log carries the secret")
+	}
+	// A parent image in a "registry" on the host's loopback: refused
+	// too, while kiln's own registry (the fixture's base) is trusted.
+	host := strings.TrimPrefix(secret.URL, "http://")
+	for i, parent := range []string{host + "/library/base:latest", host + "/v2/x@sha256:" + strings.Repeat("0", 64)} {
+		recipe = f.recipeFrom(t, fmt.Sprintf("parent-stolen-%d", i), parent, minimalTemplate,
+			types.ComponentConfiguration{ComponentArn: aws.String(noop)})
+		image = f.createImage(t, recipe, false, "")
+		img = f.waitImage(t, image, 3*time.Minute)
+		reason = aws.ToString(img.State.Reason)
+		if img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, "refused by kiln's fetch policy") || strings.Contains(reason, hostSecret) {
+			t.Fatalf("parent %s: image is %s: %q", parent, img.State.Status, reason)
+		}
 	}
 	if hits.Load() != 0 {
 		t.Fatal("the host's service was reached")

@@ -71,9 +71,15 @@ func failed(format string, args ...any) *Error {
 
 // policyError is what the dialer's Control returns; it travels up
 // through net.OpError and url.Error and becomes an ErrRefused.
-type policyError struct{ addr string }
+type policyError struct {
+	// plain: the address is public, but plain http may go only to the
+	// operator's ranges.
+	plain bool
+}
 
-func (e *policyError) Error() string { return "destination " + e.addr + " is not allowed" }
+// Its text is the policy's, so an error that reaches a caller unsanitised
+// (through a library's own wrapping) still says only that.
+func (e *policyError) Error() string { return ErrRefused.Error() }
 
 // Client fetches URLs under kiln's policy. The zero Client (and a nil
 // one) connects to public addresses only, with the default limits.
@@ -151,13 +157,13 @@ func (c *Client) control(plain bool) func(network, address string, _ syscall.Raw
 	return func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return &policyError{addr: address}
+			return &policyError{}
 		}
 		if err := c.Policy.Check(ap.Addr()); err != nil {
-			return &policyError{addr: address}
+			return &policyError{}
 		}
 		if plain && c.PlainHTTPOnlyAllowed && !c.Policy.allowed(ap.Addr().WithZone("")) {
-			return &policyError{addr: address + " (plain http)"}
+			return &policyError{plain: true}
 		}
 		return nil
 	}
@@ -255,6 +261,9 @@ func (c *Client) Sanitize(uri string, err error) error {
 	var pe *policyError
 	if errors.As(err, &pe) {
 		c.logf("fetch refused", uri, err)
+		if pe.plain {
+			return refused("plain http goes only to ranges kiln serve --allow-fetch-cidr opens; use https")
+		}
 		return refused("the destination is not a public address (kiln serve --allow-fetch-cidr opens a range)")
 	}
 	// An HTTP answer of an SDK (the S3 client) keeps its status code
