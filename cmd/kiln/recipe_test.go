@@ -289,7 +289,9 @@ func containerRecipeInput(name, version, componentARN string) *imagebuilder.Crea
 }
 
 func TestContainerRecipeRoundTrip(t *testing.T) {
-	srv := kilntest.Start(t)
+	// The template by URI comes from a loopback test server: the
+	// operator's opt-in lets kiln fetch from there.
+	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	hello := createHello(t, c, "hello", "1.0.0")
