@@ -350,6 +350,25 @@ func TestSharedImageLogsStayWithOwner(t *testing.T) {
 		t.Fatalf("bob cannot read the image shared with him: %v", err)
 	}
 
+	// Nor the build's record: workflow and step executions.
+	_, err = b.ListWorkflowExecutions(ctx, &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(image)})
+	wantCode(t, err, "ResourceNotFoundException")
+	execs, err := f.client.ListWorkflowExecutions(ctx, &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(image)})
+	if err != nil || len(execs.WorkflowExecutions) == 0 {
+		t.Fatalf("alice's ListWorkflowExecutions = %+v, %v", execs, err)
+	}
+	execID := execs.WorkflowExecutions[0].WorkflowExecutionId
+	_, err = b.GetWorkflowExecution(ctx, &imagebuilder.GetWorkflowExecutionInput{WorkflowExecutionId: execID})
+	wantCode(t, err, "ResourceNotFoundException")
+	_, err = b.ListWorkflowStepExecutions(ctx, &imagebuilder.ListWorkflowStepExecutionsInput{WorkflowExecutionId: execID})
+	wantCode(t, err, "ResourceNotFoundException")
+	steps, err := f.client.ListWorkflowStepExecutions(ctx, &imagebuilder.ListWorkflowStepExecutionsInput{WorkflowExecutionId: execID})
+	if err != nil || len(steps.Steps) == 0 {
+		t.Fatalf("alice's ListWorkflowStepExecutions = %+v, %v", steps, err)
+	}
+	_, err = b.GetWorkflowStepExecution(ctx, &imagebuilder.GetWorkflowStepExecutionInput{StepExecutionId: steps.Steps[0].StepExecutionId})
+	wantCode(t, err, "ResourceNotFoundException")
+
 	kilnLogs := func(creds kilntest.Creds) (string, error) {
 		cmd := exec.Command(kilntest.Binary(t), "logs", "--endpoint", f.srv.URL, image)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
