@@ -19,6 +19,7 @@ import (
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
+	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
@@ -117,7 +118,7 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 				http.Error(w, apiErr.Message, apiErr.Status())
 				return
 			}
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, e.Log, err)
 		}
 	})
 }
