@@ -51,6 +51,9 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		}
 	}
 	pull := oci.Options{Insecure: cfg.insecureRegistry}
+	if pull.Transport, err = ownRegistryTransport(cfg, host); err != nil {
+		return nil, err
+	}
 	// Under --auth strict kiln's own registry wants credentials; the
 	// engine uses the first principal's to pull parents from it.
 	for key, p := range principals {

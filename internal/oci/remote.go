@@ -22,6 +22,10 @@ type Options struct {
 	// Auth, when set, gives credentials per registry host (nil: anonymous).
 	Auth     authn.Keychain
 	Platform v1.Platform // default linux/amd64
+	// Transport, when set, carries the requests instead of
+	// remote.DefaultTransport (kiln's own registry served over TLS with a
+	// certificate the system does not trust is reached this way).
+	Transport http.RoundTripper
 }
 
 // platform is opt's platform with the default filled in.
@@ -34,6 +38,13 @@ func (o Options) platform() v1.Platform {
 		p.Architecture = "amd64"
 	}
 	return p
+}
+
+func (o Options) transport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	return remote.DefaultTransport
 }
 
 // plainHTTPAllowed reports whether host ("host" or "host:port") may be
@@ -84,7 +95,7 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithPlatform(o.platform()),
-		remote.WithTransport(&httpGuard{base: remote.DefaultTransport, allowed: o.plainHTTPAllowed}),
+		remote.WithTransport(&httpGuard{base: o.transport(), allowed: o.plainHTTPAllowed}),
 	}
 	if o.Auth != nil {
 		opts = append(opts, remote.WithAuthFromKeychain(o.Auth))
