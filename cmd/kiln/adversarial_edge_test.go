@@ -218,17 +218,30 @@ func TestEdgeSlowlorisBodies(t *testing.T) {
 		t.Errorf("strangers' stalled bodies grew the server by %d KiB; they must not be buffered", grow)
 	}
 
-	// A principal's body is read (the signature covers it), but a stalled
-	// one is cut by the deadline and the connection freed.
+	// A principal's body must be read before its signature can be checked
+	// (the SDKs send no X-Amz-Content-Sha256), so anyone who knows an
+	// access key ID gets that far. Such bodies share a 32 MiB budget:
+	// beyond it they are refused at once (ThrottlingException), and within
+	// it a stalled one is cut by --body-timeout.
 	results, peak = run(edgeAlice)
 	var longest time.Duration
+	throttled := 0
 	for i, r := range results {
-		if !strings.Contains(r.answer, "RequestTimeoutException") {
+		switch {
+		case strings.Contains(r.answer, "ThrottlingException"):
+			throttled++
+		case strings.Contains(r.answer, "RequestTimeoutException"):
+			longest = max(longest, r.closed)
+		default:
 			t.Fatalf("principal %d: answer %q (err %v)", i, r.answer, r.err)
 		}
-		longest = max(longest, r.closed)
 	}
-	t.Logf("100 principals' stalled bodies: all cut, the last after %s (--body-timeout 2s); RSS peak +%d KiB", longest, peak-base)
+	t.Logf("100 stalled bodies signed with a known key: %d refused over the budget, the rest cut, the last after %s (--body-timeout 2s); RSS peak +%d KiB",
+		throttled, longest.Round(time.Millisecond), peak-base)
+	// Before the budget: +164 MiB here.
+	if grow := peak - base; grow > 80<<10 {
+		t.Errorf("stalled bodies grew the server by %d KiB; the pending-body budget is 32 MiB", grow)
+	}
 
 	if _, err := c.ListComponents(ctx, &imagebuilder.ListComponentsInput{}); err != nil {
 		t.Fatalf("after the attack: %v", err)
@@ -265,9 +278,9 @@ func TestEdgeIdleConnections(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("%d silent connections: server descriptors %d before, peak %d (cap %d)", clients, base, peak, limit)
-	// One more than the cap: a connection over it is open for a moment
-	// between accept and close.
-	if peak > base+limit+1 {
+	// A connection over the cap is open for a moment between accept and
+	// close, and kiln has a few descriptors of its own that come and go.
+	if peak > base+limit+5 {
 		t.Errorf("the server held %d descriptors for connections, over the cap of %d", peak-base, limit)
 	}
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -37,21 +38,51 @@ func (s *Server) uploadTimeout() time.Duration {
 	return DefaultUploadTimeout
 }
 
+// Bodies the server holds before their signature can be checked (most
+// SDKs do not send X-Amz-Content-Sha256, so the signature covers a hash of
+// the body that only reading it yields) are bounded in memory: one of at
+// most smallBody bytes always proceeds, larger ones share
+// pendingBodyBudget, and a body that finds the budget spent is refused
+// with ThrottlingException, which SDKs retry. Legitimate large bodies
+// (inline component documents) are rare and brief; a crowd of stalled
+// megabyte bodies from a client that knows an access key ID but not its
+// secret then costs the budget, not a megabyte each.
+const (
+	smallBody         = 64 << 10
+	pendingBodyBudget = 32 << 20
+)
+
 // readBody reads an API request body: at most maxBodyBytes, all of it
-// within BodyTimeout.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// within BodyTimeout, in memory reserved from the pending-body budget.
+// release gives the reservation back; call it once the body is verified
+// or refused.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	size := r.ContentLength
+	if size < 0 { // chunked: reserve for the worst case
+		size = maxBodyBytes + 1
+	}
+	reserved := int64(0)
+	if size > smallBody {
+		if s.pending.Add(size) > pendingBodyBudget {
+			s.pending.Add(-size)
+			return nil, func() {}, awsapi.Errorf("ThrottlingException", "Rate exceeded: too many large request bodies are arriving at once; retry")
+		}
+		reserved = size
+	}
+	release = func() { s.pending.Add(-reserved) }
 	timeout := s.bodyTimeout()
-	body := newDeadlineBody(w, r.Body, timeout, timeout)
-	b, err := io.ReadAll(io.LimitReader(body, maxBodyBytes+1))
+	rd := newDeadlineBody(w, r.Body, timeout, timeout)
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, maxBodyBytes)+1))
+	_, err = buf.ReadFrom(io.LimitReader(rd, maxBodyBytes+1))
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, awsapi.Errorf("RequestTimeoutException", "the request body did not arrive within %s", timeout)
+		return nil, release, awsapi.Errorf("RequestTimeoutException", "the request body did not arrive within %s", timeout)
 	case err != nil:
-		return nil, awsapi.Errorf("SerializationException", "reading the request body: %v", err)
-	case len(b) > maxBodyBytes:
-		return nil, awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes)
+		return nil, release, awsapi.Errorf("SerializationException", "reading the request body: %v", err)
+	case buf.Len() > maxBodyBytes:
+		return nil, release, awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes)
 	}
-	return b, nil
+	return buf.Bytes(), release, nil
 }
 
 // withUploadDeadline bounds the body of requests h serves: it must arrive

@@ -392,3 +392,38 @@ func TestRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingBodiesAreBudgeted: large bodies whose signature can only be
+// checked once they are read share a memory budget; beyond it they are
+// refused with ThrottlingException at once instead of being buffered.
+func TestPendingBodiesAreBudgeted(t *testing.T) {
+	ts, _ := edgeServer(t, func(s *server.Server) { s.BodyTimeout = 3 * time.Second })
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	head := headOf(t, edgeCreds, ts.URL+"/CreateComponent", "", 1000_000)
+	const clients = 40
+	answers := make([]string, clients)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, answers[i] = rawExchange(t, addr, head)
+		}()
+	}
+	wg.Wait()
+	throttled, cut := 0, 0
+	for _, a := range answers {
+		switch {
+		case strings.Contains(a, "ThrottlingException"):
+			throttled++
+		case strings.Contains(a, "RequestTimeoutException"):
+			cut++
+		default:
+			t.Errorf("answer %s", a)
+		}
+	}
+	// 32 MiB admits 33 bodies of 10^6 bytes.
+	if throttled != clients-33 || cut != 33 {
+		t.Errorf("%d throttled, %d cut by the deadline; want %d and 33", throttled, cut, clients-33)
+	}
+}

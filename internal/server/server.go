@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -75,6 +76,7 @@ type Server struct {
 	muxOnce sync.Once
 	mux     *http.ServeMux
 	metrics metrics
+	pending atomic.Int64 // bytes reserved by bodies being read (readBody)
 }
 
 // ServeHTTP implements http.Handler.
@@ -196,13 +198,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		fail(awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes))
 		return
 	}
-	body, err := s.readBody(w, r)
+	body, release, err := s.readBody(w, r)
 	if err != nil {
+		release()
 		fail(err)
 		return
 	}
 	bodyRead = true
 	caller, err := pending.Finish(body)
+	release() // verified or refused: the budget is for bodies yet unchecked
 	if err != nil {
 		fail(err)
 		return
