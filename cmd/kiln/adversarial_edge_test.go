@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -585,12 +586,24 @@ func TestEdgeTLS(t *testing.T) {
 			t.Errorf("aws --ca-bundle get-component: %v\n%s", err, out)
 		}
 		cmd = exec.Command("/usr/bin/aws", "imagebuilder", "list-components", "--endpoint-url", srv.URL, "--region", "us-east-1")
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+edgeAlice.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+edgeAlice.SecretAccessKey,
-			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_CA_BUNDLE=")
+		cmd.Env = append(envWithout("AWS_CA_BUNDLE"), "AWS_ACCESS_KEY_ID="+edgeAlice.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+edgeAlice.SecretAccessKey,
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("aws without the CA bundle succeeded:\n%s", out)
 		}
 	}
+}
+
+// envWithout is the environment without the named variables.
+func envWithout(names ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // TestEdgeTLSRegistry: kiln's registry over TLS (loopback mode, where the
