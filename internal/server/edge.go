@@ -95,10 +95,37 @@ func (s *Server) withUploadDeadline(h http.Handler) http.Handler {
 			body := newDeadlineBody(w, r.Body, s.bodyTimeout(), s.uploadTimeout())
 			body.arm()
 			r.Body = body
+			w = &closeOnRefusal{ResponseWriter: w, body: body}
 		}
 		h.ServeHTTP(w, r)
 	})
 }
+
+// closeOnRefusal closes the connection after an error answer to a request
+// whose body was not read to its end (a registry upload refused for want
+// of credentials): otherwise Go's server would first drain up to 256 KiB
+// of a body nobody will use, from a client that may never send it.
+type closeOnRefusal struct {
+	http.ResponseWriter
+	body *deadlineBody
+}
+
+func (c *closeOnRefusal) WriteHeader(code int) {
+	if code >= 400 && !c.body.done {
+		c.Header().Set("Connection", "close")
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// Flush and Unwrap keep streaming and http.ResponseController working
+// through the wrapper.
+func (c *closeOnRefusal) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *closeOnRefusal) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // deadlineBody reads a request body under the connection's read deadline,
 // moved forward before every read: the next bytes must come within

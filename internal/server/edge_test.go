@@ -427,3 +427,20 @@ func TestPendingBodiesAreBudgeted(t *testing.T) {
 		t.Errorf("%d throttled, %d cut by the deadline; want %d and 33", throttled, cut, clients-33)
 	}
 }
+
+// TestRefusedUploadIsNotDrained: an Extra handler (the registry) that
+// refuses a request without reading its body closes the connection, so a
+// stalled body is neither waited for nor drained.
+func TestRefusedUploadIsNotDrained(t *testing.T) {
+	ts, _ := edgeServer(t, func(s *server.Server) {
+		s.BodyTimeout = time.Hour // only closing the connection can answer in time
+		s.Extra = map[string]http.Handler{"/v2/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+		})}
+	})
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	status, _ := rawExchange(t, addr, "POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 1000\r\n\r\n")
+	if !strings.HasPrefix(status, "401") {
+		t.Fatalf("refused upload: %s", status)
+	}
+}
