@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/fileutil"
+	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
@@ -279,7 +281,7 @@ func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handle
 			return err
 		})
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, e.Log, err)
 			return
 		}
 		switch r.URL.Path {
@@ -293,7 +295,7 @@ func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handle
 			id, format := r.URL.Query().Get("imageId"), r.URL.Query().Get("format")
 			for _, a := range amis {
 				if a.ImageID == id {
-					serveDisk(w, r, filepath.Join(dataDir, a.Disk), format)
+					serveDisk(w, r, e.Log, filepath.Join(dataDir, a.Disk), format)
 					return
 				}
 			}
@@ -306,19 +308,19 @@ func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handle
 
 // serveDisk sends a disk: raw as stored (ranges supported), qcow2
 // converted on the fly into a temporary file.
-func serveDisk(w http.ResponseWriter, r *http.Request, path, format string) {
+func serveDisk(w http.ResponseWriter, r *http.Request, log *slog.Logger, path, format string) {
 	switch format {
 	case "", "raw":
 	case "qcow2":
 		tmp, err := os.CreateTemp("", "kiln-export-*.qcow2")
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, log, err)
 			return
 		}
 		tmp.Close()
 		defer os.Remove(tmp.Name())
 		if err := disk.ConvertQcow2(r.Context(), path, tmp.Name()); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, log, err)
 			return
 		}
 		path = tmp.Name()
@@ -328,13 +330,13 @@ func serveDisk(w http.ResponseWriter, r *http.Request, path, format string) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		server.InternalError(w, r, log, err)
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		server.InternalError(w, r, log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -373,7 +375,7 @@ func deleteAMI(w http.ResponseWriter, r *http.Request, e *build.Engine, dataDir,
 		http.Error(w, fmt.Sprintf("The AMI '%s' does not exist or is not yours.", id), http.StatusNotFound)
 		return
 	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		server.InternalError(w, r, e.Log, err)
 		return
 	}
 	if orphan != "" {

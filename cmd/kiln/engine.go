@@ -19,6 +19,7 @@ import (
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
+	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
@@ -50,6 +51,9 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		}
 	}
 	pull := oci.Options{Insecure: cfg.insecureRegistry}
+	if pull.Transport, err = ownRegistryTransport(cfg, host); err != nil {
+		return nil, err
+	}
 	// Under --auth strict kiln's own registry wants credentials; the
 	// engine uses the first principal's to pull parents from it.
 	for key, p := range principals {
@@ -111,7 +115,7 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 				http.Error(w, apiErr.Message, apiErr.Status())
 				return
 			}
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, e.Log, err)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/container"
@@ -64,15 +65,26 @@ func (f *fetchers) wire(e *build.Engine) {
 		switch x := x.(type) {
 		case *container.Executor:
 			x.Fetch = f.web
-			x.Pull.Transport = f.registries(x.Tools).HTTPClient().Transport
+			x.Pull.Transport = guardPulls(x.Pull.Transport, f.registries(x.Tools).HTTPClient().Transport)
 		case *machine.Executor:
 			x.Fetch = f.web
-			x.Pull.Transport = f.registries(x.Tools).HTTPClient().Transport
+			x.Pull.Transport = guardPulls(x.Pull.Transport, f.registries(x.Tools).HTTPClient().Transport)
 			if f.s3 != nil {
 				x.S3 = newS3Opener(f.endpoint, f.region, f.s3)
 			}
 		}
 	}
+}
+
+// guardPulls puts the guarded transport under whatever routing the edge
+// set up: with TLS, kiln's own registry keeps its pinned transport and
+// every other registry goes through the guard.
+func guardPulls(current, guarded http.RoundTripper) http.RoundTripper {
+	if routes, ok := current.(hostRoutes); ok {
+		routes.other = guarded
+		return routes
+	}
+	return guarded
 }
 
 // registries is the client parent images are pulled with: kiln's own

@@ -131,7 +131,7 @@ func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
 				http.Error(w, apiErr.Code+": "+apiErr.Message, apiErr.Status())
 				return
 			}
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			server.InternalError(w, r, svc.Log, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -48,6 +48,8 @@ type serveConfig struct {
 	allowFetchCIDR   stringList
 	parentImage      stringList
 	qemuMemory       int
+
+	edge edgeConfig // edge.go
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -81,6 +83,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.parentImage, "parent-image", "NAME=AMI-ID: an Amazon-owned parent image name (debian-12-x86) resolved to an AMI in kiln's catalogue; repeatable (KILN_PARENT_IMAGE)")
 	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
+	c.edge.flags(fs)
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -212,6 +215,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 			return fmt.Errorf("--auth strict: %s names no principals", cfg.credentials)
 		}
 	}
+	if err := cfg.edge.check(); err != nil {
+		return err
+	}
+	if err := tightenDataDir(cfg.dataDir, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
@@ -267,11 +276,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		Extra:   map[string]http.Handler{"/v2/": reg},
 	}
 
-	ln, err := net.Listen("tcp", cfg.listen)
+	edge, err := openEdge(cfg, log)
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(cfg, st, reg, ln.Addr().String(), principals, log)
+	defer edge.ln.Close()
+	engine, err := newEngine(cfg, st, reg, edge.addr, principals, log)
 	if err != nil {
 		return err
 	}
@@ -287,10 +297,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
 	defer startScheduler(svc, srv, log)() // stops before the engine
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {
+		return err
+	}
+	httpSrv := edge.http
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
-	fmt.Fprintf(stdout, "kiln listening on http://%s (region %s, auth %s, data %s)\n", ln.Addr(), cfg.region, modeName(mode), cfg.dataDir)
+	go func() { errc <- edge.serve() }()
+	fmt.Fprintf(stdout, "kiln listening on %s://%s (region %s, auth %s, data %s)\n", edge.scheme, edge.addr, cfg.region, modeName(mode), cfg.dataDir)
 
 	select {
 	case err := <-errc:

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,7 +76,7 @@ func Cleanup() {
 type Server struct {
 	t       testing.TB
 	Addr    string // host:port
-	URL     string // http://host:port
+	URL     string // http://host:port, or https:// when kiln serves TLS
 	DataDir string
 	Args    []string
 	cmd     *exec.Cmd
@@ -83,7 +84,7 @@ type Server struct {
 	log     SyncBuffer
 }
 
-var readyLine = regexp.MustCompile(`kiln listening on http://(\S+)`)
+var readyLine = regexp.MustCompile(`kiln listening on (https?)://(\S+)`)
 
 // Start runs `kiln serve --listen 127.0.0.1:0 --data-dir <temp>` plus args
 // and waits until it prints its ready line. The server is killed when the
@@ -138,7 +139,7 @@ func (s *Server) start() {
 			s.logf("%s\n", line)
 			if m := readyLine.FindStringSubmatch(line); m != nil {
 				select {
-				case ready <- m[1]:
+				case ready <- m[1] + "://" + m[2]:
 				default:
 				}
 			}
@@ -146,9 +147,9 @@ func (s *Server) start() {
 	}()
 	go func() { cmd.Wait(); close(s.done) }()
 	select {
-	case addr := <-ready:
-		s.Addr = addr
-		s.URL = "http://" + addr
+	case url := <-ready:
+		s.URL = url
+		_, s.Addr, _ = strings.Cut(url, "://")
 	case <-s.done:
 		s.t.Fatalf("kiln serve exited before it was ready:\n%s", s.Log())
 	case <-time.After(60 * time.Second):

@@ -23,8 +23,10 @@ type Options struct {
 	Auth     authn.Keychain
 	Platform v1.Platform // default linux/amd64
 	// Transport carries the requests (nil: go-containerregistry's
-	// default). kiln serve gives its guarded fetcher's, so a parent
-	// image cannot name a registry on the host's loopback or network.
+	// default). kiln serve gives its guarded fetcher's, so a parent image
+	// cannot name a registry on the host's loopback or network, routed to
+	// a transport pinned to kiln's own certificate for its own registry
+	// when it serves TLS.
 	Transport http.RoundTripper
 }
 
@@ -38,6 +40,13 @@ func (o Options) platform() v1.Platform {
 		p.Architecture = "amd64"
 	}
 	return p
+}
+
+func (o Options) transport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	return remote.DefaultTransport
 }
 
 // plainHTTPAllowed reports whether host ("host" or "host:port") may be
@@ -96,13 +105,6 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 		opts = append(opts, remote.WithAuth(authn.Anonymous))
 	}
 	return opts
-}
-
-func (o Options) transport() http.RoundTripper {
-	if o.Transport != nil {
-		return o.Transport
-	}
-	return remote.DefaultTransport
 }
 
 // errPlainHTTP is returned for a plain-HTTP request to a host that may

@@ -7,12 +7,15 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -41,24 +44,76 @@ type Server struct {
 	// Healthy reports whether the store is usable, for /healthz.
 	Healthy func(ctx context.Context) error
 	// Extra serves paths outside the API, such as the registry's /v2/.
+	// A key ending in "/" serves that subtree; any other key serves the
+	// path itself and everything below it ("/kiln/v1/amis" also serves
+	// "/kiln/v1/amis/export"). Keys become http.ServeMux patterns the
+	// first time a request arrives, so set them all before serving; "/"
+	// belongs to the Image Builder API and cannot be a key (see Targets).
 	Extra map[string]http.Handler
+	// Targets serves awsJson requests (POST / with X-Amz-Target:
+	// <Prefix>.<Operation>) by prefix, such as
+	// "AmazonEC2ContainerRegistry_V20150921" for ECR. Image Builder's own
+	// requests carry no X-Amz-Target and never reach it; a target with no
+	// entry falls through to the Image Builder API, which answers
+	// UnknownOperationException.
+	Targets map[string]http.Handler
+	// Hosts, when set, is the allow-list of Host headers: requests naming
+	// any other host are refused before routing (see HostAllowList).
+	Hosts *HostAllowList
+	// MetricsAuth makes /metrics answer only a signed GET by a principal
+	// the Verifier knows, or a request bearing MetricsToken.
+	MetricsAuth  bool
+	MetricsToken string
+	// BodyTimeout bounds how long an API request body may take to arrive
+	// (DefaultBodyTimeout when zero). UploadTimeout bounds the body of any
+	// other request, such as a registry blob upload (DefaultUploadTimeout
+	// when zero); such a body must also never stall longer than
+	// BodyTimeout. See deadlineBody for why these are per request rather
+	// than http.Server.ReadTimeout.
+	BodyTimeout   time.Duration
+	UploadTimeout time.Duration
 
+	muxOnce sync.Once
+	mux     *http.ServeMux
 	metrics metrics
+	pending atomic.Int64 // bytes reserved by bodies being read (readBody)
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/healthz":
-		s.serveHealth(w, r)
-		return
-	case r.URL.Path == "/metrics":
-		s.metrics.write(w)
+	if s.Hosts != nil && !s.Hosts.Allows(r.Host) {
+		s.refuseHost(w, r)
 		return
 	}
+	s.muxOnce.Do(s.buildMux)
+	s.mux.ServeHTTP(w, r)
+}
+
+// buildMux turns the fixed endpoints, Extra and the API into one
+// http.ServeMux, so the most specific pattern wins whatever the order of
+// the map.
+func (s *Server) buildMux() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.HandleFunc("/metrics", s.serveMetrics)
 	for prefix, h := range s.Extra {
-		if strings.HasPrefix(r.URL.Path, prefix) {
-			h.ServeHTTP(w, r)
+		h := s.withUploadDeadline(h)
+		mux.Handle(prefix, h)
+		if !strings.HasSuffix(prefix, "/") {
+			mux.Handle(prefix+"/", h)
+		}
+	}
+	mux.HandleFunc("/", s.serveRoot)
+	s.mux = mux
+}
+
+// serveRoot sends awsJson requests to their Targets handler and
+// everything else to the Image Builder API.
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		prefix, _, _ := strings.Cut(target, ".")
+		if h := s.Targets[prefix]; h != nil {
+			s.withUploadDeadline(h).ServeHTTP(w, r)
 			return
 		}
 	}
@@ -68,11 +123,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if s.Healthy != nil {
 		if err := s.Healthy(r.Context()); err != nil {
-			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			// The reason stays in the log: /healthz is unauthenticated.
+			if s.Log != nil {
+				s.Log.Error("health check failed", "err", err)
+			}
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}
 	}
 	io.WriteString(w, "ok\n")
+}
+
+// serveMetrics writes the metrics, after authentication when MetricsAuth
+// is set: operation names and error counts tell an outsider what the
+// accounts are doing.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.MetricsAuth && !s.bearsMetricsToken(r) {
+		if _, err := s.Verifier.Verify(r, nil); err != nil {
+			s.writeError(w, r, "", err)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	s.metrics.write(w)
+}
+
+func (s *Server) bearsMetricsToken(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.MetricsToken)) == 1
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -91,8 +169,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 				slog.String("requestId", requestID), slog.Duration("elapsed", elapsed))
 		}
 	}()
+	bodyRead := false
 	fail := func(err error) {
-		code = s.writeError(w, r, err)
+		if !bodyRead && r.ContentLength != 0 {
+			// Refused with the body unread: close the connection rather
+			// than let the server drain a body nobody will use.
+			w.Header().Set("Connection", "close")
+		}
+		code = s.writeError(w, r, requestID, err)
 	}
 
 	op, labels, ok := awsapi.Route(r.Method, r.URL.EscapedPath())
@@ -102,17 +186,27 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	opName = op.Name
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	// The headers are verified before a byte of the body is read, and the
+	// body is read under a size limit and a deadline: a stranger's stalled
+	// or oversized body is never buffered.
+	pending, err := s.Verifier.Begin(r)
 	if err != nil {
-		fail(awsapi.Errorf("SerializationException", "reading the request body: %v", err))
+		fail(err)
 		return
 	}
-	if len(body) > maxBodyBytes {
+	if r.ContentLength > maxBodyBytes {
 		fail(awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes))
 		return
 	}
-
-	caller, err := s.Verifier.Verify(r, body)
+	body, release, err := s.readBody(w, r)
+	if err != nil {
+		release()
+		fail(err)
+		return
+	}
+	bodyRead = true
+	caller, err := pending.Finish(body)
+	release() // verified or refused: the budget is for bodies yet unchecked
 	if err != nil {
 		fail(err)
 		return
@@ -170,11 +264,20 @@ func asInvalidParameter(err error) error {
 }
 
 // writeError renders err the way restJson1 clients parse it: the code in
-// X-Amzn-ErrorType and in the body's __type, the text in message.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) string {
+// X-Amzn-ErrorType and in the body's __type, the text in message. An error
+// that is not an API error is internal: its text goes to the log with the
+// request ID, and the client gets only the request ID to quote, since the
+// text can name paths, SQL or another account's resources.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) string {
 	code, message, status := classify(err)
 	if status >= 500 && s.Log != nil {
-		s.Log.Error("request failed", "path", r.URL.Path, "err", err)
+		s.Log.Error("request failed", "path", r.URL.Path, "requestId", requestID, "err", err)
+	}
+	if code == "ServiceException" && !isAPIError(err) {
+		message = "An internal error occurred."
+		if requestID != "" {
+			message += " Request ID: " + requestID
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amzn-ErrorType", code)
@@ -185,6 +288,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) s
 	}{code, message})
 	w.Write(payload)
 	return code
+}
+
+func isAPIError(err error) bool {
+	var apiErr *awsapi.Error
+	return errors.As(err, &apiErr)
 }
 
 func classify(err error) (code, message string, status int) {
@@ -199,5 +307,5 @@ func classify(err error) (code, message string, status int) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "ServiceUnavailableException", "the request was cancelled before it completed", http.StatusServiceUnavailable
 	}
-	return "ServiceException", "internal error: " + err.Error(), http.StatusInternalServerError
+	return "ServiceException", "", http.StatusInternalServerError
 }

@@ -72,6 +72,11 @@ var (
 		Message: "The security token included in the request is invalid.",
 		Status:  http.StatusForbidden,
 	}
+	errUnsignedPayload = &Error{
+		Code:    CodeInvalidSignature,
+		Message: "UNSIGNED-PAYLOAD is not accepted by this service: sign the SHA-256 of the request body (every AWS SDK does by default).",
+		Status:  http.StatusForbidden,
+	}
 	errSignatureMismatch = &Error{
 		Code:    CodeInvalidSignature,
 		Message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
@@ -148,63 +153,134 @@ type Verifier struct {
 }
 
 // Verify checks the signature of r, whose body has already been read into
-// body, and returns the caller. Errors are always *Error.
+// body, and returns the caller. Errors are always *Error. It is Begin and
+// Finish in one call, for requests whose body is already in hand (or has
+// none).
 //
 // A request may carry X-Amz-Security-Token (temporary credentials); kiln has
 // no token service, so the token is not checked: in ModeStrict the signature
 // made with the principal's secret key is what authenticates the request.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Caller, error) {
+	p, err := v.Begin(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	return p.Finish(body)
+}
+
+// Pending is a request whose headers passed Begin and whose body is yet to
+// be checked by Finish.
+type Pending struct {
+	v       *Verifier
+	r       *http.Request
+	a       authorization
+	amzDate string
+	caller  Caller
+	key     []byte // the signing key (ModeStrict only)
+	// claimed is the X-Amz-Content-Sha256 the client sent, decoded; when
+	// hasClaim, the signature has already been checked over it.
+	claimed  [32]byte
+	hasClaim bool
+}
+
+// Begin checks everything about r that does not need its body: the
+// Authorization header, the scope, and in ModeStrict the region, the key,
+// the clock and, when the client sent X-Amz-Content-Sha256, the signature
+// itself over that claimed hash. A server calls it before reading a byte of
+// the body, so a stranger's body is never buffered: under ModeStrict a
+// request from an unknown key, with a stale date or (when the payload hash
+// is claimed) a wrong signature is refused with the body unread. Most
+// non-S3 clients do not send the header; their signature can only be
+// checked by Finish, once the body is read, but the key must still be
+// known before it is.
+//
+// UNSIGNED-PAYLOAD is refused in every mode: the API's bodies are small
+// and every SDK signs them, so a request that opts out of payload signing
+// is either a misconfigured client or one whose body could be swapped in
+// flight.
+func (v *Verifier) Begin(r *http.Request) (*Pending, error) {
 	authz := headerValue(r.Header, "Authorization")
 	if authz == "" {
 		if r.URL != nil && strings.Contains(r.URL.RawQuery, "X-Amz-Algorithm=") {
-			return Caller{}, incomplete("Query-string (presigned URL) authentication is not supported; sign the Authorization header instead.")
+			return nil, incomplete("Query-string (presigned URL) authentication is not supported; sign the Authorization header instead.")
 		}
-		return Caller{}, errMissingToken
+		return nil, errMissingToken
 	}
 	amzDate := headerValue(r.Header, "X-Amz-Date")
 	a, err := parseAuthorization(authz, amzDate != "")
 	if err != nil {
-		return Caller{}, err
+		return nil, err
 	}
 	signedAt, err := parseAmzDate(amzDate)
 	if err != nil {
-		return Caller{}, err
+		return nil, err
 	}
 	service := v.Service
 	if service == "" {
 		service = DefaultService
 	}
 	if err := a.checkScope(service, amzDate); err != nil {
-		return Caller{}, err
+		return nil, err
+	}
+	p := &Pending{v: v, r: r, a: a, amzDate: amzDate}
+	switch claimed := headerValue(r.Header, "X-Amz-Content-Sha256"); {
+	case claimed == "UNSIGNED-PAYLOAD":
+		return nil, errUnsignedPayload
+	case claimed != "":
+		if p.claimed, p.hasClaim = decodeHash(claimed); !p.hasClaim {
+			return nil, invalidSignature("The provided 'x-amz-content-sha256' header is not a hex SHA-256 digest.")
+		}
 	}
 
 	if v.Mode != ModeStrict {
-		account := v.DefaultAccount
-		if p, ok := v.Principals[a.accessKeyID]; ok {
-			account = p.Account
+		p.caller = Caller{Account: v.DefaultAccount, AccessKeyID: a.accessKeyID}
+		if pr, ok := v.Principals[a.accessKeyID]; ok {
+			p.caller.Account = pr.Account
 		}
-		return Caller{Account: account, AccessKeyID: a.accessKeyID}, nil
+		return p, nil
 	}
 
 	if a.region != v.Region {
-		return Caller{}, invalidSignature("Credential should be scoped to a valid region. ")
+		return nil, invalidSignature("Credential should be scoped to a valid region. ")
 	}
-	p, ok := v.Principals[a.accessKeyID]
+	pr, ok := v.Principals[a.accessKeyID]
 	if !ok {
-		return Caller{}, errUnrecognizedClient
+		return nil, errUnrecognizedClient
 	}
 	if err := v.checkSkew(signedAt, amzDate); err != nil {
-		return Caller{}, err
+		return nil, err
 	}
-	payloadHash, err := payloadHash(r.Header, body)
-	if err != nil {
-		return Caller{}, err
+	p.key = v.keys.get(pr.AccessKeyID, pr.SecretAccessKey, a.date, a.region, a.service)
+	p.caller = Caller{Account: pr.Account, AccessKeyID: pr.AccessKeyID}
+	if p.hasClaim && !signatureMatches(r, a, amzDate, hex.EncodeToString(p.claimed[:]), p.key) {
+		return nil, errSignatureMismatch
 	}
-	key := v.keys.get(p.AccessKeyID, p.SecretAccessKey, a.date, a.region, a.service)
-	if !signatureMatches(r, a, amzDate, payloadHash, key) {
+	return p, nil
+}
+
+// Caller is who the request claims to come from; under ModeStrict it is
+// only proven once Finish succeeds.
+func (p *Pending) Caller() Caller { return p.caller }
+
+// Finish checks the body against the signature and returns the caller.
+// With a claimed payload hash (already covered by the signature) the body
+// must hash to it; without one the signature is checked over the body's
+// hash now. Outside ModeStrict nothing more is checked.
+func (p *Pending) Finish(body []byte) (Caller, error) {
+	if p.v.Mode != ModeStrict {
+		return p.caller, nil
+	}
+	sum := sha256.Sum256(body)
+	if p.hasClaim {
+		if sum != p.claimed {
+			return Caller{}, invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+		return p.caller, nil
+	}
+	if !signatureMatches(p.r, p.a, p.amzDate, hex.EncodeToString(sum[:]), p.key) {
 		return Caller{}, errSignatureMismatch
 	}
-	return Caller{Account: p.Account, AccessKeyID: p.AccessKeyID}, nil
+	return p.caller, nil
 }
 
 // headerValue returns the first value of a header whose canonical name is
@@ -267,24 +343,6 @@ func formatSkew(d time.Duration) string {
 		return fmt.Sprintf("%d min", d/time.Minute)
 	}
 	return d.String()
-}
-
-// payloadHash returns the hash that stands last in the canonical request:
-// X-Amz-Content-Sha256 when the client sent it (which must then be the
-// body's hash, or UNSIGNED-PAYLOAD), else the hash of the body.
-func payloadHash(h http.Header, body []byte) (string, error) {
-	sum := sha256.Sum256(body)
-	claimed := headerValue(h, "X-Amz-Content-Sha256")
-	switch {
-	case claimed == "UNSIGNED-PAYLOAD":
-		return claimed, nil
-	case claimed == "":
-		return hex.EncodeToString(sum[:]), nil
-	}
-	if got, ok := decodeHash(claimed); !ok || got != sum {
-		return "", invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
-	}
-	return claimed, nil
 }
 
 func signatureMatches(r *http.Request, a authorization, amzDate, payloadHash string, key []byte) bool {

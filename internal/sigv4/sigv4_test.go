@@ -169,8 +169,6 @@ func TestVerifySDKSignedRequests(t *testing.T) {
 			header: map[string]string{"X-Amz-Meta-Note": "  a   b  c "}}},
 		{"content sha256 header", request{method: "PUT", url: "/CreateImage", body: "{}",
 			header: map[string]string{"X-Amz-Content-Sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}}},
-		{"unsigned payload", request{method: "PUT", url: "/CreateImage", body: "{}",
-			header: map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}}},
 		{"root path", request{method: "GET", url: "/"}},
 		{"signed just before the window closes", request{method: "GET", url: "/", at: signingTime.Add(-15 * time.Minute)}},
 		{"signed at the far edge of the window", request{method: "GET", url: "/", at: signingTime.Add(15 * time.Minute)}},
@@ -180,11 +178,6 @@ func TestVerifySDKSignedRequests(t *testing.T) {
 			rq := tt.rq
 			rq.url = s.url(rq.url)
 			r := sign(t, rq)
-			if rq.header["X-Amz-Content-Sha256"] == "UNSIGNED-PAYLOAD" {
-				// The SDK signs the hash it is given; redo it the way a
-				// client opting out of payload signing would.
-				r = signUnsigned(t, rq)
-			}
 			c, err := s.do(t, r)
 			wantCode(t, err, "")
 			if c != (Caller{Account: testAccount, AccessKeyID: testAKID}) {
@@ -247,8 +240,13 @@ func TestVerifyTampered(t *testing.T) {
 			}
 			r.Header.Set("Authorization", h[:i]+flip+h[i+1:])
 		}, code: CodeInvalidSignature},
+		// The claimed hash is checked against the signature before the
+		// body is read, so a wrong one is a signature mismatch.
 		{name: "content sha256", tamper: func(r *http.Request) {
 			r.Header.Set("X-Amz-Content-Sha256", strings.Repeat("0", 64))
+		}, code: CodeInvalidSignature, msg: "does not match"},
+		{name: "content sha256 not hex", tamper: func(r *http.Request) {
+			r.Header.Set("X-Amz-Content-Sha256", "abc")
 		}, code: CodeInvalidSignature, msg: "x-amz-content-sha256"},
 		{name: "other region", rq: request{region: "eu-west-1"}, code: CodeInvalidSignature, msg: "Credential should be scoped to a valid region."},
 		{name: "other service", rq: request{service: "s3"}, code: CodeInvalidSignature, msg: "Credential should be scoped to correct service: 'imagebuilder'."},
@@ -567,5 +565,76 @@ func TestVerifyConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestUnsignedPayloadRefused: a request that opts out of payload signing is
+// refused in every mode, even when its signature over UNSIGNED-PAYLOAD is
+// right.
+func TestUnsignedPayloadRefused(t *testing.T) {
+	for _, mode := range []Mode{ModeStrict, ModeLoopback, ModeOpen} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := newServer(t, testVerifier(mode))
+			r := signUnsigned(t, request{method: "PUT", url: s.url("/CreateImage"), body: "{}"})
+			_, err := s.do(t, r)
+			wantCode(t, err, CodeInvalidSignature)
+			if !strings.Contains(err.Error(), "UNSIGNED-PAYLOAD") {
+				t.Errorf("message %q does not name UNSIGNED-PAYLOAD", err)
+			}
+		})
+	}
+}
+
+// unreadable is a body that fails the test if anything reads it.
+type unreadable struct{ t *testing.T }
+
+func (u unreadable) Read([]byte) (int, error) {
+	u.t.Error("the body was read before the headers were verified")
+	return 0, io.EOF
+}
+
+// TestBeginRefusesBeforeTheBody: Begin refuses what it can from the
+// headers alone, so a server never buffers a stranger's body; Finish then
+// checks the body of the requests Begin let through.
+func TestBeginRefusesBeforeTheBody(t *testing.T) {
+	body := `{"x":1}`
+	sum := sha256.Sum256([]byte(body))
+	claimed := hex.EncodeToString(sum[:])
+	tests := []struct {
+		name   string
+		rq     request
+		tamper func(r *http.Request)
+		begin  string // code Begin answers ("" = passes)
+		finish string // code Finish answers for body (when Begin passed)
+		body   string
+	}{
+		{name: "unknown key", rq: request{akid: "AKIDMALLORY"}, begin: CodeUnrecognizedClient},
+		{name: "stale", rq: request{at: signingTime.Add(-time.Hour)}, begin: CodeInvalidSignature},
+		{name: "other region", rq: request{region: "eu-west-1"}, begin: CodeInvalidSignature},
+		{name: "claimed hash, wrong secret", rq: request{secret: "guess", header: map[string]string{"X-Amz-Content-Sha256": claimed}}, begin: CodeInvalidSignature},
+		{name: "claimed hash, right secret", rq: request{header: map[string]string{"X-Amz-Content-Sha256": claimed}}, body: body},
+		{name: "claimed hash, other body", rq: request{header: map[string]string{"X-Amz-Content-Sha256": claimed}}, body: `{"x":2}`, finish: CodeInvalidSignature},
+		{name: "no claim, right secret", body: body},
+		{name: "no claim, wrong secret", rq: request{secret: "guess"}, body: body, finish: CodeInvalidSignature},
+		{name: "no claim, other body", body: `{"x":2}`, finish: CodeInvalidSignature},
+	}
+	v := testVerifier(ModeStrict)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rq := tt.rq
+			rq.method, rq.url, rq.body = "PUT", "http://127.0.0.1/CreateComponent", body
+			r := sign(t, rq)
+			r.Body = io.NopCloser(unreadable{t})
+			p, err := v.Begin(r)
+			wantCode(t, err, tt.begin)
+			if err != nil {
+				return
+			}
+			c, err := p.Finish([]byte(tt.body))
+			wantCode(t, err, tt.finish)
+			if err == nil && c != (Caller{Account: testAccount, AccessKeyID: testAKID}) {
+				t.Errorf("Caller = %+v", c)
+			}
+		})
 	}
 }
