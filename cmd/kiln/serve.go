@@ -137,7 +137,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 // later, so a relative --data-dir such as the default ./kiln-data must
 // not stay relative to whatever the working directory happens to be.
 func (c *serveConfig) absolutePaths() error {
-	for _, p := range []*string{&c.dataDir, &c.credentials} {
+	for _, p := range []*string{&c.dataDir, &c.credentials, &c.edge.tlsCert, &c.edge.tlsKey, &c.edge.metricsTokenFile} {
 		if *p == "" {
 			continue
 		}
