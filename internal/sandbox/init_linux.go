@@ -78,6 +78,12 @@ func initMain() int {
 			startc <- started{err: err}
 			return
 		}
+		// Last before the fork: kiln's own setup above needed mount and
+		// friends; the build's program never gets them.
+		if err := installSeccomp(); err != nil {
+			startc <- started{err: err}
+			return
+		}
 		pid, err := syscall.ForkExec(prog, spec.Argv, &syscall.ProcAttr{
 			Dir: spec.Dir,
 			Env: spec.Env,
