@@ -20,9 +20,12 @@
 // non-root user) gain nothing; device nodes in the root do not open (the
 // root is mounted nodev) and new ones cannot be made.
 //
-// Out of scope: a seccomp filter (the kernel's capability checks carry the
-// confinement; a syscall filter would be defence in depth), user namespaces
-// (builds need real root ownership in the image), cgroup limits, and /sys.
+// Defence in depth on top of that: a seccomp filter with the semantics of
+// Docker's default profile (seccomp.go), control-group limits on CPU,
+// memory and processes (cgroup_linux.go), and a private network namespace
+// whose only way out is a user-mode network stack (network_linux.go).
+//
+// Out of scope: /sys.
 package sandbox
 
 import (
@@ -108,7 +111,35 @@ type Config struct {
 
 	// Timeout, if positive, kills the whole sandbox after this long.
 	Timeout time.Duration
+
+	// Limits bound the sandbox's CPU, memory and processes; the zero
+	// value is no limits.
+	Limits Limits
 }
+
+// Limits are a sandbox's resource limits, enforced by a control group of
+// its own (see [Cgroups] for how, and when they cannot be). Zero fields
+// are unlimited.
+type Limits struct {
+	// MilliCPU is the CPU time per wall-clock time, in thousandths of a
+	// CPU (2000: two CPUs' worth).
+	MilliCPU int
+	// Memory is the most memory, in bytes, the sandbox's processes may
+	// use together, page cache and tmpfs included, with no swap. Past it
+	// the kernel kills one of them and Run reports ErrOutOfMemory.
+	Memory int64
+	// Pids is the most processes and threads at once; forks beyond it
+	// fail with EAGAIN, so a fork bomb stalls instead of filling the host.
+	Pids int64
+}
+
+func (l Limits) String() string {
+	return fmt.Sprintf("cpu %d.%03d, memory %d MiB, pids %d", l.MilliCPU/1000, l.MilliCPU%1000, l.Memory>>20, l.Pids)
+}
+
+// ErrOutOfMemory is returned (wrapped) by Run when the program failed and
+// the memory limit had killed a process of the sandbox.
+var ErrOutOfMemory = errors.New("sandbox: out of memory")
 
 // DefaultPath is the PATH of a sandbox whose Config.Env does not set one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
