@@ -157,7 +157,7 @@ var syscallArches = map[string]syscallArch{
 		"perf_event_open": 241, "userfaultfd": 282,
 		"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
 		"kexec_load": 104, "kexec_file_load": 294, "init_module": 105, "finit_module": 273,
-		"delete_module": 106,
+		"delete_module":     106,
 		"open_by_handle_at": 265, "name_to_handle_at": 264,
 		"mount": 40, "umount2": 39, "pivot_root": 41,
 		"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
@@ -168,7 +168,7 @@ var syscallArches = map[string]syscallArch{
 		"nfsservctl": 42, "kcmp": 272, "fanotify_init": 262,
 		"mbind": 235, "set_mempolicy": 237, "get_mempolicy": 236, "set_mempolicy_home_node": 450,
 		"move_pages": 239,
-		"getpid": 172, "ptrace": 117,
+		"getpid":     172, "ptrace": 117,
 	}},
 }
 
