@@ -316,6 +316,14 @@ func escapeHelper(mode string) int {
 			fmt.Println("personality query:", e)
 			failed = true
 		}
+	case "connect":
+		// Every address in $TARGETS must be out of reach.
+		// Raw sockets rather than package net, which would make the
+		// test binary dynamic (cgo) and so unable to run in a root
+		// without a C library.
+		for _, addr := range strings.Split(os.Getenv("TARGETS"), ",") {
+			mustFail("connect to "+addr, dialTCP4(addr))
+		}
 	default:
 		fmt.Println("unknown escape mode", mode)
 		return 2

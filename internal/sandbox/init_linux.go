@@ -195,7 +195,7 @@ func setupRoot(spec *initSpec, rep *reporter) error {
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 		return fmt.Errorf("setting hostname: %w", err)
 	}
-	if spec.NoNetwork {
+	if spec.NoNetwork || spec.Private {
 		if err := loopbackUp(); err != nil {
 			return err
 		}

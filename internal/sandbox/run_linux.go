@@ -104,8 +104,16 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	cmd.ExtraFiles = []*os.File{specR, reportW}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = cfg.Stdout, cfg.Stderr, cfg.Stdin
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if spec.NoNetwork {
+	var net netHelper
+	if spec.NoNetwork || spec.Private {
 		flags |= unix.CLONE_NEWNET
+	}
+	if spec.Private {
+		sup := PrivateNetwork()
+		if sup.Helper == "" {
+			return -1, fmt.Errorf("sandbox: no private network on this host (%s)", sup.Why)
+		}
+		net = sup.helper
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: flags,
@@ -144,16 +152,31 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	}
 	specR.Close()
 	reportW.Close()
-	if cg != nil {
-		// The init waits for its spec before doing anything, so it
-		// joins the group before any program of the build exists.
-		if err := cg.add(cmd.Process.Pid); err != nil {
-			cmd.Process.Kill()
-			specW.Close()
-			cmd.Wait()
+	// The init waits for its spec before doing anything, so it joins its
+	// control group and gets its network before any program of the build
+	// exists.
+	abort := func(err error) (int, error) {
+		cmd.Process.Kill()
+		specW.Close()
+		cmd.Wait()
+		if cg != nil {
 			cg.remove()
-			return -1, err
 		}
+		return -1, err
+	}
+	if cg != nil {
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			return abort(err)
+		}
+	}
+	if spec.Private {
+		stop, err := net.attach(cmd.Process.Pid)
+		if err != nil {
+			return abort(fmt.Errorf("sandbox: private network: %w", err))
+		}
+		// Deferred after the Wait below: the helper outlives the
+		// sandbox's last process.
+		defer stop()
 	}
 
 	reports := make(chan []report, 1)

@@ -47,6 +47,11 @@ const (
 	// NetworkNone gives the sandbox its own network namespace with only the
 	// loopback interface, up.
 	NetworkNone
+	// NetworkPrivate gives the sandbox its own network namespace with
+	// outbound access through a user-mode network stack (pasta or
+	// slirp4netns, see [PrivateNetwork]) that does not reach the host's
+	// own services: kiln's API, databases on its loopback.
+	NetworkPrivate
 )
 
 func (n Network) String() string {
@@ -55,6 +60,8 @@ func (n Network) String() string {
 		return "host"
 	case NetworkNone:
 		return "none"
+	case NetworkPrivate:
+		return "private"
 	}
 	return fmt.Sprintf("Network(%d)", int(n))
 }
@@ -156,6 +163,7 @@ type initSpec struct {
 	Mountpoint string   `json:"mountpoint"`      // empty host directory the root is mounted on
 	Binds      []Bind   `json:"binds,omitempty"` // Target relative to the root, clean
 	NoNetwork  bool     `json:"noNetwork,omitempty"`
+	Private    bool     `json:"private,omitempty"` // own namespace, connected by Run
 	Hostname   string   `json:"hostname"`
 	Env        []string `json:"env"`
 	Dir        string   `json:"dir"` // absolute, clean
@@ -195,12 +203,13 @@ func (c *Config) spec(argv []string) (*initSpec, error) {
 		Work:      c.Work,
 		RootDir:   c.RootDir,
 		NoNetwork: c.Network == NetworkNone,
+		Private:   c.Network == NetworkPrivate,
 		Hostname:  c.Hostname,
 		Env:       c.Env,
 		Dir:       "/",
 		Argv:      argv,
 	}
-	if c.Network != NetworkHost && c.Network != NetworkNone {
+	if c.Network != NetworkHost && c.Network != NetworkNone && c.Network != NetworkPrivate {
 		return nil, fmt.Errorf("sandbox: unknown network %v", c.Network)
 	}
 	if s.Hostname == "" {
