@@ -164,6 +164,12 @@ func (in *Instance) Launch(ctx context.Context, s *build.Step, ref string) error
 		lowers = []string{empty}
 	}
 	in.Parent, in.ParentLowers = img, lowers
+	if in.Tools.NoLimits {
+		s.Logf("sandbox: network %s, no limits", in.Tools.Network)
+	} else {
+		lim, from := in.limits()
+		s.Logf("sandbox: network %s, limits of %s: %s", in.Tools.Network, from, lim)
+	}
 	in.Upper, in.Work, err = overlayDirs(filepath.Join(in.B.WorkDir, "build"))
 	s.Outputs["instanceId"] = "kiln-" + filepath.Base(in.B.WorkDir)
 	return err
