@@ -59,8 +59,36 @@ var (
 
 // Cgroups probes, once, how this host can enforce [Limits].
 func Cgroups() CgroupSupport {
-	cgroupOnce.Do(func() { cgroupProbe = probeCgroups() })
+	cgroupOnce.Do(func() {
+		cgroupProbe = probeCgroups()
+		cgroupProbe.sweep()
+	})
 	return cgroupProbe
+}
+
+// sweep removes the empty control groups of sandboxes whose kiln died
+// before removing them. A group younger than a minute may belong to a
+// sandbox another kiln on this host is starting right now, and a group
+// with processes cannot be removed, so both are left alone.
+func (s CgroupSupport) sweep() {
+	var parents []string
+	if s.v2parent != "" {
+		parents = append(parents, s.v2parent)
+	}
+	for _, p := range s.v1parent {
+		parents = append(parents, p)
+	}
+	for _, p := range parents {
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), "kiln-sandbox-") {
+				continue
+			}
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				unix.Rmdir(filepath.Join(p, e.Name()))
+			}
+		}
+	}
 }
 
 func probeCgroups() CgroupSupport {
@@ -75,11 +103,25 @@ func probeCgroups() CgroupSupport {
 	var why []string
 	if mp := mounts.v2; mp != "" {
 		parent := filepath.Join(mp, own[""])
-		if err := enableV2(parent); err == nil {
-			return CgroupSupport{Mode: CgroupV2, Why: "cpu, memory and pids delegated in " + parent, v2parent: parent}
-		} else {
-			why = append(why, "cgroup2 at "+mp+": "+err.Error())
+		err := enableV2(parent)
+		moved := ""
+		if errors.Is(err, unix.EBUSY) {
+			// kiln's own cgroup holds processes, so its children
+			// cannot have controllers. If kiln is the only one (a
+			// systemd unit with Delegate=yes, a container), it moves
+			// itself into a leaf beside the sandboxes' groups.
+			if moved, err = moveSelfToLeaf(parent); err == nil {
+				err = enableV2(parent)
+			}
 		}
+		if err == nil {
+			why := "cpu, memory and pids delegated in " + parent
+			if moved != "" {
+				why += " (kiln moved itself to " + moved + ")"
+			}
+			return CgroupSupport{Mode: CgroupV2, Why: why, v2parent: parent}
+		}
+		why = append(why, "cgroup2 at "+mp+": "+err.Error())
 	} else {
 		why = append(why, "no cgroup2 filesystem mounted")
 	}
@@ -107,6 +149,29 @@ func probeCgroups() CgroupSupport {
 	}
 	why = append(why, "no cgroup v1 memory, pids or cpu hierarchy either: builds run without limits")
 	return CgroupSupport{Mode: CgroupNone, Why: strings.Join(why, "; ")}
+}
+
+// moveSelfToLeaf moves this process into parent/kiln-serve when it is the
+// only process in parent, so that parent can delegate controllers.
+func moveSelfToLeaf(parent string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(parent, "cgroup.procs"))
+	if err != nil {
+		return "", err
+	}
+	self := strconv.Itoa(os.Getpid())
+	for _, p := range strings.Fields(string(b)) {
+		if p != self {
+			return "", fmt.Errorf("kiln's cgroup %s also holds process %s, so its child groups cannot have controllers (run kiln in a cgroup of its own, e.g. a systemd unit with Delegate=yes)", parent, p)
+		}
+	}
+	leaf := filepath.Join(parent, "kiln-serve")
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(self), 0); err != nil {
+		return "", err
+	}
+	return leaf, nil
 }
 
 // enableV2 checks that cpu, memory and pids are available in parent and
