@@ -18,7 +18,6 @@ import (
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
-	"github.com/kiln-build/kiln/internal/sandbox"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
@@ -29,13 +28,9 @@ import (
 // newEngine wires the build engine: the container executor over kiln's
 // registry and the shared layer cache in the data directory.
 func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAddr string, principals map[string]sigv4.Principal, log *slog.Logger) (*build.Engine, error) {
-	network := sandbox.NetworkHost
-	switch cfg.buildNetwork {
-	case "host", "":
-	case "none":
-		network = sandbox.NetworkNone
-	default:
-		return nil, fmt.Errorf("--build-network %q: want host or none", cfg.buildNetwork)
+	network, noLimits, err := buildJail(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -63,7 +58,7 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	tools := sandboxed.Tools{
 		Registry: reg, RegistryHost: host,
 		Cache: &oci.LayerCache{Dir: filepath.Join(cfg.dataDir, "layers")},
-		Pull:  pull, Binary: exe, Network: network,
+		Pull:  pull, Binary: exe, Network: network, NoLimits: noLimits,
 	}
 	return &build.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,

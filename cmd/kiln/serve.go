@@ -42,6 +42,7 @@ type serveConfig struct {
 
 	maxBuilds        int
 	buildNetwork     string
+	buildLimits      bool
 	insecureRegistry stringList
 	registryHost     string
 	allowImportDir   stringList
@@ -76,7 +77,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// document URIs (KILN_S3_ENDPOINT)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (KILN_LOG_LEVEL)")
 	fs.IntVar(&c.maxBuilds, "max-builds", 2, "most image builds this process runs at once (KILN_MAX_BUILDS)")
-	fs.StringVar(&c.buildNetwork, "build-network", "host", "network of build sandboxes: host (components install packages) or none (KILN_BUILD_NETWORK)")
+	fs.StringVar(&c.buildNetwork, "build-network", "private", "network of build sandboxes: private (own namespace, outbound through pasta or slirp4netns, not to this host), host (this host's network, loopback included) or none (KILN_BUILD_NETWORK)")
+	fs.BoolVar(&c.buildLimits, "build-limits", true, "limit builds' CPU, memory and processes to their instance type's (KILN_BUILD_LIMITS)")
 	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
 	fs.Var(&c.allowImportDir, "allow-import-dir", "directory ImportDiskImage may read file:// URIs from; repeatable (KILN_ALLOW_IMPORT_DIR)")
 	fs.Var(&c.allowFetchCIDR, "allow-fetch-cidr", "CIDR range (or address) kiln may fetch URIs, ADD URLs and imports from although it is loopback, link-local or private; repeatable (KILN_ALLOW_FETCH_CIDR)")

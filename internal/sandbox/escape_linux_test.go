@@ -110,6 +110,9 @@ func TestEscapes(t *testing.T) {
 			dd if=/lowerdisk of=/dev/null bs=512 count=1 && exit 13
 			exit 0`, devMajor, devMinor), helper: "mknod"},
 		{name: "open by handle", helper: "handle"},
+		{name: "seccomp", script: `
+			unshare -U true && exit 10
+			exit 0`, helper: "seccomp"},
 		{name: "read-only kiln", script: `
 			echo pwned > /.kiln/kiln && exit 10
 			echo pwned >> /.kiln/kiln && exit 11
@@ -279,6 +282,47 @@ func escapeHelper(mode string) int {
 		mustFail("open_by_handle_at", err)
 		if !errors.Is(err, unix.EPERM) {
 			fmt.Println("open_by_handle_at:", err)
+		}
+	case "seccomp":
+		// The filter, not the capability set, answers these: each
+		// fails with exactly EPERM (ENOSYS for clone3), even those the
+		// kernel would refuse otherwise with another error.
+		wantErrno := func(what string, want unix.Errno, r1 uintptr, e unix.Errno) {
+			if e != want {
+				fmt.Printf("%s: got %d (%v), want %v\n", what, int(r1), e, want)
+				failed = true
+			}
+		}
+		r1, _, e := unix.Syscall(unix.SYS_KEYCTL, 0 /* KEYCTL_GET_KEYRING_ID */, ^uintptr(2) /* session */, 0)
+		wantErrno("keyctl", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_ADD_KEY, 0, 0, 0)
+		wantErrno("add_key", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+		wantErrno("bpf", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_UNSHARE, unix.CLONE_NEWUSER, 0, 0)
+		wantErrno("unshare(CLONE_NEWUSER)", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_USERFAULTFD, 0, 0, 0)
+		wantErrno("userfaultfd", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall6(unix.SYS_PERF_EVENT_OPEN, 0, 0, ^uintptr(0), ^uintptr(0), 0, 0)
+		wantErrno("perf_event_open", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_IO_URING_SETUP, 1, 0, 0)
+		wantErrno("io_uring_setup", unix.EPERM, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_CLONE3, 0, 0, 0)
+		wantErrno("clone3", unix.ENOSYS, r1, e)
+		r1, _, e = unix.Syscall(unix.SYS_PERSONALITY, 0x0040000 /* ADDR_NO_RANDOMIZE */, 0, 0)
+		wantErrno("personality(ADDR_NO_RANDOMIZE)", unix.EPERM, r1, e)
+		// What builds need still works.
+		if _, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0); e != 0 {
+			fmt.Println("personality query:", e)
+			failed = true
+		}
+	case "connect":
+		// Every address in $TARGETS must be out of reach.
+		// Raw sockets rather than package net, which would make the
+		// test binary dynamic (cgo) and so unable to run in a root
+		// without a C library.
+		for _, addr := range strings.Split(os.Getenv("TARGETS"), ",") {
+			mustFail("connect to "+addr, dialTCP4(addr))
 		}
 	default:
 		fmt.Println("unknown escape mode", mode)

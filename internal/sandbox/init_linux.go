@@ -16,6 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// In a sandbox init, the main goroutine keeps the main thread for good.
+// Capabilities and the seccomp filter are dropped and installed on one
+// thread, which then forks the build's program and exits; were that the
+// main thread, the thread group leader, whose credentials /proc/1 checks
+// against, would be left with the build's reduced set, and the build could
+// read the init's /proc/1/environ and the like. Locking in a package init
+// function is what keeps main on the main thread.
+func init() {
+	if os.Getenv(initEnv) == "1" {
+		runtime.LockOSThread()
+	}
+}
+
 // Init turns this process into a sandbox's init when it was started as one
 // by Run, and never returns in that case; otherwise it returns at once.
 // Call it first thing in main, and in TestMain of packages whose tests call
@@ -75,6 +88,12 @@ func initMain() int {
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
 		if err := dropCapabilities(); err != nil {
+			startc <- started{err: err}
+			return
+		}
+		// Last before the fork: kiln's own setup above needed mount and
+		// friends; the build's program never gets them.
+		if err := installSeccomp(); err != nil {
 			startc <- started{err: err}
 			return
 		}
@@ -189,7 +208,7 @@ func setupRoot(spec *initSpec, rep *reporter) error {
 	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 		return fmt.Errorf("setting hostname: %w", err)
 	}
-	if spec.NoNetwork {
+	if spec.NoNetwork || spec.Private {
 		if err := loopbackUp(); err != nil {
 			return err
 		}

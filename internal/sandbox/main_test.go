@@ -29,7 +29,7 @@ const busybox = "/bin/busybox"
 
 // requireSandbox skips unless this host can run sandboxes: root, overlayfs
 // and busybox-static. On CI (CI=true) a missing busybox is a failure.
-func requireSandbox(t *testing.T) {
+func requireSandbox(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("sandbox tests need root")
@@ -53,7 +53,7 @@ var (
 
 // newRoot builds a tiny root filesystem in dir: busybox with its applets
 // symlinked in /bin, the usual top-level directories, and /etc/existing.
-func newRoot(t *testing.T, dir string) {
+func newRoot(t testing.TB, dir string) {
 	t.Helper()
 	appletsOnce.Do(func() {
 		out, err := runHost(busybox, "--list")
@@ -109,7 +109,7 @@ type layers struct {
 	lower, upper, work string
 }
 
-func newLayers(t *testing.T) layers {
+func newLayers(t testing.TB) layers {
 	t.Helper()
 	d := t.TempDir()
 	l := layers{filepath.Join(d, "lower"), filepath.Join(d, "upper"), filepath.Join(d, "work")}

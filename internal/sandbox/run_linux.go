@@ -104,8 +104,16 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	cmd.ExtraFiles = []*os.File{specR, reportW}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = cfg.Stdout, cfg.Stderr, cfg.Stdin
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if spec.NoNetwork {
+	var net netHelper
+	if spec.NoNetwork || spec.Private {
 		flags |= unix.CLONE_NEWNET
+	}
+	if spec.Private {
+		sup := PrivateNetwork()
+		if sup.Helper == "" {
+			return -1, fmt.Errorf("sandbox: no private network on this host (%s)", sup.Why)
+		}
+		net = sup.helper
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: flags,
@@ -121,6 +129,15 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	// writer that blocks.
 	cmd.WaitDelay = 10 * time.Second
 
+	var cg *cgroup
+	if cfg.Limits != (Limits{}) {
+		if cg, err = newCgroup(cfg.Limits); err != nil {
+			specR.Close()
+			reportW.Close()
+			return -1, err
+		}
+	}
+
 	// Pdeathsig fires when the thread that forked the init exits; keep
 	// that thread ours until the sandbox is gone.
 	runtime.LockOSThread()
@@ -128,10 +145,39 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	if err := cmd.Start(); err != nil {
 		specR.Close()
 		reportW.Close()
+		if cg != nil {
+			cg.remove()
+		}
 		return -1, fmt.Errorf("sandbox: starting init: %w", err)
 	}
 	specR.Close()
 	reportW.Close()
+	// The init waits for its spec before doing anything, so it joins its
+	// control group and gets its network before any program of the build
+	// exists.
+	abort := func(err error) (int, error) {
+		cmd.Process.Kill()
+		specW.Close()
+		cmd.Wait()
+		if cg != nil {
+			cg.remove()
+		}
+		return -1, err
+	}
+	if cg != nil {
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			return abort(err)
+		}
+	}
+	if spec.Private {
+		stop, err := net.attach(cmd.Process.Pid)
+		if err != nil {
+			return abort(fmt.Errorf("sandbox: private network: %w", err))
+		}
+		// Deferred after the Wait below: the helper outlives the
+		// sandbox's last process.
+		defer stop()
+	}
 
 	reports := make(chan []report, 1)
 	go func() {
@@ -151,6 +197,13 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	specW.Close()
 	waitErr := cmd.Wait()
 	rs := <-reports
+	oomKills := 0
+	var cgErr error
+	if cg != nil {
+		oomKills = cg.oomKills()
+		cg.kill()
+		cgErr = cg.remove()
+	}
 
 	var (
 		created  []report
@@ -174,7 +227,7 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 	if base == "" {
 		base = spec.RootDir
 	}
-	cleanErr := removeStubs(base, created, copiedUp)
+	cleanErr := errors.Join(removeStubs(base, created, copiedUp), cgErr)
 
 	exitCode, err = -1, nil
 	var exitErr *exec.ExitError
@@ -184,6 +237,8 @@ func Run(ctx context.Context, cfg Config, argv ...string) (exitCode int, err err
 		err = fmt.Errorf("sandbox: %s", setupErr)
 	case ready && waitErr == nil:
 		exitCode = 0
+	case ready && oomKills > 0:
+		err = fmt.Errorf("%w: the memory limit of %d MiB killed %d process(es)", ErrOutOfMemory, cfg.Limits.Memory>>20, oomKills)
 	case ready && exited:
 		// The program finished on its own, even if the deadline
 		// passed while Run was collecting it.

@@ -54,11 +54,15 @@ type Tools struct {
 	// Binary is the kiln executable mounted into sandboxes to run
 	// components; it must be statically linked.
 	Binary string
-	// Network is the sandboxes' network (host by default: components
-	// install packages).
+	// Network is the sandboxes' network: kiln serve's --build-network,
+	// private by default (outbound access through a user-mode stack,
+	// none of the host's loopback).
 	Network sandbox.Network
 	// Timeout bounds a single sandboxed command (0: the step's timeout).
 	Timeout time.Duration
+	// NoLimits runs sandboxes without the CPU, memory and process limits
+	// of the build's instance type.
+	NoLimits bool
 }
 
 // Instance is one build's sandboxed instance.
@@ -160,6 +164,12 @@ func (in *Instance) Launch(ctx context.Context, s *build.Step, ref string) error
 		lowers = []string{empty}
 	}
 	in.Parent, in.ParentLowers = img, lowers
+	if in.Tools.NoLimits {
+		s.Logf("sandbox: network %s, no limits", in.Tools.Network)
+	} else {
+		lim, from := in.limits()
+		s.Logf("sandbox: network %s, limits of %s: %s", in.Tools.Network, from, lim)
+	}
 	in.Upper, in.Work, err = overlayDirs(filepath.Join(in.B.WorkDir, "build"))
 	s.Outputs["instanceId"] = "kiln-" + filepath.Base(in.B.WorkDir)
 	return err
@@ -244,6 +254,9 @@ func (in *Instance) Config(test bool, log io.Writer) sandbox.Config {
 			{Source: filepath.Join(in.Stage, "logs"), Target: GuestLogs},
 		},
 	}
+	if !in.Tools.NoLimits {
+		cfg.Limits, _ = in.limits()
+	}
 	if test {
 		cfg.Lower = append([]string{in.Upper}, in.ParentLowers...)
 		cfg.Upper, cfg.Work = in.TestUpper, in.TestWork
@@ -254,6 +267,9 @@ func (in *Instance) Config(test bool, log io.Writer) sandbox.Config {
 // run runs argv in the sandbox and turns a non-zero exit into an error.
 func (in *Instance) Run(ctx context.Context, cfg sandbox.Config, what string, argv ...string) error {
 	code, err := sandbox.Run(ctx, cfg, argv...)
+	if oom := in.explainOOM(what, err); oom != nil {
+		return oom
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -341,6 +357,11 @@ func RunComponents(ctx context.Context, comps []build.Component, s *build.Step, 
 			var tail tailBuffer
 			what := fmt.Sprintf("component %s (%s) phase %s", c.Name, c.ARN, phase)
 			if err := run(ctx, what, io.MultiWriter(s.Log, &tail), io.MultiWriter(s.Log, &tail), args...); err != nil {
+				if errors.Is(err, sandbox.ErrOutOfMemory) {
+					// The runner's own summary names only the
+					// step the kernel killed into.
+					return err
+				}
 				if msg := tail.failureMessage(); msg != "" {
 					return fmt.Errorf("%s: %s", what, msg)
 				}
