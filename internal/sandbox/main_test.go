@@ -21,7 +21,18 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(escapeEnv); mode != "" {
 		os.Exit(escapeHelper(mode))
 	}
-	os.Exit(m.Run())
+	// A temporary directory of this process's own: assertNoMountsLeft
+	// looks for mounts under it, and other test processes running at the
+	// same time (machine-image tests loop-mount disks under /tmp) must not
+	// be mistaken for this package's leaks.
+	tmp, err := os.MkdirTemp("", "sandbox-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("TMPDIR", tmp)
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // busybox is Debian's busybox-static, the only program the test roots have.
