@@ -193,10 +193,17 @@ func (g *Guard) Immutable(ctx context.Context, name string) bool {
 }
 
 // AuthorizeBuild checks that an Image Builder build owned by account may
-// do action on repository, creating the repository for account on a first
-// push. Builds run inside kiln, so this is the check their in-process
-// pushes go through instead of HTTP's.
-func (g *Guard) AuthorizeBuild(ctx context.Context, account, repository string, action registry.Action) error {
+// do action on repository, creating the repository for account on a
+// first push. Builds run inside kiln, so this is the check their
+// in-process pushes go through instead of HTTP's. With dryRun nothing is
+// created: a push to a name nobody holds passes, as it would create the
+// repository.
+func (g *Guard) AuthorizeBuild(ctx context.Context, account, repository string, action registry.Action, dryRun bool) error {
+	if dryRun && action == registry.ActionPush && !strings.HasPrefix(repository, InternalPrefix) {
+		if _, err := g.owner(ctx, repository, false, ""); errors.Is(err, errRepoNotFound) {
+			return nil
+		}
+	}
 	c := registry.Caller{Account: account, ARN: rootARN(account)}
 	a := registry.Access{Repository: repository, Action: action}
 	if action == registry.ActionPush {

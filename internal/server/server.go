@@ -42,6 +42,10 @@ type Server struct {
 	Healthy func(ctx context.Context) error
 	// Extra serves paths outside the API, such as the registry's /v2/.
 	Extra map[string]http.Handler
+	// Targets serves other AWS APIs of the awsJson1_1 protocol on the same
+	// listener (kiln's ECR): a POST / whose X-Amz-Target starts with a key
+	// goes to its handler, which authenticates it itself.
+	Targets map[string]http.Handler
 
 	metrics metrics
 }
@@ -55,6 +59,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/metrics":
 		s.metrics.write(w)
 		return
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" && r.Method == http.MethodPost && r.URL.Path == "/" {
+		for prefix, h := range s.Targets {
+			if strings.HasPrefix(target, prefix) {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
 	}
 	for prefix, h := range s.Extra {
 		if strings.HasPrefix(r.URL.Path, prefix) {

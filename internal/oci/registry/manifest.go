@@ -459,6 +459,9 @@ func (r *Registry) DeleteRepository(ctx context.Context, repo string) error {
 		return err
 	}
 	dir := r.repoDir(repo)
+	if !exists(dir) {
+		return nil
+	}
 	for _, sub := range []string{"_tags", "_manifests", "_referrers", "_layers"} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			return err
