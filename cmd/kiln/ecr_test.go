@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/kiln-build/kiln/internal/ecr"
+	"github.com/kiln-build/kiln/internal/kilntest"
+)
+
+// ecrAnswer is an ECR API answer decoded loosely.
+type ecrAnswer struct {
+	Status int
+	Type   string // __type of an error
+	Body   map[string]any
+	Raw    []byte
+}
+
+// ecrCall sends one ECR operation signed for the service "ecr".
+func ecrCall(t *testing.T, srv *kilntest.Server, creds kilntest.Creds, op string, in any) ecrAnswer {
+	t.Helper()
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", ecr.TargetPrefix+op)
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey},
+		req, hex.EncodeToString(sum[:]), "ecr", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := ecrAnswer{Status: resp.StatusCode, Raw: raw}
+	json.Unmarshal(raw, &a.Body)
+	if s, ok := a.Body["__type"].(string); ok {
+		a.Type = s
+	}
+	return a
+}
+
+// awsECR runs `aws ecr` against srv as creds and returns its standard
+// output, or its error with standard error.
+func awsECR(t *testing.T, srv *kilntest.Server, creds kilntest.Creds, args ...string) (string, error) {
+	t.Helper()
+	aws, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the AWS CLI is not installed")
+	}
+	cmd := exec.Command(aws, append([]string{"ecr", "--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_MAX_ATTEMPTS=1", "AWS_PAGER=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), errors.New(err.Error() + ": " + stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func mustAWSECR(t *testing.T, srv *kilntest.Server, creds kilntest.Creds, args ...string) string {
+	t.Helper()
+	out, err := awsECR(t, srv, creds, args...)
+	if err != nil {
+		t.Fatalf("aws ecr %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// skopeoAs runs skopeo with a per-principal auth file (so a login sticks
+// for later calls) and returns its output and error.
+func skopeoAs(t *testing.T, authFile string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	kilntest.RequireTool(t, "/usr/bin/skopeo", "skopeo")
+	cmd := exec.Command("/usr/bin/skopeo", append([]string{"--insecure-policy"}, args...)...)
+	cmd.Env = append(os.Environ(), "REGISTRY_AUTH_FILE="+authFile)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// loginSkopeo does `aws ecr get-login-password | skopeo login -u AWS
+// --password-stdin HOST:PORT` and returns the auth file and the password.
+func loginSkopeo(t *testing.T, srv *kilntest.Server, creds kilntest.Creds) (authFile, password string) {
+	t.Helper()
+	password = strings.TrimSpace(mustAWSECR(t, srv, creds, "get-login-password"))
+	authFile = filepath.Join(t.TempDir(), "auth.json")
+	if out, err := skopeoAs(t, authFile, password, "login", "--tls-verify=false", "-u", "AWS", "--password-stdin", srv.Addr); err != nil {
+		t.Fatalf("skopeo login: %v\n%s", err, out)
+	}
+	return authFile, password
+}
+
+func basic(password string) remote.Option {
+	return remote.WithAuth(&authn.Basic{Username: "AWS", Password: password})
+}
+
+// statusOf is the HTTP status of a go-containerregistry error (0: none).
+func statusOf(err error) int {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode
+	}
+	return 0
+}
+
+// tenancyServer is kiln under --auth strict with alice and bob, alice
+// owning app:latest (pushed with skopeo after an ECR login).
+type tenancyServer struct {
+	srv                *kilntest.Server
+	alice, bob         kilntest.Creds
+	aliceAuth, bobAuth string
+	alicePass, bobPass string
+	appDigest          string
+}
+
+func newTenancyServer(t *testing.T, args ...string) *tenancyServer {
+	t.Helper()
+	credFile, alice, bob := writeCredentials(t)
+	ts := &tenancyServer{alice: alice, bob: bob}
+	ts.srv = kilntest.Start(t, append([]string{"--auth", "strict", "--credentials", credFile}, args...)...)
+	ts.aliceAuth, ts.alicePass = loginSkopeo(t, ts.srv, alice)
+	ts.bobAuth, ts.bobPass = loginSkopeo(t, ts.srv, bob)
+	img := tinyImage(t)
+	if out, err := skopeoAs(t, ts.aliceAuth, "", "copy", "--dest-tls-verify=false", "oci:"+writeLayout(t, img)+":latest", "docker://"+ts.srv.Addr+"/app:latest"); err != nil {
+		t.Fatalf("alice's push: %v\n%s", err, out)
+	}
+	ts.appDigest = mustDigest(t, img)
+	return ts
+}
+
+// TestECRTenancyRegistry is the hostile second account against the
+// registry: bob, logged in with his own ECR token, can neither see, pull,
+// push, overwrite, delete nor cross-mount alice's repository, through
+// skopeo, go-containerregistry and plain HTTP.
+func TestECRTenancyRegistry(t *testing.T) {
+	ts := newTenancyServer(t)
+	srv := ts.srv
+	appRef := "docker://" + srv.Addr + "/app:latest"
+
+	// Alice pulls her own image.
+	if out, err := skopeoAs(t, ts.aliceAuth, "", "inspect", "--tls-verify=false", appRef); err != nil || !strings.Contains(out, ts.appDigest) {
+		t.Fatalf("alice's inspect: %v\n%s", err, out)
+	}
+	ref, _ := name.ParseReference(srv.Addr+"/app:latest", name.Insecure)
+
+	t.Run("pull", func(t *testing.T) {
+		if out, err := skopeoAs(t, ts.bobAuth, "", "inspect", "--tls-verify=false", appRef); err == nil {
+			t.Errorf("bob inspected alice's app:\n%s", out)
+		}
+		if _, err := remote.Image(ref, basic(ts.bobPass)); statusOf(err) != http.StatusForbidden {
+			t.Errorf("bob's ggcr pull: %v, want 403", err)
+		}
+		d, _ := name.NewDigest(srv.Addr+"/app@"+ts.appDigest, name.Insecure)
+		if _, err := remote.Get(d, basic(ts.bobPass)); statusOf(err) != http.StatusForbidden {
+			t.Errorf("bob's pull by digest: %v, want 403", err)
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		if out, err := skopeoAs(t, ts.bobAuth, "", "list-tags", "--tls-verify=false", "docker://"+srv.Addr+"/app"); err == nil {
+			t.Errorf("bob listed alice's tags:\n%s", out)
+		}
+		reg, _ := name.NewRegistry(srv.Addr, name.Insecure)
+		repos, err := remote.Catalog(context.Background(), reg, basic(ts.bobPass))
+		if err != nil || slices.Contains(repos, "app") {
+			t.Errorf("bob's catalog: %v %v", repos, err)
+		}
+		repos, err = remote.Catalog(context.Background(), reg, basic(ts.alicePass))
+		if err != nil || !slices.Contains(repos, "app") {
+			t.Errorf("alice's catalog: %v %v", repos, err)
+		}
+		if out, err := awsECR(t, srv, ts.bob, "describe-repositories", "--repository-names", "app"); err == nil || !strings.Contains(err.Error(), "RepositoryNotFoundException") {
+			t.Errorf("bob's describe-repositories app: %v\n%s", err, out)
+		}
+		out := mustAWSECR(t, srv, ts.bob, "describe-repositories")
+		if strings.Contains(out, `"app"`) {
+			t.Errorf("bob's describe-repositories lists alice's app:\n%s", out)
+		}
+		if a := ecrCall(t, srv, ts.bob, "ListImages", map[string]any{"repositoryName": "app"}); a.Type != "RepositoryNotFoundException" {
+			t.Errorf("bob's ListImages: %d %s", a.Status, a.Raw)
+		}
+		if a := ecrCall(t, srv, ts.bob, "BatchGetImage", map[string]any{"repositoryName": "app", "imageIds": []any{map[string]string{"imageTag": "latest"}}}); a.Type != "RepositoryNotFoundException" {
+			t.Errorf("bob's BatchGetImage: %d %s", a.Status, a.Raw)
+		}
+	})
+	t.Run("push and overwrite", func(t *testing.T) {
+		evil, _ := random.Image(512, 1)
+		if err := remote.Write(ref, evil, basic(ts.bobPass)); err == nil {
+			t.Error("bob overwrote alice's app:latest")
+		}
+		other, _ := name.ParseReference(srv.Addr+"/app:bob", name.Insecure)
+		if err := remote.Write(other, evil, basic(ts.bobPass)); err == nil {
+			t.Error("bob pushed a new tag into alice's app")
+		}
+		if out, err := skopeoAs(t, ts.bobAuth, "", "copy", "--dest-tls-verify=false", "oci:"+writeLayout(t, evil)+":latest", appRef); err == nil {
+			t.Errorf("bob's skopeo copy over alice's app succeeded:\n%s", out)
+		}
+		if out, err := awsECR(t, srv, ts.bob, "create-repository", "--repository-name", "app"); err == nil || !strings.Contains(err.Error(), "RepositoryAlreadyExistsException") {
+			t.Errorf("bob's create-repository app: %v\n%s", err, out)
+		}
+	})
+	t.Run("delete", func(t *testing.T) {
+		if out, err := skopeoAs(t, ts.bobAuth, "", "delete", "--tls-verify=false", "docker://"+srv.Addr+"/app@"+ts.appDigest); err == nil {
+			t.Errorf("bob deleted alice's manifest:\n%s", out)
+		}
+		if out, err := awsECR(t, srv, ts.bob, "batch-delete-image", "--repository-name", "app", "--image-ids", "imageTag=latest"); err == nil {
+			t.Errorf("bob's batch-delete-image succeeded:\n%s", out)
+		}
+		if out, err := awsECR(t, srv, ts.bob, "delete-repository", "--repository-name", "app", "--force"); err == nil {
+			t.Errorf("bob's delete-repository succeeded:\n%s", out)
+		}
+		if out, err := awsECR(t, srv, ts.bob, "delete-repository", "--repository-name", "app", "--registry-id", "111111111111", "--force"); err == nil {
+			t.Errorf("bob's delete-repository with alice's registry id succeeded:\n%s", out)
+		}
+	})
+	t.Run("cross-mount", func(t *testing.T) {
+		img, err := remote.Image(ref, basic(ts.alicePass))
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers, _ := img.Layers()
+		ld, _ := layers[0].Digest()
+		// Bob asks to mount alice's layer into his own repository.
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/bobs/blobs/uploads/?mount="+ld.String()+"&from=app", nil)
+		req.SetBasicAuth("AWS", ts.bobPass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated {
+			t.Fatal("bob mounted alice's layer into his repository")
+		}
+		req, _ = http.NewRequest(http.MethodHead, srv.URL+"/v2/bobs/blobs/"+ld.String(), nil)
+		req.SetBasicAuth("AWS", ts.bobPass)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("alice's layer in bob's repository: %v %v", resp.StatusCode, err)
+		}
+		// And into alice's repository from his own: the target side.
+		req, _ = http.NewRequest(http.MethodPost, srv.URL+"/v2/app/blobs/uploads/?mount="+ld.String()+"&from=bobs", nil)
+		req.SetBasicAuth("AWS", ts.bobPass)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("bob's mount into alice's app: %v %v, want 403", resp.StatusCode, err)
+		}
+	})
+	t.Run("credentials", func(t *testing.T) {
+		for _, tt := range []struct{ name, user, password string }{
+			{"long-term secret", "AKIDBOB", "bob-secret"},
+			{"long-term secret as AWS", "AWS", "bob-secret"},
+			{"forged token", "AWS", ts.bobPass[:len(ts.bobPass)-4] + "AAAA"},
+			{"expired token", "AWS", expiredToken(t, srv)},
+			{"none", "", ""},
+		} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/app/manifests/latest", nil)
+			if tt.user != "" {
+				req.SetBasicAuth(tt.user, tt.password)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic realm=") {
+				t.Errorf("%s: %d %q, want 401 with a Basic challenge", tt.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+			}
+		}
+	})
+	// Through all of it alice's image stayed hers.
+	if got := headDigest(t, srv, "app:latest", ts.alicePass); got != ts.appDigest {
+		t.Errorf("alice's app:latest is %s, want %s", got, ts.appDigest)
+	}
+}
+
+// expiredToken mints, with the server's own key, a token that expired a
+// second ago: what a 12-hour-old login password looks like.
+func expiredToken(t *testing.T, srv *kilntest.Server) string {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(srv.DataDir, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := ecr.NewTokens(key)
+	tokens.Now = func() time.Time { return time.Now().Add(-ecr.TokenLifetime - time.Second) }
+	tok, _ := tokens.Issue(ecr.Identity{Account: "222222222222", ARN: "arn:aws:iam::222222222222:user/bob"})
+	return tok
+}
+
+// headDigest returns the digest ref (REPO:TAG) has in srv's registry.
+func headDigest(t *testing.T, srv *kilntest.Server, ref, password string) string {
+	t.Helper()
+	r, err := name.ParseReference(srv.Addr+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r, basic(password))
+	if err != nil {
+		t.Fatalf("HEAD %s: %v", ref, err)
+	}
+	return d.Digest.String()
+}
+
+// TestECRRepositoryPolicy: a policy granting bob pull lets him pull and
+// see the repository, but not push; removing it takes that away, and an
+// explicit Deny wins over an Allow.
+func TestECRRepositoryPolicy(t *testing.T) {
+	ts := newTenancyServer(t)
+	srv := ts.srv
+	appRef := "docker://" + srv.Addr + "/app:latest"
+	pull := `{"Version":"2012-10-17","Statement":[{"Sid":"bobpull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:DescribeRepositories"]}]}`
+	if out, err := awsECR(t, srv, ts.bob, "set-repository-policy", "--repository-name", "app", "--policy-text", pull); err == nil {
+		t.Fatalf("bob set a policy on alice's repository:\n%s", out)
+	}
+	mustAWSECR(t, srv, ts.alice, "set-repository-policy", "--repository-name", "app", "--policy-text", pull)
+	if out := mustAWSECR(t, srv, ts.alice, "get-repository-policy", "--repository-name", "app"); !strings.Contains(out, "bobpull") {
+		t.Errorf("get-repository-policy: %s", out)
+	}
+
+	if out, err := skopeoAs(t, ts.bobAuth, "", "inspect", "--tls-verify=false", appRef); err != nil || !strings.Contains(out, ts.appDigest) {
+		t.Errorf("bob's inspect with a pull grant: %v\n%s", err, out)
+	}
+	dest := filepath.Join(t.TempDir(), "pulled")
+	if out, err := skopeoAs(t, ts.bobAuth, "", "copy", "--src-tls-verify=false", appRef, "oci:"+dest+":latest"); err != nil {
+		t.Errorf("bob's copy with a pull grant: %v\n%s", err, out)
+	}
+	if out := mustAWSECR(t, srv, ts.bob, "describe-repositories", "--repository-names", "app"); !strings.Contains(out, `"registryId": "111111111111"`) {
+		t.Errorf("bob's describe of a shared repository: %s", out)
+	}
+	evil, _ := random.Image(512, 1)
+	ref, _ := name.ParseReference(srv.Addr+"/app:latest", name.Insecure)
+	if err := remote.Write(ref, evil, basic(ts.bobPass)); err == nil {
+		t.Error("a pull grant let bob push")
+	}
+	if out, err := skopeoAs(t, ts.bobAuth, "", "delete", "--tls-verify=false", "docker://"+srv.Addr+"/app@"+ts.appDigest); err == nil {
+		t.Errorf("a pull grant let bob delete:\n%s", out)
+	}
+
+	deny := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":"*","Action":"ecr:*"},
+		{"Effect":"Deny","Principal":{"AWS":"222222222222"},"Action":"ecr:*"}]}`
+	mustAWSECR(t, srv, ts.alice, "set-repository-policy", "--repository-name", "app", "--policy-text", deny)
+	if out, err := skopeoAs(t, ts.bobAuth, "", "inspect", "--tls-verify=false", appRef); err == nil {
+		t.Errorf("an explicit Deny did not win over Allow *:\n%s", out)
+	}
+	mustAWSECR(t, srv, ts.alice, "delete-repository-policy", "--repository-name", "app")
+	if _, err := awsECR(t, srv, ts.alice, "get-repository-policy", "--repository-name", "app"); err == nil || !strings.Contains(err.Error(), "RepositoryPolicyNotFoundException") {
+		t.Errorf("get-repository-policy after delete: %v", err)
+	}
+	if out, err := skopeoAs(t, ts.bobAuth, "", "inspect", "--tls-verify=false", appRef); err == nil {
+		t.Errorf("bob pulled after the policy was deleted:\n%s", out)
+	}
+	bad := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}]}`
+	if out, err := awsECR(t, srv, ts.alice, "set-repository-policy", "--repository-name", "app", "--policy-text", bad); err == nil || !strings.Contains(err.Error(), "InvalidParameterException") || !strings.Contains(err.Error(), "Condition") {
+		t.Errorf("a policy with a Condition kiln cannot evaluate: %v\n%s", err, out)
+	}
+	if got := headDigest(t, srv, "app:latest", ts.alicePass); got != ts.appDigest {
+		t.Errorf("alice's app:latest is %s, want %s", got, ts.appDigest)
+	}
+}
+
+// TestECRImmutableTags: once alice makes app IMMUTABLE, no push moves
+// latest, hers included, while a new tag still goes in.
+func TestECRImmutableTags(t *testing.T) {
+	ts := newTenancyServer(t)
+	srv := ts.srv
+	out := mustAWSECR(t, srv, ts.alice, "put-image-tag-mutability", "--repository-name", "app", "--image-tag-mutability", "IMMUTABLE")
+	if !strings.Contains(out, "IMMUTABLE") {
+		t.Fatalf("put-image-tag-mutability: %s", out)
+	}
+	other, _ := random.Image(512, 1)
+	ref, _ := name.ParseReference(srv.Addr+"/app:latest", name.Insecure)
+	err := remote.Write(ref, other, basic(ts.alicePass))
+	var terr *transport.Error
+	if !errors.As(err, &terr) || len(terr.Errors) == 0 || terr.Errors[0].Code != "TAG_INVALID" {
+		t.Errorf("overwriting an immutable tag: %v, want TAG_INVALID", err)
+	}
+	if out, err := skopeoAs(t, ts.aliceAuth, "", "copy", "--dest-tls-verify=false", "oci:"+writeLayout(t, other)+":latest", "docker://"+srv.Addr+"/app:latest"); err == nil {
+		t.Errorf("skopeo overwrote an immutable tag:\n%s", out)
+	}
+	// Pushing the same image again is a retry, not an overwrite.
+	if out, err := skopeoAs(t, ts.aliceAuth, "", "copy", "--dest-tls-verify=false", "docker://"+srv.Addr+"/app:latest", "docker://"+srv.Addr+"/app:latest", "--src-tls-verify=false"); err != nil {
+		t.Errorf("re-pushing the same image: %v\n%s", err, out)
+	}
+	v2, _ := name.ParseReference(srv.Addr+"/app:v2", name.Insecure)
+	if err := remote.Write(v2, other, basic(ts.alicePass)); err != nil {
+		t.Errorf("a new tag in an immutable repository: %v", err)
+	}
+	if got := headDigest(t, srv, "app:latest", ts.alicePass); got != ts.appDigest {
+		t.Errorf("app:latest is %s, want %s", got, ts.appDigest)
+	}
+}
