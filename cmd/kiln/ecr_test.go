@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
+	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -416,5 +418,113 @@ func TestECRImmutableTags(t *testing.T) {
 	}
 	if got := headDigest(t, srv, "app:latest", ts.alicePass); got != ts.appDigest {
 		t.Errorf("app:latest is %s, want %s", got, ts.appDigest)
+	}
+}
+
+const helloComponent = `name: hello
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Hello
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo hello > /etc/hello
+`
+
+// TestECRTenancyBuilds: builds act as their owner. Bob's container
+// recipes naming alice's repository as target, as parent or as a
+// distribution target fail with a reason saying so, and alice's
+// app:latest is untouched; his build into his own repository works and
+// creates it for him (create-on-push).
+func TestECRTenancyBuilds(t *testing.T) {
+	kilntest.RequireRoot(t)
+	ts := newTenancyServer(t)
+	srv := ts.srv
+	bobBase := srv.Addr + "/bobbase:latest"
+	if out, err := skopeoAs(t, ts.bobAuth, "", "copy", "--dest-tls-verify=false", "oci:"+kilntest.BusyboxLayout(t)+":latest", "docker://"+bobBase); err != nil {
+		t.Fatalf("bob's base: %v\n%s", err, out)
+	}
+	f := &buildFixture{srv: srv, client: srv.Client(ts.bob), base: bobBase}
+	ctx := kilntest.Context(t)
+	infra, err := f.client.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
+		Name: aws.String("infra"), InstanceProfileName: aws.String("kiln"), TerminateInstanceOnFailure: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.infra = *infra.InfrastructureConfigurationArn
+	comp := types.ComponentConfiguration{ComponentArn: aws.String(f.component(t, "hello", helloComponent))}
+	recipe := func(name, parent, target string) string {
+		out, err := f.client.CreateContainerRecipe(ctx, &imagebuilder.CreateContainerRecipeInput{
+			Name: aws.String(name), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
+			ParentImage: aws.String(parent), Components: []types.ComponentConfiguration{comp}, DockerfileTemplateData: aws.String(minimalTemplate),
+			TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String(target)},
+		})
+		if err != nil {
+			t.Fatalf("CreateContainerRecipe %s: %v", name, err)
+		}
+		return *out.ContainerRecipeArn
+	}
+	dist, err := f.client.CreateDistributionConfiguration(ctx, &imagebuilder.CreateDistributionConfigurationInput{
+		Name: aws.String("to-alice"),
+		Distributions: []types.Distribution{{Region: aws.String("us-east-1"), ContainerDistributionConfiguration: &types.ContainerDistributionConfiguration{
+			TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("app")},
+			ContainerTags:    []string{"latest"},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name, parent, target, dist string
+		reason                     []string
+	}{
+		{"target", bobBase, "app", "", []string{"222222222222", "push", "app"}},
+		{"parent", srv.Addr + "/app:latest", "bobapp-parent", "", []string{"parent image", "pull", "app"}},
+		{"distribution", bobBase, "bobapp-dist", *dist.DistributionConfigurationArn, []string{"push", "app"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			image := f.createImage(t, recipe("hostile-"+tt.name, tt.parent, tt.target), false, tt.dist)
+			img := f.waitImage(t, image, 3*time.Minute)
+			if img.State.Status != types.ImageStatusFailed {
+				t.Fatalf("bob's build naming alice's repository as %s is %s, want FAILED", tt.name, img.State.Status)
+			}
+			reason := aws.ToString(img.State.Reason)
+			t.Logf("reason: %s", reason)
+			for _, s := range tt.reason {
+				if !strings.Contains(reason, s) {
+					t.Errorf("reason %q lacks %q", reason, s)
+				}
+			}
+			if logs := f.logs(t, image); strings.Contains(logs, "hello from kiln") {
+				t.Errorf("bob's build read alice's image:\n%s", logs)
+			}
+		})
+	}
+	if got := headDigest(t, srv, "app:latest", ts.alicePass); got != ts.appDigest {
+		t.Errorf("alice's app:latest is %s, want %s", got, ts.appDigest)
+	}
+	if a := ecrCall(t, srv, ts.alice, "ListImages", map[string]any{"repositoryName": "app"}); !strings.Contains(string(a.Raw), `"imageTag":"latest"`) || strings.Count(string(a.Raw), "imageDigest") != 1 {
+		t.Errorf("alice's app after bob's builds: %s", a.Raw)
+	}
+
+	// Bob's own build goes through and makes bobapp his.
+	image := f.createImage(t, recipe("own", bobBase, "bobapp"), false, "")
+	if img := f.waitImage(t, image, 3*time.Minute); img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("bob's own build is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, image))
+	}
+	if out := mustAWSECR(t, srv, ts.bob, "describe-repositories", "--repository-names", "bobapp"); !strings.Contains(out, `"registryId": "222222222222"`) {
+		t.Errorf("bob's build-created repository: %s", out)
+	}
+	if a := ecrCall(t, srv, ts.alice, "DescribeRepositories", map[string]any{"repositoryNames": []string{"bobapp"}}); a.Type != "RepositoryNotFoundException" {
+		t.Errorf("alice sees bob's repository: %s", a.Raw)
+	}
+	for _, repo := range []string{"bobapp-parent", "bobapp-dist"} {
+		if a := ecrCall(t, srv, ts.bob, "DescribeRepositories", map[string]any{"repositoryNames": []string{repo}}); a.Type != "RepositoryNotFoundException" {
+			t.Errorf("a failed build left repository %s: %s", repo, a.Raw)
+		}
 	}
 }
