@@ -102,7 +102,9 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 		image := r.URL.Query().Get("imageBuildVersionArn")
 		follow := r.URL.Query().Get("follow") == "true"
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		canSee := func(res store.Resource) bool { return service.Visible(res, caller.Account) }
+		// Only the image's owner reads its build logs: a resource policy
+		// shares the image, not what its build printed.
+		canSee := func(res store.Resource) bool { return service.LogsReadable(res, caller.Account) }
 		if err := e.WriteLogs(r.Context(), w, image, follow, canSee); err != nil {
 			if apiErr, ok := err.(*awsapi.Error); ok {
 				http.Error(w, apiErr.Message, apiErr.Status())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,7 +249,8 @@ var componentFilters = filterFields[awsapi.Component]{
 	"version":            func(c awsapi.Component) []string { return one(c.Version) },
 }
 
-// ownerQuery sets q's ownership selection from the `owner` member.
+// ownerQuery sets q's ownership selection from the `owner` member. It may
+// set q.Match; callers add their own filters with alsoMatch.
 func ownerQuery(q *store.Query, owner, account string) {
 	switch owner {
 	case "", awsapi.OwnershipSelf:
@@ -256,10 +258,21 @@ func ownerQuery(q *store.Query, owner, account string) {
 	case awsapi.OwnershipAmazon:
 		q.Owners = []string{AmazonAccount}
 	case awsapi.OwnershipShared:
+		// SharedWith narrows to rows whose policy names the account;
+		// the policy itself then decides.
 		q.SharedWith = account
+		q.Match = func(r store.Resource) bool { return sharedListable(r, account) }
 	default: // ThirdParty, AWSMarketplace: kiln has no such publishers.
 		q.Owners = []string{"third-party"}
 	}
+}
+
+// alsoMatch is a store match requiring both a (when set) and b.
+func alsoMatch(a, b func(store.Resource) bool) func(store.Resource) bool {
+	if a == nil {
+		return b
+	}
+	return func(r store.Resource) bool { return a(r) && b(r) }
 }
 
 // ListComponents lists component versions (one entry per version, showing
@@ -278,10 +291,10 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	// The owner selection already confines rows to what the caller may
 	// see, so rows are decoded for matching only when filters ask for it.
 	if len(in.Filters) > 0 {
-		q.Match = func(r store.Resource) bool {
+		q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
 			var c awsapi.Component
 			return json.Unmarshal(r.Doc, &c) == nil && match(c)
-		}
+		})
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
@@ -370,7 +383,7 @@ func (s *Service) DeleteComponent(ctx context.Context, account string, in *awsap
 		}
 		version := a
 		version.Build = 0
-		if err := s.checkUnused(ctx, tx, "component", r.ARN, []string{r.ARN, version.String()}, "image-recipe", "container-recipe"); err != nil {
+		if err := s.checkUnused(ctx, tx, account, "component", r.ARN, []string{r.ARN, version.String()}, "image-recipe", "container-recipe"); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, r.ARN)
@@ -396,47 +409,102 @@ func (s *Service) ownedResource(ctx context.Context, tx store.Tx, account string
 	return r, nil
 }
 
-// dependents lists resources of the given kinds (any owner) whose stored
-// document mentions one of refs as a complete JSON string value.
-func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, kinds ...string) ([]string, error) {
-	needles := make([][]byte, len(refs))
-	for i, ref := range refs {
-		needles[i], _ = json.Marshal(ref)
+// references returns the ARNs r's document refers to through its
+// reference members: a recipe's components, a pipeline's recipe,
+// configurations and workflows. Only these count as uses; a description
+// or tag that merely spells an ARN does not, or anyone could block a
+// delete by writing its victim's ARN into a free-text field.
+func references(r store.Resource) []string {
+	var refs []string
+	switch r.Kind {
+	case kindImageRecipe:
+		var doc struct {
+			Components []awsapi.ComponentConfiguration `json:"components"`
+		}
+		if json.Unmarshal(r.Doc, &doc) == nil {
+			for _, c := range doc.Components {
+				refs = append(refs, c.ComponentArn)
+			}
+		}
+	case kindContainerRecipe:
+		var doc struct {
+			Components []awsapi.ComponentConfiguration `json:"components"`
+		}
+		if json.Unmarshal(r.Doc, &doc) == nil {
+			for _, c := range doc.Components {
+				refs = append(refs, c.ComponentArn)
+			}
+		}
+	case arn.TypeImagePipeline:
+		var doc struct {
+			ImageRecipeArn                 string                         `json:"imageRecipeArn"`
+			ContainerRecipeArn             string                         `json:"containerRecipeArn"`
+			InfrastructureConfigurationArn string                         `json:"infrastructureConfigurationArn"`
+			DistributionConfigurationArn   string                         `json:"distributionConfigurationArn"`
+			Workflows                      []awsapi.WorkflowConfiguration `json:"workflows"`
+		}
+		if json.Unmarshal(r.Doc, &doc) == nil {
+			refs = append(refs, doc.ImageRecipeArn, doc.ContainerRecipeArn, doc.InfrastructureConfigurationArn, doc.DistributionConfigurationArn)
+			for _, w := range doc.Workflows {
+				refs = append(refs, w.WorkflowArn)
+			}
+		}
 	}
-	var users []string
+	return refs
+}
+
+// dependents lists resources of the given kinds (any owner) that refer to
+// one of refs through a reference member (see references).
+func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, kinds ...string) ([]store.Resource, error) {
+	var users []store.Resource
 	for _, kind := range kinds {
 		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Match: func(r store.Resource) bool {
-			for _, n := range needles {
-				if bytes.Contains(r.Doc, n) {
-					return true
-				}
-			}
-			return false
+			return slices.ContainsFunc(references(r), func(ref string) bool { return ref != "" && slices.Contains(refs, ref) })
 		}})
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range rows {
-			users = append(users, r.ARN)
-		}
+		users = append(users, rows...)
 	}
 	return users, nil
 }
 
-// checkUnused answers ResourceDependencyException, naming the users, when
-// a stored resource of the given kinds refers to the resource at
-// resourceARN by one of refs (its own ARN, or version and wildcard ARNs
-// that resolve to it).
-func (s *Service) checkUnused(ctx context.Context, tx store.Tx, label, resourceARN string, refs []string, kinds ...string) error {
+// checkUnused answers ResourceDependencyException when a stored resource
+// of the given kinds refers to the resource at resourceARN by one of refs
+// (its own ARN, or version and wildcard ARNs that resolve to it). The
+// message names the caller's own users; other accounts' users (which use
+// it through a resource policy) are only counted, so a delete never
+// discloses another account's resources.
+func (s *Service) checkUnused(ctx context.Context, tx store.Tx, account, label, resourceARN string, refs []string, kinds ...string) error {
 	users, err := s.dependents(ctx, tx, refs, kinds...)
 	if err != nil {
 		return err
 	}
-	if len(users) > 0 {
-		return awsapi.Errorf("ResourceDependencyException",
-			"The %s '%s' cannot be deleted because it is used by: %s.", label, resourceARN, strings.Join(users, ", "))
+	if len(users) == 0 {
+		return nil
 	}
-	return nil
+	var own []string
+	foreign := 0
+	for _, u := range users {
+		if u.Account == account {
+			own = append(own, u.ARN)
+		} else {
+			foreign++
+		}
+	}
+	var parts []string
+	if len(own) > 0 {
+		parts = append(parts, strings.Join(own, ", "))
+	}
+	switch foreign {
+	case 0:
+	case 1:
+		parts = append(parts, "1 resource of another account")
+	default:
+		parts = append(parts, fmt.Sprintf("%d resources of other accounts", foreign))
+	}
+	return awsapi.Errorf("ResourceDependencyException",
+		"The %s '%s' cannot be deleted because it is used by: %s.", label, resourceARN, strings.Join(parts, "; "))
 }
 
 // parseSemanticVersion checks a user-supplied M.m.p.

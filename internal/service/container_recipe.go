@@ -226,7 +226,7 @@ func (s *Service) ListContainerRecipes(ctx context.Context, account string, in *
 	q := store.Query{Kind: kindContainerRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = matchDecoded(decodeContainerRecipe, match)
+		q.Match = alsoMatch(q.Match, matchDecoded(decodeContainerRecipe, match))
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil

@@ -143,7 +143,7 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 	includeDeprecated := deref(in.IncludeDeprecated)
 	q := store.Query{Kind: kindImage, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
-	q.Match = func(r store.Resource) bool {
+	q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
 		img, err := decodeImage(r)
 		if err != nil {
 			return false
@@ -152,7 +152,7 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 			return false
 		}
 		return match(img)
-	}
+	})
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{

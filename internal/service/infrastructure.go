@@ -145,7 +145,7 @@ func (s *Service) deleteUnlessPipelineUses(ctx context.Context, account string, 
 		if err != nil {
 			return err
 		}
-		if err := s.checkUnused(ctx, tx, label, r.ARN, []string{r.ARN}, arn.TypeImagePipeline); err != nil {
+		if err := s.checkUnused(ctx, tx, account, label, r.ARN, []string{r.ARN}, arn.TypeImagePipeline); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, r.ARN)

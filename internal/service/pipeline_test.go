@@ -165,7 +165,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if err != nil || len(list.ImagePipelineList) != 0 {
 		t.Errorf("status filter = %+v, %v", list, err)
 	}
-	users, err := func() (u []string, err error) {
+	users, err := func() (u []store.Resource, err error) {
 		err = s.view(ctx, func(tx store.Tx) error {
 			u, err = s.dependents(ctx, tx, []string{testRecipe, testInfra}, "image-pipeline")
 			return err

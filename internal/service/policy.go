@@ -2,146 +2,110 @@ package service
 
 import (
 	"context"
-	"encoding/json"
-	"regexp"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/policy"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
-// policyDocument is the subset of an IAM resource policy kiln interprets.
-// Image Builder accepts policies that grant other accounts read and use
-// of a resource; kiln records which principals an Allow statement names
-// and shows the resource to them (owner filter Shared).
-type policyDocument struct {
-	Version   string            `json:"Version"`
-	Statement policyStatementsT `json:"Statement"`
+// A resource policy (Put*Policy) grants other accounts actions on one
+// component, image, image recipe or container recipe. kiln parses it with
+// internal/policy, which refuses anything it cannot evaluate, and decides
+// every cross-account read or use by evaluating it: an explicit Deny
+// wins, Resource must match the resource's ARN, and conditions on
+// aws:PrincipalAccount, aws:PrincipalArn and aws:ResourceAccount hold.
+//
+// The store's SharedWith column keeps the accounts an Allow statement
+// names (or "*"); it is only an index that narrows which rows are
+// evaluated, never the decision itself.
+
+// policyActions are the actions a policy on each kind may grant and kiln
+// checks: Get* to read or use the resource (in a recipe, as a parent),
+// List* to see it listed under owner Shared. They are the actions of
+// AWS's default RAM permissions for Image Builder resources.
+var policyActions = map[string]struct{ get, list string }{
+	kindComponent:       {"imagebuilder:GetComponent", "imagebuilder:ListComponents"},
+	kindImage:           {"imagebuilder:GetImage", "imagebuilder:ListImages"},
+	kindImageRecipe:     {"imagebuilder:GetImageRecipe", "imagebuilder:ListImageRecipes"},
+	kindContainerRecipe: {"imagebuilder:GetContainerRecipe", "imagebuilder:ListContainerRecipes"},
 }
 
-type policyStatement struct {
-	Sid       string          `json:"Sid"`
-	Effect    string          `json:"Effect"`
-	Principal json.RawMessage `json:"Principal"`
-	Action    stringOrList    `json:"Action"`
-	Resource  stringOrList    `json:"Resource"`
-}
-
-// policyStatementsT accepts a single statement object or a list, as IAM does.
-type policyStatementsT []policyStatement
-
-func (p *policyStatementsT) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		var one policyStatement
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*p = policyStatementsT{one}
-		return nil
+// parsePolicy validates a resource policy for an Image Builder resource:
+// only imagebuilder actions (or "*"), everything else as internal/policy
+// accepts. Errors are InvalidParameterValueException naming the element.
+func parsePolicy(doc string) (*policy.Policy, error) {
+	p, err := policy.ParseWith(doc, policy.Options{Services: []string{"imagebuilder"}})
+	if err != nil {
+		return nil, badValue("policy", "%v", err)
 	}
-	var many []policyStatement
-	err := json.Unmarshal(b, &many)
-	*p = many
-	return err
+	return p, nil
 }
 
-type stringOrList []string
-
-func (s *stringOrList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		err := json.Unmarshal(b, &one)
-		*s = stringOrList{one}
-		return err
-	}
-	var many []string
-	err := json.Unmarshal(b, &many)
-	*s = many
-	return err
-}
-
+// parsedPolicies caches parsed stored policies by their text, so listing
+// many shared rows does not re-parse the same document. It is cleared
+// when it grows past maxParsedPolicies: documents are few in practice,
+// and the bound keeps a flood of distinct ones from growing memory.
 var (
-	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	rootARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):(?:root|user/.+|role/.+)$`)
+	parsedPoliciesMu  sync.Mutex
+	parsedPolicies    = map[string]*policy.Policy{}
+	maxParsedPolicies = 1024
 )
 
-// parsePolicy validates a resource policy and returns the principals its
-// Allow statements grant (12-digit accounts, or "*").
-func parsePolicy(policy string) ([]string, error) {
-	var doc policyDocument
-	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
-		return nil, badValue("policy", "The policy is not valid JSON: %v", err)
+// storedPolicy parses a stored policy. One stored before kiln evaluated
+// policies may no longer parse (it used an element kiln now refuses); it
+// then grants nothing, failing closed.
+func storedPolicy(doc string) *policy.Policy {
+	parsedPoliciesMu.Lock()
+	defer parsedPoliciesMu.Unlock()
+	if p, ok := parsedPolicies[doc]; ok {
+		return p
 	}
-	if len(doc.Statement) == 0 {
-		return nil, badValue("policy", "The policy must contain at least one Statement.")
+	p, err := parsePolicy(doc)
+	if err != nil {
+		p = nil
 	}
-	granted := map[string]bool{}
-	for i, st := range doc.Statement {
-		if st.Effect != "Allow" && st.Effect != "Deny" {
-			return nil, badValue("policy", "Statement %d: Effect must be Allow or Deny.", i)
-		}
-		if len(st.Action) == 0 {
-			return nil, badValue("policy", "Statement %d: Action is required.", i)
-		}
-		for _, a := range st.Action {
-			if !strings.HasPrefix(a, "imagebuilder:") {
-				return nil, badValue("policy", "Statement %d: the action '%s' is not an imagebuilder action.", i, a)
-			}
-		}
-		principals, err := policyPrincipals(st.Principal)
-		if err != nil {
-			return nil, badValue("policy", "Statement %d: %v", i, err)
-		}
-		if st.Effect == "Allow" {
-			for _, p := range principals {
-				granted[p] = true
-			}
-		}
+	if len(parsedPolicies) >= maxParsedPolicies {
+		clear(parsedPolicies)
 	}
-	out := make([]string, 0, len(granted))
-	for p := range granted {
-		out = append(out, p)
-	}
-	sort.Strings(out)
-	return out, nil
+	parsedPolicies[doc] = p
+	return p
 }
 
-type policyError string
+// policyAllows reports whether r's resource policy allows account the
+// action: the only way another account reaches r.
+func policyAllows(r store.Resource, account, action string) bool {
+	if r.Policy == "" || action == "" || account == r.Account {
+		return false
+	}
+	if !slices.Contains(r.SharedWith, account) && !slices.Contains(r.SharedWith, "*") {
+		return false
+	}
+	p := storedPolicy(r.Policy)
+	if p == nil {
+		return false
+	}
+	partition := "aws"
+	if parts := strings.SplitN(r.ARN, ":", 3); len(parts) == 3 {
+		partition = parts[1]
+	}
+	return p.Evaluate(policy.Request{
+		PrincipalAccount: account,
+		// kiln's callers are whole accounts (the credentials file maps
+		// keys to accounts), so each acts as its account's root.
+		PrincipalARN:    "arn:" + partition + ":iam::" + account + ":root",
+		Action:          action,
+		Resource:        r.ARN,
+		ResourceAccount: r.Account,
+	}) == policy.Allow
+}
 
-func (e policyError) Error() string { return string(e) }
-
-func policyPrincipals(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 {
-		return nil, policyError("Principal is required")
-	}
-	var star string
-	if json.Unmarshal(raw, &star) == nil {
-		if star == "*" {
-			return []string{"*"}, nil
-		}
-		return nil, policyError("Principal must be \"*\" or an object with AWS principals")
-	}
-	var obj struct {
-		AWS stringOrList `json:"AWS"`
-	}
-	if err := json.Unmarshal(raw, &obj); err != nil || len(obj.AWS) == 0 {
-		return nil, policyError("Principal must name AWS principals")
-	}
-	var out []string
-	for _, p := range obj.AWS {
-		switch {
-		case p == "*":
-			out = append(out, "*")
-		case accountIDPattern.MatchString(p):
-			out = append(out, p)
-		case rootARNPattern.MatchString(p):
-			out = append(out, rootARNPattern.FindStringSubmatch(p)[1])
-		default:
-			return nil, policyError("the principal '" + p + "' is not an account ID or IAM ARN")
-		}
-	}
-	return out, nil
+// sharedListable reports whether account may see r listed under owner
+// Shared.
+func sharedListable(r store.Resource, account string) bool {
+	return policyAllows(r, account, policyActions[r.Kind].list)
 }
 
 // policyTarget names a kind of resource that carries resource policies:
@@ -163,7 +127,7 @@ func (s *Service) putPolicy(ctx context.Context, account string, t policyTarget,
 	if err != nil {
 		return err
 	}
-	principals, err := parsePolicy(policy)
+	parsed, err := parsePolicy(policy)
 	if err != nil {
 		return err
 	}
@@ -173,7 +137,7 @@ func (s *Service) putPolicy(ctx context.Context, account string, t policyTarget,
 			return err
 		}
 		r.Policy = policy
-		r.SharedWith = principals
+		r.SharedWith = parsed.Principals()
 		r.Updated = s.now()
 		return tx.Put(ctx, r)
 	})

@@ -380,7 +380,7 @@ func (s *Service) ListImageRecipes(ctx context.Context, account string, in *awsa
 	q := store.Query{Kind: kindImageRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = matchDecoded(decodeImageRecipe, match)
+		q.Match = alsoMatch(q.Match, matchDecoded(decodeImageRecipe, match))
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil

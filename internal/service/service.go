@@ -66,22 +66,25 @@ func formatDateTime(t time.Time) string {
 }
 
 // Visible reports whether account may read r: its own resources,
-// Amazon-managed ones, and those a resource policy shares with it. Other
-// readers of the store (kiln's log and catalogue endpoints) apply the
-// same rule through it.
+// Amazon-managed ones, and those whose resource policy allows it the
+// kind's Get action (imagebuilder:GetComponent, ...). Reading a resource
+// and using it (a shared component in a recipe, a shared image as a
+// parent) are the same grant, as in Image Builder. Other readers of the
+// store (kiln's catalogue endpoint) apply the same rule through it.
 func Visible(r store.Resource, account string) bool { return visible(r, account) }
 
 func visible(r store.Resource, account string) bool {
 	if r.Account == account || r.Account == AmazonAccount {
 		return true
 	}
-	for _, p := range r.SharedWith {
-		if p == account || p == "*" {
-			return true
-		}
-	}
-	return false
+	return policyAllows(r, account, policyActions[r.Kind].get)
 }
+
+// LogsReadable reports whether account may read the build logs of image
+// r: only the image's owner. A resource policy shares an image's use, not
+// the owner's build output, which may print secrets of the build; kiln
+// itself reads logs without this check.
+func LogsReadable(r store.Resource, account string) bool { return r.Account == account }
 
 // ownerName is the `owner` member for a resource owned by account.
 func ownerName(account string) string {

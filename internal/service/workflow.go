@@ -213,10 +213,10 @@ func (s *Service) ListWorkflows(ctx context.Context, account string, in *awsapi.
 		for _, kind := range workflowKinds {
 			q := store.Query{Kind: kind, Region: s.Region}
 			ownerQuery(&q, in.Owner, account)
-			q.Match = func(r store.Resource) bool {
+			q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
 				w, err := decodeWorkflow(r)
 				return err == nil && match(w)
-			}
+			})
 			rows, err := tx.List(ctx, q)
 			if err != nil {
 				return err
@@ -362,7 +362,7 @@ func (s *Service) DeleteWorkflow(ctx context.Context, account string, in *awsapi
 				refs = append(refs, w.String())
 			}
 		}
-		if err := s.checkUnused(ctx, tx, "workflow", r.ARN, refs, arn.TypeImagePipeline); err != nil {
+		if err := s.checkUnused(ctx, tx, account, "workflow", r.ARN, refs, arn.TypeImagePipeline); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, r.ARN)
