@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/oci/registry"
+	"github.com/kiln-build/kiln/internal/policy"
 )
 
 // Guard decides who may do what with kiln's repositories, for the
@@ -143,18 +144,21 @@ func (g *Guard) allowed(repo Repository, id Identity, actions ...string) bool {
 	if id.Kiln {
 		return true
 	}
-	var pol *repositoryPolicy
+	var pol *policy.Policy
 	if repo.Policy != "" {
 		// A stored policy was parsed when it was set; one that no longer
 		// parses grants nothing and denies nothing.
 		pol, _ = parsePolicy(repo.Policy)
 	}
 	for _, action := range actions {
-		d := notApplicable
+		d := policy.NotApplicable
 		if pol != nil {
-			d = pol.evaluate(policyRequest{PrincipalAccount: id.Account, PrincipalARN: id.ARN, Action: action, Resource: repo.ARN(g.Repos.Region)})
+			d = pol.Evaluate(policy.Request{
+				PrincipalAccount: id.Account, PrincipalARN: id.ARN, Action: action,
+				Resource: repo.ARN(g.Repos.Region), ResourceAccount: repo.Account,
+			})
 		}
-		if d == deny || (d != allow && repo.Account != id.Account) {
+		if d == policy.Deny || (d != policy.Allow && repo.Account != id.Account) {
 			return false
 		}
 	}
