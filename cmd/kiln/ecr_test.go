@@ -528,3 +528,98 @@ func TestECRTenancyBuilds(t *testing.T) {
 		}
 	}
 }
+
+// kilnToken mints, with the server's own key, the token of kiln's engine
+// (the only identity that reaches kiln's internal repositories in full),
+// so the test can find what an import stored there.
+func kilnToken(t *testing.T, srv *kilntest.Server) string {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(srv.DataDir, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := ecr.NewTokens(key).Issue(ecr.Identity{Account: "000000000000", ARN: "arn:aws:iam::000000000000:root", Kiln: true})
+	return tok
+}
+
+// registryStatus sends one registry request with a Basic password.
+func registryStatus(t *testing.T, srv *kilntest.Server, method, path, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, nil)
+	req.SetBasicAuth("AWS", password)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestECRTenancyMachineImages: the root filesystem of alice's imported
+// AMI sits in kiln/machine-images; alice may pull it, bob may not pull,
+// list, push or even see that repository.
+func TestECRTenancyMachineImages(t *testing.T) {
+	kilntest.RequireRoot(t)
+	dir := t.TempDir()
+	tarball := kilntest.BootableRootTarball(t, dir)
+	ts := newTenancyServer(t, "--allow-import-dir", dir)
+	srv := ts.srv
+	f := &buildFixture{srv: srv, client: srv.Client(ts.alice)}
+	infra, err := f.client.CreateInfrastructureConfiguration(kilntest.Context(t), &imagebuilder.CreateInfrastructureConfigurationInput{
+		Name: aws.String("infra"), InstanceProfileName: aws.String("kiln"), TerminateInstanceOnFailure: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.infra = *infra.InfrastructureConfigurationArn
+	importURI(t, f, "file://"+tarball)
+
+	internal, _ := name.NewRepository(srv.Addr+"/kiln/machine-images", name.Insecure)
+	tags, err := remote.List(internal, basic(kilnToken(t, srv)))
+	if err != nil || len(tags) != 1 {
+		t.Fatalf("kiln/machine-images tags: %v %v", tags, err)
+	}
+	tagged := internal.Tag(tags[0])
+	desc, err := remote.Get(tagged, basic(ts.alicePass))
+	if err != nil {
+		t.Fatalf("alice pulls her AMI's root filesystem: %v", err)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	base := "/v2/kiln/machine-images"
+	for _, tt := range []struct {
+		name, method, path string
+		alice, bob         int
+	}{
+		{"manifest by digest", http.MethodGet, base + "/manifests/" + desc.Digest.String(), 200, 403},
+		{"manifest by tag", http.MethodGet, base + "/manifests/" + tags[0], 200, 403},
+		{"layer", http.MethodGet, base + "/blobs/" + ld.String(), 200, 403},
+		{"tags", http.MethodGet, base + "/tags/list", 403, 403},
+		{"push", http.MethodPost, base + "/blobs/uploads/", 403, 403},
+		{"delete", http.MethodDelete, base + "/manifests/" + desc.Digest.String(), 403, 403},
+	} {
+		if got := registryStatus(t, srv, tt.method, tt.path, ts.alicePass); got != tt.alice {
+			t.Errorf("alice %s: %d, want %d", tt.name, got, tt.alice)
+		}
+		if got := registryStatus(t, srv, tt.method, tt.path, ts.bobPass); got != tt.bob {
+			t.Errorf("bob %s: %d, want %d", tt.name, got, tt.bob)
+		}
+	}
+	reg, _ := name.NewRegistry(srv.Addr, name.Insecure)
+	for who, pass := range map[string]string{"alice": ts.alicePass, "bob": ts.bobPass} {
+		if repos, err := remote.Catalog(context.Background(), reg, basic(pass)); err != nil || slices.Contains(repos, "kiln/machine-images") {
+			t.Errorf("%s's catalog: %v %v", who, repos, err)
+		}
+	}
+	if out, err := skopeoAs(t, ts.bobAuth, "", "inspect", "--tls-verify=false", "docker://"+srv.Addr+"/kiln/machine-images:"+tags[0]); err == nil {
+		t.Errorf("bob inspected alice's AMI root filesystem:\n%s", out)
+	}
+	if a := ecrCall(t, srv, ts.alice, "CreateRepository", map[string]any{"repositoryName": "kiln/other"}); a.Type != "InvalidParameterException" {
+		t.Errorf("CreateRepository kiln/other: %d %s", a.Status, a.Raw)
+	}
+}
