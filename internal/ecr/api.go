@@ -178,11 +178,23 @@ func decode(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errorf("SerializationException", "the member %s has the wrong type (want %s)", te.Field, te.Type)
+			return errorf("SerializationException", "the member %s has the wrong type (want %s)", memberPath(te.Field), te.Type)
 		}
 		return errorf("SerializationException", "the request body is not JSON: %v", err)
 	}
 	return nil
+}
+
+// memberPath spells a Go field path (Filter.TagStatus) as the API's
+// member names (filter.tagStatus).
+func memberPath(field string) string {
+	parts := strings.Split(field, ".")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToLower(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, ".")
 }
 
 // epoch is a timestamp as awsJson1_1 sends it: seconds since the epoch.
