@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -64,7 +65,7 @@ func repositoryARN(region, account, name string) string {
 // parseRepositoryARN splits arn:aws:ecr:REGION:ACCOUNT:repository/NAME.
 func parseRepositoryARN(s string) (region, account, name string, ok bool) {
 	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "ecr" {
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "ecr" || !arn.ValidRegion(parts[3]) {
 		return "", "", "", false
 	}
 	name, found := strings.CutPrefix(parts[5], "repository/")
