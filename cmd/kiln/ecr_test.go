@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -622,4 +624,131 @@ func TestECRTenancyMachineImages(t *testing.T) {
 	if a := ecrCall(t, srv, ts.alice, "CreateRepository", map[string]any{"repositoryName": "kiln/other"}); a.Type != "InvalidParameterException" {
 		t.Errorf("CreateRepository kiln/other: %d %s", a.Status, a.Raw)
 	}
+}
+
+// TestECRLifecycle drives a repository through ECR's API as Terraform and
+// the CLI do: create with tags and settings, describe page by page, push
+// with a token, list, describe and fetch images, delete an image by tag,
+// refuse to delete a non-empty repository without force, and survive
+// kill -9 with every acknowledged change.
+func TestECRLifecycle(t *testing.T) {
+	credFile, alice, _ := writeCredentials(t)
+	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
+	call := func(op string, in any) ecrAnswer {
+		t.Helper()
+		a := ecrCall(t, srv, alice, op, in)
+		if a.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", op, a.Status, a.Raw)
+		}
+		return a
+	}
+	for _, n := range []string{"svc/api", "svc/web", "svc/worker"} {
+		call("CreateRepository", map[string]any{"repositoryName": n, "tags": []any{map[string]string{"Key": "team", "Value": "core"}}})
+	}
+	created := call("CreateRepository", map[string]any{"repositoryName": "svc/db", "imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": map[string]bool{"scanOnPush": true}})
+	repo := created.Body["repository"].(map[string]any)
+	if repo["repositoryArn"] != "arn:aws:ecr:us-east-1:111111111111:repository/svc/db" || repo["repositoryUri"] != srv.Addr+"/svc/db" || repo["imageTagMutability"] != "IMMUTABLE" {
+		t.Errorf("CreateRepository answered %s", created.Raw)
+	}
+	var names []string
+	for token := ""; ; {
+		in := map[string]any{"maxResults": 3}
+		if token != "" {
+			in["nextToken"] = token
+		}
+		a := call("DescribeRepositories", in)
+		for _, r := range a.Body["repositories"].([]any) {
+			names = append(names, r.(map[string]any)["repositoryName"].(string))
+		}
+		if token, _ = a.Body["nextToken"].(string); token == "" {
+			break
+		}
+	}
+	if strings.Join(names, " ") != "svc/api svc/db svc/web svc/worker" {
+		t.Errorf("DescribeRepositories pages: %v", names)
+	}
+	arn := "arn:aws:ecr:us-east-1:111111111111:repository/svc/api"
+	call("TagResource", map[string]any{"resourceArn": arn, "tags": []any{map[string]string{"Key": "env", "Value": "prod"}}})
+	call("UntagResource", map[string]any{"resourceArn": arn, "tagKeys": []string{"team"}})
+	if a := call("ListTagsForResource", map[string]any{"resourceArn": arn}); !strings.Contains(string(a.Raw), `{"Key":"env","Value":"prod"}`) || strings.Contains(string(a.Raw), "team") {
+		t.Errorf("ListTagsForResource: %s", a.Raw)
+	}
+
+	// Push two images with the token, the second under two tags.
+	data := call("GetAuthorizationToken", map[string]any{}).Body["authorizationData"].([]any)[0].(map[string]any)
+	if exp, _ := data["expiresAt"].(float64); time.Until(time.Unix(int64(exp), 0)) < 11*time.Hour {
+		t.Errorf("the token expires at %v", exp)
+	}
+	password := loginPassword(t, data["authorizationToken"].(string))
+	one, _ := random.Image(256, 1)
+	two, _ := random.Image(256, 2)
+	for ref, img := range map[string]v1.Image{"svc/api:one": one, "svc/api:two": two, "svc/api:latest": two} {
+		r, _ := name.ParseReference(srv.Addr+"/"+ref, name.Insecure)
+		if err := remote.Write(r, img, basic(password)); err != nil {
+			t.Fatalf("push %s: %v", ref, err)
+		}
+	}
+	d1, d2 := mustDigest(t, one), mustDigest(t, two)
+	if a := call("ListImages", map[string]any{"repositoryName": "svc/api"}); strings.Count(string(a.Raw), "imageTag") != 3 {
+		t.Errorf("ListImages: %s", a.Raw)
+	}
+	desc := call("DescribeImages", map[string]any{"repositoryName": "svc/api", "imageIds": []any{map[string]string{"imageDigest": d2}}})
+	details := desc.Body["imageDetails"].([]any)
+	if len(details) != 1 || !strings.Contains(string(desc.Raw), `"imageTags":["latest","two"]`) || details[0].(map[string]any)["imageSizeInBytes"].(float64) <= 0 {
+		t.Errorf("DescribeImages: %s", desc.Raw)
+	}
+	if a := ecrCall(t, srv, alice, "DescribeImages", map[string]any{"repositoryName": "svc/api", "imageIds": []any{map[string]string{"imageTag": "nope"}}}); a.Type != "ImageNotFoundException" {
+		t.Errorf("DescribeImages of a missing tag: %s", a.Raw)
+	}
+	got := call("BatchGetImage", map[string]any{"repositoryName": "svc/api", "imageIds": []any{map[string]string{"imageTag": "one"}, map[string]string{"imageTag": "two", "imageDigest": d1}}})
+	images, failures := got.Body["images"].([]any), got.Body["failures"].([]any)
+	if len(images) != 1 || images[0].(map[string]any)["imageId"].(map[string]any)["imageDigest"] != d1 || len(failures) != 1 || failures[0].(map[string]any)["failureCode"] != "ImageTagDoesNotMatchDigest" {
+		t.Errorf("BatchGetImage: %s", got.Raw)
+	}
+	raw, _ := one.RawManifest()
+	if images[0].(map[string]any)["imageManifest"] != string(raw) {
+		t.Error("BatchGetImage's manifest is not the pushed bytes")
+	}
+	// Untagging "one" deletes its image (its last tag); "two" loses a tag only.
+	call("BatchDeleteImage", map[string]any{"repositoryName": "svc/api", "imageIds": []any{map[string]string{"imageTag": "one"}, map[string]string{"imageTag": "two"}}})
+	if a := call("ListImages", map[string]any{"repositoryName": "svc/api"}); strings.Contains(string(a.Raw), d1) || !strings.Contains(string(a.Raw), `"imageTag":"latest"`) || strings.Contains(string(a.Raw), `"two"`) {
+		t.Errorf("ListImages after BatchDeleteImage: %s", a.Raw)
+	}
+	if a := ecrCall(t, srv, alice, "DeleteRepository", map[string]any{"repositoryName": "svc/api"}); a.Type != "RepositoryNotEmptyException" {
+		t.Errorf("DeleteRepository of a non-empty repository: %s", a.Raw)
+	}
+	call("SetRepositoryPolicy", map[string]any{"repositoryName": "svc/web", "policyText": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage"}]}`})
+	call("PutImageTagMutability", map[string]any{"repositoryName": "svc/worker", "imageTagMutability": "IMMUTABLE"})
+	call("DeleteRepository", map[string]any{"repositoryName": "svc/db"})
+
+	srv.Kill()
+	srv.Restart()
+	if a := call("DescribeRepositories", map[string]any{"repositoryNames": []string{"svc/api", "svc/web", "svc/worker"}}); !strings.Contains(string(a.Raw), `"imageTagMutability":"IMMUTABLE"`) {
+		t.Errorf("after kill -9: %s", a.Raw)
+	}
+	if a := call("GetRepositoryPolicy", map[string]any{"repositoryName": "svc/web"}); !strings.Contains(string(a.Raw), "222222222222") {
+		t.Errorf("the policy after kill -9: %s", a.Raw)
+	}
+	if a := ecrCall(t, srv, alice, "DescribeRepositories", map[string]any{"repositoryNames": []string{"svc/db"}}); a.Type != "RepositoryNotFoundException" {
+		t.Errorf("a deleted repository came back: %s", a.Raw)
+	}
+	if a := call("ListImages", map[string]any{"repositoryName": "svc/api"}); !strings.Contains(string(a.Raw), d2) {
+		t.Errorf("images after kill -9: %s", a.Raw)
+	}
+	call("DeleteRepository", map[string]any{"repositoryName": "svc/api", "force": true})
+	r, _ := name.ParseReference(srv.Addr+"/svc/api:latest", name.Insecure)
+	if _, err := remote.Head(r, basic(password)); err == nil {
+		t.Error("a force-deleted repository still serves its image")
+	}
+}
+
+// loginPassword decodes an authorizationToken into the registry password.
+func loginPassword(t *testing.T, token string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(token)
+	user, password, ok := strings.Cut(string(b), ":")
+	if err != nil || !ok || user != "AWS" {
+		t.Fatalf("authorizationToken %q is not base64 of AWS:password", token)
+	}
+	return password
 }
