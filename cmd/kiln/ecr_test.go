@@ -752,3 +752,89 @@ func loginPassword(t *testing.T, token string) string {
 	}
 	return password
 }
+
+// terraformConfig is the Terraform configuration TestECRTerraform
+// applies: a repository with settings and tags, and a policy granting bob
+// pull.
+const terraformConfig = `terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "AKIDALICE"
+  secret_key                  = "alice-secret"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  skip_region_validation      = true
+  endpoints { ecr = "ENDPOINT" }
+}
+resource "aws_ecr_repository" "app" {
+  name                 = "tf/app"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration { scan_on_push = true }
+  tags = { team = "core" }
+}
+resource "aws_ecr_repository_policy" "pull" {
+  repository = aws_ecr_repository.app.name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{ Sid = "bob", Effect = "Allow", Principal = { AWS = "arn:aws:iam::222222222222:root" }, Action = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"] }]
+  })
+}
+output "url" { value = aws_ecr_repository.app.repository_url }
+`
+
+// TestECRTerraform applies, re-plans (no drift) and destroys an
+// aws_ecr_repository and aws_ecr_repository_policy against kiln with
+// Terraform's AWS provider from a local filesystem mirror
+// (KILN_TF_PLUGINS, default /opt/tf-plugins); nothing is downloaded.
+func TestECRTerraform(t *testing.T) {
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("terraform is not installed")
+	}
+	mirror := os.Getenv("KILN_TF_PLUGINS")
+	if mirror == "" {
+		mirror = "/opt/tf-plugins"
+	}
+	if _, err := os.Stat(filepath.Join(mirror, "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		t.Skipf("no hashicorp/aws provider in the filesystem mirror %s", mirror)
+	}
+	credFile, alice, bob := writeCredentials(t)
+	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "terraformrc"), []byte("provider_installation {\n  filesystem_mirror {\n    path = \""+mirror+"\"\n  }\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.tf"), []byte(strings.Replace(terraformConfig, "ENDPOINT", srv.URL, 1)), 0o644)
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(tf, append(args, "-input=false", "-no-color")...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+filepath.Join(dir, "terraformrc"), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("init"); err != nil {
+		t.Fatalf("terraform init: %v\n%s", err, out)
+	}
+	if out, err := run("apply", "-auto-approve"); err != nil {
+		t.Fatalf("terraform apply: %v\n%s", err, out)
+	}
+	a := ecrCall(t, srv, alice, "DescribeRepositories", map[string]any{"repositoryNames": []string{"tf/app"}})
+	if !strings.Contains(string(a.Raw), `"imageTagMutability":"IMMUTABLE"`) || !strings.Contains(string(a.Raw), `"scanOnPush":true`) {
+		t.Errorf("the repository Terraform made: %s", a.Raw)
+	}
+	if a := ecrCall(t, srv, bob, "DescribeRepositories", map[string]any{"repositoryNames": []string{"tf/app"}}); a.Type != "RepositoryNotFoundException" && a.Status != http.StatusOK {
+		t.Errorf("bob's describe: %s", a.Raw)
+	}
+	if out, err := run("plan", "-detailed-exitcode"); err != nil {
+		t.Errorf("terraform plan after apply shows drift or fails: %v\n%s", err, out)
+	}
+	if out, err := run("destroy", "-auto-approve"); err != nil {
+		t.Fatalf("terraform destroy: %v\n%s", err, out)
+	}
+	if a := ecrCall(t, srv, alice, "DescribeRepositories", map[string]any{"repositoryNames": []string{"tf/app"}}); a.Type != "RepositoryNotFoundException" {
+		t.Errorf("after destroy: %s", a.Raw)
+	}
+}
