@@ -365,6 +365,20 @@ func TestECRRepositoryPolicy(t *testing.T) {
 		t.Errorf("a pull grant let bob delete:\n%s", out)
 	}
 
+	// A push grant lets bob push a new tag (go-containerregistry checks
+	// layers with HEAD first) but still not pull.
+	pushOnly := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":["ecr:PutImage","ecr:InitiateLayerUpload","ecr:UploadLayerPart","ecr:CompleteLayerUpload","ecr:BatchCheckLayerAvailability"]}]}`
+	if a := ecrCall(t, srv, ts.alice, "SetRepositoryPolicy", map[string]any{"repositoryName": "app", "policyText": pushOnly}); a.Status != http.StatusOK {
+		t.Fatalf("SetRepositoryPolicy: %s", a.Raw)
+	}
+	bobTag, _ := name.ParseReference(srv.Addr+"/app:from-bob", name.Insecure)
+	if err := remote.Write(bobTag, evil, basic(ts.bobPass)); err != nil {
+		t.Errorf("bob's push with a push grant: %v", err)
+	}
+	if _, err := remote.Image(ref, basic(ts.bobPass)); statusOf(err) != http.StatusForbidden {
+		t.Errorf("bob's pull with a push grant: %v, want 403", err)
+	}
+
 	deny := `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Principal":"*","Action":"ecr:*"},
 		{"Effect":"Deny","Principal":{"AWS":"222222222222"},"Action":"ecr:*"}]}`

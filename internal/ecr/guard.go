@@ -112,6 +112,11 @@ func (g *Guard) Authorize(ctx context.Context, c registry.Caller, a registry.Acc
 	if g.allowed(repo, identityOf(c), ecrActions(a)...) {
 		return nil
 	}
+	if a.Head && a.Blob && g.allowed(repo, identityOf(c), "ecr:BatchCheckLayerAvailability") {
+		// Pushers ask whether a layer is there before uploading it: ECR's
+		// BatchCheckLayerAvailability, part of the push permissions.
+		return nil
+	}
 	return registry.Errorf(registry.ErrDenied, "User: %s is not authorized to perform: %s on resource: %s",
 		c.ARN, strings.Join(ecrActions(a), ", "), repo.ARN(g.Repos.Region))
 }

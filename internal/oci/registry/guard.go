@@ -29,6 +29,9 @@ type Access struct {
 	Action     Action
 	Reference  string
 	Blob       bool
+	// Head marks a request that only asks whether the content exists
+	// (HEAD), which pushers ask too before uploading.
+	Head bool
 }
 
 // Caller is who an HTTP request acts as, as the Guard authenticated it.
@@ -73,7 +76,7 @@ func (r *Registry) authorize(req *http.Request, c Caller, rt route) error {
 	if r.Guard == nil {
 		return nil
 	}
-	a := Access{Repository: rt.name}
+	a := Access{Repository: rt.name, Head: req.Method == http.MethodHead}
 	switch rt.kind {
 	case "base":
 		return nil
