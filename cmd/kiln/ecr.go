@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,7 +39,7 @@ func registryHostFor(cfg serveConfig, listenAddr string) string {
 // SigV4 service ecr). Under --auth strict the guard enforces ownership
 // and the registry's password is a GetAuthorizationToken token; in the
 // other modes it only records who created each repository.
-func wireECR(cfg serveConfig, mode sigv4.Mode, principals map[string]sigv4.Principal, st store.Store, reg *registry.Registry, srv *server.Server, secret []byte, listenAddr string, log *slog.Logger) *ecr.Guard {
+func wireECR(ctx context.Context, cfg serveConfig, mode sigv4.Mode, principals map[string]sigv4.Principal, st store.Store, reg *registry.Registry, srv *server.Server, secret []byte, listenAddr string, log *slog.Logger) (*ecr.Guard, error) {
 	host := registryHostFor(cfg, listenAddr)
 	guard := &ecr.Guard{
 		Repos:          &ecr.Repos{Store: st, Region: cfg.region},
@@ -50,6 +51,13 @@ func wireECR(cfg serveConfig, mode sigv4.Mode, principals map[string]sigv4.Princ
 			return err == nil
 		},
 		Internal: machineImageAccess(st, reg, cfg.region),
+	}
+	names, err := reg.Repositories()
+	if err != nil {
+		return nil, err
+	}
+	if err := guard.Adopt(ctx, names); err != nil {
+		return nil, fmt.Errorf("recording the owners of existing repositories: %w", err)
 	}
 	reg.Guard, reg.TagRules = guard, guard
 	if srv.Targets == nil {
@@ -63,7 +71,7 @@ func wireECR(cfg serveConfig, mode sigv4.Mode, principals map[string]sigv4.Princ
 		},
 		Principals: principals, Host: host, ProxyEndpoint: "http://" + host, Log: log,
 	}
-	return guard
+	return guard, nil
 }
 
 // machineImageAccess lets an account pull from kiln's machine-image

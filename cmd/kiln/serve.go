@@ -265,7 +265,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	guard := wireECR(cfg, mode, principals, st, reg, srv, tokenKey, ln.Addr().String(), log)
+	guard, err := wireECR(ctx, cfg, mode, principals, st, reg, srv, tokenKey, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
 	engine, err := newEngine(cfg, st, reg, ln.Addr().String(), guard, log)
 	if err != nil {
 		return err

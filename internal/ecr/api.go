@@ -2,7 +2,9 @@ package ecr
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +26,10 @@ const TargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
 // SigningName is the SigV4 service name of ECR.
 const SigningName = "ecr"
 
-// maxBody bounds a request; the largest input is a repository policy
-// (10,240 characters).
-const maxBody = 1 << 20
+// maxBody bounds a request. The largest inputs are a repository policy
+// (10,240 characters) and 100 image IDs; the body is read before its
+// signature can be checked, so the bound is kept tight.
+const maxBody = 64 << 10
 
 // API serves ECR's awsJson1_1 API (POST / with X-Amz-Target) over kiln's
 // registry, so `aws ecr`, boto3 and Terraform manage kiln's repositories
@@ -100,6 +103,7 @@ func Handles(r *http.Request) bool {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+	w.Header().Set("x-amzn-RequestId", requestID())
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		a.fail(w, op, errorf("SerializationException", "reading the request body: %v", err))
@@ -169,6 +173,14 @@ func (a *API) fail(w http.ResponseWriter, op string, err error) {
 		Message string `json:"message"`
 	}{e.Type, e.Message})
 	w.Write(payload)
+}
+
+// requestID returns a fresh UUID-shaped request ID, as AWS answers carry.
+func requestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // decode reads the operation's input. Unknown members are ignored, as

@@ -403,3 +403,33 @@ func FuzzAPIInput(f *testing.F) {
 		}
 	})
 }
+
+// TestAdopt: content pushed before kiln kept records (the Go methods
+// consult no guard) belongs to the default account after start-up, and
+// another account cannot claim it by pushing.
+func TestAdopt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, repo := range []string{"old/app", "kiln/machine-images"} {
+		if _, _, err := f.reg.AddBlob(ctx, repo, strings.NewReader("layer")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := f.reg.Repositories()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.guard.Adopt(ctx, names); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.guard.Repos.Get(ctx, "old/app"); err != nil || r.Account != "000000000000" {
+		t.Errorf("old/app: %+v %v", r, err)
+	}
+	if _, err := f.guard.Repos.Get(ctx, "kiln/machine-images"); err == nil {
+		t.Error("kiln's internal repository got an owner")
+	}
+	b := registry.Caller{Account: bob, ARN: rootARN(bob)}
+	if err := f.guard.Authorize(ctx, b, registry.Access{Repository: "old/app", Action: registry.ActionPush}); err == nil {
+		t.Error("bob claimed an adopted repository")
+	}
+}

@@ -224,3 +224,20 @@ func (g *Guard) AuthorizeBuild(ctx context.Context, account, repository string, 
 	}
 	return g.Authorize(ctx, c, a)
 }
+
+// Adopt gives every repository the registry holds without a record to
+// DefaultAccount: repositories pushed before kiln kept records (or in a
+// data directory from an older kiln) get an owner at start-up, so they
+// show in DescribeRepositories and nobody can claim them by pushing.
+// kiln's internal repositories stay ownerless.
+func (g *Guard) Adopt(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if strings.HasPrefix(name, InternalPrefix) {
+			continue
+		}
+		if _, err := g.Repos.Ensure(ctx, name, g.DefaultAccount); err != nil {
+			return err
+		}
+	}
+	return nil
+}
