@@ -206,7 +206,9 @@ CMD ["cat /etc/greeting"]
 // components and a parameter through the API, pulls the result with
 // skopeo and checks its files, environment, labels and records.
 func TestContainerBuildEndToEnd(t *testing.T) {
-	f := newBuildFixture(t, true)
+	// The ADD URL is a loopback test server: the operator's opt-in lets
+	// kiln fetch from there.
+	f := newBuildFixture(t, true, "--allow-fetch-cidr", "127.0.0.0/8")
 	ctx := kilntest.Context(t)
 	greeting := f.component(t, "greeting", greetingComponent)
 	config := f.component(t, "app-config", configComponent)

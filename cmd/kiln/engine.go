@@ -63,22 +63,14 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		Pull:  pull, Binary: exe, Network: network,
 		OwnerAuth: ownerAuth, Authorize: authorize,
 	}
-	var (
-		upload build.LogUploader
-		s3open machine.S3Opener
-	)
-	if cfg.s3Endpoint != "" {
-		upload = newS3Uploader(cfg.s3Endpoint, cfg.region)
-		s3open = newS3Opener(cfg.s3Endpoint, cfg.region)
-	}
 	return &build.Engine{
-		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log, UploadLog: upload,
+		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,
 		Executors: map[string]build.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
 			awsapi.ImageTypeAmi: &machine.Executor{
 				Tools: tools, Store: st, Region: cfg.region, DataDir: cfg.dataDir,
-				AllowImportDirs: cfg.allowImportDir, S3: s3open,
-				VM: vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels")},
+				AllowImportDirs: cfg.allowImportDir,
+				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels")},
 			},
 		},
 	}, nil

@@ -51,11 +51,20 @@ func logsMain(args []string, stdout, stderr io.Writer) int {
 	}
 	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+"/kiln/v1/logs?"+q.Encode())
 	if err != nil {
-		fmt.Fprintln(stderr, "kiln logs:", err)
+		// kiln's message may quote what the caller sent; escape it too.
+		safe := &termSafeWriter{w: stderr}
+		fmt.Fprintln(safe, "kiln logs:", err)
+		safe.Close()
 		return 1
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(stdout, resp.Body); err != nil && ctx.Err() == nil {
+	// A component's output is untrusted: see termSafeWriter.
+	out := &termSafeWriter{w: stdout}
+	_, err = io.Copy(out, resp.Body)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(stderr, "kiln logs:", err)
 		return 1
 	}

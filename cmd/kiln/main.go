@@ -27,6 +27,7 @@ func subcommands() []subcommand {
 		{"shell", "open a shell in a failed build's kept instance", shellMain},
 		{"ami", "list, export and boot kiln's machine images (AMIs)", amiMain},
 		{"pipeline", "list the runs of an image pipeline (why a build happened or not)", pipelineMain},
+		{"aws-model", "write the API model kiln speaks for an older AWS CLI or boto3 (AWS_DATA_PATH)", awsModelMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {
 			fmt.Println("kiln", version)
 			return 0
@@ -64,6 +65,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: kiln <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range subcommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 }

@@ -289,7 +289,9 @@ func containerRecipeInput(name, version, componentARN string) *imagebuilder.Crea
 }
 
 func TestContainerRecipeRoundTrip(t *testing.T) {
-	srv := kilntest.Start(t)
+	// The template by URI comes from a loopback test server: the
+	// operator's opt-in lets kiln fetch from there.
+	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	hello := createHello(t, c, "hello", "1.0.0")
@@ -465,10 +467,12 @@ func TestRecipeSharingAndPolicies(t *testing.T) {
 	_, err = a.PutImageRecipePolicy(ctx, &imagebuilder.PutImageRecipePolicyInput{ImageRecipeArn: recipe.ImageRecipeArn, Policy: aws.String("{}")})
 	wantCode(t, err, "InvalidParameterValueException")
 
-	grant := func(arn, action string) string {
-		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["imagebuilder:` + action + `"],"Resource":["` + arn + `"]}]}`
+	// Get* lets bob read and use a resource; List* lists it under owner
+	// Shared.
+	grant := func(arn string, actions ...string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["imagebuilder:` + strings.Join(actions, `","imagebuilder:`) + `"],"Resource":["` + arn + `"]}]}`
 	}
-	policy := grant(aws.ToString(recipe.ImageRecipeArn), "GetImageRecipe")
+	policy := grant(aws.ToString(recipe.ImageRecipeArn), "GetImageRecipe", "ListImageRecipes")
 	_, err = b.PutImageRecipePolicy(ctx, &imagebuilder.PutImageRecipePolicyInput{ImageRecipeArn: recipe.ImageRecipeArn, Policy: aws.String(policy)})
 	wantCode(t, err, "ResourceNotFoundException")
 	if _, err := a.PutImageRecipePolicy(ctx, &imagebuilder.PutImageRecipePolicyInput{ImageRecipeArn: recipe.ImageRecipeArn, Policy: aws.String(policy)}); err != nil {
@@ -477,7 +481,7 @@ func TestRecipeSharingAndPolicies(t *testing.T) {
 	if got, err := a.GetImageRecipePolicy(ctx, &imagebuilder.GetImageRecipePolicyInput{ImageRecipeArn: recipe.ImageRecipeArn}); err != nil || aws.ToString(got.Policy) != policy {
 		t.Errorf("GetImageRecipePolicy = %v, %v", got, err)
 	}
-	cpolicy := grant(aws.ToString(container.ContainerRecipeArn), "GetContainerRecipe")
+	cpolicy := grant(aws.ToString(container.ContainerRecipeArn), "GetContainerRecipe", "ListContainerRecipes")
 	if _, err := a.PutContainerRecipePolicy(ctx, &imagebuilder.PutContainerRecipePolicyInput{ContainerRecipeArn: container.ContainerRecipeArn, Policy: aws.String(cpolicy)}); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ type serveConfig struct {
 	insecureRegistry stringList
 	registryHost     string
 	allowImportDir   stringList
+	allowFetchCIDR   stringList
 	parentImage      stringList
 	qemuMemory       int
 }
@@ -75,6 +76,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.buildNetwork, "build-network", "host", "network of build sandboxes: host (components install packages) or none (KILN_BUILD_NETWORK)")
 	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
 	fs.Var(&c.allowImportDir, "allow-import-dir", "directory ImportDiskImage may read file:// URIs from; repeatable (KILN_ALLOW_IMPORT_DIR)")
+	fs.Var(&c.allowFetchCIDR, "allow-fetch-cidr", "CIDR range (or address) kiln may fetch URIs, ADD URLs and imports from although it is loopback, link-local or private; repeatable (KILN_ALLOW_FETCH_CIDR)")
 	fs.Var(&c.parentImage, "parent-image", "NAME=AMI-ID: an Amazon-owned parent image name (debian-12-x86) resolved to an AMI in kiln's catalogue; repeatable (KILN_PARENT_IMAGE)")
 	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
@@ -222,13 +224,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 
-	fetcher := &service.Fetcher{}
-	if cfg.s3Endpoint != "" {
-		fetcher.S3 = newS3Reader(cfg.s3Endpoint, cfg.region)
+	fetchers, err := newFetchers(cfg, log)
+	if err != nil {
+		return err
 	}
 	svc := &service.Service{
 		Store: st, Partition: "aws", Region: cfg.region,
-		Fetch: fetcher, TokenKey: tokenKey, Log: log,
+		Fetch: fetchers.documents(), TokenKey: tokenKey, Log: log,
 	}
 	if err := svc.SeedCatalog(ctx); err != nil {
 		return fmt.Errorf("seeding the Amazon-owned catalogue: %w", err)
@@ -273,6 +275,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	fetchers.wire(engine)
 	svc.Builds = engine
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err

@@ -555,7 +555,9 @@ func TestAmazonCatalogue(t *testing.T) {
 }
 
 func TestImportAndURIComponents(t *testing.T) {
-	srv := kilntest.Start(t)
+	// The documents come from a loopback test server: the operator's
+	// opt-in lets kiln fetch from there.
+	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	imp, err := c.ImportComponent(ctx, &imagebuilder.ImportComponentInput{
@@ -630,6 +632,9 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{"region from environment", nil, []string{"KILN_REGION=nowhere"}, "--region"},
 		{"strict without credentials", []string{"--auth", "strict"}, nil, "--credentials"},
 		{"unknown auth", []string{"--auth", "maybe"}, nil, "--auth"},
+		{"bad fetch range", []string{"--allow-fetch-cidr", "localhost"}, nil, "--allow-fetch-cidr"},
+		{"bad fetch range from environment", nil, []string{"KILN_ALLOW_FETCH_CIDR=10.0.0.0/8,10.0.0.0/99"}, "--allow-fetch-cidr"},
+		{"bad s3 endpoint", []string{"--s3-endpoint", "minio:9000"}, nil, "--s3-endpoint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(kilntest.Binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)...)

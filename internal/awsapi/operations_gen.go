@@ -2,10 +2,92 @@
 
 package awsapi
 
+// The operations' names, for handler tables and metrics: a typo is a
+// compile error rather than an operation silently left unrouted.
+const (
+	OpCancelImageCreation               = "CancelImageCreation"
+	OpCancelLifecycleExecution          = "CancelLifecycleExecution"
+	OpCreateComponent                   = "CreateComponent"
+	OpCreateContainerRecipe             = "CreateContainerRecipe"
+	OpCreateDistributionConfiguration   = "CreateDistributionConfiguration"
+	OpCreateImage                       = "CreateImage"
+	OpCreateImagePipeline               = "CreateImagePipeline"
+	OpCreateImageRecipe                 = "CreateImageRecipe"
+	OpCreateInfrastructureConfiguration = "CreateInfrastructureConfiguration"
+	OpCreateLifecyclePolicy             = "CreateLifecyclePolicy"
+	OpCreateWorkflow                    = "CreateWorkflow"
+	OpDeleteComponent                   = "DeleteComponent"
+	OpDeleteContainerRecipe             = "DeleteContainerRecipe"
+	OpDeleteDistributionConfiguration   = "DeleteDistributionConfiguration"
+	OpDeleteImage                       = "DeleteImage"
+	OpDeleteImagePipeline               = "DeleteImagePipeline"
+	OpDeleteImageRecipe                 = "DeleteImageRecipe"
+	OpDeleteInfrastructureConfiguration = "DeleteInfrastructureConfiguration"
+	OpDeleteLifecyclePolicy             = "DeleteLifecyclePolicy"
+	OpDeleteWorkflow                    = "DeleteWorkflow"
+	OpDistributeImage                   = "DistributeImage"
+	OpGetComponent                      = "GetComponent"
+	OpGetComponentPolicy                = "GetComponentPolicy"
+	OpGetContainerRecipe                = "GetContainerRecipe"
+	OpGetContainerRecipePolicy          = "GetContainerRecipePolicy"
+	OpGetDistributionConfiguration      = "GetDistributionConfiguration"
+	OpGetImage                          = "GetImage"
+	OpGetImagePipeline                  = "GetImagePipeline"
+	OpGetImagePolicy                    = "GetImagePolicy"
+	OpGetImageRecipe                    = "GetImageRecipe"
+	OpGetImageRecipePolicy              = "GetImageRecipePolicy"
+	OpGetInfrastructureConfiguration    = "GetInfrastructureConfiguration"
+	OpGetLifecycleExecution             = "GetLifecycleExecution"
+	OpGetLifecyclePolicy                = "GetLifecyclePolicy"
+	OpGetMarketplaceResource            = "GetMarketplaceResource"
+	OpGetWorkflow                       = "GetWorkflow"
+	OpGetWorkflowExecution              = "GetWorkflowExecution"
+	OpGetWorkflowStepExecution          = "GetWorkflowStepExecution"
+	OpImportComponent                   = "ImportComponent"
+	OpImportDiskImage                   = "ImportDiskImage"
+	OpImportVmImage                     = "ImportVmImage"
+	OpListComponentBuildVersions        = "ListComponentBuildVersions"
+	OpListComponents                    = "ListComponents"
+	OpListContainerRecipes              = "ListContainerRecipes"
+	OpListDistributionConfigurations    = "ListDistributionConfigurations"
+	OpListImageBuildVersions            = "ListImageBuildVersions"
+	OpListImagePackages                 = "ListImagePackages"
+	OpListImagePipelineImages           = "ListImagePipelineImages"
+	OpListImagePipelines                = "ListImagePipelines"
+	OpListImageRecipes                  = "ListImageRecipes"
+	OpListImageScanFindingAggregations  = "ListImageScanFindingAggregations"
+	OpListImageScanFindings             = "ListImageScanFindings"
+	OpListImages                        = "ListImages"
+	OpListInfrastructureConfigurations  = "ListInfrastructureConfigurations"
+	OpListLifecycleExecutionResources   = "ListLifecycleExecutionResources"
+	OpListLifecycleExecutions           = "ListLifecycleExecutions"
+	OpListLifecyclePolicies             = "ListLifecyclePolicies"
+	OpListTagsForResource               = "ListTagsForResource"
+	OpListWaitingWorkflowSteps          = "ListWaitingWorkflowSteps"
+	OpListWorkflowBuildVersions         = "ListWorkflowBuildVersions"
+	OpListWorkflowExecutions            = "ListWorkflowExecutions"
+	OpListWorkflowStepExecutions        = "ListWorkflowStepExecutions"
+	OpListWorkflows                     = "ListWorkflows"
+	OpPutComponentPolicy                = "PutComponentPolicy"
+	OpPutContainerRecipePolicy          = "PutContainerRecipePolicy"
+	OpPutImagePolicy                    = "PutImagePolicy"
+	OpPutImageRecipePolicy              = "PutImageRecipePolicy"
+	OpRetryImage                        = "RetryImage"
+	OpSendWorkflowStepAction            = "SendWorkflowStepAction"
+	OpStartImagePipelineExecution       = "StartImagePipelineExecution"
+	OpStartResourceStateUpdate          = "StartResourceStateUpdate"
+	OpTagResource                       = "TagResource"
+	OpUntagResource                     = "UntagResource"
+	OpUpdateDistributionConfiguration   = "UpdateDistributionConfiguration"
+	OpUpdateImagePipeline               = "UpdateImagePipeline"
+	OpUpdateInfrastructureConfiguration = "UpdateInfrastructureConfiguration"
+	OpUpdateLifecyclePolicy             = "UpdateLifecyclePolicy"
+)
+
 // Operations lists every operation kiln routes, sorted by name.
 var Operations = []*Operation{
 	{
-		Name:               "CancelImageCreation",
+		Name:               OpCancelImageCreation,
 		Method:             "PUT",
 		Path:               "/CancelImageCreation",
 		InputShape:         "CancelImageCreationRequest",
@@ -16,7 +98,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CancelLifecycleExecution",
+		Name:               OpCancelLifecycleExecution,
 		Method:             "PUT",
 		Path:               "/CancelLifecycleExecution",
 		InputShape:         "CancelLifecycleExecutionRequest",
@@ -27,7 +109,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "CreateComponent",
+		Name:               OpCreateComponent,
 		Method:             "PUT",
 		Path:               "/CreateComponent",
 		InputShape:         "CreateComponentRequest",
@@ -38,7 +120,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateContainerRecipe",
+		Name:               OpCreateContainerRecipe,
 		Method:             "PUT",
 		Path:               "/CreateContainerRecipe",
 		InputShape:         "CreateContainerRecipeRequest",
@@ -49,7 +131,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateDistributionConfiguration",
+		Name:               OpCreateDistributionConfiguration,
 		Method:             "PUT",
 		Path:               "/CreateDistributionConfiguration",
 		InputShape:         "CreateDistributionConfigurationRequest",
@@ -60,7 +142,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateImage",
+		Name:               OpCreateImage,
 		Method:             "PUT",
 		Path:               "/CreateImage",
 		InputShape:         "CreateImageRequest",
@@ -71,7 +153,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateImagePipeline",
+		Name:               OpCreateImagePipeline,
 		Method:             "PUT",
 		Path:               "/CreateImagePipeline",
 		InputShape:         "CreateImagePipelineRequest",
@@ -82,7 +164,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateImageRecipe",
+		Name:               OpCreateImageRecipe,
 		Method:             "PUT",
 		Path:               "/CreateImageRecipe",
 		InputShape:         "CreateImageRecipeRequest",
@@ -93,7 +175,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateInfrastructureConfiguration",
+		Name:               OpCreateInfrastructureConfiguration,
 		Method:             "PUT",
 		Path:               "/CreateInfrastructureConfiguration",
 		InputShape:         "CreateInfrastructureConfigurationRequest",
@@ -104,7 +186,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "CreateLifecyclePolicy",
+		Name:               OpCreateLifecyclePolicy,
 		Method:             "PUT",
 		Path:               "/CreateLifecyclePolicy",
 		InputShape:         "CreateLifecyclePolicyRequest",
@@ -115,7 +197,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "CreateWorkflow",
+		Name:               OpCreateWorkflow,
 		Method:             "PUT",
 		Path:               "/CreateWorkflow",
 		InputShape:         "CreateWorkflowRequest",
@@ -126,7 +208,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "DeleteComponent",
+		Name:               OpDeleteComponent,
 		Method:             "DELETE",
 		Path:               "/DeleteComponent",
 		InputShape:         "DeleteComponentRequest",
@@ -137,7 +219,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteContainerRecipe",
+		Name:               OpDeleteContainerRecipe,
 		Method:             "DELETE",
 		Path:               "/DeleteContainerRecipe",
 		InputShape:         "DeleteContainerRecipeRequest",
@@ -148,7 +230,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteDistributionConfiguration",
+		Name:               OpDeleteDistributionConfiguration,
 		Method:             "DELETE",
 		Path:               "/DeleteDistributionConfiguration",
 		InputShape:         "DeleteDistributionConfigurationRequest",
@@ -159,7 +241,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteImage",
+		Name:               OpDeleteImage,
 		Method:             "DELETE",
 		Path:               "/DeleteImage",
 		InputShape:         "DeleteImageRequest",
@@ -170,7 +252,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteImagePipeline",
+		Name:               OpDeleteImagePipeline,
 		Method:             "DELETE",
 		Path:               "/DeleteImagePipeline",
 		InputShape:         "DeleteImagePipelineRequest",
@@ -181,7 +263,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteImageRecipe",
+		Name:               OpDeleteImageRecipe,
 		Method:             "DELETE",
 		Path:               "/DeleteImageRecipe",
 		InputShape:         "DeleteImageRecipeRequest",
@@ -192,7 +274,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteInfrastructureConfiguration",
+		Name:               OpDeleteInfrastructureConfiguration,
 		Method:             "DELETE",
 		Path:               "/DeleteInfrastructureConfiguration",
 		InputShape:         "DeleteInfrastructureConfigurationRequest",
@@ -203,7 +285,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "DeleteLifecyclePolicy",
+		Name:               OpDeleteLifecyclePolicy,
 		Method:             "DELETE",
 		Path:               "/DeleteLifecyclePolicy",
 		InputShape:         "DeleteLifecyclePolicyRequest",
@@ -214,7 +296,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "DeleteWorkflow",
+		Name:               OpDeleteWorkflow,
 		Method:             "DELETE",
 		Path:               "/DeleteWorkflow",
 		InputShape:         "DeleteWorkflowRequest",
@@ -225,7 +307,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "DistributeImage",
+		Name:               OpDistributeImage,
 		Method:             "PUT",
 		Path:               "/DistributeImage",
 		InputShape:         "DistributeImageRequest",
@@ -236,7 +318,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "GetComponent",
+		Name:               OpGetComponent,
 		Method:             "GET",
 		Path:               "/GetComponent",
 		InputShape:         "GetComponentRequest",
@@ -247,7 +329,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetComponentPolicy",
+		Name:               OpGetComponentPolicy,
 		Method:             "GET",
 		Path:               "/GetComponentPolicy",
 		InputShape:         "GetComponentPolicyRequest",
@@ -258,7 +340,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetContainerRecipe",
+		Name:               OpGetContainerRecipe,
 		Method:             "GET",
 		Path:               "/GetContainerRecipe",
 		InputShape:         "GetContainerRecipeRequest",
@@ -269,7 +351,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetContainerRecipePolicy",
+		Name:               OpGetContainerRecipePolicy,
 		Method:             "GET",
 		Path:               "/GetContainerRecipePolicy",
 		InputShape:         "GetContainerRecipePolicyRequest",
@@ -280,7 +362,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetDistributionConfiguration",
+		Name:               OpGetDistributionConfiguration,
 		Method:             "GET",
 		Path:               "/GetDistributionConfiguration",
 		InputShape:         "GetDistributionConfigurationRequest",
@@ -291,7 +373,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetImage",
+		Name:               OpGetImage,
 		Method:             "GET",
 		Path:               "/GetImage",
 		InputShape:         "GetImageRequest",
@@ -302,7 +384,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetImagePipeline",
+		Name:               OpGetImagePipeline,
 		Method:             "GET",
 		Path:               "/GetImagePipeline",
 		InputShape:         "GetImagePipelineRequest",
@@ -313,7 +395,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetImagePolicy",
+		Name:               OpGetImagePolicy,
 		Method:             "GET",
 		Path:               "/GetImagePolicy",
 		InputShape:         "GetImagePolicyRequest",
@@ -324,7 +406,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetImageRecipe",
+		Name:               OpGetImageRecipe,
 		Method:             "GET",
 		Path:               "/GetImageRecipe",
 		InputShape:         "GetImageRecipeRequest",
@@ -335,7 +417,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetImageRecipePolicy",
+		Name:               OpGetImageRecipePolicy,
 		Method:             "GET",
 		Path:               "/GetImageRecipePolicy",
 		InputShape:         "GetImageRecipePolicyRequest",
@@ -346,7 +428,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetInfrastructureConfiguration",
+		Name:               OpGetInfrastructureConfiguration,
 		Method:             "GET",
 		Path:               "/GetInfrastructureConfiguration",
 		InputShape:         "GetInfrastructureConfigurationRequest",
@@ -357,7 +439,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetLifecycleExecution",
+		Name:               OpGetLifecycleExecution,
 		Method:             "GET",
 		Path:               "/GetLifecycleExecution",
 		InputShape:         "GetLifecycleExecutionRequest",
@@ -368,7 +450,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "GetLifecyclePolicy",
+		Name:               OpGetLifecyclePolicy,
 		Method:             "GET",
 		Path:               "/GetLifecyclePolicy",
 		InputShape:         "GetLifecyclePolicyRequest",
@@ -379,7 +461,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "GetMarketplaceResource",
+		Name:               OpGetMarketplaceResource,
 		Method:             "POST",
 		Path:               "/GetMarketplaceResource",
 		InputShape:         "GetMarketplaceResourceRequest",
@@ -390,7 +472,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "GetWorkflow",
+		Name:               OpGetWorkflow,
 		Method:             "GET",
 		Path:               "/GetWorkflow",
 		InputShape:         "GetWorkflowRequest",
@@ -401,7 +483,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "GetWorkflowExecution",
+		Name:               OpGetWorkflowExecution,
 		Method:             "GET",
 		Path:               "/GetWorkflowExecution",
 		InputShape:         "GetWorkflowExecutionRequest",
@@ -412,7 +494,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "GetWorkflowStepExecution",
+		Name:               OpGetWorkflowStepExecution,
 		Method:             "GET",
 		Path:               "/GetWorkflowStepExecution",
 		InputShape:         "GetWorkflowStepExecutionRequest",
@@ -423,7 +505,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ImportComponent",
+		Name:               OpImportComponent,
 		Method:             "PUT",
 		Path:               "/ImportComponent",
 		InputShape:         "ImportComponentRequest",
@@ -434,7 +516,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ImportDiskImage",
+		Name:               OpImportDiskImage,
 		Method:             "PUT",
 		Path:               "/ImportDiskImage",
 		InputShape:         "ImportDiskImageRequest",
@@ -445,7 +527,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ImportVmImage",
+		Name:               OpImportVmImage,
 		Method:             "PUT",
 		Path:               "/ImportVmImage",
 		InputShape:         "ImportVmImageRequest",
@@ -456,7 +538,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListComponentBuildVersions",
+		Name:               OpListComponentBuildVersions,
 		Method:             "POST",
 		Path:               "/ListComponentBuildVersions",
 		InputShape:         "ListComponentBuildVersionsRequest",
@@ -467,7 +549,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListComponents",
+		Name:               OpListComponents,
 		Method:             "POST",
 		Path:               "/ListComponents",
 		InputShape:         "ListComponentsRequest",
@@ -478,7 +560,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListContainerRecipes",
+		Name:               OpListContainerRecipes,
 		Method:             "POST",
 		Path:               "/ListContainerRecipes",
 		InputShape:         "ListContainerRecipesRequest",
@@ -489,7 +571,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListDistributionConfigurations",
+		Name:               OpListDistributionConfigurations,
 		Method:             "POST",
 		Path:               "/ListDistributionConfigurations",
 		InputShape:         "ListDistributionConfigurationsRequest",
@@ -500,7 +582,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImageBuildVersions",
+		Name:               OpListImageBuildVersions,
 		Method:             "POST",
 		Path:               "/ListImageBuildVersions",
 		InputShape:         "ListImageBuildVersionsRequest",
@@ -511,7 +593,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImagePackages",
+		Name:               OpListImagePackages,
 		Method:             "POST",
 		Path:               "/ListImagePackages",
 		InputShape:         "ListImagePackagesRequest",
@@ -522,7 +604,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImagePipelineImages",
+		Name:               OpListImagePipelineImages,
 		Method:             "POST",
 		Path:               "/ListImagePipelineImages",
 		InputShape:         "ListImagePipelineImagesRequest",
@@ -533,7 +615,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImagePipelines",
+		Name:               OpListImagePipelines,
 		Method:             "POST",
 		Path:               "/ListImagePipelines",
 		InputShape:         "ListImagePipelinesRequest",
@@ -544,7 +626,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImageRecipes",
+		Name:               OpListImageRecipes,
 		Method:             "POST",
 		Path:               "/ListImageRecipes",
 		InputShape:         "ListImageRecipesRequest",
@@ -555,7 +637,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImageScanFindingAggregations",
+		Name:               OpListImageScanFindingAggregations,
 		Method:             "POST",
 		Path:               "/ListImageScanFindingAggregations",
 		InputShape:         "ListImageScanFindingAggregationsRequest",
@@ -566,7 +648,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImageScanFindings",
+		Name:               OpListImageScanFindings,
 		Method:             "POST",
 		Path:               "/ListImageScanFindings",
 		InputShape:         "ListImageScanFindingsRequest",
@@ -577,7 +659,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListImages",
+		Name:               OpListImages,
 		Method:             "POST",
 		Path:               "/ListImages",
 		InputShape:         "ListImagesRequest",
@@ -588,7 +670,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListInfrastructureConfigurations",
+		Name:               OpListInfrastructureConfigurations,
 		Method:             "POST",
 		Path:               "/ListInfrastructureConfigurations",
 		InputShape:         "ListInfrastructureConfigurationsRequest",
@@ -599,7 +681,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListLifecycleExecutionResources",
+		Name:               OpListLifecycleExecutionResources,
 		Method:             "POST",
 		Path:               "/ListLifecycleExecutionResources",
 		InputShape:         "ListLifecycleExecutionResourcesRequest",
@@ -610,7 +692,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListLifecycleExecutions",
+		Name:               OpListLifecycleExecutions,
 		Method:             "POST",
 		Path:               "/ListLifecycleExecutions",
 		InputShape:         "ListLifecycleExecutionsRequest",
@@ -621,7 +703,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListLifecyclePolicies",
+		Name:               OpListLifecyclePolicies,
 		Method:             "POST",
 		Path:               "/ListLifecyclePolicies",
 		InputShape:         "ListLifecyclePoliciesRequest",
@@ -632,7 +714,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListTagsForResource",
+		Name:               OpListTagsForResource,
 		Method:             "GET",
 		Path:               "/tags/{resourceArn}",
 		InputShape:         "ListTagsForResourceRequest",
@@ -643,7 +725,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListWaitingWorkflowSteps",
+		Name:               OpListWaitingWorkflowSteps,
 		Method:             "POST",
 		Path:               "/ListWaitingWorkflowSteps",
 		InputShape:         "ListWaitingWorkflowStepsRequest",
@@ -654,7 +736,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListWorkflowBuildVersions",
+		Name:               OpListWorkflowBuildVersions,
 		Method:             "POST",
 		Path:               "/ListWorkflowBuildVersions",
 		InputShape:         "ListWorkflowBuildVersionsRequest",
@@ -665,7 +747,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "ListWorkflowExecutions",
+		Name:               OpListWorkflowExecutions,
 		Method:             "POST",
 		Path:               "/ListWorkflowExecutions",
 		InputShape:         "ListWorkflowExecutionsRequest",
@@ -676,7 +758,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListWorkflowStepExecutions",
+		Name:               OpListWorkflowStepExecutions,
 		Method:             "POST",
 		Path:               "/ListWorkflowStepExecutions",
 		InputShape:         "ListWorkflowStepExecutionsRequest",
@@ -687,7 +769,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "ListWorkflows",
+		Name:               OpListWorkflows,
 		Method:             "POST",
 		Path:               "/ListWorkflows",
 		InputShape:         "ListWorkflowsRequest",
@@ -698,7 +780,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "PutComponentPolicy",
+		Name:               OpPutComponentPolicy,
 		Method:             "PUT",
 		Path:               "/PutComponentPolicy",
 		InputShape:         "PutComponentPolicyRequest",
@@ -709,7 +791,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "PutContainerRecipePolicy",
+		Name:               OpPutContainerRecipePolicy,
 		Method:             "PUT",
 		Path:               "/PutContainerRecipePolicy",
 		InputShape:         "PutContainerRecipePolicyRequest",
@@ -720,7 +802,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "PutImagePolicy",
+		Name:               OpPutImagePolicy,
 		Method:             "PUT",
 		Path:               "/PutImagePolicy",
 		InputShape:         "PutImagePolicyRequest",
@@ -731,7 +813,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "PutImageRecipePolicy",
+		Name:               OpPutImageRecipePolicy,
 		Method:             "PUT",
 		Path:               "/PutImageRecipePolicy",
 		InputShape:         "PutImageRecipePolicyRequest",
@@ -742,7 +824,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "RetryImage",
+		Name:               OpRetryImage,
 		Method:             "PUT",
 		Path:               "/RetryImage",
 		InputShape:         "RetryImageRequest",
@@ -753,7 +835,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "SendWorkflowStepAction",
+		Name:               OpSendWorkflowStepAction,
 		Method:             "PUT",
 		Path:               "/SendWorkflowStepAction",
 		InputShape:         "SendWorkflowStepActionRequest",
@@ -764,7 +846,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "StartImagePipelineExecution",
+		Name:               OpStartImagePipelineExecution,
 		Method:             "PUT",
 		Path:               "/StartImagePipelineExecution",
 		InputShape:         "StartImagePipelineExecutionRequest",
@@ -775,7 +857,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "StartResourceStateUpdate",
+		Name:               OpStartResourceStateUpdate,
 		Method:             "PUT",
 		Path:               "/StartResourceStateUpdate",
 		InputShape:         "StartResourceStateUpdateRequest",
@@ -786,7 +868,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "TagResource",
+		Name:               OpTagResource,
 		Method:             "POST",
 		Path:               "/tags/{resourceArn}",
 		InputShape:         "TagResourceRequest",
@@ -797,7 +879,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "UntagResource",
+		Name:               OpUntagResource,
 		Method:             "DELETE",
 		Path:               "/tags/{resourceArn}",
 		InputShape:         "UntagResourceRequest",
@@ -808,7 +890,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: false,
 	},
 	{
-		Name:               "UpdateDistributionConfiguration",
+		Name:               OpUpdateDistributionConfiguration,
 		Method:             "PUT",
 		Path:               "/UpdateDistributionConfiguration",
 		InputShape:         "UpdateDistributionConfigurationRequest",
@@ -819,7 +901,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "UpdateImagePipeline",
+		Name:               OpUpdateImagePipeline,
 		Method:             "PUT",
 		Path:               "/UpdateImagePipeline",
 		InputShape:         "UpdateImagePipelineRequest",
@@ -830,7 +912,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "UpdateInfrastructureConfiguration",
+		Name:               OpUpdateInfrastructureConfiguration,
 		Method:             "PUT",
 		Path:               "/UpdateInfrastructureConfiguration",
 		InputShape:         "UpdateInfrastructureConfigurationRequest",
@@ -841,7 +923,7 @@ var Operations = []*Operation{
 		OutputHasRequestID: true,
 	},
 	{
-		Name:               "UpdateLifecyclePolicy",
+		Name:               OpUpdateLifecyclePolicy,
 		Method:             "PUT",
 		Path:               "/UpdateLifecyclePolicy",
 		InputShape:         "UpdateLifecyclePolicyRequest",

@@ -22,6 +22,10 @@ type Options struct {
 	// Auth, when set, gives credentials per registry host (nil: anonymous).
 	Auth     authn.Keychain
 	Platform v1.Platform // default linux/amd64
+	// Transport carries the requests (nil: go-containerregistry's
+	// default). kiln serve gives its guarded fetcher's, so a parent
+	// image cannot name a registry on the host's loopback or network.
+	Transport http.RoundTripper
 }
 
 // platform is opt's platform with the default filled in.
@@ -84,7 +88,7 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithPlatform(o.platform()),
-		remote.WithTransport(&httpGuard{base: remote.DefaultTransport, allowed: o.plainHTTPAllowed}),
+		remote.WithTransport(&httpGuard{base: o.transport(), allowed: o.plainHTTPAllowed}),
 	}
 	if o.Auth != nil {
 		opts = append(opts, remote.WithAuthFromKeychain(o.Auth))
@@ -92,6 +96,13 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 		opts = append(opts, remote.WithAuth(authn.Anonymous))
 	}
 	return opts
+}
+
+func (o Options) transport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	return remote.DefaultTransport
 }
 
 // errPlainHTTP is returned for a plain-HTTP request to a host that may

@@ -2,15 +2,13 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/fetch"
 )
 
 // DocumentFetcher reads a document that a request names by `uri`.
@@ -43,11 +41,16 @@ func (s *Service) documentData(ctx context.Context, data, uri string) (string, e
 	return string(b), nil
 }
 
-// Fetcher reads documents over https (and plain http to loopback hosts,
-// which only a local test server or sidecar can be) and from S3 through
-// the operator's S3-compatible endpoint.
+// Fetcher reads documents over https, plain http (only from ranges the
+// operator opened with --allow-fetch-cidr: their own network) and from S3
+// through the operator's S3-compatible endpoint. Every connection goes
+// through kiln's guarded fetcher, so a uri cannot reach the host's
+// loopback services, the metadata service or a private network, and its
+// errors never carry what the remote end said.
 type Fetcher struct {
-	HTTP *http.Client
+	// HTTP fetches http(s) URLs; nil means the default policy (public
+	// addresses only).
+	HTTP *fetch.Client
 	// S3 reads s3://bucket/key; nil when no S3 endpoint is configured.
 	S3 func(ctx context.Context, bucket, key string, limit int64) ([]byte, error)
 }
@@ -56,7 +59,7 @@ type Fetcher struct {
 func (f *Fetcher) Fetch(ctx context.Context, uri string, limit int64) ([]byte, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("the URI is not valid")
 	}
 	switch u.Scheme {
 	case "s3":
@@ -64,48 +67,16 @@ func (f *Fetcher) Fetch(ctx context.Context, uri string, limit int64) ([]byte, e
 			return nil, fmt.Errorf("no S3 endpoint is configured (kiln serve --s3-endpoint)")
 		}
 		return f.S3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"), limit)
-	case "https":
-	case "http":
-		if !isLoopbackHost(u.Hostname()) {
-			return nil, fmt.Errorf("plain http is allowed only to loopback hosts; use https")
-		}
+	case "https", "http":
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q (want s3 or https)", u.Scheme)
 	}
-	client := f.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	var c fetch.Client
+	if f.HTTP != nil {
+		c = *f.HTTP
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET answered %s", resp.Status)
-	}
-	return readLimited(resp.Body, limit)
-}
-
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("the document is larger than %d bytes", limit)
-	}
-	return b, nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// A document runs as root in builds: in clear text it may come only
+	// from the operator's own network.
+	c.PlainHTTPOnlyAllowed = true
+	return c.Read(ctx, uri, limit)
 }

@@ -40,6 +40,11 @@ func (s *Service) ListWorkflowExecutions(ctx context.Context, account string, in
 	var image store.Resource
 	if err := s.view(ctx, func(tx store.Tx) (err error) {
 		image, err = s.visibleImage(ctx, tx, account, "imageBuildVersionArn", in.ImageBuildVersionArn)
+		if err == nil && !LogsReadable(image, account) {
+			// A shared image's build record stays its owner's (see
+			// executionVisible).
+			return notFound("The resource Image '%s' has no workflow executions visible to account %s.", image.ARN, account)
+		}
 		return err
 	}); err != nil {
 		return nil, err
@@ -69,11 +74,14 @@ func (s *Service) ListWorkflowExecutions(ctx context.Context, account string, in
 	}, nil
 }
 
-// executionVisible checks that account may see the image a workflow
+// executionVisible checks that account owns the image a workflow
 // execution belongs to; unknown and invisible executions look the same.
+// Workflow and step executions are the build's record (step messages and
+// outputs carry what the build printed), so like the build logs they stay
+// with the image's owner when a policy shares the image itself.
 func (s *Service) executionVisible(ctx context.Context, tx store.Tx, account, image string, missing error) error {
 	r, err := tx.Get(ctx, image)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(r, account)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !LogsReadable(r, account)) {
 		return missing
 	}
 	return err

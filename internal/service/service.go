@@ -80,10 +80,11 @@ func visible(r store.Resource, account string) bool {
 	return policyAllows(r, account, policyActions[r.Kind].get)
 }
 
-// LogsReadable reports whether account may read the build logs of image
-// r: only the image's owner. A resource policy shares an image's use, not
-// the owner's build output, which may print secrets of the build; kiln
-// itself reads logs without this check.
+// LogsReadable reports whether account may read the build logs (and the
+// workflow and step executions) of image r: only the image's owner. A
+// resource policy shares an image's use, not the owner's build output,
+// which may print secrets of the build; kiln itself reads logs without
+// this check.
 func LogsReadable(r store.Resource, account string) bool { return r.Account == account }
 
 // ownerName is the `owner` member for a resource owned by account.

@@ -46,6 +46,9 @@ func generate(modelPath, overlayPath string) (map[string][]byte, []skippedPatter
 		g.idents[n] = "hand-written"
 	}
 	files := map[string][]byte{}
+	if files["botocore_gen.json"], err = botocoreModel(modelPath, overlayPath); err != nil {
+		return nil, nil, fmt.Errorf("botocore_gen.json: %v", err)
+	}
 	for name, emit := range map[string]func(*bytes.Buffer) error{
 		"shapes_gen.go":     g.emitShapes,
 		"enums_gen.go":      g.emitEnums,
@@ -267,10 +270,15 @@ func (g *generator) emitErrors(b *bytes.Buffer) error {
 }
 
 func (g *generator) emitOperations(b *bytes.Buffer) error {
+	b.WriteString("// The operations' names, for handler tables and metrics: a typo is a\n// compile error rather than an operation silently left unrouted.\nconst (\n")
+	for _, name := range sortedKeys(g.api.Operations) {
+		fmt.Fprintf(b, "\tOp%s = %q\n", name, name)
+	}
+	b.WriteString(")\n\n")
 	b.WriteString("// Operations lists every operation kiln routes, sorted by name.\nvar Operations = []*Operation{\n")
 	for _, name := range sortedKeys(g.api.Operations) {
 		op := g.api.Operations[name]
-		fmt.Fprintf(b, "\t{\n\t\tName: %q,\n\t\tMethod: %q,\n\t\tPath: %q,\n", name, op.HTTP.Method, op.HTTP.RequestURI)
+		fmt.Fprintf(b, "\t{\n\t\tName: Op%s,\n\t\tMethod: %q,\n\t\tPath: %q,\n", name, op.HTTP.Method, op.HTTP.RequestURI)
 		fmt.Fprintf(b, "\t\tInputShape: %q,\n\t\tOutputShape: %q,\n", op.Input.Shape, op.Output.Shape)
 		b.WriteString("\t\tErrors: []string{")
 		for i, e := range op.Errors {

@@ -80,7 +80,10 @@
 // # Output
 //
 // shapes_gen.go (structs), enums_gen.go, errors_gen.go, operations_gen.go
-// (operation table and HTTP bindings) and validate_gen.go. Everything is
+// (operation table and HTTP bindings), validate_gen.go, and
+// botocore_gen.json: the merged model itself in api-2.json form, which
+// `kiln aws-model` gives to AWS CLIs and boto3s older than the operations
+// kiln answers. Everything is
 // emitted in sorted order and gofmt'ed, so the output is a pure function of
 // the model and the overlay; gen_test.go checks the committed files against
 // a fresh run.

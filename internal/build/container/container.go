@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -41,6 +40,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/dockerfile"
+	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
@@ -54,6 +54,9 @@ const componentsInstruction = "KILN_COMPONENTS"
 // Executor builds container images.
 type Executor struct {
 	sandboxed.Tools
+	// Fetch downloads ADD URLs (nil: public addresses only, kiln's
+	// default fetch policy).
+	Fetch *fetch.Client
 }
 
 // Open implements build.Executor.
@@ -68,12 +71,13 @@ func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, er
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true}}, nil
+	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true}, fetch: x.Fetch}, nil
 }
 
 // instance is one container build.
 type instance struct {
 	*sandboxed.Instance
+	fetch  *fetch.Client
 	plan   *dockerfile.Plan
 	result v1.Image
 	digest string
@@ -270,7 +274,9 @@ const maxDownload = 4 << 30
 // download fetches an ADD source URL (http or https) on the host into the
 // build context, checking ADD --checksum when given, and returns its name
 // there. As in Docker, the file keeps the URL's last path element as its
-// name when the destination is a directory.
+// name when the destination is a directory. It goes through kiln's
+// guarded fetcher: the recipe's author must not reach the host's own
+// services, the metadata service or a private network through kiln.
 func (in *instance) download(ctx context.Context, s *build.Step, i int, src, checksum string) (string, error) {
 	u, err := url.Parse(src)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
@@ -284,24 +290,17 @@ func (in *instance) download(ctx context.Context, s *build.Step, i int, src, che
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	body, err := in.fetch.Open(ctx, src, maxDownload)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET: %s", resp.Status)
-	}
+	defer body.Close()
 	f, err := os.OpenFile(filepath.Join(dir, base), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, maxDownload+1))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, maxDownload+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,12 +30,25 @@ import (
 // S3Opener opens an object at the configured S3-compatible endpoint.
 type S3Opener func(ctx context.Context, bucket, key string) (io.ReadCloser, error)
 
+// MaxImportBytes bounds what one import downloads (https:// or s3://)
+// into the data directory: more than any root disk people import in
+// practice (raw images of 8 to 32 GiB), small enough that one caller's
+// import cannot fill a data-directory volume of ordinary size unnoticed.
+const MaxImportBytes = 64 << 30
+
+// ErrImportNotAllowed is the one answer to a file:// import kiln will not
+// read: outside the allowed directories, missing, or a dangling link all
+// read the same, so the answer does not tell a caller which host paths
+// exist.
+var ErrImportNotAllowed = errors.New("is not a file under a directory kiln serve --allow-import-dir allows")
+
 // ImportAllowed reports whether a file:// import may read path: it must
-// lie, after resolving symlinks, under one of the allowed directories.
+// exist and lie, after resolving symlinks, under one of the allowed
+// directories. Every refusal is ErrImportNotAllowed.
 func ImportAllowed(allowed []string, path string) (string, error) {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s %w", path, ErrImportNotAllowed)
 	}
 	for _, dir := range allowed {
 		d, err := filepath.EvalSymlinks(dir)
@@ -47,10 +59,12 @@ func ImportAllowed(allowed []string, path string) (string, error) {
 			return real, nil
 		}
 	}
-	return "", fmt.Errorf("%s is not under a directory kiln serve --allow-import-dir allows", path)
+	return "", fmt.Errorf("%s %w", path, ErrImportNotAllowed)
 }
 
-// fetch makes the import's source a local file.
+// fetch makes the import's source a local file. Downloads go through
+// kiln's guarded fetcher (x.Fetch, and the S3 opener built on it), so an
+// import URI cannot reach the host's own services or private networks.
 func (x *Executor) fetch(ctx context.Context, b *build.Build, uri string, log io.Writer) (string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -60,12 +74,6 @@ func (x *Executor) fetch(ctx context.Context, b *build.Build, uri string, log io
 	case "file":
 		return ImportAllowed(x.AllowImportDirs, u.Path)
 	case "https", "s3":
-		dst := filepath.Join(b.WorkDir, "import-source")
-		f, err := os.Create(dst)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
 		var body io.ReadCloser
 		if u.Scheme == "s3" {
 			if x.S3 == nil {
@@ -73,24 +81,24 @@ func (x *Executor) fetch(ctx context.Context, b *build.Build, uri string, log io
 			}
 			body, err = x.S3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"))
 		} else {
-			var resp *http.Response
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-			resp, err = http.DefaultClient.Do(req)
-			if err == nil && resp.StatusCode != http.StatusOK {
-				resp.Body.Close()
-				err = fmt.Errorf("GET %s: %s", uri, resp.Status)
-			}
-			if err == nil {
-				body = resp.Body
-			}
+			body, err = x.Fetch.Open(ctx, uri, MaxImportBytes)
 		}
 		if err != nil {
 			return "", err
 		}
 		defer body.Close()
-		n, err := io.Copy(f, body)
+		dst := filepath.Join(b.WorkDir, "import-source")
+		f, err := os.Create(dst)
 		if err != nil {
 			return "", err
+		}
+		defer f.Close()
+		n, err := io.Copy(f, io.LimitReader(body, MaxImportBytes+1))
+		if err != nil {
+			return "", err
+		}
+		if n > MaxImportBytes {
+			return "", fmt.Errorf("the source is larger than kiln's import limit of %d bytes", int64(MaxImportBytes))
 		}
 		fmt.Fprintf(log, "downloaded %d bytes\n", n)
 		return dst, f.Close()

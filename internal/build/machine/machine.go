@@ -41,6 +41,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/store"
@@ -66,6 +67,9 @@ type Executor struct {
 	AllowImportDirs []string
 	// S3 opens s3:// import sources (nil: no S3 endpoint configured).
 	S3 S3Opener
+	// Fetch downloads https:// import sources (nil: public addresses
+	// only, kiln's default fetch policy).
+	Fetch *fetch.Client
 	// VM configures test boots (QEMU binary, memory).
 	VM vm.Config
 	// BootTimeout bounds the wait for a test guest's agent.
