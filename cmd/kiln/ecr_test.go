@@ -586,7 +586,7 @@ func TestECRTenancyMachineImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.infra = *infra.InfrastructureConfigurationArn
-	importURI(t, f, "file://"+tarball)
+	_, parentAMI := importURI(t, f, "file://"+tarball)
 
 	internal, _ := name.NewRepository(srv.Addr+"/kiln/machine-images", name.Insecure)
 	tags, err := remote.List(internal, basic(kilnToken(t, srv)))
@@ -634,6 +634,30 @@ func TestECRTenancyMachineImages(t *testing.T) {
 	}
 	if a := ecrCall(t, srv, ts.alice, "CreateRepository", map[string]any{"repositoryName": "kiln/other"}); a.Type != "InvalidParameterException" {
 		t.Errorf("CreateRepository kiln/other: %d %s", a.Status, a.Raw)
+	}
+
+	// Under --auth strict kiln's engine still reaches the repository with
+	// its own identity: alice's machine build starts from her AMI's root
+	// filesystem there.
+	ctx := kilntest.Context(t)
+	motd := f.component(t, "motd", machineBuildComponent)
+	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String("machine"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
+		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(motd), Parameters: []types.ComponentParameter{{Name: aws.String("message"), Value: []string{"built by kiln"}}}}},
+		BlockDeviceMappings: []types.InstanceBlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsInstanceBlockDeviceSpecification{VolumeSize: aws.Int32(1)}}},
+	})
+	if err != nil {
+		t.Fatalf("CreateImageRecipe: %v", err)
+	}
+	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+		ImageTestsConfiguration: &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(false)},
+	})
+	if err != nil {
+		t.Fatalf("CreateImage: %v", err)
+	}
+	if img := f.waitImage(t, *out.ImageBuildVersionArn, 5*time.Minute); img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("alice's machine build on her AMI is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, *out.ImageBuildVersionArn))
 	}
 }
 
