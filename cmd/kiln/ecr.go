@@ -52,6 +52,14 @@ func wireECR(ctx context.Context, cfg serveConfig, mode sigv4.Mode, principals m
 		},
 		Internal: machineImageAccess(st, reg, cfg.region),
 	}
+	if mode == sigv4.ModeStrict {
+		known := map[string]bool{}
+		for _, p := range principals {
+			known[p.Account+" arn:aws:iam::"+p.Account+":user/"+p.Name] = true
+			known[p.Account+" arn:aws:iam::"+p.Account+":root"] = true
+		}
+		guard.Current = func(id ecr.Identity) bool { return known[id.Account+" "+id.ARN] }
+	}
 	names, err := reg.Repositories()
 	if err != nil {
 		return nil, err

@@ -433,3 +433,34 @@ func TestAdopt(t *testing.T) {
 		t.Error("bob claimed an adopted repository")
 	}
 }
+
+// TestAuthenticate: under Enforce only a current token is a password.
+func TestAuthenticate(t *testing.T) {
+	f := newFixture(t)
+	g := f.guard
+	g.Current = func(id Identity) bool { return id.Account == alice }
+	aliceTok, _ := g.Tokens.Issue(Identity{Account: alice, ARN: "arn:aws:iam::111111111111:user/alice"})
+	goneTok, _ := g.Tokens.Issue(Identity{Account: bob, ARN: "arn:aws:iam::222222222222:user/bob"})
+	for _, tt := range []struct {
+		name, user, password string
+		ok                   bool
+	}{
+		{"token", "AWS", aliceTok, true},
+		{"principal removed", "AWS", goneTok, false},
+		{"secret key", "AKIDALICE", "alice-secret", false},
+		{"none", "", "", false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.password)
+		}
+		c, err := g.Authenticate(req)
+		if (err == nil) != tt.ok || (tt.ok && c.Account != alice) {
+			t.Errorf("%s: %+v %v", tt.name, c, err)
+		}
+	}
+	g.Enforce = false
+	if c, err := g.Authenticate(httptest.NewRequest(http.MethodGet, "/v2/", nil)); err != nil || c.Account != "000000000000" {
+		t.Errorf("loopback anonymous: %+v %v", c, err)
+	}
+}

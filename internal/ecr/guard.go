@@ -39,6 +39,10 @@ type Guard struct {
 	// machine images whose root filesystems the repository holds. Nil
 	// refuses everyone but kiln.
 	Internal func(ctx context.Context, account string, a registry.Access) bool
+	// Current, when set, reports whether a token's principal is still one
+	// kiln knows: a key removed from the credentials file stops working
+	// at the next restart rather than 12 hours later.
+	Current func(Identity) bool
 }
 
 // Authenticate implements registry.Guard: the password is a token from
@@ -49,6 +53,9 @@ func (g *Guard) Authenticate(req *http.Request) (registry.Caller, error) {
 	_, password, ok := req.BasicAuth()
 	if ok {
 		id, err := g.Tokens.Verify(password)
+		if err == nil && !id.Kiln && g.Current != nil && !g.Current(id) {
+			err = errors.New("the authorization token's principal is no longer known to kiln")
+		}
 		if err == nil {
 			return registry.Caller{Account: id.Account, ARN: id.ARN, Kiln: id.Kiln}, nil
 		}
