@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-build/kiln/internal/build/container"
 	"github.com/kiln-build/kiln/internal/build/machine"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
+	"github.com/kiln-build/kiln/internal/ecr"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
@@ -27,7 +28,7 @@ import (
 
 // newEngine wires the build engine: the container executor over kiln's
 // registry and the shared layer cache in the data directory.
-func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAddr string, principals map[string]sigv4.Principal, log *slog.Logger) (*build.Engine, error) {
+func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAddr string, guard *ecr.Guard, log *slog.Logger) (*build.Engine, error) {
 	network, noLimits, err := buildJail(cfg, log)
 	if err != nil {
 		return nil, err
@@ -36,29 +37,30 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	if err != nil {
 		return nil, err
 	}
-	host := cfg.registryHost
-	if host == "" {
-		host = listenAddr
-		if h, port, err := net.SplitHostPort(listenAddr); err == nil {
-			if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
-				host = net.JoinHostPort("127.0.0.1", port)
-			}
-		}
-	}
+	host := registryHostFor(cfg, listenAddr)
 	pull := oci.Options{Insecure: cfg.insecureRegistry}
 	if pull.Transport, err = ownRegistryTransport(cfg, host); err != nil {
 		return nil, err
 	}
-	// Under --auth strict kiln's own registry wants credentials; the
-	// engine uses the first principal's to pull parents from it.
-	for key, p := range principals {
-		pull.Auth = ownRegistryKeychain{host: host, user: key, password: p.SecretAccessKey}
-		break
+	var (
+		ownerAuth func(string) authn.Keychain
+		authorize func(context.Context, string, string, registry.Action, bool) error
+	)
+	if guard != nil {
+		// kiln's own identity reaches its internal repositories (the
+		// machine images' root filesystems); container builds pull as the
+		// image's owner (OwnerAuth) and authorise every push as it.
+		pull.Auth = tokenKeychain{host: host, tokens: guard.Tokens, id: ecr.Identity{Account: cfg.account, ARN: "arn:aws:iam::" + cfg.account + ":root", Kiln: true}}
+		ownerAuth = func(account string) authn.Keychain {
+			return tokenKeychain{host: host, tokens: guard.Tokens, id: ecr.Identity{Account: account, ARN: "arn:aws:iam::" + account + ":root"}}
+		}
+		authorize = guard.AuthorizeBuild
 	}
 	tools := sandboxed.Tools{
 		Registry: reg, RegistryHost: host,
 		Cache: &oci.LayerCache{Dir: filepath.Join(cfg.dataDir, "layers")},
 		Pull:  pull, Binary: exe, Network: network, NoLimits: noLimits,
+		OwnerAuth: ownerAuth, Authorize: authorize,
 	}
 	return &build.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,
@@ -71,17 +73,6 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 			},
 		},
 	}, nil
-}
-
-// ownRegistryKeychain gives kiln's credentials for its own registry and
-// anonymous access everywhere else.
-type ownRegistryKeychain struct{ host, user, password string }
-
-func (k ownRegistryKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	if r.RegistryStr() == k.host {
-		return &authn.Basic{Username: k.user, Password: k.password}, nil
-	}
-	return authn.Anonymous, nil
 }
 
 // logsHandler serves /kiln/v1/logs?imageBuildVersionArn=ARN[&follow=true]

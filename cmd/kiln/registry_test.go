@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -205,7 +206,8 @@ func TestRegistryDurableAfterKill(t *testing.T) {
 }
 
 // TestRegistryStrictAuth: under --auth strict the registry wants HTTP
-// Basic with an access key ID and its secret from the credentials file.
+// Basic with a token from ECR's GetAuthorizationToken (user AWS), as ECR
+// does; the long-term secret key is no longer a registry password.
 func TestRegistryStrictAuth(t *testing.T) {
 	creds := filepath.Join(t.TempDir(), "credentials")
 	os.WriteFile(creds, []byte("[ci]\naws_access_key_id = AKIDREGISTRY\naws_secret_access_key = s3cret/registry\naws_account_id = 111122223333\n"), 0o600)
@@ -221,18 +223,30 @@ func TestRegistryStrictAuth(t *testing.T) {
 	if !errors.As(err, &terr) || terr.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous push: %v, want 401", err)
 	}
-	wrong := remote.WithAuth(&authn.Basic{Username: "AKIDREGISTRY", Password: "wrong"})
-	if err := remote.Write(ref, img, wrong); err == nil {
-		t.Fatal("push with a wrong secret succeeded")
+	secret := remote.WithAuth(&authn.Basic{Username: "AKIDREGISTRY", Password: "s3cret/registry"})
+	if err := remote.Write(ref, img, secret); err == nil {
+		t.Fatal("push with the long-term secret key as password succeeded")
 	}
-	right := remote.WithAuth(&authn.Basic{Username: "AKIDREGISTRY", Password: "s3cret/registry"})
+	ci := kilntest.Creds{AccessKeyID: "AKIDREGISTRY", SecretAccessKey: "s3cret/registry"}
+	answer := ecrCall(t, srv, ci, "GetAuthorizationToken", map[string]any{})
+	data, _ := answer.Body["authorizationData"].([]any)
+	if answer.Status != http.StatusOK || len(data) != 1 {
+		t.Fatalf("GetAuthorizationToken: %d %s", answer.Status, answer.Raw)
+	}
+	encoded, _ := data[0].(map[string]any)["authorizationToken"].(string)
+	decoded, err := base64.StdEncoding.DecodeString(encoded)
+	user, password, ok := strings.Cut(string(decoded), ":")
+	if err != nil || !ok || user != "AWS" {
+		t.Fatalf("authorizationToken %q does not decode to AWS:token", encoded)
+	}
+	right := remote.WithAuth(&authn.Basic{Username: "AWS", Password: password})
 	if err := remote.Write(ref, img, right); err != nil {
 		t.Fatalf("authenticated push: %v", err)
 	}
 	pullAndCheck(t, ref, mustDigest(t, img), right)
 
 	if _, err := os.Stat("/usr/bin/skopeo"); err == nil {
-		out := skopeo(t, "inspect", "--tls-verify=false", "--creds", "AKIDREGISTRY:s3cret/registry", "docker://"+srv.Addr+"/private/app:1")
+		out := skopeo(t, "inspect", "--tls-verify=false", "--creds", "AWS:"+password, "docker://"+srv.Addr+"/private/app:1")
 		if !strings.Contains(out, mustDigest(t, img)) {
 			t.Errorf("skopeo --creds inspect: %s", out)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -259,9 +258,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return fmt.Errorf("opening the registry: %w", err)
 	}
 	reg.Log = log
-	if mode == sigv4.ModeStrict {
-		reg.Authenticate = registry.BasicAuth(principalCheck(principals))
-	}
 
 	handlers := map[string]server.HandlerFunc{}
 	for name, h := range svc.Handlers() {
@@ -283,7 +279,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	defer edge.ln.Close()
-	engine, err := newEngine(cfg, st, reg, edge.addr, principals, log)
+	guard, err := wireECR(ctx, cfg, mode, principals, st, reg, srv, tokenKey, edge.addr, log)
+	if err != nil {
+		return err
+	}
+	engine, err := newEngine(cfg, st, reg, edge.addr, guard, log)
 	if err != nil {
 		return err
 	}
@@ -316,19 +316,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return httpSrv.Shutdown(shutdownCtx)
-}
-
-// principalCheck checks registry credentials under --auth strict. Registry
-// clients (docker, skopeo --creds, crane) speak HTTP Basic, not SigV4, so
-// the user name is an access key ID from the credentials file and the
-// password its secret access key. Under the loopback and open modes the
-// registry needs no credentials at all, matching the API's rule that
-// anyone who can reach a loopback listener is trusted.
-func principalCheck(principals map[string]sigv4.Principal) func(user, password string) bool {
-	return func(user, password string) bool {
-		p, ok := principals[user]
-		return ok && subtle.ConstantTimeCompare([]byte(p.SecretAccessKey), []byte(password)) == 1
-	}
 }
 
 func modeName(m sigv4.Mode) string {

@@ -42,6 +42,7 @@ import (
 	"github.com/kiln-build/kiln/internal/dockerfile"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/oci"
+	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -70,7 +71,7 @@ func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, er
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir}, fetch: x.Fetch}, nil
+	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true}, fetch: x.Fetch}, nil
 }
 
 // instance is one container build.
@@ -88,6 +89,9 @@ func (in *instance) Do(ctx context.Context, s *build.Step) error {
 	switch s.Action {
 	case "LaunchInstance":
 		if s.Workflow == awsapi.WorkflowTypeBuild {
+			if err := in.checkRepositories(ctx); err != nil {
+				return err
+			}
 			return in.Launch(ctx, s, in.B.Job.ParentImage)
 		}
 		if s.Workflow == awsapi.WorkflowTypeTest {
@@ -172,6 +176,9 @@ func (in *instance) runBuild(ctx context.Context, s *build.Step) error {
 	// The target repository of the recipe is the build's own output.
 	in.repo = recipe.TargetRepository.RepositoryName
 	tags := []string{sandboxed.VersionTag(in.B.Image)}
+	if err := in.AuthorizeRepository(ctx, in.repo, registry.ActionPush, false); err != nil {
+		return err
+	}
 	digest, err := oci.PushLocal(ctx, in.Tools.Registry, in.repo, tags, img)
 	if err != nil {
 		return fmt.Errorf("pushing to %s: %w", in.repo, err)
@@ -384,6 +391,9 @@ func (in *instance) distribute(ctx context.Context, s *build.Step) error {
 			if len(tags) == 0 {
 				tags = []string{sandboxed.VersionTag(in.B.Image)}
 			}
+			if err := in.AuthorizeRepository(ctx, repo, registry.ActionPush, false); err != nil {
+				return err
+			}
 			if _, err := oci.PushLocal(ctx, in.Tools.Registry, repo, tags, in.result); err != nil {
 				return fmt.Errorf("distributing to %s: %w", repo, err)
 			}
@@ -400,6 +410,34 @@ func (in *instance) distribute(ctx context.Context, s *build.Step) error {
 	return in.B.Update(ctx, func(img *awsapi.Image) {
 		img.OutputResources = &awsapi.OutputResources{Containers: []awsapi.Container{{Region: region, ImageUris: uris}}}
 	})
+}
+
+// checkRepositories checks, before anything is pulled or run, that the
+// image's owner may pull the parent (when it is in kiln's registry) and
+// push to the recipe's target repository and to every repository the
+// distribution names: a build acts as its owner, so a recipe naming
+// another account's repository fails here, and that repository is never
+// touched.
+func (in *instance) checkRepositories(ctx context.Context) error {
+	if repo := in.OwnRepository(in.B.Job.ParentImage); repo != "" {
+		if err := in.AuthorizeRepository(ctx, repo, registry.ActionPull, true); err != nil {
+			return fmt.Errorf("the parent image %s: %w", in.B.Job.ParentImage, err)
+		}
+	}
+	repos := []string{in.B.Image.ContainerRecipe.TargetRepository.RepositoryName}
+	if dc := in.B.Image.DistributionConfiguration; dc != nil {
+		for _, d := range dc.Distributions {
+			if cd := d.ContainerDistributionConfiguration; cd != nil && cd.TargetRepository != nil && d.Region == sandboxed.RegionOf(in.B.Image.Arn) {
+				repos = append(repos, cd.TargetRepository.RepositoryName)
+			}
+		}
+	}
+	for _, repo := range repos {
+		if err := in.AuthorizeRepository(ctx, repo, registry.ActionPush, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ExpandTemplate renders a container recipe's Dockerfile template for

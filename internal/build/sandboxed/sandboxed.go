@@ -18,8 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/guest"
@@ -63,6 +66,46 @@ type Tools struct {
 	// NoLimits runs sandboxes without the CPU, memory and process limits
 	// of the build's instance type.
 	NoLimits bool
+
+	// Builds act as the account that owns the image. OwnerAuth, when set,
+	// gives the credentials that account's pulls from kiln's registry use
+	// (instead of Pull.Auth); Authorize, when set, checks that the account
+	// may do action on a repository of kiln's registry before the build
+	// touches it (with dryRun, a push to a repository nobody owns yet
+	// passes without creating it).
+	OwnerAuth func(account string) authn.Keychain
+	Authorize func(ctx context.Context, account, repository string, action registry.Action, dryRun bool) error
+}
+
+// Owner returns the account the build acts as: the image's owner.
+func (in *Instance) Owner() string {
+	a, err := arn.Parse(in.B.Image.Arn)
+	if err != nil {
+		return ""
+	}
+	return a.Account
+}
+
+// AuthorizeRepository checks that the image's owner may do action on a
+// repository of kiln's registry; nil when no check is configured.
+func (in *Instance) AuthorizeRepository(ctx context.Context, repository string, action registry.Action, dryRun bool) error {
+	if in.Tools.Authorize == nil {
+		return nil
+	}
+	if err := in.Tools.Authorize(ctx, in.Owner(), repository, action, dryRun); err != nil {
+		return fmt.Errorf("account %s may not %s repository %s of kiln's registry: %w", in.Owner(), action, repository, err)
+	}
+	return nil
+}
+
+// OwnRepository returns the repository of kiln's registry that ref names,
+// or "" when ref is in another registry.
+func (in *Instance) OwnRepository(ref string) string {
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil || r.Context().RegistryStr() != in.Tools.RegistryHost {
+		return ""
+	}
+	return r.Context().RepositoryStr()
 }
 
 // Instance is one build's sandboxed instance.
@@ -80,6 +123,9 @@ type Instance struct {
 	// (the image's, for containers).
 	Env []string
 	Dir string
+	// ActAsOwner makes Launch pull with the image owner's credentials
+	// (Tools.OwnerAuth) rather than kiln's.
+	ActAsOwner bool
 	// ComponentDir is where the runner starts: the recipe's
 	// workingDirectory (default /tmp, a tmpfs in the sandbox).
 	ComponentDir string
@@ -145,7 +191,11 @@ func (in *Instance) writeShellInfo() error {
 // its unpacked layers.
 func (in *Instance) Launch(ctx context.Context, s *build.Step, ref string) error {
 	s.Logf("pulling the parent image %s", ref)
-	img, err := oci.Pull(ctx, ref, in.Tools.Pull)
+	pull := in.Tools.Pull
+	if in.ActAsOwner && in.Tools.OwnerAuth != nil {
+		pull.Auth = in.Tools.OwnerAuth(in.Owner())
+	}
+	img, err := oci.Pull(ctx, ref, pull)
 	if err != nil {
 		return fmt.Errorf("pulling the parent image %s: %w", ref, err)
 	}

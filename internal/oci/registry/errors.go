@@ -47,6 +47,7 @@ var (
 	ErrUnauthorized        = &Error{Code: "UNAUTHORIZED"}
 	ErrUnsupported         = &Error{Code: "UNSUPPORTED"}
 	ErrTagInvalid          = &Error{Code: "TAG_INVALID"}
+	ErrDenied              = &Error{Code: "DENIED"}
 )
 
 // statusOf is each code's usual HTTP status.
@@ -64,9 +65,15 @@ var statusOf = map[string]int{
 	"UNAUTHORIZED":          http.StatusUnauthorized,
 	"UNSUPPORTED":           http.StatusMethodNotAllowed,
 	"TAG_INVALID":           http.StatusBadRequest,
+	"DENIED":                http.StatusForbidden,
 }
 
-// errorf returns an error with kind's code and a formatted message.
+// Errorf returns an error with kind's code and a formatted message, for
+// guards that answer with the spec's codes.
+func Errorf(kind *Error, format string, args ...any) *Error {
+	return errorf(kind, format, args...)
+}
+
 func errorf(kind *Error, format string, args ...any) *Error {
 	return &Error{Code: kind.Code, Message: fmt.Sprintf(format, args...)}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -44,9 +45,16 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if r.Authenticate != nil && !r.Authenticate(req) {
 		// The challenge on /v2/ is how clients learn to send credentials.
-		w.Header().Set("WWW-Authenticate", `Basic realm="kiln"`)
-		writeError(w, req, errorf(ErrUnauthorized, "authentication required"))
+		challenge(w, req, "authentication required")
 		return
+	}
+	if r.Guard != nil {
+		c, err := r.Guard.Authenticate(req)
+		if err != nil {
+			challenge(w, req, err.Error())
+			return
+		}
+		req = req.WithContext(withCaller(req.Context(), c))
 	}
 	rt, ok := parseRoute(req.URL.Path)
 	if !ok {
@@ -55,6 +63,12 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if rt.kind != "base" && rt.kind != "catalog" {
 		if err := checkName(rt.name); err != nil {
+			writeError(w, req, err)
+			return
+		}
+	}
+	if c, ok := callerFrom(req.Context()); ok {
+		if err := r.authorize(req, c, rt); err != nil {
 			writeError(w, req, err)
 			return
 		}
@@ -171,7 +185,7 @@ func (r *Registry) servePutManifest(w http.ResponseWriter, req *http.Request, na
 // resumable session.
 func (r *Registry) serveStartUpload(w http.ResponseWriter, req *http.Request, name string) error {
 	q := req.URL.Query()
-	if mount, from := q.Get("mount"), q.Get("from"); mount != "" && from != "" {
+	if mount, from := q.Get("mount"), q.Get("from"); mount != "" && from != "" && r.mountAllowed(req, from, mount) {
 		err := r.MountBlob(req.Context(), name, from, mount)
 		if err == nil {
 			blobCreated(w, name, mount)
@@ -320,6 +334,9 @@ func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request) error 
 	repos, err := r.Repositories()
 	if err != nil {
 		return err
+	}
+	if c, ok := callerFrom(req.Context()); ok && r.Guard != nil {
+		repos = slices.DeleteFunc(repos, func(name string) bool { return !r.Guard.Visible(req.Context(), c, name) })
 	}
 	page, link, err := paginate(repos, req.URL.Query(), "/v2/_catalog")
 	if err != nil {

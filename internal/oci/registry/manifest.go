@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // manifestShape is the part of any manifest the registry looks at: the
@@ -93,6 +94,9 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, mediaType string,
 		}
 	}
 	if tag != "" {
+		if err := r.checkTagMove(ctx, repo, tag, d); err != nil {
+			return "", err
+		}
 		if err := writeFileAtomic(r.tagPath(repo, tag), []byte(d.String()+"\n")); err != nil {
 			return "", err
 		}
@@ -378,4 +382,90 @@ func (r *Registry) Repositories() ([]string, error) {
 	})
 	slices.Sort(names)
 	return names, err
+}
+
+// checkTagMove refuses to point an existing tag of an immutable
+// repository at another manifest. Pushing the same manifest again under
+// its own tag is allowed: clients retry pushes.
+func (r *Registry) checkTagMove(ctx context.Context, repo, tag string, d Digest) error {
+	if r.TagRules == nil || !r.TagRules.Immutable(ctx, repo) {
+		return nil
+	}
+	old, err := r.resolve(repo, tag)
+	if err != nil || old == d {
+		return nil
+	}
+	return errorf(ErrTagInvalid, "the image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable", tag, repo)
+}
+
+// ImageRecord is one manifest of a repository, for ECR's image listings.
+type ImageRecord struct {
+	Digest    string
+	MediaType string
+	Tags      []string
+	Pushed    time.Time // when the manifest was (last) linked into the repository
+	Body      []byte
+}
+
+// Images returns every manifest of repo with its tags, in digest order. A
+// repository that holds nothing yet has none; NAME_UNKNOWN when it does
+// not exist at all.
+func (r *Registry) Images(ctx context.Context, repo string) ([]ImageRecord, error) {
+	tags, err := r.Tags(repo)
+	if err != nil {
+		if errors.Is(err, ErrNameUnknown) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	byDigest := map[string][]string{}
+	for _, t := range tags {
+		if d, err := r.resolve(repo, t); err == nil {
+			byDigest[d.String()] = append(byDigest[d.String()], t)
+		}
+	}
+	var out []ImageRecord
+	base := filepath.Join(r.repoDir(repo), "_manifests")
+	algs, err := os.ReadDir(base)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, alg := range algs {
+		ents, err := os.ReadDir(filepath.Join(base, alg.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			m, err := r.GetManifest(ctx, repo, alg.Name()+":"+e.Name())
+			if err != nil {
+				continue
+			}
+			out = append(out, ImageRecord{Digest: m.Digest, MediaType: m.MediaType, Tags: byDigest[m.Digest], Pushed: info.ModTime(), Body: m.Body})
+		}
+	}
+	slices.SortFunc(out, func(a, b ImageRecord) int { return strings.Compare(a.Digest, b.Digest) })
+	return out, nil
+}
+
+// DeleteRepository removes repo's manifests, tags and blob links. Names
+// nested under it (repo/child) are other repositories and stay. The shared
+// content stays too (there is no garbage collection yet).
+func (r *Registry) DeleteRepository(ctx context.Context, repo string) error {
+	if err := checkName(repo); err != nil {
+		return err
+	}
+	dir := r.repoDir(repo)
+	if !exists(dir) {
+		return nil
+	}
+	for _, sub := range []string{"_tags", "_manifests", "_referrers", "_layers"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return syncDir(dir)
 }

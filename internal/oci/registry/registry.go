@@ -68,6 +68,15 @@ type Registry struct {
 	// consult it.
 	Authenticate func(r *http.Request) bool
 
+	// Guard, when set, authenticates every HTTP request and authorises it
+	// per repository and action (see Guard). Nil leaves that to
+	// Authenticate alone.
+	Guard Guard
+	// TagRules, when set, says which repositories refuse to move a tag once
+	// it is set (ECR's IMMUTABLE tag mutability). It holds for the Go
+	// methods as well as for HTTP pushes.
+	TagRules TagPolicy
+
 	// Log, when set, gets one debug line per HTTP request.
 	Log *slog.Logger
 
