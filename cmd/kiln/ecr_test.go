@@ -643,7 +643,7 @@ func TestECRTenancyMachineImages(t *testing.T) {
 	motd := f.component(t, "motd", machineBuildComponent)
 	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
 		Name: aws.String("machine"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
-		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(motd), Parameters: []types.ComponentParameter{{Name: aws.String("message"), Value: []string{"built by kiln"}}}}},
+		Components:          []types.ComponentConfiguration{{ComponentArn: aws.String(motd), Parameters: []types.ComponentParameter{{Name: aws.String("message"), Value: []string{"built by kiln"}}}}},
 		BlockDeviceMappings: []types.InstanceBlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsInstanceBlockDeviceSpecification{VolumeSize: aws.Int32(1)}}},
 	})
 	if err != nil {

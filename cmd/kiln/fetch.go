@@ -10,8 +10,10 @@ import (
 	"github.com/kiln-build/kiln/internal/build/container"
 	"github.com/kiln-build/kiln/internal/build/machine"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
+	"github.com/kiln-build/kiln/internal/caller"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/service"
+	"github.com/kiln-build/kiln/internal/sigv4"
 )
 
 // fetchers are the guarded clients every outbound fetch of kiln's own
@@ -26,14 +28,26 @@ type fetchers struct {
 	s3       *fetch.Client
 	endpoint string
 	region   string
+	// buckets says which account may use which bucket through kiln's S3
+	// credentials.
+	buckets *caller.BucketOwners
 }
 
-func newFetchers(cfg serveConfig, log *slog.Logger) (*fetchers, error) {
+func newFetchers(cfg serveConfig, mode sigv4.Mode, log *slog.Logger) (*fetchers, error) {
 	allow, err := fetch.ParseCIDRs(cfg.allowFetchCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("--allow-fetch-cidr: %w", err)
 	}
-	f := &fetchers{web: &fetch.Client{Policy: fetch.Policy{Allow: allow}, Log: log}, endpoint: cfg.s3Endpoint, region: cfg.region}
+	// In loopback mode kiln serves one trusted account, so buckets nobody
+	// claimed are its; on a shared server only the buckets the operator
+	// gave an account are usable, and only by that account.
+	buckets := &caller.BucketOwners{Unlisted: mode == sigv4.ModeLoopback}
+	for _, v := range cfg.s3BucketOwner {
+		if err := buckets.ParseBucketOwner(v); err != nil {
+			return nil, err
+		}
+	}
+	f := &fetchers{web: &fetch.Client{Policy: fetch.Policy{Allow: allow}, Log: log}, endpoint: cfg.s3Endpoint, region: cfg.region, buckets: buckets}
 	if cfg.s3Endpoint != "" {
 		addr, err := fetch.TrustedAddr(cfg.s3Endpoint)
 		if err != nil {
@@ -50,7 +64,7 @@ func newFetchers(cfg serveConfig, log *slog.Logger) (*fetchers, error) {
 func (f *fetchers) documents() *service.Fetcher {
 	d := &service.Fetcher{HTTP: f.web}
 	if f.s3 != nil {
-		d.S3 = newS3Reader(f.endpoint, f.region, f.s3)
+		d.S3 = newS3Reader(f.endpoint, f.region, f.s3, f.buckets)
 	}
 	return d
 }
@@ -59,7 +73,7 @@ func (f *fetchers) documents() *service.Fetcher {
 // clients.
 func (f *fetchers) wire(e *build.Engine) {
 	if f.s3 != nil {
-		e.UploadLog = newS3Uploader(f.endpoint, f.region, f.s3)
+		e.UploadLog = newS3Uploader(f.endpoint, f.region, f.s3, f.buckets)
 	}
 	for _, x := range e.Executors {
 		switch x := x.(type) {
@@ -70,7 +84,7 @@ func (f *fetchers) wire(e *build.Engine) {
 			x.Fetch = f.web
 			x.Pull.Transport = guardPulls(x.Pull.Transport, f.registries(x.Tools).HTTPClient().Transport)
 			if f.s3 != nil {
-				x.S3 = newS3Opener(f.endpoint, f.region, f.s3)
+				x.S3 = newS3Opener(f.endpoint, f.region, f.s3, f.buckets)
 			}
 		}
 	}

@@ -297,3 +297,50 @@ phases:
 		t.Fatal("the host's service was reached")
 	}
 }
+
+// TestS3BucketsBelongToAccounts: kiln reaches S3 with credentials of its
+// own, so on a shared server an account may name only the buckets the
+// operator gave it (--s3-bucket-owner). Bob cannot read alice's bucket as
+// a component document, though kiln's credentials could.
+func TestS3BucketsBelongToAccounts(t *testing.T) {
+	bucket := s3test.Start()
+	t.Cleanup(bucket.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
+	bucket.Put("alice-private", "doc.yaml", []byte(helloDoc))
+	bucket.Put("unclaimed", "doc.yaml", []byte(helloDoc))
+	credFile, alice, bob := writeCredentials(t)
+	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile, "--s3-endpoint", bucket.URL,
+		"--s3-bucket-owner", "alice-private=111111111111")
+	ctx := kilntest.Context(t)
+	create := func(c *imagebuilder.Client, version, uri string) error {
+		_, err := c.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
+			Name: aws.String("doc"), SemanticVersion: aws.String(version), Platform: types.PlatformLinux, Uri: aws.String(uri),
+		})
+		return err
+	}
+	if err := create(srv.Client(alice), "1.0.0", "s3://alice-private/doc.yaml"); err != nil {
+		t.Fatalf("alice reading her own bucket: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		creds kilntest.Creds
+		uri   string
+	}{
+		{"bob reads alice's bucket", bob, "s3://alice-private/doc.yaml"},
+		{"bob reads a bucket nobody was given", bob, "s3://unclaimed/doc.yaml"},
+		{"alice reads a bucket nobody was given", alice, "s3://unclaimed/doc.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := create(srv.Client(tc.creds), "2.0.0", tc.uri)
+			msg := wantRefusal(t, err, "uri", "does not let this account use that bucket")
+			if strings.Contains(msg, "111111111111") {
+				t.Errorf("the refusal names the bucket's owner: %q", msg)
+			}
+		})
+	}
+	list, err := srv.Client(bob).ListComponents(ctx, &imagebuilder.ListComponentsInput{})
+	if err != nil || len(list.ComponentVersionList) != 0 {
+		t.Fatalf("bob's components after the refusals: %+v, %v", list, err)
+	}
+}

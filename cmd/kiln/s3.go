@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kiln-build/kiln/internal/caller"
 	"io"
 	"os"
 
@@ -15,8 +16,11 @@ import (
 
 // newS3Reader reads documents from an S3-compatible endpoint, within
 // kiln's document time limit.
-func newS3Reader(endpoint, region string, fc *fetch.Client) func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+func newS3Reader(endpoint, region string, fc *fetch.Client, buckets *caller.BucketOwners) func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
 	return func(ctx context.Context, bucket, key string, limit int64) ([]byte, error) {
+		if err := buckets.Check(ctx, bucket); err != nil {
+			return nil, err
+		}
 		uri := "s3://" + bucket + "/" + key
 		ctx, cancel := context.WithTimeout(ctx, fetch.DefaultDocumentTimeout)
 		defer cancel()
@@ -42,8 +46,11 @@ func newS3Reader(endpoint, region string, fc *fetch.Client) func(ctx context.Con
 
 // newS3Uploader puts build logs into buckets at an S3-compatible endpoint,
 // path-style, with the standard credential chain.
-func newS3Uploader(endpoint, region string, fc *fetch.Client) func(ctx context.Context, bucket, key string, body *os.File) error {
+func newS3Uploader(endpoint, region string, fc *fetch.Client, buckets *caller.BucketOwners) func(ctx context.Context, bucket, key string, body *os.File) error {
 	return func(ctx context.Context, bucket, key string, body *os.File) error {
+		if err := buckets.Check(ctx, bucket); err != nil {
+			return err
+		}
 		client, err := newS3Client(ctx, endpoint, region, fc)
 		if err != nil {
 			return fc.Sanitize("s3://"+bucket+"/"+key, err)
@@ -61,8 +68,11 @@ func newS3Uploader(endpoint, region string, fc *fetch.Client) func(ctx context.C
 }
 
 // newS3Opener streams objects from an S3-compatible endpoint (imports).
-func newS3Opener(endpoint, region string, fc *fetch.Client) func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+func newS3Opener(endpoint, region string, fc *fetch.Client, buckets *caller.BucketOwners) func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
 	return func(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+		if err := buckets.Check(ctx, bucket); err != nil {
+			return nil, err
+		}
 		uri := "s3://" + bucket + "/" + key
 		client, err := newS3Client(ctx, endpoint, region, fc)
 		if err != nil {

@@ -46,6 +46,7 @@ type serveConfig struct {
 	registryHost     string
 	allowImportDir   stringList
 	allowFetchCIDR   stringList
+	s3BucketOwner    stringList
 	parentImage      stringList
 	qemuMemory       int
 
@@ -80,6 +81,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.buildLimits, "build-limits", true, "limit builds' CPU, memory and processes to their instance type's (KILN_BUILD_LIMITS)")
 	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
 	fs.Var(&c.allowImportDir, "allow-import-dir", "directory ImportDiskImage may read file:// URIs from; repeatable (KILN_ALLOW_IMPORT_DIR)")
+	fs.Var(&c.s3BucketOwner, "s3-bucket-owner", "BUCKET=ACCOUNT: an account that may use BUCKET through kiln's S3 credentials (s3:// documents and imports, shipped logs); repeatable; in loopback mode unlisted buckets are open to the one account (KILN_S3_BUCKET_OWNER)")
 	fs.Var(&c.allowFetchCIDR, "allow-fetch-cidr", "CIDR range (or address) kiln may fetch URIs, ADD URLs and imports from although it is loopback, link-local or private; repeatable (KILN_ALLOW_FETCH_CIDR)")
 	fs.Var(&c.parentImage, "parent-image", "NAME=AMI-ID: an Amazon-owned parent image name (debian-12-x86) resolved to an AMI in kiln's catalogue; repeatable (KILN_PARENT_IMAGE)")
 	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
@@ -235,7 +237,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 
-	fetchers, err := newFetchers(cfg, log)
+	fetchers, err := newFetchers(cfg, mode, log)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/caller"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/workflow"
 )
@@ -141,6 +142,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 		return awsapi.ImageStatusFailed, fmt.Sprintf(
 			"kiln stopped during this build %d times; the build is not resumed again. Use RetryImage to build it anew.", j.Attempt-1)
 	}
+	// What the build reaches with kiln's own credentials (S3) it reaches
+	// for the image's owner.
+	ctx = caller.WithAccount(ctx, j.Account)
 	b, wfs, err := e.load(ctx, j)
 	if err != nil {
 		return awsapi.ImageStatusFailed, "kiln could not start the build: " + err.Error()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	callerctx "github.com/kiln-build/kiln/internal/caller"
 	"github.com/kiln-build/kiln/internal/sigv4"
 )
 
@@ -230,7 +231,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	out, err := h(r.Context(), caller.Account, in)
+	out, err := h(callerctx.WithAccount(r.Context(), caller.Account), caller.Account, in)
 	if err != nil {
 		fail(err)
 		return
