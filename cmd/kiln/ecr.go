@@ -72,13 +72,17 @@ func wireECR(ctx context.Context, cfg serveConfig, mode sigv4.Mode, principals m
 	if srv.Targets == nil {
 		srv.Targets = map[string]http.Handler{}
 	}
+	scheme := "http"
+	if cfg.edge.tls() {
+		scheme = "https"
+	}
 	srv.Targets[strings.TrimSuffix(ecr.TargetPrefix, ".")] = &ecr.API{
 		Guard: guard, Registry: reg,
 		Verifier: &sigv4.Verifier{
 			Mode: mode, Service: ecr.SigningName, Region: cfg.region,
 			Principals: principals, DefaultAccount: cfg.account, MaxSkew: srv.Verifier.MaxSkew,
 		},
-		Principals: principals, Host: host, ProxyEndpoint: "http://" + host, Log: log,
+		Principals: principals, Host: host, ProxyEndpoint: scheme + "://" + host, Log: log,
 	}
 	return guard, nil
 }
