@@ -96,16 +96,16 @@ func ownerName(account string) string {
 }
 
 func notFound(format string, args ...any) error {
-	return awsapi.Errorf("ResourceNotFoundException", format, args...)
+	return awsapi.Errorf(awsapi.ErrCodeResourceNotFoundException, format, args...)
 }
 
 func badValue(member, format string, args ...any) error {
-	return awsapi.Errorf("InvalidParameterValueException",
+	return awsapi.Errorf(awsapi.ErrCodeInvalidParameterValueException,
 		"The value supplied for parameter '%s' is not valid. %s", member, fmt.Sprintf(format, args...))
 }
 
 func invalidRequest(format string, args ...any) error {
-	return awsapi.Errorf("InvalidRequestException", format, args...)
+	return awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, format, args...)
 }
 
 // parseARN parses a member holding an Image Builder ARN of one of the
