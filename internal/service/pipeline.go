@@ -94,6 +94,7 @@ func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return out, nil
 }
 
@@ -158,6 +159,7 @@ func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return out, nil
 }
 
@@ -453,5 +455,14 @@ func (s *Service) DeleteImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return &awsapi.DeleteImagePipelineResponse{ImagePipelineArn: a.String()}, nil
+}
+
+// wakeSchedules tells the scheduler that the set of pipelines or their
+// schedules changed.
+func (s *Service) wakeSchedules() {
+	if s.Schedules != nil {
+		s.Schedules.Wake()
+	}
 }

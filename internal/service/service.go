@@ -41,6 +41,10 @@ type Service struct {
 	// Builds, when set, is told when a build was queued, so it starts at
 	// once rather than at the engine's next poll.
 	Builds interface{ Wake() }
+	// Schedules, when set, is told when a pipeline was created, updated
+	// or deleted (after the change committed), so the scheduler re-reads
+	// the schedules at once rather than at its next refresh.
+	Schedules interface{ Wake() }
 	// ParentImages maps Amazon-owned parent image names (debian-12-x86)
 	// to AMIs in kiln's catalogue, so recipes written for AWS build here.
 	ParentImages map[string]string
