@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/kiln-build/kiln/internal/build/guest"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return c.run(args[1:], stdout, stderr)
 		}
 	}
-	if args[0] == "internal" {
+	if args[0] == guest.Subcommand {
 		return internalMain(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "kiln: unknown command %q\n\n", args[0])

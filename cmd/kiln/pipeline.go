@@ -147,19 +147,7 @@ func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
 func startScheduler(svc *service.Service, srv *server.Server, log *slog.Logger) (stop func()) {
 	srv.Extra[pipelineRunsPath] = pipelineRunsHandler(svc, srv.Verifier)
 	sched := &scheduler.Scheduler{Pipelines: svc, Log: log}
-	for _, op := range []string{"CreateImagePipeline", "UpdateImagePipeline", "DeleteImagePipeline"} {
-		h := srv.Handlers[op]
-		if h == nil {
-			continue
-		}
-		srv.Handlers[op] = func(ctx context.Context, account string, in awsapi.Input) (any, error) {
-			out, err := h(ctx, account, in)
-			if err == nil {
-				sched.Wake()
-			}
-			return out, err
-		}
-	}
+	svc.Schedules = sched
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); sched.Run(ctx) }()

@@ -23,6 +23,10 @@ const (
 	ErrCodeExpiredTokenException               = "ExpiredTokenException"
 	ErrCodeSerializationException              = "SerializationException"
 	ErrCodeUnknownOperationException           = "UnknownOperationException"
+	// The front end's answers to a body that arrives too slowly, or while
+	// too many large bodies are already being buffered (kiln's edge).
+	ErrCodeRequestTimeoutException = "RequestTimeoutException"
+	ErrCodeThrottlingException     = "ThrottlingException"
 )
 
 var frontEndStatus = map[string]int{
@@ -33,6 +37,8 @@ var frontEndStatus = map[string]int{
 	ErrCodeExpiredTokenException:               403,
 	ErrCodeSerializationException:              400,
 	ErrCodeUnknownOperationException:           404,
+	ErrCodeRequestTimeoutException:             400,
+	ErrCodeThrottlingException:                 400,
 }
 
 // Status is the HTTP status code for e: the model's httpStatusCode for its

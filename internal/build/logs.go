@@ -40,7 +40,7 @@ func (e *Engine) WriteLogs(ctx context.Context, w io.Writer, image string, follo
 		err := e.Store.View(ctx, func(tx store.Tx) error {
 			r, err := tx.Get(ctx, image)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && !canSee(r)) {
-				return awsapi.Errorf("ResourceNotFoundException", "The resource Image '%s' does not exist.", image)
+				return awsapi.Errorf(awsapi.ErrCodeResourceNotFoundException, "The resource Image '%s' does not exist.", image)
 			} else if err != nil {
 				return err
 			}

@@ -63,7 +63,7 @@ func errorf(typ, format string, args ...any) *apiError {
 }
 
 func invalidParameter(format string, args ...any) *apiError {
-	return errorf("InvalidParameterException", format, args...)
+	return errorf(errCodeInvalidParameter, format, args...)
 }
 
 // caller is who signed an API request.
@@ -106,7 +106,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", requestID())
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		a.fail(w, op, errorf("SerializationException", "reading the request body: %v", err))
+		a.fail(w, op, errorf(errCodeSerialization, "reading the request body: %v", err))
 		return
 	}
 	if len(body) > maxBody {
@@ -124,7 +124,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := a.operations()[op]
 	if h == nil {
-		a.fail(w, op, errorf("UnknownOperationException", "kiln's ECR does not support the operation %q", op))
+		a.fail(w, op, errorf(errCodeUnknownOperation, "kiln's ECR does not support the operation %q", op))
 		return
 	}
 	if len(body) == 0 {
@@ -158,12 +158,12 @@ func (a *API) fail(w http.ResponseWriter, op string, err error) {
 	case errors.As(err, &regErr):
 		e = invalidParameter("%s", regErr.Message)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		e = &apiError{Type: "ServerException", Message: "the request was cancelled before it completed", Status: http.StatusServiceUnavailable}
+		e = &apiError{Type: errCodeServer, Message: "the request was cancelled before it completed", Status: http.StatusServiceUnavailable}
 	default:
 		if a.Log != nil {
 			a.Log.Error("ecr request failed", "op", op, "err", err)
 		}
-		e = &apiError{Type: "ServerException", Message: "internal error", Status: http.StatusInternalServerError}
+		e = &apiError{Type: errCodeServer, Message: "internal error", Status: http.StatusInternalServerError}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", e.Type)
@@ -190,9 +190,9 @@ func decode(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errorf("SerializationException", "the member %s has the wrong type (want %s)", memberPath(te.Field), te.Type)
+			return errorf(errCodeSerialization, "the member %s has the wrong type (want %s)", memberPath(te.Field), te.Type)
 		}
-		return errorf("SerializationException", "the request body is not JSON: %v", err)
+		return errorf(errCodeSerialization, "the request body is not JSON: %v", err)
 	}
 	return nil
 }
@@ -283,17 +283,17 @@ func checkTags(tags []tag) (map[string]string, error) {
 	out := map[string]string{}
 	for i, t := range tags {
 		if t.Key == nil || *t.Key == "" || len(*t.Key) > 128 {
-			return nil, errorf("InvalidTagParameterException", "tags[%d].Key must be 1 to 128 characters", i)
+			return nil, errorf(errCodeInvalidTagParameter, "tags[%d].Key must be 1 to 128 characters", i)
 		}
 		if strings.HasPrefix(strings.ToLower(*t.Key), "aws:") {
-			return nil, errorf("InvalidTagParameterException", "tags[%d].Key: the aws: prefix is reserved", i)
+			return nil, errorf(errCodeInvalidTagParameter, "tags[%d].Key: the aws: prefix is reserved", i)
 		}
 		v := ""
 		if t.Value != nil {
 			v = *t.Value
 		}
 		if len(v) > 256 {
-			return nil, errorf("InvalidTagParameterException", "tags[%d].Value must be at most 256 characters", i)
+			return nil, errorf(errCodeInvalidTagParameter, "tags[%d].Value must be at most 256 characters", i)
 		}
 		out[*t.Key] = v
 	}
@@ -301,7 +301,7 @@ func checkTags(tags []tag) (map[string]string, error) {
 }
 
 func notFound(name, account string) *apiError {
-	return errorf("RepositoryNotFoundException", "The repository with name '%s' does not exist in the registry with id '%s'", name, account)
+	return errorf(errCodeRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, account)
 }
 
 // repository finds the repository a request names and checks that c may
@@ -335,7 +335,7 @@ func (a *API) repository(ctx context.Context, c caller, registryID, name, action
 	if !a.Guard.visibleTo(r, c.Identity) {
 		return Repository{}, notFound(name, registryOf)
 	}
-	return Repository{}, errorf("AccessDeniedException", "User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action", c.ARN, action, r.ARN(a.Guard.Repos.Region), action)
+	return Repository{}, errorf(errCodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no resource-based policy allows the %s action", c.ARN, action, r.ARN(a.Guard.Repos.Region), action)
 }
 
 func (a *API) createRepository(ctx context.Context, c caller, body []byte) (any, error) {
@@ -389,11 +389,11 @@ func (a *API) createRepository(ctx context.Context, c caller, body []byte) (any,
 		return nil, err
 	}
 	if len(tags) > 50 {
-		return nil, errorf("TooManyTagsException", "a repository may have at most 50 tags")
+		return nil, errorf(errCodeTooManyTags, "a repository may have at most 50 tags")
 	}
 	r.Tags = tags
 	exists := func() error {
-		return errorf("RepositoryAlreadyExistsException", "The repository with name '%s' already exists in the registry with id '%s'", r.Name, c.Account)
+		return errorf(errCodeRepositoryAlreadyExists, "The repository with name '%s' already exists in the registry with id '%s'", r.Name, c.Account)
 	}
 	if a.Guard.Exists != nil && a.Guard.Exists(r.Name) {
 		return nil, exists()
@@ -534,7 +534,7 @@ func (a *API) deleteRepository(ctx context.Context, c caller, body []byte) (any,
 		return nil, err
 	}
 	if len(images) > 0 && !in.Force {
-		return nil, errorf("RepositoryNotEmptyException", "The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", r.Name, r.Account)
+		return nil, errorf(errCodeRepositoryNotEmpty, "The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", r.Name, r.Account)
 	}
 	// Content first: a record without content is an empty repository, but
 	// content without a record would be adopted by the default account.
@@ -610,7 +610,7 @@ func (a *API) getRepositoryPolicy(ctx context.Context, c caller, body []byte) (a
 		return nil, err
 	}
 	if r.Policy == "" {
-		return nil, errorf("RepositoryPolicyNotFoundException", "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, r.Account)
+		return nil, errorf(errCodeRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, r.Account)
 	}
 	return map[string]any{"registryId": r.Account, "repositoryName": r.Name, "policyText": r.Policy}, nil
 }
@@ -625,7 +625,7 @@ func (a *API) deleteRepositoryPolicy(ctx context.Context, c caller, body []byte)
 		return nil, err
 	}
 	if r.Policy == "" {
-		return nil, errorf("RepositoryPolicyNotFoundException", "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, r.Account)
+		return nil, errorf(errCodeRepositoryPolicyNotFound, "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, r.Account)
 	}
 	old := r.Policy
 	if _, err := a.Guard.Repos.Update(ctx, r.Name, func(r *Repository) error {
@@ -701,7 +701,7 @@ func (a *API) tagResource(ctx context.Context, c caller, body []byte) (any, erro
 			merged[k] = v
 		}
 		if len(merged) > 50 {
-			return errorf("TooManyTagsException", "a repository may have at most 50 tags")
+			return errorf(errCodeTooManyTags, "a repository may have at most 50 tags")
 		}
 		r.Tags = merged
 		return nil

@@ -167,7 +167,7 @@ func (a *API) describeImages(ctx context.Context, c caller, body []byte) (any, e
 		found, _, failures := findImages(in.ImageIds, images)
 		if len(failures) > 0 {
 			id := failures[0].ImageID
-			return nil, errorf("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'", id.ImageDigest, id.ImageTag, r.Name, r.Account)
+			return nil, errorf(errCodeImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'", id.ImageDigest, id.ImageTag, r.Name, r.Account)
 		}
 		images = slices.CompactFunc(found, func(x, y registry.ImageRecord) bool { return x.Digest == y.Digest })
 	} else if images, err = filterTagStatus(in.Filter, images); err != nil {

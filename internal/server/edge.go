@@ -65,7 +65,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	if size > smallBody {
 		if s.pending.Add(size) > pendingBodyBudget {
 			s.pending.Add(-size)
-			return nil, func() {}, awsapi.Errorf("ThrottlingException", "Rate exceeded: too many large request bodies are arriving at once; retry")
+			return nil, func() {}, awsapi.Errorf(awsapi.ErrCodeThrottlingException, "Rate exceeded: too many large request bodies are arriving at once; retry")
 		}
 		reserved = size
 	}
@@ -76,11 +76,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	_, err = buf.ReadFrom(io.LimitReader(rd, maxBodyBytes+1))
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, release, awsapi.Errorf("RequestTimeoutException", "the request body did not arrive within %s", timeout)
+		return nil, release, awsapi.Errorf(awsapi.ErrCodeRequestTimeoutException, "the request body did not arrive within %s", timeout)
 	case err != nil:
-		return nil, release, awsapi.Errorf("SerializationException", "reading the request body: %v", err)
+		return nil, release, awsapi.Errorf(awsapi.ErrCodeSerializationException, "reading the request body: %v", err)
 	case buf.Len() > maxBodyBytes:
-		return nil, release, awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes)
+		return nil, release, awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, "the request body exceeds %d bytes", maxBodyBytes)
 	}
 	return buf.Bytes(), release, nil
 }
@@ -288,11 +288,11 @@ func (s *Server) refuseHost(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/v2/") || r.URL.Path == "/v2" {
 		payload, _ = json.Marshal(map[string]any{"errors": []map[string]string{{"code": "DENIED", "message": msg}}})
 	} else {
-		w.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
+		w.Header().Set("X-Amzn-ErrorType", awsapi.ErrCodeAccessDeniedException)
 		payload, _ = json.Marshal(struct {
 			Type    string `json:"__type"`
 			Message string `json:"message"`
-		}{"AccessDeniedException", msg})
+		}{awsapi.ErrCodeAccessDeniedException, msg})
 	}
 	w.WriteHeader(http.StatusForbidden)
 	w.Write(payload)

@@ -182,7 +182,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	op, labels, ok := awsapi.Route(r.Method, r.URL.EscapedPath())
 	if !ok {
-		fail(awsapi.Errorf("UnknownOperationException", "no operation matches %s %s", r.Method, r.URL.Path))
+		fail(awsapi.Errorf(awsapi.ErrCodeUnknownOperationException, "no operation matches %s %s", r.Method, r.URL.Path))
 		return
 	}
 	opName = op.Name
@@ -196,7 +196,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > maxBodyBytes {
-		fail(awsapi.Errorf("InvalidRequestException", "the request body exceeds %d bytes", maxBodyBytes))
+		fail(awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, "the request body exceeds %d bytes", maxBodyBytes))
 		return
 	}
 	body, release, err := s.readBody(w, r)
@@ -215,7 +215,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	h := s.Handlers[op.Name]
 	if h == nil {
-		fail(awsapi.Errorf("InvalidRequestException", "kiln does not support the operation %s yet", op.Name))
+		fail(awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, "kiln does not support the operation %s yet", op.Name))
 		return
 	}
 	in, err := awsapi.DecodeRequest(op, r, body, labels)
@@ -253,13 +253,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 // isTaggingOp reports whether op is one of the tagging trio, which declare
 // InvalidParameterException rather than InvalidParameterValueException.
 func isTaggingOp(op string) bool {
-	return op == "TagResource" || op == "UntagResource" || op == "ListTagsForResource"
+	return op == awsapi.OpTagResource || op == awsapi.OpUntagResource || op == awsapi.OpListTagsForResource
 }
 
 func asInvalidParameter(err error) error {
 	var apiErr *awsapi.Error
-	if errors.As(err, &apiErr) && apiErr.Code == "InvalidParameterValueException" {
-		return &awsapi.Error{Code: "InvalidParameterException", Message: apiErr.Message}
+	if errors.As(err, &apiErr) && apiErr.Code == awsapi.ErrCodeInvalidParameterValueException {
+		return &awsapi.Error{Code: awsapi.ErrCodeInvalidParameterException, Message: apiErr.Message}
 	}
 	return err
 }
@@ -274,7 +274,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 	if status >= 500 && s.Log != nil {
 		s.Log.Error("request failed", "path", r.URL.Path, "requestId", requestID, "err", err)
 	}
-	if code == "ServiceException" && !isAPIError(err) {
+	if code == awsapi.ErrCodeServiceException && !isAPIError(err) {
 		message = "An internal error occurred."
 		if requestID != "" {
 			message += " Request ID: " + requestID
@@ -306,7 +306,7 @@ func classify(err error) (code, message string, status int) {
 		return sigErr.Code, sigErr.Message, sigErr.Status
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return "ServiceUnavailableException", "the request was cancelled before it completed", http.StatusServiceUnavailable
+		return awsapi.ErrCodeServiceUnavailableException, "the request was cancelled before it completed", http.StatusServiceUnavailable
 	}
-	return "ServiceException", "", http.StatusInternalServerError
+	return awsapi.ErrCodeServiceException, "", http.StatusInternalServerError
 }

@@ -21,14 +21,14 @@ const kindComponent = "component"
 
 func (s *Service) componentHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateComponent":            handle(s.CreateComponent),
-		"GetComponent":               handle(s.GetComponent),
-		"ListComponents":             handle(s.ListComponents),
-		"ListComponentBuildVersions": handle(s.ListComponentBuildVersions),
-		"DeleteComponent":            handle(s.DeleteComponent),
-		"ImportComponent":            handle(s.ImportComponent),
-		"PutComponentPolicy":         handle(s.PutComponentPolicy),
-		"GetComponentPolicy":         handle(s.GetComponentPolicy),
+		awsapi.OpCreateComponent:            handle(s.CreateComponent),
+		awsapi.OpGetComponent:               handle(s.GetComponent),
+		awsapi.OpListComponents:             handle(s.ListComponents),
+		awsapi.OpListComponentBuildVersions: handle(s.ListComponentBuildVersions),
+		awsapi.OpDeleteComponent:            handle(s.DeleteComponent),
+		awsapi.OpImportComponent:            handle(s.ImportComponent),
+		awsapi.OpPutComponentPolicy:         handle(s.PutComponentPolicy),
+		awsapi.OpGetComponentPolicy:         handle(s.GetComponentPolicy),
 	}
 }
 
@@ -51,11 +51,11 @@ func (s *Service) CreateComponent(ctx context.Context, account string, in *awsap
 		return nil, err
 	}
 	if deref(in.DryRun) {
-		return nil, awsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun parameter was set.")
+		return nil, awsapi.Errorf(awsapi.ErrCodeDryRunOperationException, "The request would have succeeded, but the DryRun parameter was set.")
 	}
 	out := &awsapi.CreateComponentResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateComponent", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateComponent, in.ClientToken, in, out, func() error {
 			a, err := s.insertComponent(ctx, tx, account, comp, in.Tags)
 			out.ComponentBuildVersionArn = a
 			return err
@@ -127,7 +127,7 @@ func (s *Service) ImportComponent(ctx context.Context, account string, in *awsap
 	}
 	out := &awsapi.ImportComponentResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "ImportComponent", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpImportComponent, in.ClientToken, in, out, func() error {
 			a, err := s.insertComponent(ctx, tx, account, comp, create.Tags)
 			out.ComponentBuildVersionArn = a
 			return err
@@ -299,7 +299,7 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListComponents", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
+		op: awsapi.OpListComponents, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
 		group: versionGroup(byName),
 	}
 	list, next, err := listRows(ctx, s, p, s.componentVersion)
@@ -342,7 +342,7 @@ func (s *Service) ListComponentBuildVersions(ctx context.Context, account string
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListComponentBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListComponentBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindComponent, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
 			Match: func(r store.Resource) bool { return visible(r, account) },
@@ -404,7 +404,7 @@ func (s *Service) ownedResource(ctx context.Context, tx store.Tx, account string
 		return r, err
 	}
 	if r.Account != account {
-		return r, awsapi.Errorf("ForbiddenException", "The %s '%s' is not owned by account %s.", label, a, account)
+		return r, awsapi.Errorf(awsapi.ErrCodeForbiddenException, "The %s '%s' is not owned by account %s.", label, a, account)
 	}
 	return r, nil
 }
@@ -503,7 +503,7 @@ func (s *Service) checkUnused(ctx context.Context, tx store.Tx, account, label, 
 	default:
 		parts = append(parts, fmt.Sprintf("%d resources of other accounts", foreign))
 	}
-	return awsapi.Errorf("ResourceDependencyException",
+	return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException,
 		"The %s '%s' cannot be deleted because it is used by: %s.", label, resourceARN, strings.Join(parts, "; "))
 }
 
@@ -511,7 +511,7 @@ func (s *Service) checkUnused(ctx context.Context, tx store.Tx, account, label, 
 func parseSemanticVersion(s string) (semver.Version, error) {
 	v, err := semver.Parse(s)
 	if err != nil {
-		return v, awsapi.Errorf("InvalidVersionNumberException", "The semantic version '%s' is not valid: %v", s, err)
+		return v, awsapi.Errorf(awsapi.ErrCodeInvalidVersionNumberException, "The semantic version '%s' is not valid: %v", s, err)
 	}
 	return v, nil
 }

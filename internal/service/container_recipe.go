@@ -19,12 +19,12 @@ const kindContainerRecipe = arn.TypeContainerRecipe
 
 func (s *Service) containerRecipeHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateContainerRecipe":    handle(s.CreateContainerRecipe),
-		"GetContainerRecipe":       handle(s.GetContainerRecipe),
-		"ListContainerRecipes":     handle(s.ListContainerRecipes),
-		"DeleteContainerRecipe":    handle(s.DeleteContainerRecipe),
-		"PutContainerRecipePolicy": handle(s.PutContainerRecipePolicy),
-		"GetContainerRecipePolicy": handle(s.GetContainerRecipePolicy),
+		awsapi.OpCreateContainerRecipe:    handle(s.CreateContainerRecipe),
+		awsapi.OpGetContainerRecipe:       handle(s.GetContainerRecipe),
+		awsapi.OpListContainerRecipes:     handle(s.ListContainerRecipes),
+		awsapi.OpDeleteContainerRecipe:    handle(s.DeleteContainerRecipe),
+		awsapi.OpPutContainerRecipePolicy: handle(s.PutContainerRecipePolicy),
+		awsapi.OpGetContainerRecipePolicy: handle(s.GetContainerRecipePolicy),
 	}
 }
 
@@ -95,7 +95,7 @@ func (s *Service) CreateContainerRecipe(ctx context.Context, account string, in 
 	}
 	out := &awsapi.CreateContainerRecipeResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateContainerRecipe", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateContainerRecipe, in.ClientToken, in, out, func() error {
 			parent, err := s.resolveParentImage(ctx, tx, account, "parentImage", in.ParentImage, true)
 			if err != nil {
 				return err
@@ -134,10 +134,10 @@ func (s *Service) CreateContainerRecipe(ctx context.Context, account string, in 
 func (s *Service) dockerfileTemplate(ctx context.Context, data, uri string) (text, member string, err error) {
 	switch {
 	case data != "" && uri != "":
-		return "", "", awsapi.Errorf("InvalidParameterCombinationException",
+		return "", "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri', not both.")
 	case data == "" && uri == "":
-		return "", "", awsapi.Errorf("InvalidParameterCombinationException",
+		return "", "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri'.")
 	case data != "":
 		return data, "dockerfileTemplateData", nil
@@ -230,7 +230,7 @@ func (s *Service) ListContainerRecipes(ctx context.Context, account string, in *
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
-	p := listPage{op: "ListContainerRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
+	p := listPage{op: awsapi.OpListContainerRecipes, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ContainerRecipeSummary, error) {
 		recipe, err := decodeContainerRecipe(r)
 		return awsapi.ContainerRecipeSummary{

@@ -22,11 +22,11 @@ const distributionTimeoutMinutes = 720
 
 func (s *Service) distributionHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateDistributionConfiguration": handle(s.CreateDistributionConfiguration),
-		"GetDistributionConfiguration":    handle(s.GetDistributionConfiguration),
-		"UpdateDistributionConfiguration": handle(s.UpdateDistributionConfiguration),
-		"ListDistributionConfigurations":  handle(s.ListDistributionConfigurations),
-		"DeleteDistributionConfiguration": handle(s.DeleteDistributionConfiguration),
+		awsapi.OpCreateDistributionConfiguration: handle(s.CreateDistributionConfiguration),
+		awsapi.OpGetDistributionConfiguration:    handle(s.GetDistributionConfiguration),
+		awsapi.OpUpdateDistributionConfiguration: handle(s.UpdateDistributionConfiguration),
+		awsapi.OpListDistributionConfigurations:  handle(s.ListDistributionConfigurations),
+		awsapi.OpDeleteDistributionConfiguration: handle(s.DeleteDistributionConfiguration),
 	}
 }
 
@@ -39,7 +39,7 @@ func (s *Service) CreateDistributionConfiguration(ctx context.Context, account s
 	}
 	out := &awsapi.CreateDistributionConfigurationResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateDistributionConfiguration", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateDistributionConfiguration, in.ClientToken, in, out, func() error {
 			a, err := s.insertNamedConfig(ctx, tx, account, kindDistribution, in.Name, in.Tags, func(a string, now time.Time) any {
 				return awsapi.DistributionConfiguration{
 					Arn: a, Name: in.Name, Description: in.Description, Distributions: in.Distributions,
@@ -138,7 +138,7 @@ func checkDistributions(account string, dists []awsapi.Distribution) error {
 		}
 		for k, fl := range d.FastLaunchConfigurations {
 			if lt := fl.LaunchTemplate; lt != nil && lt.LaunchTemplateId != "" && lt.LaunchTemplateName != "" {
-				return awsapi.Errorf("InvalidParameterCombinationException",
+				return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 					"The parameters '%s' and '%s' cannot be specified together.",
 					at(fmt.Sprintf("fastLaunchConfigurations[%d].launchTemplate.launchTemplateId", k)),
 					at(fmt.Sprintf("fastLaunchConfigurations[%d].launchTemplate.launchTemplateName", k)))
@@ -198,7 +198,7 @@ func (s *Service) UpdateDistributionConfiguration(ctx context.Context, account s
 	}
 	out := &awsapi.UpdateDistributionConfigurationResponse{ClientToken: in.ClientToken, DistributionConfigurationArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "UpdateDistributionConfiguration", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpUpdateDistributionConfiguration, in.ClientToken, in, out, func() error {
 			return s.replaceNamedConfig(ctx, tx, account, a, "Distribution Configuration", func(old []byte, now time.Time) (any, error) {
 				var prev awsapi.DistributionConfiguration
 				if err := json.Unmarshal(old, &prev); err != nil {
@@ -232,7 +232,7 @@ func (s *Service) ListDistributionConfigurations(ctx context.Context, account st
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListDistributionConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListDistributionConfigurations, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: kindDistribution, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeDistribution, match)},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.DistributionConfigurationSummary, error) {

@@ -22,9 +22,9 @@ type DocumentFetcher interface {
 func (s *Service) documentData(ctx context.Context, data, uri string) (string, error) {
 	switch {
 	case data != "" && uri != "":
-		return "", awsapi.Errorf("InvalidParameterCombinationException", "You must specify either 'data' or 'uri', not both.")
+		return "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException, "You must specify either 'data' or 'uri', not both.")
 	case data == "" && uri == "":
-		return "", awsapi.Errorf("InvalidParameterCombinationException", "You must specify either 'data' or 'uri'.")
+		return "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException, "You must specify either 'data' or 'uri'.")
 	case data != "":
 		return data, nil
 	}

@@ -26,7 +26,7 @@ func idempotent(ctx context.Context, tx store.Tx, account, operation, token stri
 	switch {
 	case err == nil:
 		if seen.RequestHash != hash {
-			return awsapi.Errorf("IdempotentParameterMismatchException",
+			return awsapi.Errorf(awsapi.ErrCodeIdempotentParameterMismatchException,
 				"The client token '%s' was already used with different parameters for %s.", token, operation)
 		}
 		return json.Unmarshal(seen.Response, out)

@@ -22,9 +22,9 @@ const kindImage = arn.TypeImage
 
 func (s *Service) imageHandlers() map[string]Handler {
 	return map[string]Handler{
-		"GetImage":               handle(s.GetImage),
-		"ListImages":             handle(s.ListImages),
-		"ListImageBuildVersions": handle(s.ListImageBuildVersions),
+		awsapi.OpGetImage:               handle(s.GetImage),
+		awsapi.OpListImages:             handle(s.ListImages),
+		awsapi.OpListImageBuildVersions: handle(s.ListImageBuildVersions),
 	}
 }
 
@@ -156,7 +156,7 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListImages", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
+		op: awsapi.OpListImages, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
 		group: versionGroup(byName),
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageVersion, error) {
@@ -192,7 +192,7 @@ func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListImageBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListImageBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindImage, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
 			Match: func(r store.Resource) bool {

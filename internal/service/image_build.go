@@ -15,12 +15,12 @@ import (
 
 func (s *Service) imageBuildHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateImage":         handle(s.CreateImage),
-		"CancelImageCreation": handle(s.CancelImageCreation),
-		"RetryImage":          handle(s.RetryImage),
-		"DeleteImage":         handle(s.DeleteImage),
-		"PutImagePolicy":      handle(s.PutImagePolicy),
-		"GetImagePolicy":      handle(s.GetImagePolicy),
+		awsapi.OpCreateImage:         handle(s.CreateImage),
+		awsapi.OpCancelImageCreation: handle(s.CancelImageCreation),
+		awsapi.OpRetryImage:          handle(s.RetryImage),
+		awsapi.OpDeleteImage:         handle(s.DeleteImage),
+		awsapi.OpPutImagePolicy:      handle(s.PutImagePolicy),
+		awsapi.OpGetImagePolicy:      handle(s.GetImagePolicy),
 	}
 }
 
@@ -48,7 +48,7 @@ type imageRequest struct {
 func (s *Service) CreateImage(ctx context.Context, account string, in *awsapi.CreateImageRequest) (*awsapi.CreateImageResponse, error) {
 	out := &awsapi.CreateImageResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateImage", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateImage, in.ClientToken, in, out, func() error {
 			a, err := s.createImage(ctx, tx, account, imageRequest{
 				ImageRecipeArn: in.ImageRecipeArn, ContainerRecipeArn: in.ContainerRecipeArn,
 				InfrastructureConfigurationArn: in.InfrastructureConfigurationArn,
@@ -82,7 +82,7 @@ func (s *Service) wakeBuilds() {
 // PENDING and enqueues its job, all in tx. It returns the image's ARN.
 func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, req imageRequest) (string, error) {
 	if (req.ImageRecipeArn == "") == (req.ContainerRecipeArn == "") {
-		return "", awsapi.Errorf("InvalidParameterCombinationException",
+		return "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"Exactly one of 'imageRecipeArn' and 'containerRecipeArn' must be given.")
 	}
 	if req.InfrastructureConfigurationArn == "" {
@@ -319,7 +319,7 @@ func (s *Service) CancelImageCreation(ctx context.Context, account string, in *a
 	}
 	out := &awsapi.CancelImageCreationResponse{ClientToken: in.ClientToken, ImageBuildVersionArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CancelImageCreation", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCancelImageCreation, in.ClientToken, in, out, func() error {
 			_, img, err := s.ownedImage(ctx, tx, account, a)
 			if err != nil {
 				return err
@@ -352,7 +352,7 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 	}
 	out := &awsapi.RetryImageResponse{ClientToken: in.ClientToken, ImageBuildVersionArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "RetryImage", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpRetryImage, in.ClientToken, in, out, func() error {
 			r, img, err := s.ownedImage(ctx, tx, account, a)
 			if err != nil {
 				return err
@@ -432,11 +432,11 @@ func (s *Service) DeleteImage(ctx context.Context, account string, in *awsapi.De
 			return err
 		}
 		if !build.IsTerminal(imageStatus(img)) {
-			return awsapi.Errorf("ResourceDependencyException",
+			return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException,
 				"The image '%s' is %s; cancel its build with CancelImageCreation before deleting it.", a, imageStatus(img))
 		}
 		if len(r.SharedWith) > 0 {
-			return awsapi.Errorf("ResourceDependencyException", "The image '%s' is shared by a resource policy.", a)
+			return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException, "The image '%s' is shared by a resource policy.", a)
 		}
 		if err := build.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
 			return err

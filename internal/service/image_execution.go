@@ -18,11 +18,11 @@ import (
 
 func (s *Service) imageExecutionHandlers() map[string]Handler {
 	return map[string]Handler{
-		"ListWorkflowExecutions":     handle(s.ListWorkflowExecutions),
-		"GetWorkflowExecution":       handle(s.GetWorkflowExecution),
-		"ListWorkflowStepExecutions": handle(s.ListWorkflowStepExecutions),
-		"GetWorkflowStepExecution":   handle(s.GetWorkflowStepExecution),
-		"ListImagePackages":          handle(s.ListImagePackages),
+		awsapi.OpListWorkflowExecutions:     handle(s.ListWorkflowExecutions),
+		awsapi.OpGetWorkflowExecution:       handle(s.GetWorkflowExecution),
+		awsapi.OpListWorkflowStepExecutions: handle(s.ListWorkflowStepExecutions),
+		awsapi.OpGetWorkflowStepExecution:   handle(s.GetWorkflowStepExecution),
+		awsapi.OpListImagePackages:          handle(s.ListImagePackages),
 	}
 }
 
@@ -52,7 +52,7 @@ func (s *Service) ListWorkflowExecutions(ctx context.Context, account string, in
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListWorkflowExecutions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListWorkflowExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: build.KindWorkflowExecution, Region: s.Region, Name: image.ARN},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.WorkflowExecutionMetadata, error) {
@@ -127,7 +127,7 @@ func (s *Service) ListWorkflowStepExecutions(ctx context.Context, account string
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListWorkflowStepExecutions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListWorkflowStepExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: build.KindStepExecution, Region: s.Region, Name: x.WorkflowExecutionId},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.WorkflowStepMetadata, error) {
@@ -180,12 +180,12 @@ func (s *Service) ListImagePackages(ctx context.Context, account string, in *aws
 	}
 	start := 0
 	if in.NextToken != "" {
-		after, err := s.decodeToken(in.NextToken, "ListImagePackages", query)
+		after, err := s.decodeToken(in.NextToken, awsapi.OpListImagePackages, query)
 		if err != nil {
 			return nil, err
 		}
 		if start, err = strconv.Atoi(after); err != nil {
-			return nil, awsapi.Errorf("InvalidPaginationTokenException", "The pagination token '%s' is not valid for ListImagePackages.", in.NextToken)
+			return nil, awsapi.Errorf(awsapi.ErrCodeInvalidPaginationTokenException, "The pagination token '%s' is not valid for ListImagePackages.", in.NextToken)
 		}
 	}
 	limit := defaultMaxResults
@@ -209,7 +209,7 @@ func (s *Service) ListImagePackages(ctx context.Context, account string, in *aws
 		end := min(start+limit, len(pkgs))
 		out.ImagePackageList = pkgs[start:end]
 		if end < len(pkgs) {
-			out.NextToken = s.encodeToken(cursor{Op: "ListImagePackages", Query: query, After: strconv.Itoa(end)})
+			out.NextToken = s.encodeToken(cursor{Op: awsapi.OpListImagePackages, Query: query, After: strconv.Itoa(end)})
 		}
 	}
 	return out, nil

@@ -17,11 +17,11 @@ const kindInfrastructure = arn.TypeInfrastructureConfiguration
 
 func (s *Service) infrastructureHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateInfrastructureConfiguration": handle(s.CreateInfrastructureConfiguration),
-		"GetInfrastructureConfiguration":    handle(s.GetInfrastructureConfiguration),
-		"UpdateInfrastructureConfiguration": handle(s.UpdateInfrastructureConfiguration),
-		"ListInfrastructureConfigurations":  handle(s.ListInfrastructureConfigurations),
-		"DeleteInfrastructureConfiguration": handle(s.DeleteInfrastructureConfiguration),
+		awsapi.OpCreateInfrastructureConfiguration: handle(s.CreateInfrastructureConfiguration),
+		awsapi.OpGetInfrastructureConfiguration:    handle(s.GetInfrastructureConfiguration),
+		awsapi.OpUpdateInfrastructureConfiguration: handle(s.UpdateInfrastructureConfiguration),
+		awsapi.OpListInfrastructureConfigurations:  handle(s.ListInfrastructureConfigurations),
+		awsapi.OpDeleteInfrastructureConfiguration: handle(s.DeleteInfrastructureConfiguration),
 	}
 }
 
@@ -50,7 +50,7 @@ func (s *Service) CreateInfrastructureConfiguration(ctx context.Context, account
 	}
 	out := &awsapi.CreateInfrastructureConfigurationResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateInfrastructureConfiguration", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateInfrastructureConfiguration, in.ClientToken, in, out, func() error {
 			a, err := s.insertNamedConfig(ctx, tx, account, kindInfrastructure, in.Name, in.Tags, func(a string, now time.Time) any {
 				cfg.Arn = a
 				cfg.DateCreated = formatDateTime(now)
@@ -85,7 +85,7 @@ func checkPlacement(p *awsapi.Placement) error {
 		return nil
 	}
 	if p.HostId != "" && p.HostResourceGroupArn != "" {
-		return awsapi.Errorf("InvalidParameterCombinationException",
+		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"The parameters 'placement.hostId' and 'placement.hostResourceGroupArn' cannot be specified together.")
 	}
 	return nil
@@ -108,7 +108,7 @@ func (s *Service) insertNamedConfig(ctx context.Context, tx store.Tx, account, k
 		Doc: raw, Tags: tags, Created: now, Updated: now,
 	})
 	if errors.Is(err, store.ErrExists) {
-		return "", awsapi.Errorf("ResourceAlreadyExistsException",
+		return "", awsapi.Errorf(awsapi.ErrCodeResourceAlreadyExistsException,
 			"The %s '%s' already exists: '%s'.", strings.ReplaceAll(kind, "-", " "), name, a)
 	}
 	return a, err
@@ -203,7 +203,7 @@ func (s *Service) UpdateInfrastructureConfiguration(ctx context.Context, account
 	}
 	out := &awsapi.UpdateInfrastructureConfigurationResponse{ClientToken: in.ClientToken, InfrastructureConfigurationArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "UpdateInfrastructureConfiguration", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpUpdateInfrastructureConfiguration, in.ClientToken, in, out, func() error {
 			return s.replaceNamedConfig(ctx, tx, account, a, "Infrastructure Configuration", func(old []byte, now time.Time) (any, error) {
 				var prev awsapi.InfrastructureConfiguration
 				if err := json.Unmarshal(old, &prev); err != nil {
@@ -250,7 +250,7 @@ func (s *Service) ListInfrastructureConfigurations(ctx context.Context, account 
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListInfrastructureConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListInfrastructureConfigurations, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: kindInfrastructure, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeInfrastructure, match)},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.InfrastructureConfigurationSummary, error) {

@@ -16,11 +16,11 @@ const kindLifecyclePolicy = arn.TypeLifecyclePolicy
 
 func (s *Service) lifecycleHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateLifecyclePolicy": handle(s.CreateLifecyclePolicy),
-		"GetLifecyclePolicy":    handle(s.GetLifecyclePolicy),
-		"UpdateLifecyclePolicy": handle(s.UpdateLifecyclePolicy),
-		"ListLifecyclePolicies": handle(s.ListLifecyclePolicies),
-		"DeleteLifecyclePolicy": handle(s.DeleteLifecyclePolicy),
+		awsapi.OpCreateLifecyclePolicy: handle(s.CreateLifecyclePolicy),
+		awsapi.OpGetLifecyclePolicy:    handle(s.GetLifecyclePolicy),
+		awsapi.OpUpdateLifecyclePolicy: handle(s.UpdateLifecyclePolicy),
+		awsapi.OpListLifecyclePolicies: handle(s.ListLifecyclePolicies),
+		awsapi.OpDeleteLifecyclePolicy: handle(s.DeleteLifecyclePolicy),
 	}
 }
 
@@ -49,7 +49,7 @@ func (s *Service) CreateLifecyclePolicy(ctx context.Context, account string, in 
 	}
 	out := &awsapi.CreateLifecyclePolicyResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateLifecyclePolicy", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateLifecyclePolicy, in.ClientToken, in, out, func() error {
 			a, err := s.insertNamedConfig(ctx, tx, account, kindLifecyclePolicy, in.Name, in.Tags, func(a string, now time.Time) any {
 				return awsapi.LifecyclePolicy{
 					Arn: a, Name: in.Name, Description: in.Description, Status: lifecycleStatus(in.Status),
@@ -87,7 +87,7 @@ func (s *Service) CreateLifecyclePolicy(ctx context.Context, account string, in 
 //   - AMI exclusion regions are region names.
 func checkLifecyclePolicy(resourceType string, details []awsapi.LifecyclePolicyDetail, sel *awsapi.LifecyclePolicyResourceSelection) error {
 	if sel == nil || (len(sel.Recipes) == 0) == (len(sel.TagMap) == 0) {
-		return awsapi.Errorf("InvalidParameterCombinationException",
+		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"The resourceSelection must specify exactly one of 'recipes' and 'tagMap'.")
 	}
 	recipes := map[string]bool{}
@@ -193,7 +193,7 @@ func (s *Service) UpdateLifecyclePolicy(ctx context.Context, account string, in 
 	}
 	out := &awsapi.UpdateLifecyclePolicyResponse{LifecyclePolicyArn: a.String()}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "UpdateLifecyclePolicy", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpUpdateLifecyclePolicy, in.ClientToken, in, out, func() error {
 			return s.replaceNamedConfig(ctx, tx, account, a, "Lifecycle Policy", func(old []byte, now time.Time) (any, error) {
 				var prev awsapi.LifecyclePolicy
 				if err := json.Unmarshal(old, &prev); err != nil {
@@ -232,7 +232,7 @@ func (s *Service) ListLifecyclePolicies(ctx context.Context, account string, in 
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListLifecyclePolicies", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListLifecyclePolicies, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: kindLifecyclePolicy, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeLifecyclePolicy, match)},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.LifecyclePolicySummary, error) {

@@ -15,8 +15,8 @@ import (
 
 func (s *Service) machineImageHandlers() map[string]Handler {
 	return map[string]Handler{
-		"ImportDiskImage": handle(s.ImportDiskImage),
-		"ImportVmImage":   handle(s.ImportVmImage),
+		awsapi.OpImportDiskImage: handle(s.ImportDiskImage),
+		awsapi.OpImportVmImage:   handle(s.ImportVmImage),
 	}
 }
 
@@ -94,7 +94,7 @@ func (s *Service) ImportDiskImage(ctx context.Context, account string, in *awsap
 	}
 	out := &awsapi.ImportDiskImageResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "ImportDiskImage", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpImportDiskImage, in.ClientToken, in, out, func() error {
 			infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", in.InfrastructureConfigurationArn,
 				"infrastructure configuration", arn.TypeInfrastructureConfiguration)
 			if err != nil {

@@ -36,7 +36,7 @@ func (s *Service) encodeToken(c cursor) string {
 }
 
 func (s *Service) decodeToken(token, op, query string) (string, error) {
-	bad := awsapi.Errorf("InvalidPaginationTokenException", "The pagination token '%s' is not valid for %s.", token, op)
+	bad := awsapi.Errorf(awsapi.ErrCodeInvalidPaginationTokenException, "The pagination token '%s' is not valid for %s.", token, op)
 	body, sig, ok := strings.Cut(token, ".")
 	if !ok {
 		return "", bad

@@ -24,11 +24,11 @@ const (
 
 func (s *Service) pipelineHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateImagePipeline": handle(s.CreateImagePipeline),
-		"GetImagePipeline":    handle(s.GetImagePipeline),
-		"UpdateImagePipeline": handle(s.UpdateImagePipeline),
-		"ListImagePipelines":  handle(s.ListImagePipelines),
-		"DeleteImagePipeline": handle(s.DeleteImagePipeline),
+		awsapi.OpCreateImagePipeline: handle(s.CreateImagePipeline),
+		awsapi.OpGetImagePipeline:    handle(s.GetImagePipeline),
+		awsapi.OpUpdateImagePipeline: handle(s.UpdateImagePipeline),
+		awsapi.OpListImagePipelines:  handle(s.ListImagePipelines),
+		awsapi.OpDeleteImagePipeline: handle(s.DeleteImagePipeline),
 		// StartImagePipelineExecution and ListImagePipelineImages live in
 		// pipeline_run.go with the scheduler's side.
 	}
@@ -67,9 +67,9 @@ func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *a
 	}
 	out := &awsapi.CreateImagePipelineResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateImagePipeline", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateImagePipeline, in.ClientToken, in, out, func() error {
 			if _, err := tx.Get(ctx, a.String()); err == nil {
-				return awsapi.Errorf("ResourceAlreadyExistsException", "The following resource 'ImagePipeline' already exists: '%s'.", a)
+				return awsapi.Errorf(awsapi.ErrCodeResourceAlreadyExistsException, "The following resource 'ImagePipeline' already exists: '%s'.", a)
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
@@ -94,6 +94,7 @@ func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return out, nil
 }
 
@@ -127,7 +128,7 @@ func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *a
 	}
 	out := &awsapi.UpdateImagePipelineResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "UpdateImagePipeline", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpUpdateImagePipeline, in.ClientToken, in, out, func() error {
 			r, err := s.ownedResource(ctx, tx, account, a, "ImagePipeline")
 			if err != nil {
 				return err
@@ -158,6 +159,7 @@ func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return out, nil
 }
 
@@ -296,7 +298,7 @@ func (s *Service) reference(ctx context.Context, tx store.Tx, account, member, v
 	}
 	r, err := s.resolve(ctx, tx, account, a, label)
 	var apiErr *awsapi.Error
-	if errors.As(err, &apiErr) && apiErr.Code == "ResourceNotFoundException" {
+	if errors.As(err, &apiErr) && apiErr.Code == awsapi.ErrCodeResourceNotFoundException {
 		return r, missing
 	}
 	return r, err
@@ -421,7 +423,7 @@ func (s *Service) ListImagePipelines(ctx context.Context, account string, in *aw
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListImagePipelines", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListImagePipelines, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{Kind: kindImagePipeline, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodePipeline, match)},
 	}
 	now := s.now()
@@ -453,5 +455,14 @@ func (s *Service) DeleteImagePipeline(ctx context.Context, account string, in *a
 	if err != nil {
 		return nil, err
 	}
+	s.wakeSchedules()
 	return &awsapi.DeleteImagePipelineResponse{ImagePipelineArn: a.String()}, nil
+}
+
+// wakeSchedules tells the scheduler that the set of pipelines or their
+// schedules changed.
+func (s *Service) wakeSchedules() {
+	if s.Schedules != nil {
+		s.Schedules.Wake()
+	}
 }

@@ -92,8 +92,8 @@ type builtImage struct {
 
 func (s *Service) pipelineRunHandlers() map[string]Handler {
 	return map[string]Handler{
-		"StartImagePipelineExecution": handle(s.StartImagePipelineExecution),
-		"ListImagePipelineImages":     handle(s.ListImagePipelineImages),
+		awsapi.OpStartImagePipelineExecution: handle(s.StartImagePipelineExecution),
+		awsapi.OpListImagePipelineImages:     handle(s.ListImagePipelineImages),
 	}
 }
 
@@ -118,7 +118,7 @@ func (s *Service) StartImagePipelineExecution(ctx context.Context, account strin
 	out := &awsapi.StartImagePipelineExecutionResponse{ClientToken: in.ClientToken}
 	var run PipelineRun
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "StartImagePipelineExecution", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpStartImagePipelineExecution, in.ClientToken, in, out, func() error {
 			r, err := s.ownedResource(ctx, tx, account, a, "ImagePipeline")
 			if err != nil {
 				return err
@@ -677,7 +677,7 @@ func (s *Service) ListImagePipelineImages(ctx context.Context, account string, i
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListImagePipelineImages", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListImagePipelineImages, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindImage, Region: s.Region, Owners: []string{a.Account},
 			Match: func(r store.Resource) bool {

@@ -18,12 +18,12 @@ const kindImageRecipe = arn.TypeImageRecipe
 
 func (s *Service) recipeHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateImageRecipe":    handle(s.CreateImageRecipe),
-		"GetImageRecipe":       handle(s.GetImageRecipe),
-		"ListImageRecipes":     handle(s.ListImageRecipes),
-		"DeleteImageRecipe":    handle(s.DeleteImageRecipe),
-		"PutImageRecipePolicy": handle(s.PutImageRecipePolicy),
-		"GetImageRecipePolicy": handle(s.GetImageRecipePolicy),
+		awsapi.OpCreateImageRecipe:    handle(s.CreateImageRecipe),
+		awsapi.OpGetImageRecipe:       handle(s.GetImageRecipe),
+		awsapi.OpListImageRecipes:     handle(s.ListImageRecipes),
+		awsapi.OpDeleteImageRecipe:    handle(s.DeleteImageRecipe),
+		awsapi.OpPutImageRecipePolicy: handle(s.PutImageRecipePolicy),
+		awsapi.OpGetImageRecipePolicy: handle(s.GetImageRecipePolicy),
 	}
 }
 
@@ -63,7 +63,7 @@ func (s *Service) CreateImageRecipe(ctx context.Context, account string, in *aws
 	}
 	out := &awsapi.CreateImageRecipeResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateImageRecipe", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateImageRecipe, in.ClientToken, in, out, func() error {
 			parent, err := s.resolveParentImage(ctx, tx, account, "parentImage", in.ParentImage, false)
 			if err != nil {
 				return err
@@ -91,7 +91,7 @@ func (s *Service) CreateImageRecipe(ctx context.Context, account string, in *aws
 
 func checkComponentCount(comps []awsapi.ComponentConfiguration) error {
 	if len(comps) > maxRecipeComponents {
-		return awsapi.Errorf("ServiceQuotaExceededException",
+		return awsapi.Errorf(awsapi.ErrCodeServiceQuotaExceededException,
 			"A recipe can include at most %d components; %d were given.", maxRecipeComponents, len(comps))
 	}
 	return nil
@@ -114,7 +114,7 @@ func (s *Service) insertRecipe(ctx context.Context, tx store.Tx, account, kind, 
 		Doc: raw, Tags: tags, Created: now, Updated: now,
 	})
 	if errors.Is(err, store.ErrExists) {
-		return "", awsapi.Errorf("ResourceAlreadyExistsException", "The following resource '%s' already exists: '%s'.", label, a)
+		return "", awsapi.Errorf(awsapi.ErrCodeResourceAlreadyExistsException, "The following resource '%s' already exists: '%s'.", label, a)
 	}
 	return a, err
 }
@@ -282,7 +282,7 @@ func supportsOS(supported []string, osVersion string) bool {
 // fails early, where the user can still fix the recipe.
 func checkComponentParameters(member string, declared []awsapi.ComponentParameterDetail, given []awsapi.ComponentParameter) error {
 	bad := func(format string, args ...any) error {
-		return awsapi.Errorf("InvalidParameterCombinationException",
+		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 			"The value supplied for parameter '%s' is not valid. %s", member, fmt.Sprintf(format, args...))
 	}
 	known := map[string]awsapi.ComponentParameterDetail{}
@@ -329,11 +329,11 @@ func checkBlockDeviceMappings(member string, mappings []awsapi.InstanceBlockDevi
 		path := fmt.Sprintf("%s[%d].ebs", member, i)
 		vt := m.Ebs.VolumeType
 		if m.Ebs.Throughput != nil && vt != awsapi.EbsVolumeTypeGp3 {
-			return awsapi.Errorf("InvalidParameterCombinationException",
+			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 				"The parameter '%s.throughput' is valid only for gp3 volumes, not %s.", path, vt)
 		}
 		if m.Ebs.Iops != nil && vt != awsapi.EbsVolumeTypeIo1 && vt != awsapi.EbsVolumeTypeIo2 && vt != awsapi.EbsVolumeTypeGp3 {
-			return awsapi.Errorf("InvalidParameterCombinationException",
+			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
 				"The parameter '%s.iops' is valid only for io1, io2 and gp3 volumes, not %s.", path, vt)
 		}
 	}
@@ -384,7 +384,7 @@ func (s *Service) ListImageRecipes(ctx context.Context, account string, in *awsa
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
-	p := listPage{op: "ListImageRecipes", params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
+	p := listPage{op: awsapi.OpListImageRecipes, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImageRecipeSummary, error) {
 		recipe, err := decodeImageRecipe(r)
 		return awsapi.ImageRecipeSummary{

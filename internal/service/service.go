@@ -41,6 +41,10 @@ type Service struct {
 	// Builds, when set, is told when a build was queued, so it starts at
 	// once rather than at the engine's next poll.
 	Builds interface{ Wake() }
+	// Schedules, when set, is told when a pipeline was created, updated
+	// or deleted (after the change committed), so the scheduler re-reads
+	// the schedules at once rather than at its next refresh.
+	Schedules interface{ Wake() }
 	// ParentImages maps Amazon-owned parent image names (debian-12-x86)
 	// to AMIs in kiln's catalogue, so recipes written for AWS build here.
 	ParentImages map[string]string
@@ -96,16 +100,16 @@ func ownerName(account string) string {
 }
 
 func notFound(format string, args ...any) error {
-	return awsapi.Errorf("ResourceNotFoundException", format, args...)
+	return awsapi.Errorf(awsapi.ErrCodeResourceNotFoundException, format, args...)
 }
 
 func badValue(member, format string, args ...any) error {
-	return awsapi.Errorf("InvalidParameterValueException",
+	return awsapi.Errorf(awsapi.ErrCodeInvalidParameterValueException,
 		"The value supplied for parameter '%s' is not valid. %s", member, fmt.Sprintf(format, args...))
 }
 
 func invalidRequest(format string, args ...any) error {
-	return awsapi.Errorf("InvalidRequestException", format, args...)
+	return awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, format, args...)
 }
 
 // parseARN parses a member holding an Image Builder ARN of one of the

@@ -12,9 +12,9 @@ import (
 
 func (s *Service) taggingHandlers() map[string]Handler {
 	return map[string]Handler{
-		"TagResource":         handle(s.TagResource),
-		"UntagResource":       handle(s.UntagResource),
-		"ListTagsForResource": handle(s.ListTagsForResource),
+		awsapi.OpTagResource:         handle(s.TagResource),
+		awsapi.OpUntagResource:       handle(s.UntagResource),
+		awsapi.OpListTagsForResource: handle(s.ListTagsForResource),
 	}
 }
 
@@ -27,7 +27,7 @@ const maxTags = 50
 func (s *Service) taggedResource(ctx context.Context, tx store.Tx, account, resourceARN string, mustOwn bool) (store.Resource, error) {
 	a, err := arn.Parse(resourceARN)
 	if err != nil {
-		return store.Resource{}, awsapi.Errorf("InvalidParameterException",
+		return store.Resource{}, awsapi.Errorf(awsapi.ErrCodeInvalidParameterException,
 			"The value supplied for parameter 'resourceArn' is not valid. %v", err)
 	}
 	r, err := s.resolve(ctx, tx, account, a, "resource")
@@ -43,7 +43,7 @@ func (s *Service) taggedResource(ctx context.Context, tx store.Tx, account, reso
 func checkTagKeys[T any](keys map[string]T) error {
 	for k := range keys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return awsapi.Errorf("InvalidParameterException",
+			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterException,
 				"The value supplied for parameter 'tags' is not valid. The tag key '%s' uses the reserved prefix 'aws:'.", k)
 		}
 	}
@@ -66,7 +66,7 @@ func (s *Service) TagResource(ctx context.Context, account string, in *awsapi.Ta
 		}
 		maps.Copy(tags, in.Tags)
 		if len(tags) > maxTags {
-			return awsapi.Errorf("InvalidParameterException",
+			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterException,
 				"The value supplied for parameter 'tags' is not valid. A resource can have at most %d tags.", maxTags)
 		}
 		r.Tags = tags

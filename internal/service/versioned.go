@@ -31,7 +31,7 @@ func (s *Service) insertBuild(ctx context.Context, tx store.Tx, account, kind, l
 	}
 	if n := len(existing); n > 0 {
 		if latest, ok := storedData(existing[n-1].Doc); ok && latest == data {
-			return "", awsapi.Errorf("ResourceInUseException",
+			return "", awsapi.Errorf(awsapi.ErrCodeResourceInUseException,
 				"The %s '%s' version %s already has a build with this document: '%s'.", label, name, version, existing[n-1].ARN)
 		}
 	}
@@ -115,7 +115,7 @@ func checkByName(byName bool, filters []awsapi.Filter) error {
 	if byName {
 		for _, f := range filters {
 			if f.Name == "version" {
-				return awsapi.Errorf("InvalidParameterCombinationException", "The 'version' filter cannot be used with byName.")
+				return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException, "The 'version' filter cannot be used with byName.")
 			}
 		}
 	}

@@ -27,11 +27,11 @@ func workflowKind(workflowType string) string {
 
 func (s *Service) workflowHandlers() map[string]Handler {
 	return map[string]Handler{
-		"CreateWorkflow":            handle(s.CreateWorkflow),
-		"GetWorkflow":               handle(s.GetWorkflow),
-		"ListWorkflows":             handle(s.ListWorkflows),
-		"ListWorkflowBuildVersions": handle(s.ListWorkflowBuildVersions),
-		"DeleteWorkflow":            handle(s.DeleteWorkflow),
+		awsapi.OpCreateWorkflow:            handle(s.CreateWorkflow),
+		awsapi.OpGetWorkflow:               handle(s.GetWorkflow),
+		awsapi.OpListWorkflows:             handle(s.ListWorkflows),
+		awsapi.OpListWorkflowBuildVersions: handle(s.ListWorkflowBuildVersions),
+		awsapi.OpDeleteWorkflow:            handle(s.DeleteWorkflow),
 	}
 }
 
@@ -59,7 +59,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, account string, in *awsapi
 		return nil, err
 	}
 	if deref(in.DryRun) {
-		return nil, awsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun parameter was set.")
+		return nil, awsapi.Errorf(awsapi.ErrCodeDryRunOperationException, "The request would have succeeded, but the DryRun parameter was set.")
 	}
 	wf := awsapi.Workflow{
 		Name:              in.Name,
@@ -74,7 +74,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, account string, in *awsapi
 	}
 	out := &awsapi.CreateWorkflowResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
-		return idempotent(ctx, tx, account, "CreateWorkflow", in.ClientToken, in, out, func() error {
+		return idempotent(ctx, tx, account, awsapi.OpCreateWorkflow, in.ClientToken, in, out, func() error {
 			a, err := s.insertWorkflow(ctx, tx, account, wf, in.Tags)
 			out.WorkflowBuildVersionArn = a
 			return err
@@ -189,13 +189,13 @@ func (s *Service) ListWorkflows(ctx context.Context, account string, in *awsapi.
 	}
 	var after *workflowListKey
 	if in.NextToken != "" {
-		last, err := s.decodeToken(in.NextToken, "ListWorkflows", qhash)
+		last, err := s.decodeToken(in.NextToken, awsapi.OpListWorkflows, qhash)
 		if err != nil {
 			return nil, err
 		}
 		a, err := arn.Parse(last)
 		if err != nil {
-			return nil, awsapi.Errorf("InvalidPaginationTokenException", "The pagination token is not valid for ListWorkflows.")
+			return nil, awsapi.Errorf(awsapi.ErrCodeInvalidPaginationTokenException, "The pagination token is not valid for ListWorkflows.")
 		}
 		k := keyOfWorkflowARN(a, byName)
 		after = &k
@@ -238,7 +238,7 @@ func (s *Service) ListWorkflows(ctx context.Context, account string, in *awsapi.
 		sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
 		if len(keys) > limit {
 			keys = keys[:limit]
-			out.NextToken = s.encodeToken(cursor{Op: "ListWorkflows", Query: qhash, After: latest[keys[limit-1]].ARN})
+			out.NextToken = s.encodeToken(cursor{Op: awsapi.OpListWorkflows, Query: qhash, After: latest[keys[limit-1]].ARN})
 		}
 		for _, k := range keys {
 			w, err := decodeWorkflow(latest[k])
@@ -305,7 +305,7 @@ func (s *Service) ListWorkflowBuildVersions(ctx context.Context, account string,
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: "ListWorkflowBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		op: awsapi.OpListWorkflowBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: a.Type, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
 			Match: func(r store.Resource) bool { return visible(r, account) },

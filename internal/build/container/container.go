@@ -38,6 +38,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/build/guest"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/dockerfile"
 	"github.com/kiln-build/kiln/internal/fetch"
@@ -219,7 +220,7 @@ func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s
 		}
 		argv := st.Argv
 		if st.User != "" {
-			argv = append([]string{sandboxed.GuestBinary, "internal", "run", "--user", st.User, "--"}, argv...)
+			argv = guest.Argv(sandboxed.GuestBinary, guest.RunRequest{User: st.User, Argv: argv})
 		}
 		return in.Run(ctx, cfg, fmt.Sprintf("line %d: RUN", st.Line), argv...)
 	case "WORKDIR":
@@ -256,14 +257,7 @@ func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *build.Step,
 		srcs = append(srcs, sandboxed.GuestDocs+clean)
 	}
 	s.Logf("%s %s %s", st.Kind, strings.Join(st.Sources, " "), st.Dest)
-	args := []string{sandboxed.GuestBinary, "internal", "copy"}
-	if st.Chown != "" {
-		args = append(args, "--chown", st.Chown)
-	}
-	if st.Chmod != "" {
-		args = append(args, "--chmod", st.Chmod)
-	}
-	args = append(append(args, srcs...), st.Dest)
+	args := guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: srcs, Dest: st.Dest, Chown: st.Chown, Chmod: st.Chmod})
 	cfg.Dir = "/"
 	return in.Run(ctx, cfg, fmt.Sprintf("line %d: %s", st.Line, st.Kind), args...)
 }

@@ -3,7 +3,9 @@
 // a Dockerfile RUN as the USER in effect, COPY/ADD, and reading the image's
 // inventory. Running it inside means every path it touches is the
 // image's, resolved by the kernel in the sandbox's root — nothing on the
-// host is reachable, however the image's symlinks point.
+// host is reachable, however the image's symlinks point. The requests
+// the engine makes of it are built and parsed in protocol.go, so both
+// ends share one definition.
 package guest
 
 import (

@@ -39,6 +39,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/build/guest"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/fetch"
@@ -137,11 +138,11 @@ func (in *instance) Do(ctx context.Context, s *build.Step) error {
 		}
 		return nil
 	case "SanitizeInstance":
-		args := []string{sandboxed.GuestBinary, "internal", "sanitize", "--working-dir", in.ComponentDir}
+		req := guest.SanitizeRequest{WorkingDir: in.ComponentDir}
 		if aic := in.B.Image.ImageRecipe.AdditionalInstanceConfiguration; aic != nil && aic.UserDataOverride != "" {
-			args = append(args, "--user-data")
+			req.UserData = true
 		}
-		return in.Run(ctx, in.Config(false, s.Log), "the cleanup script", args...)
+		return in.Run(ctx, in.Config(false, s.Log), "the cleanup script", guest.Argv(sandboxed.GuestBinary, req)...)
 	case "CreateImage":
 		return in.createImage(ctx, s)
 	case "CollectImageScanFindings":

@@ -350,7 +350,7 @@ func (in *Instance) Mkdir(ctx context.Context, cfg sandbox.Config, dir string) e
 		return nil
 	}
 	cfg.Dir = "/"
-	return in.Run(ctx, cfg, "creating "+dir, GuestBinary, "internal", "mkdir", dir)
+	return in.Run(ctx, cfg, "creating "+dir, guest.Argv(GuestBinary, guest.MkdirRequest{Dir: dir})...)
 }
 
 // Runner runs one command of a component run (in a sandbox, or in a
@@ -437,7 +437,7 @@ func (in *Instance) Inventory(ctx context.Context, cfg sandbox.Config, s *build.
 	var out bytes.Buffer
 	cfg.Stdout, cfg.Dir, cfg.Env = &out, "/", nil
 	var inv guest.Inventory
-	if err := in.Run(ctx, cfg, "collecting the inventory", GuestBinary, "internal", "inventory"); err != nil {
+	if err := in.Run(ctx, cfg, "collecting the inventory", guest.Argv(GuestBinary, guest.InventoryRequest{})...); err != nil {
 		return inv, err
 	}
 	if err := json.Unmarshal(out.Bytes(), &inv); err != nil {
