@@ -287,7 +287,9 @@ func newCgroup(l Limits) (*cgroup, error) {
 	sup := Cgroups()
 	var id [8]byte
 	rand.Read(id[:])
-	name := "kiln-sandbox-" + hex.EncodeToString(id[:])
+	// The creating process's ID in the name tells whose a group is (tests
+	// running beside other kiln processes look only at their own).
+	name := fmt.Sprintf("kiln-sandbox-%d-%s", os.Getpid(), hex.EncodeToString(id[:]))
 	cg := &cgroup{mode: sup.Mode, dirs: map[string]string{}}
 	switch sup.Mode {
 	case CgroupNone:
