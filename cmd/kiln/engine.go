@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -113,7 +114,7 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		canSee := func(res store.Resource) bool { return service.Visible(res, caller.Account) }
 		if err := e.WriteLogs(r.Context(), w, image, follow, canSee); err != nil {
-			if apiErr, ok := err.(*awsapi.Error); ok {
+			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
 				http.Error(w, apiErr.Message, apiErr.Status())
 				return
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -127,7 +128,7 @@ func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
 		}
 		runs, err := svc.PipelineRuns(r.Context(), caller.Account, r.URL.Query().Get("imagePipelineArn"))
 		if err != nil {
-			if apiErr, ok := err.(*awsapi.Error); ok {
+			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
 				http.Error(w, apiErr.Code+": "+apiErr.Message, apiErr.Status())
 				return
 			}

@@ -239,13 +239,13 @@ func decodeComponent(r store.Resource) (awsapi.Component, error) {
 	return c, nil
 }
 
-var componentFilters = filterFields[awsapi.Component]{
-	"description":        func(c awsapi.Component) []string { return one(c.Description) },
-	"name":               func(c awsapi.Component) []string { return one(c.Name) },
-	"platform":           func(c awsapi.Component) []string { return one(c.Platform) },
-	"supportedOsVersion": func(c awsapi.Component) []string { return c.SupportedOsVersions },
-	"type":               func(c awsapi.Component) []string { return one(c.Type) },
-	"version":            func(c awsapi.Component) []string { return one(c.Version) },
+var componentFilters = filterFields{
+	"description":        store.DocField("description"),
+	"name":               store.DocField("name"),
+	"platform":           store.DocField("platform"),
+	"supportedOsVersion": store.DocField("supportedOsVersions"),
+	"type":               store.DocField("type"),
+	"version":            store.DocField("version"),
 }
 
 // ownerQuery sets q's ownership selection from the `owner` member.
@@ -276,13 +276,8 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	q := store.Query{Kind: kindComponent, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	// The owner selection already confines rows to what the caller may
-	// see, so rows are decoded for matching only when filters ask for it.
-	if len(in.Filters) > 0 {
-		q.Match = func(r store.Resource) bool {
-			var c awsapi.Component
-			return json.Unmarshal(r.Doc, &c) == nil && match(c)
-		}
-	}
+	// see; the filters are the only conditions.
+	q.Where = match
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
@@ -332,7 +327,7 @@ func (s *Service) ListComponentBuildVersions(ctx context.Context, account string
 		op: "ListComponentBuildVersions", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindComponent, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
-			Match: func(r store.Resource) bool { return visible(r, account) },
+			Where: []store.Cond{visibleTo(account)},
 		},
 	}
 	if a.Region != s.Region {
@@ -399,19 +394,15 @@ func (s *Service) ownedResource(ctx context.Context, tx store.Tx, account string
 // dependents lists resources of the given kinds (any owner) whose stored
 // document mentions one of refs as a complete JSON string value.
 func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, kinds ...string) ([]string, error) {
-	needles := make([][]byte, len(refs))
+	needles := make([]string, len(refs))
 	for i, ref := range refs {
-		needles[i], _ = json.Marshal(ref)
+		b, _ := json.Marshal(ref)
+		needles[i] = string(b)
 	}
 	var users []string
 	for _, kind := range kinds {
-		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Match: func(r store.Resource) bool {
-			for _, n := range needles {
-				if bytes.Contains(r.Doc, n) {
-					return true
-				}
-			}
-			return false
+		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Where: []store.Cond{
+			{Field: store.FieldDoc, Op: store.Contains, Values: needles},
 		}})
 		if err != nil {
 			return nil, err

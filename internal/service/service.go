@@ -166,15 +166,7 @@ func (s *Service) resolve(ctx context.Context, tx store.Tx, account string, a ar
 		Region: s.Region,
 		Owners: []string{a.Account},
 		Name:   a.Name,
-		Match: func(r store.Resource) bool {
-			if !visible(r, account) {
-				return false
-			}
-			if !hasVersion {
-				return true
-			}
-			return filter.Match(mustVersion(r.Version))
-		},
+		Where:  versionedWhere(account, filter, hasVersion),
 	})
 	if err != nil {
 		return store.Resource{}, err
