@@ -27,6 +27,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/testclock"
 )
 
 // buildFixture is a kiln server with a base image in its registry and the
@@ -44,8 +45,20 @@ func newBuildFixture(t *testing.T, terminateOnFailure bool, args ...string) *bui
 
 func newBuildFixtureLogging(t *testing.T, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
 	t.Helper()
+	return startBuildFixture(t, nil, terminateOnFailure, logging, args...)
+}
+
+// newClockedBuildFixture is newBuildFixture with kiln reading its time
+// from a test clock.
+func newClockedBuildFixture(t *testing.T, clock *testclock.Clock, terminateOnFailure bool, args ...string) *buildFixture {
+	t.Helper()
+	return startBuildFixture(t, []string{clock.Env()}, terminateOnFailure, nil, args...)
+}
+
+func startBuildFixture(t *testing.T, env []string, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
+	t.Helper()
 	kilntest.RequireRoot(t)
-	srv := kilntest.Start(t, args...)
+	srv := kilntest.StartEnv(t, env, args...)
 	f := &buildFixture{srv: srv, client: srv.Client(kilntest.DefaultCreds)}
 	f.base = srv.PushBusyboxBase(t, "base/busybox")
 	ctx := kilntest.Context(t)

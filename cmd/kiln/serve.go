@@ -231,6 +231,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		Store: st, Partition: "aws", Region: cfg.region,
 		Fetch: fetcher, TokenKey: tokenKey, Log: log,
 	}
+	clock := useTestClock(svc, log)
 	if err := svc.SeedCatalog(ctx); err != nil {
 		return fmt.Errorf("seeding the Amazon-owned catalogue: %w", err)
 	}
@@ -283,7 +284,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
-	defer startScheduler(svc, srv, log)() // stops before the engine
+	defer startScheduler(svc, srv, clock, log)() // stops before the engine
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
