@@ -219,6 +219,7 @@ CMD ["cat /etc/greeting"]
 // components and a parameter through the API, pulls the result with
 // skopeo and checks its files, environment, labels and records.
 func TestContainerBuildEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	ctx := kilntest.Context(t)
 	greeting := f.component(t, "greeting", greetingComponent)
@@ -475,6 +476,7 @@ func TestContainerBuildFailure(t *testing.T) {
 // TestContainerBuildCancel cancels a build stuck in a long step: the image
 // ends CANCELLED within seconds and the step's processes are gone.
 func TestContainerBuildCancel(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	comp := f.component(t, "slow", `name: slow
 schemaVersion: 1.0
@@ -532,6 +534,7 @@ phases:
 // a build; after the restart the build is resumed and ends AVAILABLE, never
 // left BUILDING.
 func TestContainerBuildSurvivesKill(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	comp := f.component(t, "steady", slowComponent("steady", "3"))
 	recipe := f.recipe(t, "steady", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
@@ -561,6 +564,7 @@ func TestContainerBuildSurvivesKill(t *testing.T) {
 // process left behind) and checks that it could not, and that the host sees
 // nothing of the build afterwards: no files, no mounts, no processes.
 func TestContainerBuildConfined(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	mark := fmt.Sprintf("kiln-escape-%d", time.Now().UnixNano())
 	comp := f.component(t, "escape", `name: escape
@@ -661,6 +665,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // TestBoto3Builds runs test/smoke/boto3_builds.py: Debian's boto3 drives
 // a container build and reads its records.
 func TestBoto3Builds(t *testing.T) {
+	t.Parallel()
 	requireBoto3(t)
 	kilntest.RequireRoot(t)
 	srv := kilntest.Start(t)
@@ -671,6 +676,7 @@ func TestBoto3Builds(t *testing.T) {
 // TestAWSCLIBuilds runs test/smoke/cli_builds.sh: Debian's AWS CLI drives
 // a container build and waits for it.
 func TestAWSCLIBuilds(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "/usr/bin/aws")
 	kilntest.RequireRoot(t)
 	srv := kilntest.Start(t)

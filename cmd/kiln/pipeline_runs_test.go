@@ -16,6 +16,7 @@ import (
 )
 
 func TestWriteRuns(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	writeRuns(&b, []service.PipelineRun{
 		{Sequence: 1, At: "2026-03-28T11:00:00.000Z", Trigger: "SCHEDULED", DueAt: "2026-03-28T11:00:00.000Z", Outcome: service.RunBuilt, Image: "arn:img/1"},

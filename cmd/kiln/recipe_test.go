@@ -58,6 +58,7 @@ func fullBlockDeviceMappings() []types.InstanceBlockDeviceMapping {
 }
 
 func TestImageRecipeRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -160,6 +161,7 @@ func TestImageRecipeRoundTrip(t *testing.T) {
 }
 
 func TestImageRecipeValidation(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob := writeCredentials(t)
 	srv := kilntest.Start(t, "--credentials", credFile)
 	c := srv.Client(alice)
@@ -289,6 +291,7 @@ func containerRecipeInput(name, version, componentARN string) *imagebuilder.Crea
 }
 
 func TestContainerRecipeRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -378,6 +381,7 @@ func TestContainerRecipeRoundTrip(t *testing.T) {
 }
 
 func TestContainerRecipeValidation(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -444,6 +448,7 @@ func TestContainerRecipeValidation(t *testing.T) {
 }
 
 func TestRecipeSharingAndPolicies(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob := writeCredentials(t)
 	srv := kilntest.Start(t, "--credentials", credFile)
 	a, b := srv.Client(alice), srv.Client(bob)
@@ -517,6 +522,7 @@ func TestRecipeSharingAndPolicies(t *testing.T) {
 }
 
 func TestRecipeListFiltersAndPagination(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -584,6 +590,7 @@ func TestRecipeListFiltersAndPagination(t *testing.T) {
 }
 
 func TestAmazonParentImages(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -664,6 +671,7 @@ func TestAmazonParentImages(t *testing.T) {
 // be deleted. Pipelines come from another part of the service; the test
 // skips while they are not implemented.
 func TestRecipeUsedByPipeline(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -718,10 +726,12 @@ func TestRecipeUsedByPipeline(t *testing.T) {
 // TestRecipesAWSCLISmoke runs test/smoke/cli_recipes.sh: Debian's AWS CLI
 // (its own model knows recipes and images) against kiln.
 func TestRecipesAWSCLISmoke(t *testing.T) {
+	t.Parallel()
 	runCLISmoke(t, "cli_recipes.sh", false)
 }
 
 // TestRecipesBoto3Smoke runs test/smoke/boto3_recipes.py: Debian's boto3.
 func TestRecipesBoto3Smoke(t *testing.T) {
+	t.Parallel()
 	runBoto3Smoke(t, "boto3_recipes.py", false)
 }
