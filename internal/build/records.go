@@ -168,7 +168,8 @@ func RequestCancel(ctx context.Context, tx store.Tx, image string, now time.Time
 		return true, setImageState(ctx, tx, image, awsapi.ImageStatusCancelled, "The image build was cancelled before it started.", now, nil)
 	}
 	j.CancelRequested = true
-	return true, tx.Put(ctx, jobRow(r.Region, j, now))
+	// Replace: a claim or renewal committed since the Get is not undone.
+	return true, tx.Replace(ctx, jobRow(r.Region, j, now), r.Doc)
 }
 
 // setImageState moves an image row to status with reason, applying edit
