@@ -78,7 +78,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) client() *imagebuilder.Client {
 	return imagebuilder.New(imagebuilder.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(h.ts.URL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testCreds, nil }),
+		Credentials:      aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testCreds, nil }),
 		RetryMaxAttempts: 1,
 	})
 }
