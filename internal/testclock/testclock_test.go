@@ -47,3 +47,25 @@ func TestAfterFollowsOffset(t *testing.T) {
 		t.Errorf("After(1h) delivered at %v, started %v", at, start)
 	}
 }
+
+// FuzzOffset: whatever the file holds, Offset does not panic, and what
+// Set writes reads back unchanged.
+func FuzzOffset(f *testing.F) {
+	f.Add([]byte("1000000000\n"), int64(5))
+	f.Add([]byte("-3"), int64(-1))
+	f.Add([]byte("9223372036854775808"), int64(0))
+	f.Fuzz(func(t *testing.T, content []byte, n int64) {
+		path := filepath.Join(t.TempDir(), "clock")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := New(path)
+		_ = c.Offset()
+		if err := c.Set(time.Duration(n)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Offset(); got != time.Duration(n) {
+			t.Errorf("Set(%d) then Offset = %d", n, got)
+		}
+	})
+}
