@@ -55,6 +55,10 @@ func newClockedBuildFixture(t *testing.T, clock *testclock.Clock, terminateOnFai
 	return startBuildFixture(t, []string{clock.Env()}, terminateOnFailure, nil, args...)
 }
 
+// s3Creds are the credentials kiln signs its S3 requests with in the
+// tests that give it an S3 endpoint (the test's s3test bucket).
+var s3Creds = []string{"AWS_ACCESS_KEY_ID=kiln-test", "AWS_SECRET_ACCESS_KEY=kiln-test"}
+
 func startBuildFixture(t *testing.T, env []string, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
 	t.Helper()
 	kilntest.RequireRoot(t)
@@ -436,13 +440,12 @@ const minimalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder
 // a reason naming the component and the step, and with
 // terminateInstanceOnFailure false the instance is kept for `kiln shell`.
 func TestContainerBuildFailure(t *testing.T) {
+	t.Parallel()
 	// The build's logs also go to the bucket logging.s3Logs names.
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
 	bucket.CreateBucket("build-logs")
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
-	f := newBuildFixtureLogging(t, false,
+	f := startBuildFixture(t, s3Creds, false,
 		&types.Logging{S3Logs: &types.S3Logs{S3BucketName: aws.String("build-logs"), S3KeyPrefix: aws.String("kiln")}},
 		"--s3-endpoint", bucket.URL)
 	comp := f.component(t, "failing", failingComponent)

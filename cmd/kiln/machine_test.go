@@ -315,13 +315,12 @@ func qemuRunning(arg string) bool {
 // runs inside the booted guest: the image ends CANCELLED within seconds
 // and its QEMU is gone.
 func TestMachineImageCancelDuringTest(t *testing.T) {
+	t.Parallel()
 	requireQEMU(t)
 	// The parent comes from an S3-compatible endpoint this time.
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
-	f := newBuildFixture(t, true, "--s3-endpoint", bucket.URL)
+	f := startBuildFixture(t, s3Creds, true, nil, "--s3-endpoint", bucket.URL)
 	ctx := kilntest.Context(t)
 	tarball, err := os.ReadFile(kilntest.BootableRootTarball(t, t.TempDir()))
 	if err != nil {
