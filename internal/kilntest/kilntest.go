@@ -42,8 +42,7 @@ func RepoRoot() string {
 // KILN_BINARY names a prebuilt binary instead. When the tests run with
 // coverage (go test -cover), the binary is built with -cover too and
 // writes its counters where the test binary writes its own (see
-// coverEnv), so what the spawned servers run counts in the package's
-// coverage figure.
+// coverEnv).
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -180,10 +179,15 @@ func (s *Server) start() {
 }
 
 // coverEnv points a covered kiln binary at the directory the test
-// binary writes its coverage counters to (-test.gocoverdir, set by go
-// test -cover), where go test merges every process's counters into the
-// figure it reports. The server writes its counters when it exits
-// normally (Stop), not when killed.
+// binary writes its coverage counters to (-test.gocoverdir). go test's
+// own "coverage: N%" line reads only the test binary's counters, so the
+// servers' counters count when that directory is named and read back:
+//
+//	go test -cover ./cmd/kiln -args -test.gocoverdir=$PWD/cov
+//	go tool covdata percent -i cov
+//
+// A server writes its counters when it exits normally (Stop), not when
+// killed.
 func coverEnv() []string {
 	if testing.CoverMode() == "" {
 		return nil
