@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -470,9 +471,14 @@ func TestContainerBuildFailure(t *testing.T) {
 		t.Errorf("the step log was not shipped to S3; keys: %v", bucket.Keys("build-logs"))
 	}
 	// The kept instance still has what the build wrote before it failed.
-	out, err := exec.Command(kilntest.Binary(t), "shell", "--data-dir", f.srv.DataDir, image, "--", "cat", "/etc/prepared").CombinedOutput()
+	// Standard output only: a kiln built with -cover (go test -cover)
+	// warns on standard error from the helpers it runs in the sandbox.
+	shell := exec.Command(kilntest.Binary(t), "shell", "--data-dir", f.srv.DataDir, image, "--", "cat", "/etc/prepared")
+	var stderr bytes.Buffer
+	shell.Stderr = &stderr
+	out, err := shell.Output()
 	if err != nil || string(out) != "prepared\n" {
-		t.Errorf("kiln shell: %v: %q", err, out)
+		t.Errorf("kiln shell: %v: %q\n%s", err, out, stderr.String())
 	}
 }
 
