@@ -220,7 +220,11 @@ func bootFiles(ctx context.Context, raw, dir string) (kernel, initrd, partUUID s
 	if err != nil {
 		return "", "", "", err
 	}
-	fi, _ := f.Stat()
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", "", "", err
+	}
 	parts, err := disk.ReadPartitions(f, fi.Size())
 	f.Close()
 	if err != nil {

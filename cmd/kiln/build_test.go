@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/testclock"
 )
 
 // buildFixture is a kiln server with a base image in its registry and the
@@ -44,8 +46,24 @@ func newBuildFixture(t *testing.T, terminateOnFailure bool, args ...string) *bui
 
 func newBuildFixtureLogging(t *testing.T, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
 	t.Helper()
+	return startBuildFixture(t, nil, terminateOnFailure, logging, args...)
+}
+
+// newClockedBuildFixture is newBuildFixture with kiln reading its time
+// from a test clock.
+func newClockedBuildFixture(t *testing.T, clock *testclock.Clock, terminateOnFailure bool, args ...string) *buildFixture {
+	t.Helper()
+	return startBuildFixture(t, []string{clock.Env()}, terminateOnFailure, nil, args...)
+}
+
+// s3Creds are the credentials kiln signs its S3 requests with in the
+// tests that give it an S3 endpoint (the test's s3test bucket).
+var s3Creds = []string{"AWS_ACCESS_KEY_ID=kiln-test", "AWS_SECRET_ACCESS_KEY=kiln-test"}
+
+func startBuildFixture(t *testing.T, env []string, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
+	t.Helper()
 	kilntest.RequireRoot(t)
-	srv := kilntest.Start(t, args...)
+	srv := kilntest.StartEnv(t, env, args...)
 	f := &buildFixture{srv: srv, client: srv.Client(kilntest.DefaultCreds)}
 	f.base = srv.PushBusyboxBase(t, "base/busybox")
 	ctx := kilntest.Context(t)
@@ -206,6 +224,7 @@ CMD ["cat /etc/greeting"]
 // components and a parameter through the API, pulls the result with
 // skopeo and checks its files, environment, labels and records.
 func TestContainerBuildEndToEnd(t *testing.T) {
+	t.Parallel()
 	// The ADD URL is a loopback test server: the operator's opt-in lets
 	// kiln fetch from there.
 	f := newBuildFixture(t, true, "--allow-fetch-cidr", "127.0.0.0/8")
@@ -424,13 +443,12 @@ const minimalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder
 // a reason naming the component and the step, and with
 // terminateInstanceOnFailure false the instance is kept for `kiln shell`.
 func TestContainerBuildFailure(t *testing.T) {
+	t.Parallel()
 	// The build's logs also go to the bucket logging.s3Logs names.
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
 	bucket.CreateBucket("build-logs")
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
-	f := newBuildFixtureLogging(t, false,
+	f := startBuildFixture(t, s3Creds, false,
 		&types.Logging{S3Logs: &types.S3Logs{S3BucketName: aws.String("build-logs"), S3KeyPrefix: aws.String("kiln")}},
 		"--s3-endpoint", bucket.URL)
 	comp := f.component(t, "failing", failingComponent)
@@ -455,15 +473,21 @@ func TestContainerBuildFailure(t *testing.T) {
 		t.Errorf("the step log was not shipped to S3; keys: %v", bucket.Keys("build-logs"))
 	}
 	// The kept instance still has what the build wrote before it failed.
-	out, err := exec.Command(kilntest.Binary(t), "shell", "--data-dir", f.srv.DataDir, image, "--", "cat", "/etc/prepared").CombinedOutput()
+	// Standard output only: a kiln built with -cover (go test -cover)
+	// warns on standard error from the helpers it runs in the sandbox.
+	shell := exec.Command(kilntest.Binary(t), "shell", "--data-dir", f.srv.DataDir, image, "--", "cat", "/etc/prepared")
+	var stderr bytes.Buffer
+	shell.Stderr = &stderr
+	out, err := shell.Output()
 	if err != nil || string(out) != "prepared\n" {
-		t.Errorf("kiln shell: %v: %q", err, out)
+		t.Errorf("kiln shell: %v: %q\n%s", err, out, stderr.String())
 	}
 }
 
 // TestContainerBuildCancel cancels a build stuck in a long step: the image
 // ends CANCELLED within seconds and the step's processes are gone.
 func TestContainerBuildCancel(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	comp := f.component(t, "slow", `name: slow
 schemaVersion: 1.0
@@ -521,6 +545,7 @@ phases:
 // a build; after the restart the build is resumed and ends AVAILABLE, never
 // left BUILDING.
 func TestContainerBuildSurvivesKill(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	comp := f.component(t, "steady", slowComponent("steady", "3"))
 	recipe := f.recipe(t, "steady", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
@@ -550,6 +575,7 @@ func TestContainerBuildSurvivesKill(t *testing.T) {
 // process left behind) and checks that it could not, and that the host sees
 // nothing of the build afterwards: no files, no mounts, no processes.
 func TestContainerBuildConfined(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	mark := fmt.Sprintf("kiln-escape-%d", time.Now().UnixNano())
 	comp := f.component(t, "escape", `name: escape
@@ -650,6 +676,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // TestBoto3Builds runs test/smoke/boto3_builds.py: Debian's boto3 drives
 // a container build and reads its records.
 func TestBoto3Builds(t *testing.T) {
+	t.Parallel()
 	requireBoto3(t)
 	kilntest.RequireRoot(t)
 	srv := kilntest.Start(t)
@@ -660,6 +687,7 @@ func TestBoto3Builds(t *testing.T) {
 // TestAWSCLIBuilds runs test/smoke/cli_builds.sh: Debian's AWS CLI drives
 // a container build and waits for it.
 func TestAWSCLIBuilds(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "/usr/bin/aws")
 	kilntest.RequireRoot(t)
 	srv := kilntest.Start(t)

@@ -48,6 +48,7 @@ func fullInfrastructureInput(name string) *imagebuilder.CreateInfrastructureConf
 }
 
 func TestInfrastructureConfigurationRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -156,6 +157,7 @@ func TestInfrastructureConfigurationRoundTrip(t *testing.T) {
 }
 
 func TestInfrastructureConfigurationValidation(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -245,6 +247,7 @@ func fullDistributions() []types.Distribution {
 }
 
 func TestDistributionConfigurationRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -310,6 +313,7 @@ func TestDistributionConfigurationRoundTrip(t *testing.T) {
 }
 
 func TestDistributionConfigurationValidation(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -416,6 +420,7 @@ func fullLifecyclePolicy(name string) *imagebuilder.CreateLifecyclePolicyInput {
 }
 
 func TestLifecyclePolicyRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -483,6 +488,7 @@ func TestLifecyclePolicyRoundTrip(t *testing.T) {
 }
 
 func TestLifecyclePolicyValidation(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -527,6 +533,7 @@ func TestLifecyclePolicyValidation(t *testing.T) {
 }
 
 func TestConfigListFiltersAndPagination(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -608,6 +615,7 @@ func TestConfigListFiltersAndPagination(t *testing.T) {
 // infrastructure and a distribution configuration, and checks that
 // neither can be deleted while it exists.
 func TestConfigDependencies(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -667,6 +675,7 @@ func TestConfigDependencies(t *testing.T) {
 // the newer model (an AWS_DATA_PATH directory the script is given) for
 // lifecycle policies and the newer members.
 func TestConfigsAWSCLISmoke(t *testing.T) {
+	t.Parallel()
 	runCLISmoke(t, "cli_configs.sh", true)
 }
 
@@ -674,5 +683,6 @@ func TestConfigsAWSCLISmoke(t *testing.T) {
 // with its own model for infrastructure and distribution configurations,
 // the newer model for lifecycle policies and the newer members.
 func TestConfigsBoto3Smoke(t *testing.T) {
+	t.Parallel()
 	runBoto3Smoke(t, "boto3_configs.py", true)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,7 +98,7 @@ func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
 		// shares the image, not what its build printed.
 		canSee := func(res store.Resource) bool { return service.LogsReadable(res, caller.Account) }
 		if err := e.WriteLogs(r.Context(), w, image, follow, canSee); err != nil {
-			if apiErr, ok := err.(*awsapi.Error); ok {
+			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
 				http.Error(w, apiErr.Message, apiErr.Status())
 				return
 			}

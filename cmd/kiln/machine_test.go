@@ -104,6 +104,7 @@ phases:
 // two build components and a test component, boots it under QEMU for the
 // test phase, and exports the result.
 func TestMachineImageEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireQEMU(t)
 	dir := t.TempDir()
 	f := newBuildFixture(t, true, "--allow-import-dir", dir)
@@ -245,6 +246,7 @@ func TestMachineImageEndToEnd(t *testing.T) {
 // TestMachineImageFailingTest: a test component failing inside the booted
 // guest fails the image, naming the step.
 func TestMachineImageFailingTest(t *testing.T) {
+	t.Parallel()
 	requireQEMU(t)
 	dir := t.TempDir()
 	f := newBuildFixture(t, true, "--allow-import-dir", dir)
@@ -313,13 +315,12 @@ func qemuRunning(arg string) bool {
 // runs inside the booted guest: the image ends CANCELLED within seconds
 // and its QEMU is gone.
 func TestMachineImageCancelDuringTest(t *testing.T) {
+	t.Parallel()
 	requireQEMU(t)
 	// The parent comes from an S3-compatible endpoint this time.
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
-	f := newBuildFixture(t, true, "--s3-endpoint", bucket.URL)
+	f := startBuildFixture(t, s3Creds, true, nil, "--s3-endpoint", bucket.URL)
 	ctx := kilntest.Context(t)
 	tarball, err := os.ReadFile(kilntest.BootableRootTarball(t, t.TempDir()))
 	if err != nil {
@@ -352,10 +353,22 @@ phases:
 		t.Fatal(err)
 	}
 	image := *out.ImageBuildVersionArn
-	f.waitImage(t, image, 5*time.Minute, types.ImageStatusTesting)
-	waitFor(t, 5*time.Minute, "the test phase to run in the guest", func() bool {
-		return strings.Contains(f.logs(t, image), "component slow-test: phase test")
-	})
+	// A build that fails before its test phase fails the test at once,
+	// with the reason, rather than after the wait for the phase times out.
+	if img := f.waitImage(t, image, 5*time.Minute, types.ImageStatusTesting); img.State.Status != types.ImageStatusTesting {
+		t.Fatalf("the image is %s before its test phase: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, image))
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for !strings.Contains(f.logs(t, image), "component slow-test: phase test") {
+		out, err := f.client.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(image)})
+		if err == nil && out.Image.State != nil && out.Image.State.Status != types.ImageStatusTesting {
+			t.Fatalf("the image is %s while waiting for its test phase: %s\n%s", out.Image.State.Status, aws.ToString(out.Image.State.Reason), f.logs(t, image))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the test phase to run in the guest\n%s", f.logs(t, image))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	start := time.Now()
 	if _, err := f.client.CancelImageCreation(kilntest.Context(t), &imagebuilder.CancelImageCreationInput{ImageBuildVersionArn: aws.String(image)}); err != nil {
 		t.Fatal(err)

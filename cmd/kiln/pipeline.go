@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -127,7 +128,7 @@ func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
 		}
 		runs, err := svc.PipelineRuns(r.Context(), caller.Account, r.URL.Query().Get("imagePipelineArn"))
 		if err != nil {
-			if apiErr, ok := err.(*awsapi.Error); ok {
+			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
 				http.Error(w, apiErr.Code+": "+apiErr.Message, apiErr.Status())
 				return
 			}
@@ -142,11 +143,12 @@ func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
 // startScheduler serves `kiln pipeline runs` on srv and starts the loop
 // that fires due pipelines. Pipeline changes made through this process
 // wake the loop at once (other processes sharing the store are noticed at
-// its next refresh). The returned stop ends the loop and waits for a
+// its next refresh). clock is the scheduler's time (nil: the wall clock).
+// The returned stop ends the loop and waits for a
 // firing in progress; serve calls it before stopping the build engine.
-func startScheduler(svc *service.Service, srv *server.Server, log *slog.Logger) (stop func()) {
+func startScheduler(svc *service.Service, srv *server.Server, clock scheduler.Clock, log *slog.Logger) (stop func()) {
 	srv.Extra[pipelineRunsPath] = pipelineRunsHandler(svc, srv.Verifier)
-	sched := &scheduler.Scheduler{Pipelines: svc, Log: log}
+	sched := &scheduler.Scheduler{Pipelines: svc, Clock: clock, Log: log}
 	svc.Schedules = sched
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

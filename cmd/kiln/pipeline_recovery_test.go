@@ -26,18 +26,21 @@ const recoverySleep = "7"
 // build it started is then killed in the middle of a slow step: after the
 // second restart the build runs to AVAILABLE, once, and the tick is not
 // fired again. Each run is read back with `kiln pipeline runs --json` and
-// ListImagePipelineImages. Wall time: up to a minute waiting for the tick,
-// plus two builds of a few seconds.
+// ListImagePipelineImages. kiln runs on a test clock, which the test moves
+// past the tick instead of waiting for it; wall time is two builds of a
+// few seconds.
 func TestPipelineSurvivesKill(t *testing.T) {
-	f := newBuildFixture(t, true)
+	t.Parallel()
+	// Start kiln's clock 10 s into a minute: the first tick is then ~50 s
+	// away, room to kill kiln before it comes due.
+	clock := kilntest.NewClock(t)
+	if err := clock.SetNow(time.Now().Truncate(time.Minute).Add(time.Minute + 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f := newClockedBuildFixture(t, clock, true)
 	comp := f.component(t, "slow-step", slowComponent("slow-step", recoverySleep))
 	recipe := f.recipe(t, "recovery", minimalTemplate, types.ComponentConfiguration{ComponentArn: aws.String(comp)})
 
-	// Leave room between creating the pipeline and its first tick to kill
-	// kiln before the tick comes due.
-	if now := time.Now(); now.Second() >= 45 {
-		time.Sleep(now.Truncate(time.Minute).Add(time.Minute + time.Second).Sub(now))
-	}
 	ctx := kilntest.Context(t)
 	created, err := f.client.CreateImagePipeline(ctx, &imagebuilder.CreateImagePipelineInput{
 		Name: aws.String("recovery"), ContainerRecipeArn: aws.String(recipe), InfrastructureConfigurationArn: aws.String(f.infra),
@@ -57,14 +60,16 @@ func TestPipelineSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dateNextRun %q: %v", aws.ToString(got.ImagePipeline.DateNextRun), err)
 	}
-	if wait := time.Until(due); wait < 3*time.Second || wait > time.Minute {
+	if wait := due.Sub(clock.Now()); wait < 3*time.Second || wait > time.Minute {
 		t.Fatalf("dateNextRun %s is %s away, want the next minute", due, wait)
 	}
 
 	// 1. The tick is merely due: kiln is down when it comes.
 	f.srv.Kill()
-	time.Sleep(time.Until(due) + 2*time.Second)
-	restarted := time.Now()
+	if err := clock.SetNow(due.Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	restarted := clock.Now()
 	f.srv.Restart()
 	f.client = f.srv.Client(kilntest.DefaultCreds)
 

@@ -16,6 +16,7 @@ import (
 )
 
 func TestWriteRuns(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	writeRuns(&b, []service.PipelineRun{
 		{Sequence: 1, At: "2026-03-28T11:00:00.000Z", Trigger: "SCHEDULED", DueAt: "2026-03-28T11:00:00.000Z", Outcome: service.RunBuilt, Image: "arn:img/1"},
@@ -41,10 +42,12 @@ func TestWriteRuns(t *testing.T) {
 
 // TestPipelineRuns runs a pipeline by hand and on a per-minute schedule
 // against a real kiln, and reads the runs back with `kiln pipeline runs`.
-// The scheduled part waits for the next minute (up to ~65 s of wall
-// time), so -short skips it.
+// kiln runs on a test clock, which the test moves to the next minute to
+// bring the schedule due.
 func TestPipelineRuns(t *testing.T) {
-	srv := kilntest.Start(t)
+	t.Parallel()
+	clock := kilntest.NewClock(t)
+	srv := kilntest.StartEnv(t, []string{clock.Env()})
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	g := buildPipelineGraph(t, c, "runs")
@@ -107,10 +110,10 @@ func TestPipelineRuns(t *testing.T) {
 		t.Errorf("runs of an unknown pipeline: exit %d: %s", code, stderr.String())
 	}
 
-	if testing.Short() {
-		t.Skip("-short: not waiting for the per-minute schedule")
+	if err := clock.SetNow(clock.Now().Truncate(time.Minute).Add(time.Minute + time.Second)); err != nil {
+		t.Fatal(err)
 	}
-	deadline := time.Now().Add(70 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		rs := runsOf()
 		var scheduled []service.PipelineRun
@@ -135,9 +138,9 @@ func TestPipelineRuns(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no scheduled run within 70 s; runs %+v\nlog:\n%s", rs, srv.Log())
+			t.Fatalf("no scheduled run within 30 s of the clock passing the minute; runs %+v\nlog:\n%s", rs, srv.Log())
 		}
-		time.Sleep(time.Second)
+		time.Sleep(100 * time.Millisecond)
 	}
 	got, err := c.GetImagePipeline(ctx, &imagebuilder.GetImagePipelineInput{ImagePipelineArn: aws.String(p)})
 	if err != nil {

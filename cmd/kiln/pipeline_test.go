@@ -66,6 +66,7 @@ func buildPipelineGraph(t *testing.T, c *imagebuilder.Client, prefix string) pip
 // by field, and tears it down: first in the wrong order (each refused
 // with ResourceDependencyException), then in dependency order.
 func TestPipelineGraph(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -182,6 +183,7 @@ func TestPipelineGraph(t *testing.T) {
 // recomputation on update, and the errors for bad expressions, zones and
 // combinations.
 func TestPipelineSchedules(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -274,10 +276,12 @@ func TestPipelineSchedules(t *testing.T) {
 // TestPipelinesAWSCLISmoke runs test/smoke/cli_pipelines.sh: Debian's AWS
 // CLI for pipelines, the newer model for workflows.
 func TestPipelinesAWSCLISmoke(t *testing.T) {
+	t.Parallel()
 	runCLISmoke(t, "cli_pipelines.sh", true)
 }
 
 // TestPipelinesBoto3Smoke runs test/smoke/boto3_pipelines.py.
 func TestPipelinesBoto3Smoke(t *testing.T) {
+	t.Parallel()
 	runBoto3Smoke(t, "boto3_pipelines.py", true)
 }

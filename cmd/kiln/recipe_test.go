@@ -58,6 +58,7 @@ func fullBlockDeviceMappings() []types.InstanceBlockDeviceMapping {
 }
 
 func TestImageRecipeRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -160,6 +161,7 @@ func TestImageRecipeRoundTrip(t *testing.T) {
 }
 
 func TestImageRecipeValidation(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob := writeCredentials(t)
 	srv := kilntest.Start(t, "--credentials", credFile)
 	c := srv.Client(alice)
@@ -289,6 +291,7 @@ func containerRecipeInput(name, version, componentARN string) *imagebuilder.Crea
 }
 
 func TestContainerRecipeRoundTrip(t *testing.T) {
+	t.Parallel()
 	// The template by URI comes from a loopback test server: the
 	// operator's opt-in lets kiln fetch from there.
 	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
@@ -380,6 +383,7 @@ func TestContainerRecipeRoundTrip(t *testing.T) {
 }
 
 func TestContainerRecipeValidation(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -446,6 +450,7 @@ func TestContainerRecipeValidation(t *testing.T) {
 }
 
 func TestRecipeSharingAndPolicies(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob := writeCredentials(t)
 	srv := kilntest.Start(t, "--credentials", credFile)
 	a, b := srv.Client(alice), srv.Client(bob)
@@ -521,6 +526,7 @@ func TestRecipeSharingAndPolicies(t *testing.T) {
 }
 
 func TestRecipeListFiltersAndPagination(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -588,6 +594,7 @@ func TestRecipeListFiltersAndPagination(t *testing.T) {
 }
 
 func TestAmazonParentImages(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -668,6 +675,7 @@ func TestAmazonParentImages(t *testing.T) {
 // be deleted. Pipelines come from another part of the service; the test
 // skips while they are not implemented.
 func TestRecipeUsedByPipeline(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -722,10 +730,12 @@ func TestRecipeUsedByPipeline(t *testing.T) {
 // TestRecipesAWSCLISmoke runs test/smoke/cli_recipes.sh: Debian's AWS CLI
 // (its own model knows recipes and images) against kiln.
 func TestRecipesAWSCLISmoke(t *testing.T) {
+	t.Parallel()
 	runCLISmoke(t, "cli_recipes.sh", false)
 }
 
 // TestRecipesBoto3Smoke runs test/smoke/boto3_recipes.py: Debian's boto3.
 func TestRecipesBoto3Smoke(t *testing.T) {
+	t.Parallel()
 	runBoto3Smoke(t, "boto3_recipes.py", false)
 }

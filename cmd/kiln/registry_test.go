@@ -54,6 +54,7 @@ func mustDigest(t *testing.T, img interface{ Digest() (v1.Hash, error) }) string
 // with Debian's skopeo, inspects it, converts it to Docker schema 2 on the
 // way to a second repository, copies it back out and compares digests.
 func TestRegistrySkopeo(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "/usr/bin/skopeo")
 	srv := kilntest.Start(t)
 	img := tinyImage(t)
@@ -175,6 +176,7 @@ func pullAndCheck(t *testing.T, ref name.Reference, want string, opts ...remote.
 // remote.Write, in process), kills kiln with SIGKILL and pulls the image
 // from the restarted server.
 func TestRegistryDurableAfterKill(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	img, err := random.Image(64<<10, 3)
 	if err != nil {
@@ -209,6 +211,7 @@ func TestRegistryDurableAfterKill(t *testing.T) {
 // Basic with a token from ECR's GetAuthorizationToken (user AWS), as ECR
 // does; the long-term secret key is no longer a registry password.
 func TestRegistryStrictAuth(t *testing.T) {
+	t.Parallel()
 	creds := filepath.Join(t.TempDir(), "credentials")
 	os.WriteFile(creds, []byte("[ci]\naws_access_key_id = AKIDREGISTRY\naws_secret_access_key = s3cret/registry\naws_account_id = 111122223333\n"), 0o600)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", creds)

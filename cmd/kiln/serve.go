@@ -245,6 +245,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		Store: st, Partition: "aws", Region: cfg.region,
 		Fetch: fetchers.documents(), TokenKey: tokenKey, Log: log,
 	}
+	clock := useTestClock(svc, log)
 	if err := svc.SeedCatalog(ctx); err != nil {
 		return fmt.Errorf("seeding the Amazon-owned catalogue: %w", err)
 	}
@@ -300,7 +301,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
-	defer startScheduler(svc, srv, log)() // stops before the engine
+	defer startScheduler(svc, srv, clock, log)() // stops before the engine
 	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ func sdkOperations() []string {
 // InvalidRequestException naming it as not supported yet — never an
 // unknown route. The test logs which operations are not supported yet.
 func TestEveryOperationIsRoutedAndAnswered(t *testing.T) {
+	t.Parallel()
 	ops := sdkOperations()
 	if len(ops) != 77 {
 		t.Errorf("aws-sdk-go-v2 imagebuilder knows %d operations, this test expects 77", len(ops))
@@ -79,6 +80,7 @@ func TestEveryOperationIsRoutedAndAnswered(t *testing.T) {
 // clients create components, restarts it, and reads back every create
 // that was acknowledged.
 func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx, cancel := context.WithCancel(kilntest.Context(t))

@@ -111,6 +111,7 @@ func createHello(t *testing.T, c *imagebuilder.Client, name, version string) str
 var dateTimePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 
 func TestComponentRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -271,6 +272,7 @@ func TestComponentRoundTrip(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -301,6 +303,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -334,6 +337,7 @@ func TestPagination(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	creds := kilntest.DefaultCreds
 	valid := `{"name":"bad","semanticVersion":"1.0.0","platform":"Linux","clientToken":"t1","data":` + quote(helloDoc) + `}`
@@ -424,6 +428,7 @@ aws_account_id = 222222222222
 }
 
 func TestAccountsAndSharing(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob := writeCredentials(t)
 	srv := kilntest.Start(t, "--credentials", credFile)
 	a, b := srv.Client(alice), srv.Client(bob)
@@ -479,6 +484,7 @@ func TestAccountsAndSharing(t *testing.T) {
 }
 
 func TestStrictAuth(t *testing.T) {
+	t.Parallel()
 	credFile, alice, _ := writeCredentials(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
 	ctx := kilntest.Context(t)
@@ -518,6 +524,7 @@ func TestStrictAuth(t *testing.T) {
 }
 
 func TestRefusesOpenNonLoopbackListener(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(kilntest.Binary(t), "serve", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--auth strict") {
@@ -526,6 +533,7 @@ func TestRefusesOpenNonLoopbackListener(t *testing.T) {
 }
 
 func TestAmazonCatalogue(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -555,6 +563,7 @@ func TestAmazonCatalogue(t *testing.T) {
 }
 
 func TestImportAndURIComponents(t *testing.T) {
+	t.Parallel()
 	// The documents come from a loopback test server: the operator's
 	// opt-in lets kiln fetch from there.
 	srv := kilntest.Start(t, "--allow-fetch-cidr", "127.0.0.0/8")
@@ -600,6 +609,7 @@ func TestImportAndURIComponents(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	createHello(t, srv.Client(kilntest.DefaultCreds), "metered", "1.0.0")
 	for _, tc := range []struct{ path, want string }{

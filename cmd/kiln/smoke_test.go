@@ -24,11 +24,13 @@ func requireTool(t *testing.T, path string) {
 
 // TestAWSCLISmoke runs test/smoke/cli.sh: Debian's AWS CLI against kiln.
 func TestAWSCLISmoke(t *testing.T) {
+	t.Parallel()
 	runCLISmoke(t, "cli.sh", false)
 }
 
 // TestBoto3Smoke runs test/smoke/boto3_smoke.py: Debian's boto3 against kiln.
 func TestBoto3Smoke(t *testing.T) {
+	t.Parallel()
 	runBoto3Smoke(t, "boto3_smoke.py", false)
 }
 

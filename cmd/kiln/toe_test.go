@@ -60,6 +60,7 @@ func runToe(args ...string) (int, string, string) {
 }
 
 func TestToeValidate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := writeToeFile(t, dir, "good.yaml", toeGoodDoc)
 	bad := writeToeFile(t, dir, "bad.yaml", "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: Nope\n        timeoutSeconds: 0\n")
@@ -85,6 +86,7 @@ func TestToeValidate(t *testing.T) {
 }
 
 func TestToeRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	doc := writeToeFile(t, dir, "good.yaml", toeGoodDoc)
 	work := filepath.Join(dir, "work")
@@ -124,6 +126,7 @@ func TestToeRun(t *testing.T) {
 }
 
 func TestToeRunFailure(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	doc := writeToeFile(t, dir, "fail.yaml", toeFailingDoc)
 	junit := filepath.Join(dir, "j.xml")
@@ -186,6 +189,7 @@ func TestToeUsageErrors(t *testing.T) {
 }
 
 func TestParseParameters(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    map[string]string

@@ -53,6 +53,7 @@ func createWorkflow(t *testing.T, c *imagebuilder.Client, name, version string, 
 }
 
 func TestWorkflowRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -131,6 +132,7 @@ func TestWorkflowRoundTrip(t *testing.T) {
 // InvalidParameterValueException naming the line, and that dryRun
 // validates without storing.
 func TestWorkflowDocumentErrors(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
@@ -170,6 +172,7 @@ func TestWorkflowDocumentErrors(t *testing.T) {
 // TestAmazonWorkflows checks kiln's default workflows are listed as
 // Amazon's and readable by their managed ARNs.
 func TestAmazonWorkflows(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)

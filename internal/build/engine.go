@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,19 +160,28 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// claim takes the oldest job no live worker holds.
+// claim takes the oldest job no live worker holds. It writes the claim
+// with Replace, a compare-and-set on the job as it was read, so that two
+// engines reading the same free job cannot both take it even on a store
+// whose Updates are not serializable: the loser moves on to the next job.
+// fn resets what it found on entry, as Update may run it more than once.
 func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 	var (
 		got Job
 		ok  bool
 	)
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
+		got, ok = Job{}, false
 		now := e.now()
 		rows, err := tx.List(ctx, store.Query{Kind: KindJob, Region: e.Region})
 		if err != nil {
 			return err
 		}
-		var oldest *Job
+		type free struct {
+			job Job
+			doc []byte
+		}
+		var candidates []free
 		for _, r := range rows {
 			j, err := decode[Job](r)
 			if err != nil {
@@ -180,19 +190,29 @@ func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 			if j.Worker != "" && now.Before(j.LeaseUntil) && !e.deadWorker(j.Worker) {
 				continue
 			}
-			if oldest == nil || j.Enqueued.Before(oldest.Enqueued) {
-				oldest = &j
-			}
+			candidates = append(candidates, free{j, r.Doc})
 		}
-		if oldest == nil {
+		slices.SortStableFunc(candidates, func(a, b free) int { return a.job.Enqueued.Compare(b.job.Enqueued) })
+		for _, c := range candidates {
+			j := c.job
+			j.Attempt++
+			j.Worker, j.LeaseUntil = e.id, now.Add(e.Lease)
+			err := tx.Replace(ctx, jobRow(e.Region, j, now), c.doc)
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				continue // another engine took or finished it since we read it
+			}
+			if err != nil {
+				return err
+			}
+			got, ok = j, true
 			return nil
 		}
-		oldest.Attempt++
-		oldest.Worker, oldest.LeaseUntil = e.id, now.Add(e.Lease)
-		got, ok = *oldest, true
-		return tx.Put(ctx, jobRow(e.Region, *oldest, now))
+		return nil
 	})
-	return got, ok, err
+	if err != nil {
+		return Job{}, false, err
+	}
+	return got, ok, nil
 }
 
 // deadWorker reports whether a worker id names a process of this host
@@ -216,7 +236,11 @@ func (e *Engine) deadWorker(worker string) bool {
 // It fails when the job is gone or another worker took it over.
 func (e *Engine) renew(ctx context.Context, image string) (cancel bool, err error) {
 	err = e.Store.Update(ctx, func(tx store.Tx) error {
-		j, err := GetJob(ctx, tx, image)
+		r, err := tx.Get(ctx, jobKey(image))
+		if err != nil {
+			return err
+		}
+		j, err := decode[Job](r)
 		if err != nil {
 			return err
 		}
@@ -226,7 +250,9 @@ func (e *Engine) renew(ctx context.Context, image string) (cancel bool, err erro
 		now := e.now()
 		j.LeaseUntil = now.Add(e.Lease)
 		cancel = j.CancelRequested
-		return tx.Put(ctx, jobRow(e.Region, j, now))
+		// Replace, not Put: a takeover committed since the Get must not
+		// be overwritten by this lease.
+		return tx.Replace(ctx, jobRow(e.Region, j, now), r.Doc)
 	})
 	return cancel, err
 }

@@ -2,8 +2,8 @@
 // that claim them, the image state machine, the workflows a build runs as
 // (with their step executions and logs), cancellation, and recovery after
 // a crash. What a step really does to a container or a machine image is an
-// Executor's business (build/container, later build/machine); the engine
-// only walks workflows and keeps the records true.
+// Executor's business (build/container, build/machine); the engine only
+// walks workflows and keeps the records true.
 //
 // Everything the engine remembers lives in the store next to the API's
 // resources, as rows of kiln's own kinds (prefix "kiln/"), so a job is
@@ -23,8 +23,8 @@ import (
 	"github.com/kiln-build/kiln/internal/store"
 )
 
-// Kinds of the engine's rows in the store. They never collide with an
-// Image Builder ARN resource type, which has no '/' prefix "kiln".
+// Kinds of the engine's rows in the store. The "kiln/" prefix keeps them
+// apart from every Image Builder ARN resource type.
 const (
 	KindJob               = "kiln/build-job"
 	KindWorkflowExecution = "kiln/workflow-execution"
@@ -168,7 +168,8 @@ func RequestCancel(ctx context.Context, tx store.Tx, image string, now time.Time
 		return true, setImageState(ctx, tx, image, awsapi.ImageStatusCancelled, "The image build was cancelled before it started.", now, nil)
 	}
 	j.CancelRequested = true
-	return true, tx.Put(ctx, jobRow(r.Region, j, now))
+	// Replace: a claim or renewal committed since the Get is not undone.
+	return true, tx.Replace(ctx, jobRow(r.Region, j, now), r.Doc)
 }
 
 // setImageState moves an image row to status with reason, applying edit

@@ -7,6 +7,7 @@ package kilntest
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
+
+	"github.com/kiln-build/kiln/internal/testclock"
 )
 
 var (
@@ -37,7 +40,10 @@ func RepoRoot() string {
 }
 
 // Binary builds ./cmd/kiln once per test process and returns its path.
-// KILN_BINARY names a prebuilt binary instead.
+// KILN_BINARY names a prebuilt binary instead. When the tests run with
+// coverage (go test -cover), the binary is built with -cover too and
+// writes its counters where the test binary writes its own (see
+// coverEnv).
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -51,7 +57,11 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "kiln")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kiln")
+		build := []string{"build", "-o", binPath}
+		if testing.CoverMode() != "" {
+			build = append(build, "-cover", "-covermode="+testing.CoverMode())
+		}
+		cmd := exec.Command("go", append(build, "./cmd/kiln")...)
 		cmd.Dir = RepoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -79,9 +89,11 @@ type Server struct {
 	URL     string // http://host:port, or https:// when kiln serves TLS
 	DataDir string
 	Args    []string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	log     SyncBuffer
+	// Env is added to the server's environment (KILN_TEST_CLOCK).
+	Env  []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  SyncBuffer
 }
 
 var readyLine = regexp.MustCompile(`kiln listening on (https?)://(\S+)`)
@@ -92,6 +104,15 @@ var readyLine = regexp.MustCompile(`kiln listening on (https?)://(\S+)`)
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, DataDir: t.TempDir(), Args: args}
+	s.start()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// StartEnv is Start with variables added to the server's environment.
+func StartEnv(t testing.TB, env []string, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), Args: args, Env: env}
 	s.start()
 	t.Cleanup(func() { s.Stop() })
 	return s
@@ -120,7 +141,7 @@ func (s *Server) start() {
 	}
 	args = append(args, s.Args...)
 	cmd := exec.Command(Binary(s.t), args...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(append(os.Environ(), coverEnv()...), s.Env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
@@ -156,6 +177,27 @@ func (s *Server) start() {
 		s.Kill()
 		s.t.Fatalf("kiln serve was not ready after 60s:\n%s", s.Log())
 	}
+}
+
+// coverEnv points a covered kiln binary at the directory the test
+// binary writes its coverage counters to (-test.gocoverdir). go test's
+// own "coverage: N%" line reads only the test binary's counters, so the
+// servers' counters count when that directory is named and read back:
+//
+//	go test -cover ./cmd/kiln -args -test.gocoverdir=$PWD/cov
+//	go tool covdata percent -i cov
+//
+// A server writes its counters when it exits normally (Stop), not when
+// killed.
+func coverEnv() []string {
+	if testing.CoverMode() == "" {
+		return nil
+	}
+	f := flag.Lookup("test.gocoverdir")
+	if f == nil || f.Value.String() == "" {
+		return nil
+	}
+	return []string{"GOCOVERDIR=" + f.Value.String()}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -203,7 +245,7 @@ func (s *Server) Restart() {
 	if s.Addr != "" {
 		args = append([]string{"--listen", s.Addr}, args...)
 	}
-	next := &Server{t: s.t, DataDir: s.DataDir, Args: args}
+	next := &Server{t: s.t, DataDir: s.DataDir, Args: args, Env: s.Env}
 	next.start()
 	s.cmd, s.done, s.Addr, s.URL = next.cmd, next.done, next.Addr, next.URL
 }
@@ -231,4 +273,11 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// NewClock returns a test clock (see internal/testclock) whose offset
+// file lives in the test's temporary directory; pass its Env to StartEnv
+// so the server's service and pipeline scheduler read their time from it.
+func NewClock(t testing.TB) *testclock.Clock {
+	return testclock.New(filepath.Join(t.TempDir(), "clock"))
 }

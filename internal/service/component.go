@@ -240,17 +240,17 @@ func decodeComponent(r store.Resource) (awsapi.Component, error) {
 	return c, nil
 }
 
-var componentFilters = filterFields[awsapi.Component]{
-	"description":        func(c awsapi.Component) []string { return one(c.Description) },
-	"name":               func(c awsapi.Component) []string { return one(c.Name) },
-	"platform":           func(c awsapi.Component) []string { return one(c.Platform) },
-	"supportedOsVersion": func(c awsapi.Component) []string { return c.SupportedOsVersions },
-	"type":               func(c awsapi.Component) []string { return one(c.Type) },
-	"version":            func(c awsapi.Component) []string { return one(c.Version) },
+var componentFilters = filterFields{
+	"description":        store.DocField("description"),
+	"name":               store.DocField("name"),
+	"platform":           store.DocField("platform"),
+	"supportedOsVersion": store.DocField("supportedOsVersions"),
+	"type":               store.DocField("type"),
+	"version":            store.DocField("version"),
 }
 
-// ownerQuery sets q's ownership selection from the `owner` member. It may
-// set q.Match; callers add their own filters with alsoMatch.
+// ownerQuery sets q's ownership selection from the `owner` member;
+// callers append their own filters to q.Where.
 func ownerQuery(q *store.Query, owner, account string) {
 	switch owner {
 	case "", awsapi.OwnershipSelf:
@@ -258,21 +258,13 @@ func ownerQuery(q *store.Query, owner, account string) {
 	case awsapi.OwnershipAmazon:
 		q.Owners = []string{AmazonAccount}
 	case awsapi.OwnershipShared:
-		// SharedWith narrows to rows whose policy names the account;
-		// the policy itself then decides.
+		// SharedWith narrows (in SQL) to rows whose policy names the
+		// account; the policy itself then decides.
 		q.SharedWith = account
-		q.Match = func(r store.Resource) bool { return sharedListable(r, account) }
+		q.Where = append(q.Where, store.Cond{Check: func(r store.Resource) bool { return sharedListable(r, account) }})
 	default: // ThirdParty, AWSMarketplace: kiln has no such publishers.
 		q.Owners = []string{"third-party"}
 	}
-}
-
-// alsoMatch is a store match requiring both a (when set) and b.
-func alsoMatch(a, b func(store.Resource) bool) func(store.Resource) bool {
-	if a == nil {
-		return b
-	}
-	return func(r store.Resource) bool { return a(r) && b(r) }
 }
 
 // ListComponents lists component versions (one entry per version, showing
@@ -289,13 +281,8 @@ func (s *Service) ListComponents(ctx context.Context, account string, in *awsapi
 	q := store.Query{Kind: kindComponent, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	// The owner selection already confines rows to what the caller may
-	// see, so rows are decoded for matching only when filters ask for it.
-	if len(in.Filters) > 0 {
-		q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
-			var c awsapi.Component
-			return json.Unmarshal(r.Doc, &c) == nil && match(c)
-		})
-	}
+	// see; the filters are the only conditions.
+	q.Where = append(q.Where, match...)
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
@@ -345,7 +332,7 @@ func (s *Service) ListComponentBuildVersions(ctx context.Context, account string
 		op: awsapi.OpListComponentBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindComponent, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
-			Match: func(r store.Resource) bool { return visible(r, account) },
+			Where: visibleTo(account),
 		},
 	}
 	if a.Region != s.Region {
@@ -454,12 +441,22 @@ func references(r store.Resource) []string {
 }
 
 // dependents lists resources of the given kinds (any owner) that refer to
-// one of refs through a reference member (see references).
+// one of refs through a reference member (see references). The store
+// narrows to documents mentioning a ref as a complete JSON string (in SQL);
+// references then decides, so free text that spells an ARN is no use.
 func (s *Service) dependents(ctx context.Context, tx store.Tx, refs []string, kinds ...string) ([]store.Resource, error) {
+	needles := make([]string, len(refs))
+	for i, ref := range refs {
+		b, _ := json.Marshal(ref)
+		needles[i] = string(b)
+	}
+	refers := store.Cond{Check: func(r store.Resource) bool {
+		return slices.ContainsFunc(references(r), func(ref string) bool { return ref != "" && slices.Contains(refs, ref) })
+	}}
 	var users []store.Resource
 	for _, kind := range kinds {
-		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Match: func(r store.Resource) bool {
-			return slices.ContainsFunc(references(r), func(ref string) bool { return ref != "" && slices.Contains(refs, ref) })
+		rows, err := tx.List(ctx, store.Query{Kind: kind, Region: s.Region, Where: []store.Cond{
+			{Field: store.FieldDoc, Op: store.Contains, Values: needles}, refers,
 		}})
 		if err != nil {
 			return nil, err

@@ -209,11 +209,11 @@ func (s *Service) GetContainerRecipe(ctx context.Context, account string, in *aw
 	return &awsapi.GetContainerRecipeResponse{ContainerRecipe: &recipe, LatestVersionReferences: latestVersionReferences(recipe.Arn)}, nil
 }
 
-var containerRecipeFilters = filterFields[awsapi.ContainerRecipe]{
-	"containerType": func(r awsapi.ContainerRecipe) []string { return one(r.ContainerType) },
-	"name":          func(r awsapi.ContainerRecipe) []string { return one(r.Name) },
-	"parentImage":   func(r awsapi.ContainerRecipe) []string { return one(r.ParentImage) },
-	"platform":      func(r awsapi.ContainerRecipe) []string { return one(r.Platform) },
+var containerRecipeFilters = filterFields{
+	"containerType": store.DocField("containerType"),
+	"name":          store.DocField("name"),
+	"parentImage":   store.DocField("parentImage"),
+	"platform":      store.DocField("platform"),
 }
 
 // ListContainerRecipes lists container recipe versions by name, then
@@ -226,7 +226,7 @@ func (s *Service) ListContainerRecipes(ctx context.Context, account string, in *
 	q := store.Query{Kind: kindContainerRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = alsoMatch(q.Match, matchDecoded(decodeContainerRecipe, match))
+		q.Where = append(q.Where, match...)
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil

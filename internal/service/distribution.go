@@ -218,8 +218,8 @@ func (s *Service) UpdateDistributionConfiguration(ctx context.Context, account s
 	return out, nil
 }
 
-var distributionFilters = filterFields[awsapi.DistributionConfiguration]{
-	"name": func(c awsapi.DistributionConfiguration) []string { return one(c.Name) },
+var distributionFilters = filterFields{
+	"name": store.DocField("name"),
 }
 
 // ListDistributionConfigurations lists the caller's distribution
@@ -232,8 +232,8 @@ func (s *Service) ListDistributionConfigurations(ctx context.Context, account st
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: awsapi.OpListDistributionConfigurations, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindDistribution, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeDistribution, match)},
+		op: "ListDistributionConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{Kind: kindDistribution, Region: s.Region, Owners: []string{account}, Where: match},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.DistributionConfigurationSummary, error) {
 		c, err := decodeDistribution(r)

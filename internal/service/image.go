@@ -119,12 +119,12 @@ func (s *Service) GetImage(ctx context.Context, account string, in *awsapi.GetIm
 	return &awsapi.GetImageResponse{Image: &img, LatestVersionReferences: latestVersionReferences(img.Arn)}, nil
 }
 
-var imageFilters = filterFields[awsapi.Image]{
-	"name":      func(i awsapi.Image) []string { return one(i.Name) },
-	"osVersion": func(i awsapi.Image) []string { return one(i.OsVersion) },
-	"platform":  func(i awsapi.Image) []string { return one(i.Platform) },
-	"type":      func(i awsapi.Image) []string { return one(i.Type) },
-	"version":   func(i awsapi.Image) []string { return one(i.Version) },
+var imageFilters = filterFields{
+	"name":      store.DocField("name"),
+	"osVersion": store.DocField("osVersion"),
+	"platform":  store.DocField("platform"),
+	"type":      store.DocField("type"),
+	"version":   store.DocField("version"),
 }
 
 // ListImages lists image versions (one entry per version, showing its
@@ -143,16 +143,12 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 	includeDeprecated := deref(in.IncludeDeprecated)
 	q := store.Query{Kind: kindImage, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
-	q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
-		img, err := decodeImage(r)
-		if err != nil {
-			return false
-		}
-		if !includeDeprecated && r.Account == AmazonAccount && imageStatus(img) == awsapi.ImageStatusDeprecated {
-			return false
-		}
-		return match(img)
-	})
+	q.Where = append(q.Where, match...)
+	if !includeDeprecated {
+		q.Where = append(q.Where, store.AnyOf(
+			store.Ne(store.FieldAccount, AmazonAccount),
+			store.Ne(store.DocField("state", "status"), awsapi.ImageStatusDeprecated)))
+	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
@@ -195,13 +191,7 @@ func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in
 		op: awsapi.OpListImageBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindImage, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
-			Match: func(r store.Resource) bool {
-				if !visible(r, account) {
-					return false
-				}
-				img, err := decodeImage(r)
-				return err == nil && match(img)
-			},
+			Where: append(match, visibleTo(account)...),
 		},
 	}
 	if a.Region != s.Region {

@@ -236,8 +236,8 @@ func (s *Service) UpdateInfrastructureConfiguration(ctx context.Context, account
 	return out, nil
 }
 
-var infrastructureFilters = filterFields[awsapi.InfrastructureConfiguration]{
-	"name": func(c awsapi.InfrastructureConfiguration) []string { return one(c.Name) },
+var infrastructureFilters = filterFields{
+	"name": store.DocField("name"),
 }
 
 // ListInfrastructureConfigurations lists the caller's infrastructure
@@ -250,8 +250,8 @@ func (s *Service) ListInfrastructureConfigurations(ctx context.Context, account 
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: awsapi.OpListInfrastructureConfigurations, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindInfrastructure, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeInfrastructure, match)},
+		op: "ListInfrastructureConfigurations", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{Kind: kindInfrastructure, Region: s.Region, Owners: []string{account}, Where: match},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.InfrastructureConfigurationSummary, error) {
 		c, err := decodeInfrastructure(r)

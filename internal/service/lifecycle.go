@@ -216,11 +216,11 @@ func (s *Service) UpdateLifecyclePolicy(ctx context.Context, account string, in 
 
 // lifecycleFilters accepts the filter names as the reference spells them
 // (Name, Status) and in the lower case every other List uses.
-var lifecycleFilters = filterFields[awsapi.LifecyclePolicy]{
-	"Name":   func(p awsapi.LifecyclePolicy) []string { return one(p.Name) },
-	"name":   func(p awsapi.LifecyclePolicy) []string { return one(p.Name) },
-	"Status": func(p awsapi.LifecyclePolicy) []string { return one(p.Status) },
-	"status": func(p awsapi.LifecyclePolicy) []string { return one(p.Status) },
+var lifecycleFilters = filterFields{
+	"Name":   store.DocField("name"),
+	"name":   store.DocField("name"),
+	"Status": store.DocField("status"),
+	"status": store.DocField("status"),
 }
 
 // ListLifecyclePolicies lists the caller's lifecycle policies by name.
@@ -232,8 +232,8 @@ func (s *Service) ListLifecyclePolicies(ctx context.Context, account string, in 
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: awsapi.OpListLifecyclePolicies, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindLifecyclePolicy, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodeLifecyclePolicy, match)},
+		op: "ListLifecyclePolicies", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{Kind: kindLifecyclePolicy, Region: s.Region, Owners: []string{account}, Where: match},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.LifecyclePolicySummary, error) {
 		p, err := decodeLifecyclePolicy(r)

@@ -286,7 +286,7 @@ func (s *Service) reference(ctx context.Context, tx store.Tx, account, member, v
 	if arn.Versioned(a.Type) && !arn.BuildVersioned(a.Type) && a.Version != "" && a.Region == s.Region {
 		if f, err := semver.ParseFilter(a.Version); err == nil && !f.IsExact() {
 			rows, err := tx.List(ctx, store.Query{Kind: a.Type, Region: s.Region, Owners: []string{a.Account}, Name: a.Name,
-				Match: func(r store.Resource) bool { return visible(r, account) && f.Match(mustVersion(r.Version)) }})
+				Where: append(visibleTo(account), versionLike(f))})
 			if err != nil {
 				return store.Resource{}, err
 			}
@@ -404,13 +404,13 @@ func nextRun(p awsapi.ImagePipeline, now time.Time) string {
 	return formatDateTime(next)
 }
 
-var pipelineFilters = filterFields[awsapi.ImagePipeline]{
-	"description":                    func(p awsapi.ImagePipeline) []string { return one(p.Description) },
-	"distributionConfigurationArn":   func(p awsapi.ImagePipeline) []string { return one(p.DistributionConfigurationArn) },
-	"imageRecipeArn":                 func(p awsapi.ImagePipeline) []string { return one(p.ImageRecipeArn) },
-	"infrastructureConfigurationArn": func(p awsapi.ImagePipeline) []string { return one(p.InfrastructureConfigurationArn) },
-	"name":                           func(p awsapi.ImagePipeline) []string { return one(p.Name) },
-	"status":                         func(p awsapi.ImagePipeline) []string { return one(p.Status) },
+var pipelineFilters = filterFields{
+	"description":                    store.DocField("description"),
+	"distributionConfigurationArn":   store.DocField("distributionConfigurationArn"),
+	"imageRecipeArn":                 store.DocField("imageRecipeArn"),
+	"infrastructureConfigurationArn": store.DocField("infrastructureConfigurationArn"),
+	"name":                           store.DocField("name"),
+	"status":                         store.DocField("status"),
 }
 
 // ListImagePipelines lists the caller's pipelines (full ImagePipeline
@@ -423,8 +423,8 @@ func (s *Service) ListImagePipelines(ctx context.Context, account string, in *aw
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
-		op: awsapi.OpListImagePipelines, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: kindImagePipeline, Region: s.Region, Owners: []string{account}, Match: matchDecoded(decodePipeline, match)},
+		op: "ListImagePipelines", params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
+		query: store.Query{Kind: kindImagePipeline, Region: s.Region, Owners: []string{account}, Where: match},
 	}
 	now := s.now()
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.ImagePipeline, error) {

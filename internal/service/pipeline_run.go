@@ -651,9 +651,9 @@ func (s *Service) PipelineRuns(ctx context.Context, account, pipeline string) ([
 	return runs, nil
 }
 
-var pipelineImageFilters = filterFields[awsapi.Image]{
-	"name":    func(i awsapi.Image) []string { return one(i.Name) },
-	"version": func(i awsapi.Image) []string { return one(i.Version) },
+var pipelineImageFilters = filterFields{
+	"name":    store.DocField("name"),
+	"version": store.DocField("version"),
 }
 
 // ListImagePipelineImages lists the images a pipeline built (those whose
@@ -680,13 +680,7 @@ func (s *Service) ListImagePipelineImages(ctx context.Context, account string, i
 		op: awsapi.OpListImagePipelineImages, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindImage, Region: s.Region, Owners: []string{a.Account},
-			Match: func(r store.Resource) bool {
-				if !visible(r, account) {
-					return false
-				}
-				img, err := decodeImage(r)
-				return err == nil && img.SourcePipelineArn == a.String() && match(img)
-			},
+			Where: append(append(match, visibleTo(account)...), store.Eq(store.DocField("sourcePipelineArn"), a.String())),
 		},
 	}
 	list, next, err := listRows(ctx, s, p, imageSummary)

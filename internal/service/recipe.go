@@ -188,16 +188,7 @@ func (s *Service) usableImage(ctx context.Context, tx store.Tx, account string, 
 	filter, hasVersion := a.Filter()
 	rows, err := tx.List(ctx, store.Query{
 		Kind: kindImage, Region: s.Region, Owners: []string{a.Account}, Name: a.Name,
-		Match: func(r store.Resource) bool {
-			if !visible(r, account) || (a.Build > 0 && r.Build != a.Build) {
-				return false
-			}
-			if hasVersion && !filter.Match(mustVersion(r.Version)) {
-				return false
-			}
-			img, err := decodeImage(r)
-			return err == nil && imageStatus(img) == awsapi.ImageStatusAvailable
-		},
+		Where: latestAvailableWhere(account, a.Build, filter, hasVersion),
 	})
 	if err != nil || len(rows) == 0 {
 		return awsapi.Image{}, false, err
@@ -365,10 +356,10 @@ func decodeImageRecipe(r store.Resource) (awsapi.ImageRecipe, error) {
 	return recipe, nil
 }
 
-var imageRecipeFilters = filterFields[awsapi.ImageRecipe]{
-	"name":        func(r awsapi.ImageRecipe) []string { return one(r.Name) },
-	"parentImage": func(r awsapi.ImageRecipe) []string { return one(r.ParentImage) },
-	"platform":    func(r awsapi.ImageRecipe) []string { return one(r.Platform) },
+var imageRecipeFilters = filterFields{
+	"name":        store.DocField("name"),
+	"parentImage": store.DocField("parentImage"),
+	"platform":    store.DocField("platform"),
 }
 
 // ListImageRecipes lists recipe versions by name, then version.
@@ -380,7 +371,7 @@ func (s *Service) ListImageRecipes(ctx context.Context, account string, in *awsa
 	q := store.Query{Kind: kindImageRecipe, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	if len(in.Filters) > 0 {
-		q.Match = alsoMatch(q.Match, matchDecoded(decodeImageRecipe, match))
+		q.Where = append(q.Where, match...)
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil

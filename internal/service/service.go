@@ -1,7 +1,9 @@
 // Package service holds the Image Builder rules: validation beyond the
 // wire shapes, ARNs and versions, idempotency, visibility between accounts,
 // dependencies between resources. One file per resource family; the shared
-// mechanics (idempotency, pagination, visibility) have their own files.
+// mechanics have their own files (idempotency.go, pagination.go, filter.go
+// for List filters as store conditions, tags.go, policy.go), except the
+// visibility rule between accounts, which is here.
 package service
 
 import (
@@ -174,15 +176,7 @@ func (s *Service) resolve(ctx context.Context, tx store.Tx, account string, a ar
 		Region: s.Region,
 		Owners: []string{a.Account},
 		Name:   a.Name,
-		Match: func(r store.Resource) bool {
-			if !visible(r, account) {
-				return false
-			}
-			if !hasVersion {
-				return true
-			}
-			return filter.Match(mustVersion(r.Version))
-		},
+		Where:  versionedWhere(account, filter, hasVersion),
 	})
 	if err != nil {
 		return store.Resource{}, err

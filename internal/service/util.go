@@ -8,10 +8,10 @@ import (
 
 func sortStrings(s []string) { sort.Strings(s) }
 
-// mustVersion parses a version the store already holds; stored versions
+// storedVersion parses a version the store already holds; stored versions
 // were validated on the way in, so a failure here means a corrupt row and
 // the zero version sorts it first rather than crashing a List.
-func mustVersion(s string) semver.Version {
+func storedVersion(s string) semver.Version {
 	v, _ := semver.Parse(s)
 	return v
 }

@@ -161,11 +161,11 @@ func decodeWorkflow(r store.Resource) (awsapi.Workflow, error) {
 	return w, nil
 }
 
-var workflowFilters = filterFields[awsapi.Workflow]{
-	"description": func(w awsapi.Workflow) []string { return one(w.Description) },
-	"name":        func(w awsapi.Workflow) []string { return one(w.Name) },
-	"type":        func(w awsapi.Workflow) []string { return one(w.Type) },
-	"version":     func(w awsapi.Workflow) []string { return one(w.Version) },
+var workflowFilters = filterFields{
+	"description": store.DocField("description"),
+	"name":        store.DocField("name"),
+	"type":        store.DocField("type"),
+	"version":     store.DocField("version"),
 }
 
 // ListWorkflows lists workflow versions (one entry per version, showing
@@ -213,10 +213,7 @@ func (s *Service) ListWorkflows(ctx context.Context, account string, in *awsapi.
 		for _, kind := range workflowKinds {
 			q := store.Query{Kind: kind, Region: s.Region}
 			ownerQuery(&q, in.Owner, account)
-			q.Match = alsoMatch(q.Match, func(r store.Resource) bool {
-				w, err := decodeWorkflow(r)
-				return err == nil && match(w)
-			})
+			q.Where = append(q.Where, match...)
 			rows, err := tx.List(ctx, q)
 			if err != nil {
 				return err
@@ -272,7 +269,7 @@ type workflowListKey struct {
 func keyOfWorkflowARN(a arn.ARN, byName bool) workflowListKey {
 	k := workflowListKey{name: a.Name, kind: a.Type, account: a.Account}
 	if !byName {
-		k.version = mustVersion(a.Version)
+		k.version = storedVersion(a.Version)
 	}
 	return k
 }
@@ -308,7 +305,7 @@ func (s *Service) ListWorkflowBuildVersions(ctx context.Context, account string,
 		op: awsapi.OpListWorkflowBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: a.Type, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
-			Match: func(r store.Resource) bool { return visible(r, account) },
+			Where: visibleTo(account),
 		},
 	}
 	if a.Region != s.Region {
@@ -351,10 +348,7 @@ func (s *Service) DeleteWorkflow(ctx context.Context, account string, in *awsapi
 		refs := []string{r.ARN, version.String()}
 		for _, w := range wildcardsMatching(a) {
 			others, err := tx.List(ctx, store.Query{Kind: a.Type, Region: s.Region, Owners: []string{a.Account}, Name: a.Name,
-				Match: func(o store.Resource) bool {
-					f, _ := semver.ParseFilter(w.Version)
-					return o.ARN != r.ARN && f.Match(mustVersion(o.Version))
-				}})
+				Where: []store.Cond{store.Ne(store.FieldARN, r.ARN), versionLike(wildcard(w.Version))}})
 			if err != nil {
 				return err
 			}
@@ -376,7 +370,7 @@ func (s *Service) DeleteWorkflow(ctx context.Context, account string, in *awsapi
 // wildcardsMatching returns the wildcard version ARNs that match a's
 // version: …/x.x.x, …/M.x.x and …/M.m.x.
 func wildcardsMatching(a arn.ARN) []arn.ARN {
-	v := mustVersion(a.Version)
+	v := storedVersion(a.Version)
 	var out []arn.ARN
 	for _, f := range []string{"x.x.x", fmt.Sprintf("%d.x.x", v.Major), fmt.Sprintf("%d.%d.x", v.Major, v.Minor)} {
 		w := a

@@ -111,16 +111,6 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// ParseMode parses "loopback", "strict" or "open".
-func ParseMode(s string) (Mode, error) {
-	for m, name := range modeNames {
-		if s == name {
-			return Mode(m), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown auth mode %q (want loopback, strict or open)", s)
-}
-
 // Caller is who signed a request.
 type Caller struct {
 	Account     string

@@ -18,6 +18,10 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	// ErrConflict is returned by Tx.Replace when the resource changed
+	// since it was read, and by Update when the backend detected a
+	// serialization conflict it could not resolve by retrying.
+	ErrConflict = errors.New("store: conflict")
 )
 
 // Resource is one stored Image Builder resource.
@@ -66,9 +70,11 @@ type Query struct {
 	// names no resource and cannot be read that way is an error wrapping
 	// ErrNotFound.
 	After string
-	// Match, when non-nil, filters rows on the store's side of the
-	// pagination so Limit counts only matching rows.
-	Match func(Resource) bool
+	// Where filters rows on the store's side of the pagination, so Limit
+	// counts only matching rows; its conditions are AND-ed. Being data,
+	// they are translated by a backend where it can (SQL columns) and
+	// evaluated with Holds where it cannot.
+	Where []Cond
 	// Limit is the most rows returned; 0 means no limit.
 	Limit int
 }
@@ -92,6 +98,12 @@ type Tx interface {
 	Insert(ctx context.Context, r Resource) error
 	// Put replaces an existing resource; ErrNotFound when absent.
 	Put(ctx context.Context, r Resource) error
+	// Replace is Put on condition: it replaces r only when the stored
+	// resource's Doc is still prev, byte for byte, and returns ErrConflict
+	// otherwise (ErrNotFound when absent). It is the compare-and-set a
+	// read-modify-write needs to stay correct on a backend whose
+	// isolation lets two transactions read the same row (a job claim).
+	Replace(ctx context.Context, r Resource, prev []byte) error
 	// Delete removes a resource with its tags and grants; ErrNotFound when
 	// absent.
 	Delete(ctx context.Context, arn string) error
@@ -115,6 +127,25 @@ type Store interface {
 	// the changes are durable (fsynced); when fn returns an error nothing
 	// it did is kept. Implementations may commit several concurrent
 	// Updates together (group commit), each isolated by a savepoint.
+	//
+	// Isolation: Updates are serializable. Their effects are as if they
+	// ran one at a time in some order, each seeing every change of the
+	// Updates ordered before it and none of the others: what fn read is
+	// still true when its writes commit. (SQLite gets this from its
+	// single writer; a backend with concurrent writers must run at
+	// SERIALIZABLE, or take the locks that give the same result.)
+	//
+	// Retries: a backend that detects a serialization conflict rolls the
+	// transaction back and may call fn again, as often as it likes, with
+	// a fresh Tx; when it gives up it returns an error wrapping
+	// ErrConflict. fn must therefore have no effect outside the Tx other
+	// than setting variables it resets on entry. The conformance suite's
+	// ClaimRace case checks that concurrent read-then-write Updates never
+	// both win.
+	//
+	// Code that must stay correct under weaker isolation too (the build
+	// engine's job claim) writes with Tx.Replace, whose compare-and-set
+	// fails on a row another transaction changed.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Get reads one resource by ARN outside any transaction (ErrNotFound
 	// when absent). Implementations may serve it from a cache, provided it

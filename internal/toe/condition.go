@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/yamlmap"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -72,9 +74,9 @@ const maxLogicalDepth = 4
 // parseCondition reads a step's `if`. The docs' syntax block shows a
 // one-item list while every example uses a mapping; both are accepted.
 func (d *Document) parseCondition(n *yaml.Node) *Condition {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind == yaml.SequenceNode && len(n.Content) == 1 {
-		n = deref(n.Content[0])
+		n = yamlmap.Deref(n.Content[0])
 	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "if must be a mapping with one operator")
@@ -121,7 +123,7 @@ func (d *Document) parseExpr(n *yaml.Node, what string, depth int) *Expr {
 	if d.budget < 0 {
 		return nil
 	}
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "%s: expression must be a mapping with one operator", what)
 		return nil
@@ -166,7 +168,7 @@ func (d *Document) parseExpr(n *yaml.Node, what string, depth int) *Expr {
 			d.errorf(opKey, "%s: logical operators nested deeper than %d levels", what, maxLogicalDepth)
 			return nil
 		}
-		v := deref(opVal)
+		v := yamlmap.Deref(opVal)
 		var items []*yaml.Node
 		switch {
 		case v.Kind == yaml.SequenceNode:
@@ -194,13 +196,13 @@ func (d *Document) parseExpr(n *yaml.Node, what string, depth int) *Expr {
 			return nil
 		}
 		e.Operand = s
-		e.operandNodes = append(e.operandNodes, deref(opVal))
+		e.operandNodes = append(e.operandNodes, yamlmap.Deref(opVal))
 		if kind == opBinary {
 			if valueNode == nil {
 				d.errorf(opKey, "%s: %s needs a value to compare", what, e.Op)
 			} else if s, ok := d.scalar(valueNode, "value"); ok {
 				e.Value = s
-				e.operandNodes = append(e.operandNodes, deref(valueNode))
+				e.operandNodes = append(e.operandNodes, yamlmap.Deref(valueNode))
 			}
 		}
 		if kind == opHash {
@@ -208,7 +210,7 @@ func (d *Document) parseExpr(n *yaml.Node, what string, depth int) *Expr {
 				d.errorf(opKey, "%s: %s needs a path", what, e.Op)
 			} else if s, ok := d.scalar(pathNode, "path"); ok {
 				e.Path = s
-				e.operandNodes = append(e.operandNodes, deref(pathNode))
+				e.operandNodes = append(e.operandNodes, yamlmap.Deref(pathNode))
 			}
 		}
 		if e.Op == "patternMatches" && !strings.Contains(e.Operand, "{{") {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/yamlmap"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -166,26 +168,9 @@ func (d *Document) warnf(n *yaml.Node, format string, args ...any) {
 }
 
 // pairs walks a mapping node's key/value pairs, reporting duplicate keys and
-// keys outside allowed (nil allows any key).
+// keys outside allowed (nil allows any).
 func (d *Document) pairs(m *yaml.Node, what string, allowed []string, fn func(key string, k, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, "%s: keys must be strings", what)
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(k, "%s: duplicate key %q", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if allowed != nil && !contains(allowed, k.Value) {
-			d.errorf(k, "%s: unknown key %q (allowed: %s)", what, k.Value, strings.Join(allowed, ", "))
-			continue
-		}
-		fn(k.Value, k, v)
-	}
+	yamlmap.Walker{Errorf: d.errorf}.Pairs(m, what, allowed, fn)
 }
 
 func contains(list []string, s string) bool {
@@ -199,7 +184,7 @@ func contains(list []string, s string) bool {
 
 // scalar returns a scalar node's source text, reporting non-scalars.
 func (d *Document) scalar(n *yaml.Node, what string) (string, bool) {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind != yaml.ScalarNode {
 		d.errorf(n, "%s must be a string, not a %s", what, kindName(n))
 		return "", false
@@ -211,7 +196,7 @@ func (d *Document) scalar(n *yaml.Node, what string) (string, bool) {
 }
 
 func (d *Document) integer(n *yaml.Node, what string) (int, bool) {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		d.errorf(n, "%s must be an integer, not %s", what, describe(n))
 		return 0, false
@@ -222,13 +207,6 @@ func (d *Document) integer(n *yaml.Node, what string) (int, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
 }
 
 func kindName(n *yaml.Node) string {
@@ -305,18 +283,18 @@ func (d *Document) parseVariables(list *yaml.Node, params bool) {
 	if params {
 		what = "parameters"
 	}
-	list = deref(list)
+	list = yamlmap.Deref(list)
 	if list.Kind != yaml.SequenceNode {
 		d.errorf(list, "%s must be a list of one-key mappings", what)
 		return
 	}
 	for _, item := range list.Content {
-		item = deref(item)
+		item = yamlmap.Deref(item)
 		if item.Kind != yaml.MappingNode || len(item.Content) != 2 {
 			d.errorf(item, "each entry of %s must be a mapping with exactly one key, the name", what)
 			continue
 		}
-		k, body := item.Content[0], deref(item.Content[1])
+		k, body := item.Content[0], yamlmap.Deref(item.Content[1])
 		name := k.Value
 		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
 			d.errorf(k, "%s name must be a string", what)
@@ -363,7 +341,7 @@ func (d *Document) parseVariables(list *yaml.Node, params bool) {
 }
 
 func (d *Document) parsePhases(list *yaml.Node) {
-	list = deref(list)
+	list = yamlmap.Deref(list)
 	if list.Kind != yaml.SequenceNode {
 		d.errorf(list, "phases must be a list")
 		return
@@ -372,7 +350,7 @@ func (d *Document) parsePhases(list *yaml.Node) {
 		d.errorf(list, "phases must not be empty")
 	}
 	for _, pn := range list.Content {
-		pn = deref(pn)
+		pn = yamlmap.Deref(pn)
 		if pn.Kind != yaml.MappingNode {
 			d.errorf(pn, "each phase must be a mapping with name and steps")
 			continue
@@ -386,7 +364,7 @@ func (d *Document) parsePhases(list *yaml.Node) {
 				ph.Name, _ = d.scalar(v, "phase name")
 			case "steps":
 				sawSteps = true
-				v = deref(v)
+				v = yamlmap.Deref(v)
 				if v.Kind != yaml.SequenceNode {
 					d.errorf(v, "steps must be a list")
 					return
@@ -395,7 +373,7 @@ func (d *Document) parsePhases(list *yaml.Node) {
 					d.errorf(v, "steps must not be empty")
 				}
 				for _, sn := range v.Content {
-					if st, ok := d.parseStep(deref(sn)); ok {
+					if st, ok := d.parseStep(yamlmap.Deref(sn)); ok {
 						ph.Steps = append(ph.Steps, st)
 					}
 				}
@@ -429,7 +407,7 @@ func (d *Document) parseStep(sn *yaml.Node) (Step, bool) {
 			sawAction = true
 			st.Action, _ = d.scalar(v, "action")
 		case "inputs":
-			st.inputsNode = deref(v)
+			st.inputsNode = yamlmap.Deref(v)
 			st.Inputs = d.decode(v)
 			if d.budget < 0 {
 				d.errorf(v, "inputs expand to more than %d values (aliases nested too deeply)", maxDecodedValues)
@@ -471,7 +449,7 @@ func (d *Document) parseStep(sn *yaml.Node) (Step, bool) {
 				d.errorf(v, "onFailure must be Abort, Continue or Ignore, not %q", s)
 			}
 		case "disableLogging":
-			v = deref(v)
+			v = yamlmap.Deref(v)
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
 				d.errorf(v, "disableLogging must be true or false")
 				return
@@ -506,7 +484,7 @@ func (d *Document) decode(n *yaml.Node) any {
 	if d.budget < 0 {
 		return nil
 	}
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)

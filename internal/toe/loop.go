@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/yamlmap"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,7 +38,7 @@ const maxIterations = 10000
 const delimiters = ".,;:\n\t -_"
 
 func (d *Document) parseLoop(n *yaml.Node) *Loop {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "loop must be a mapping with for or forEach")
 		return nil
@@ -71,7 +73,7 @@ func (d *Document) parseLoop(n *yaml.Node) *Loop {
 // written without it is read as stepping by 1 towards end, the only
 // sensible meaning.
 func (d *Document) parseFor(n *yaml.Node) *ForRange {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, "loop.for must be a mapping with start, end and updateBy")
 		return nil
@@ -120,14 +122,14 @@ func (d *Document) parseFor(n *yaml.Node) *ForRange {
 }
 
 func (d *Document) parseForEach(l *Loop, n *yaml.Node) {
-	n = deref(n)
+	n = yamlmap.Deref(n)
 	switch n.Kind {
 	case yaml.SequenceNode:
 		for _, it := range n.Content {
 			s, ok := d.scalar(it, "forEach item")
 			if ok {
 				l.Items = append(l.Items, s)
-				l.itemNodes = append(l.itemNodes, deref(it))
+				l.itemNodes = append(l.itemNodes, yamlmap.Deref(it))
 			}
 		}
 	case yaml.MappingNode:
@@ -143,7 +145,7 @@ func (d *Document) parseForEach(l *Loop, n *yaml.Node) {
 			case "list":
 				sawList = true
 				l.List = s
-				l.itemNodes = append(l.itemNodes, deref(v))
+				l.itemNodes = append(l.itemNodes, yamlmap.Deref(v))
 			case "delimiter":
 				switch s {
 				case `\n`:

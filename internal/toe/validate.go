@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/toe/action"
+	"github.com/kiln-build/kiln/internal/yamlmap"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -271,7 +272,7 @@ func nodeAt(n *yaml.Node, path string) *yaml.Node {
 	if n == nil {
 		return nil
 	}
-	cur := deref(n)
+	cur := yamlmap.Deref(n)
 	for path != "" {
 		switch {
 		case path[0] == '.':
@@ -286,7 +287,7 @@ func nodeAt(n *yaml.Node, path string) *yaml.Node {
 			if err != nil || cur.Kind != yaml.SequenceNode || i < 0 || i >= len(cur.Content) {
 				return cur
 			}
-			cur = deref(cur.Content[i])
+			cur = yamlmap.Deref(cur.Content[i])
 		default:
 			end := strings.IndexAny(path, ".[")
 			if end < 0 {
@@ -300,7 +301,7 @@ func nodeAt(n *yaml.Node, path string) *yaml.Node {
 			found := false
 			for i := 0; i+1 < len(cur.Content); i += 2 {
 				if cur.Content[i].Value == key {
-					cur = deref(cur.Content[i+1])
+					cur = yamlmap.Deref(cur.Content[i+1])
 					found = true
 					break
 				}

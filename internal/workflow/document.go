@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/yamlmap"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -139,7 +141,7 @@ func Parse(data []byte) (*Document, error) {
 		return nil, Problem{Line: 1, Column: 1, Message: "the document is empty"}
 	}
 	d := &Document{budget: maxNodes}
-	top := d.deref(root.Content[0])
+	top := yamlmap.Deref(root.Content[0])
 	if top.Kind != yaml.MappingNode {
 		return nil, Problem{Line: top.Line, Column: top.Column, Message: "the document must be a mapping with schemaVersion and steps"}
 	}
@@ -194,14 +196,6 @@ func (d *Document) errorf(n *yaml.Node, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
 }
 
-// deref follows an alias to the node it names.
-func (d *Document) deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
 // spend counts one node visit and reports whether the budget allows it.
 func (d *Document) spend(n *yaml.Node) bool {
 	d.budget--
@@ -211,30 +205,10 @@ func (d *Document) spend(n *yaml.Node) bool {
 	return d.budget > 0
 }
 
-// pairs walks a mapping's key/value pairs, reporting duplicate keys and
-// keys not in allowed.
+// pairs walks a mapping's key/value pairs (aliases resolved, each key
+// spending the budget), reporting duplicate keys and keys not in allowed.
 func (d *Document) pairs(m *yaml.Node, what string, allowed []string, fn func(key string, k, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := d.deref(m.Content[i]), d.deref(m.Content[i+1])
-		if !d.spend(k) {
-			return
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, "%s: keys must be strings", what)
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(k, "%s: duplicate key %q", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		if allowed != nil && !contains(allowed, k.Value) {
-			d.errorf(k, "%s: unknown key %q (allowed: %s)", what, k.Value, strings.Join(allowed, ", "))
-			continue
-		}
-		fn(k.Value, k, v)
-	}
+	yamlmap.Walker{Errorf: d.errorf, Deref: true, Visit: d.spend}.Pairs(m, what, allowed, fn)
 }
 
 // scalar returns a scalar's text, reporting any other kind of node.
@@ -361,7 +335,7 @@ func (d *Document) defaultValue(n *yaml.Node, p Parameter) []string {
 		}
 		out := []string{}
 		for _, item := range n.Content {
-			item = d.deref(item)
+			item = yamlmap.Deref(item)
 			if s, ok := d.scalar(item, "a stringList item"); ok {
 				out = append(out, s)
 			}
@@ -593,7 +567,7 @@ func (d *Document) parseOperands(op string, n *yaml.Node, earlier map[string]boo
 	}
 	var out []Condition
 	for _, item := range n.Content {
-		out = append(out, d.parseCondition(d.deref(item), earlier))
+		out = append(out, d.parseCondition(yamlmap.Deref(item), earlier))
 	}
 	return out
 }
@@ -674,7 +648,7 @@ var templateRE = regexp.MustCompile(`\{\{\s*(\$\.[^}\s]*)\s*\}\}`)
 
 // checkTemplates checks the {{ $.… }} references inside literal inputs.
 func (d *Document) checkTemplates(n *yaml.Node, earlier map[string]bool) {
-	n = d.deref(n)
+	n = yamlmap.Deref(n)
 	if !d.spend(n) {
 		return
 	}
@@ -745,7 +719,7 @@ func (d *Document) checkPath(n *yaml.Node, path string, earlier map[string]bool)
 // stops once the document's node budget is spent.
 func (d *Document) eachMapping(items []*yaml.Node, notMapping string, fn func(item *yaml.Node)) {
 	for _, item := range items {
-		item = d.deref(item)
+		item = yamlmap.Deref(item)
 		if !d.spend(item) {
 			return
 		}

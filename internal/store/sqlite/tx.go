@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -239,6 +240,43 @@ func (t *tx) Put(ctx context.Context, r store.Resource) error {
 	return t.writeChildren(ctx, r)
 }
 
+// Replace is Put when the stored Doc is still prev: the WHERE clause of
+// the UPDATE is the compare-and-set.
+func (t *tx) Replace(ctx context.Context, r store.Resource, prev []byte) error {
+	ctx, err := t.ctx(ctx, true)
+	if err != nil {
+		return err
+	}
+	t.touch(r.ARN)
+	if r.Updated.IsZero() {
+		r.Updated = t.now()
+	}
+	doc := r.Doc
+	if doc == nil {
+		doc = []byte{}
+	}
+	if prev == nil {
+		prev = []byte{}
+	}
+	res, err := t.exec(ctx, "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ? AND doc = ?",
+		doc, r.Policy, r.Updated.UnixNano(), r.ARN, prev)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace %s: %w", r.ARN, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		if _, err := t.Get(ctx, r.ARN); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s changed since it was read", store.ErrConflict, r.ARN)
+	}
+	if err := t.deleteChildren(ctx, r.ARN); err != nil {
+		return err
+	}
+	return t.writeChildren(ctx, r)
+}
+
 // Delete removes the resource with its tags and grants; ErrNotFound when
 // absent. Its build counter stays.
 func (t *tx) Delete(ctx context.Context, arn string) error {
@@ -285,8 +323,8 @@ func (t *tx) writeChildren(ctx context.Context, r store.Resource) error {
 	return nil
 }
 
-// listBatch is how many rows List reads at a time while Match is rejecting
-// rows; without Match it reads Limit rows at once.
+// listBatch is how many rows List reads at a time while conditions
+// evaluated in Go are rejecting rows; otherwise it reads Limit rows at once.
 const listBatch = 256
 
 // List returns the resources q selects in (Name, Version, Build, ARN) order.
@@ -326,6 +364,16 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 		where.WriteString(" AND r.version = ?")
 		args = append(args, q.Version)
 	}
+	var inGo []store.Cond // the conditions SQL cannot express
+	for _, c := range q.Where {
+		clause, cargs, ok := condSQL(c)
+		if !ok {
+			inGo = append(inGo, c)
+			continue
+		}
+		where.WriteString(" AND " + clause)
+		args = append(args, cargs...)
+	}
 
 	var pos *position
 	if q.After != "" {
@@ -336,7 +384,7 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 		pos = &p
 	}
 	batch := q.Limit
-	if q.Match != nil || batch <= 0 {
+	if len(inGo) > 0 || batch <= 0 {
 		batch = listBatch
 	}
 	query := "SELECT " + resourceColumns + " FROM resources r WHERE " + where.String()
@@ -355,7 +403,7 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 			return nil, err
 		}
 		for _, r := range rows {
-			if q.Match != nil && !q.Match(r) {
+			if len(inGo) > 0 && !store.Holds(inGo, r) {
 				continue
 			}
 			out = append(out, r)
@@ -368,6 +416,92 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 		}
 		pos = &last
 	}
+}
+
+// condSQL translates a condition on a column into a WHERE clause over
+// resources r; ok is false for conditions on Doc members, which List
+// evaluates in Go.
+func condSQL(c store.Cond) (clause string, args []any, ok bool) {
+	if c.Check != nil {
+		return "", nil, false // a rule in Go: evaluated with Holds
+	}
+	if len(c.Or) > 0 {
+		parts := make([]string, len(c.Or))
+		for i, o := range c.Or {
+			p, a, ok := condSQL(o)
+			if !ok {
+				return "", nil, false
+			}
+			parts[i] = p
+			args = append(args, a...)
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", args, true
+	}
+	switch c.Op {
+	case store.Contains:
+		if c.Field != store.FieldDoc {
+			return "", nil, false
+		}
+		parts := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			parts[i] = "instr(r.doc, ?) > 0"
+			args = append(args, []byte(v))
+		}
+		if len(parts) == 0 {
+			return "0", nil, true
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", args, true
+	case store.VersionLike:
+		if c.Field != store.FieldVersion && c.Field != "" {
+			return "", nil, false
+		}
+		parts := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			if strings.Trim(v, "0123456789x.") != "" {
+				return "", nil, false // not a pattern LIKE can spell
+			}
+			parts[i] = "r.version LIKE ?"
+			args = append(args, strings.ReplaceAll(v, "x", "%"))
+		}
+		if len(parts) == 0 {
+			return "0", nil, true
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", args, true
+	case store.In, store.NotIn:
+	default:
+		return "", nil, false
+	}
+	var in string
+	switch c.Field {
+	case store.FieldARN, store.FieldAccount, store.FieldName, store.FieldVersion:
+		in = "r." + string(c.Field) + " IN (%s)"
+		for _, v := range c.Values {
+			args = append(args, v)
+		}
+	case store.FieldBuild:
+		in = "r.build IN (%s)"
+		for _, v := range c.Values {
+			if n, err := strconv.Atoi(v); err == nil {
+				args = append(args, n)
+			}
+		}
+	case store.FieldSharedWith:
+		in = "EXISTS (SELECT 1 FROM grants g WHERE g.arn = r.arn AND g.principal IN (%s))"
+		for _, v := range c.Values {
+			args = append(args, v)
+		}
+	default:
+		return "", nil, false
+	}
+	if len(args) == 0 {
+		clause = "0"
+	} else {
+		clause = fmt.Sprintf(in, "?"+strings.Repeat(", ?", len(args)-1))
+	}
+	if c.Op == store.NotIn {
+		clause = "NOT " + clause
+	}
+	return "(" + clause + ")", args, true
 }
 
 // position is a place in List order.

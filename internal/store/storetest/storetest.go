@@ -16,6 +16,9 @@
 //     Kind is an error wrapping ErrNotFound.
 //   - View is a snapshot: a commit made while fn runs is not seen by fn.
 //   - Writes inside View fail.
+//   - Updates are serializable: of concurrent Updates that each read a
+//     row and then write it, only one wins (ClaimRace); Replace is a
+//     compare-and-set on the Doc.
 //   - PutToken with a zero Created records the current time; a token just
 //     put is returned by Token (retention is the backend's business).
 package storetest
@@ -60,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NextBuild", s.testNextBuild},
 		{"NextBuildConcurrent", s.testNextBuildConcurrent},
 		{"Tokens", s.testTokens},
+		{"Replace", s.testReplace},
+		{"ClaimRace", s.testClaimRace},
 		{"UpdateRollback", s.testUpdateRollback},
 		{"UpdateCanceled", s.testUpdateCanceled},
 		{"GroupCommitIsolation", s.testGroupCommitIsolation},
@@ -458,6 +463,7 @@ func (s suite) testListFilters(t *testing.T) {
 		}
 		return q
 	}
+	where := func(conds ...store.Cond) store.Query { return q(func(q *store.Query) { q.Where = conds }) }
 	tests := []struct {
 		name  string
 		query store.Query
@@ -474,12 +480,31 @@ func (s suite) testListFilters(t *testing.T) {
 		{"Version", q(func(q *store.Query) { q.Version = "2.0.0" }), []store.Resource{b2}},
 		{"NameVersion", q(func(q *store.Query) { q.Name = "x"; q.Version = "1.0.0" }), []store.Resource{a1, b1, c1}},
 		{"NoMatch", q(func(q *store.Query) { q.Name = "nope" }), nil},
-		{"Match", q(func(q *store.Query) { q.Match = func(r store.Resource) bool { return r.Account == acctC } }), []store.Resource{c1}},
+		{"WhereAccount", where(store.Eq(store.FieldAccount, acctC)), []store.Resource{c1}},
 		{"Limit", q(func(q *store.Query) { q.Limit = 2 }), []store.Resource{a1, b1}},
-		{"MatchLimit", q(func(q *store.Query) {
+		{"WhereLimit", q(func(q *store.Query) {
 			q.Limit = 2
-			q.Match = func(r store.Resource) bool { return r.Account != acctA }
+			q.Where = []store.Cond{store.Ne(store.FieldAccount, acctA)}
 		}), []store.Resource{b1, c1}},
+		{"WhereARN", where(store.Ne(store.FieldARN, a1.ARN, b2.ARN)), []store.Resource{b1, c1, a2}},
+		{"WhereBuild", where(store.Eq(store.FieldBuild, "2", "junk")), []store.Resource{c1}},
+		{"WhereBuildJunk", where(store.Eq(store.FieldBuild, "junk")), nil},
+		{"WhereNameVersion", where(store.Eq(store.FieldName, "x", "z"), store.Eq(store.FieldVersion, "2.0.0")), []store.Resource{b2}},
+		{"WhereSharedWith", where(store.Eq(store.FieldSharedWith, acctB, "nobody")), []store.Resource{c1, a2}},
+		{"WhereNotSharedWith", where(store.Ne(store.FieldSharedWith, "*", acctA)), []store.Resource{a1, a2}},
+		{"WhereVisibleToB", where(store.AnyOf(store.Eq(store.FieldAccount, acctB), store.Eq(store.FieldSharedWith, acctB, "*"))), []store.Resource{b1, c1, a2, b2}},
+		{"WhereVersionLike", where(store.Cond{Field: store.FieldVersion, Op: store.VersionLike, Values: []string{"2.x.x"}}), []store.Resource{b2}},
+		{"WhereVersionLikeAny", where(store.Cond{Field: store.FieldVersion, Op: store.VersionLike, Values: []string{"x.x.x"}}), []store.Resource{a1, b1, c1, a2, b2}},
+		{"WhereVersionLikeExact", where(store.Cond{Field: store.FieldVersion, Op: store.VersionLike, Values: []string{"1.0.0", "3.x.x"}}), []store.Resource{a1, b1, c1, a2}},
+		{"WhereDocContains", where(store.Cond{Field: store.FieldDoc, Op: store.Contains, Values: []string{"/z/2.0.0", "/y/1.0.0"}}), []store.Resource{a2, b2}},
+		{"WhereDocMember", where(store.Eq(store.DocField("arn"), c1.ARN, a2.ARN)), []store.Resource{c1, a2}},
+		{"WhereDocMemberNot", where(store.Ne(store.DocField("arn"), c1.ARN)), []store.Resource{a1, b1, a2, b2}},
+		{"WhereDocMissing", where(store.Eq(store.DocField("nope", "deeper"), "x")), nil},
+		{"WhereDocString", where(store.Eq(store.DocField("s"), "h\u00e9llo \u2713")), []store.Resource{a1, b1, c1, a2, b2}},
+		{"WhereDocNumbers", where(store.Eq(store.DocField("n"), "1")), nil},
+		{"WhereMixedOr", where(store.AnyOf(store.Eq(store.FieldAccount, acctC), store.Eq(store.DocField("arn"), b2.ARN))), []store.Resource{c1, b2}},
+		{"WhereEmptyIn", where(store.Eq(store.FieldAccount)), nil},
+		{"WhereEmptyNotIn", where(store.Ne(store.FieldAccount)), []store.Resource{a1, b1, c1, a2, b2}},
 		{"After", q(func(q *store.Query) { q.After = b1.ARN }), []store.Resource{c1, a2, b2}},
 		{"AfterLimit", q(func(q *store.Query) { q.After = b1.ARN; q.Limit = 1 }), []store.Resource{c1}},
 		{"AfterLast", q(func(q *store.Query) { q.After = b2.ARN }), nil},
@@ -497,24 +522,24 @@ func (s suite) testListFilters(t *testing.T) {
 }
 
 // testListMatchAcrossBatches checks that Limit counts matching rows only,
-// however many non-matching rows lie between them.
+// however many non-matching rows lie between them, with a condition on a
+// Doc member (which a SQL backend may evaluate outside SQL).
 func (s suite) testListMatchAcrossBatches(t *testing.T) {
 	st := s.store(t)
 	var all []store.Resource
 	for i := range 700 {
-		all = append(all, comp(acctA, fmt.Sprintf("n%04d", i), "1.0.0", 1))
+		r := comp(acctA, fmt.Sprintf("n%04d", i), "1.0.0", 1)
+		r.Doc = fmt.Appendf(nil, `{"pick": %q}`, strconv.FormatBool(i%97 == 0))
+		all = append(all, r)
 	}
 	insert(t, st, all...)
 	var want []store.Resource
 	for i := 0; i < len(all); i += 97 {
 		want = append(want, all[i])
 	}
-	match := func(r store.Resource) bool {
-		n, _ := strconv.Atoi(strings.TrimPrefix(r.Name, "n"))
-		return n%97 == 0
-	}
+	match := []store.Cond{store.Eq(store.DocField("pick"), "true")}
 	for _, limit := range []int{0, 1, 3, len(want), len(want) + 5} {
-		got := list(t, st, store.Query{Kind: kindComp, Region: region, Match: match, Limit: limit})
+		got := list(t, st, store.Query{Kind: kindComp, Region: region, Where: match, Limit: limit})
 		w := want
 		if limit > 0 && limit < len(w) {
 			w = w[:limit]
@@ -781,6 +806,150 @@ func (s suite) testTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (s suite) testReplace(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	r := comp(acctA, "r", "1.0.0", 1)
+	insert(t, st, r)
+	next := r
+	next.Doc = []byte(`{"v":2}`)
+	next.Tags = map[string]string{"k": "v"}
+	next.Updated = base.Add(time.Hour)
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.Replace(ctx, next, r.Doc) }); err != nil {
+		t.Fatalf("Replace with the current Doc: %v", err)
+	}
+	stale := r
+	stale.Doc = []byte(`{"v":3}`)
+	err := st.Update(ctx, func(tx store.Tx) error { return tx.Replace(ctx, stale, r.Doc) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Replace with a stale Doc = %v, want ErrConflict", err)
+	}
+	got, err := get(st, r.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := equalResource(got, next); d != "" {
+		t.Errorf("after a refused Replace: %s", d)
+	}
+	missing := comp(acctA, "missing", "1.0.0", 1)
+	err = st.Update(ctx, func(tx store.Tx) error { return tx.Replace(ctx, missing, missing.Doc) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Replace of a missing resource = %v, want ErrNotFound", err)
+	}
+}
+
+// testClaimRace has workers claim jobs concurrently, the way the build
+// engine does, and checks that no job is claimed twice: once reading a
+// job and writing it back with Put (safe only if Updates are
+// serializable) and once writing with Replace (the compare-and-set).
+func (s suite) testClaimRace(t *testing.T) {
+	for _, mode := range []string{"Put", "Replace"} {
+		t.Run(mode, func(t *testing.T) {
+			if err := ClaimRace(s.store(t), mode == "Replace", 8, 24); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// ClaimRace inserts jobs resources, then has workers goroutines claim
+// them until none is left, each claim one Update that lists the
+// unclaimed jobs and writes the first one back as claimed (with Replace
+// when replace is set, else with Put). It returns an error unless every
+// job was claimed exactly once. It is exported so a backend's own tests
+// can show that it catches a store that double-claims.
+func ClaimRace(st store.Store, replace bool, workers, jobs int) error {
+	ctx := context.Background()
+	const kind = "claim-race"
+	unclaimed := []byte(`{"worker":""}`)
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for i := range jobs {
+			r := res(acctA, kind, fmt.Sprintf("job%03d", i), "", 0)
+			r.Doc = unclaimed
+			if err := tx.Insert(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var (
+		mu     sync.Mutex
+		claims = map[string][]int{} // job ARN → the workers that claimed it
+		errs   []error
+	)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			for {
+				var got string
+				err := st.Update(ctx, func(tx store.Tx) error {
+					got = ""
+					rows, err := tx.List(ctx, store.Query{Kind: kind, Region: region,
+						Where: []store.Cond{store.Eq(store.DocField("worker"), "")}})
+					if err != nil {
+						return err
+					}
+					for _, r := range rows {
+						claimed := r
+						claimed.Doc = fmt.Appendf(nil, `{"worker":"w%d"}`, w)
+						if replace {
+							err = tx.Replace(ctx, claimed, r.Doc)
+						} else {
+							err = tx.Put(ctx, claimed)
+						}
+						if errors.Is(err, store.ErrConflict) {
+							continue // another worker won it: try the next
+						}
+						if err != nil {
+							return err
+						}
+						got = r.ARN
+						return nil
+					}
+					return nil
+				})
+				mu.Lock()
+				switch {
+				case errors.Is(err, store.ErrConflict):
+					// the backend gave up retrying; claim again
+				case err != nil:
+					errs = append(errs, err)
+				case got != "":
+					claims[got] = append(claims[got], w)
+				}
+				mu.Unlock()
+				if err != nil && !errors.Is(err, store.ErrConflict) || err == nil && got == "" {
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("claiming: %w", errors.Join(errs...))
+	}
+	var bad []string
+	for a, ws := range claims {
+		if len(ws) != 1 {
+			bad = append(bad, fmt.Sprintf("%s claimed by workers %v", a, ws))
+		}
+	}
+	if len(claims) != jobs {
+		bad = append(bad, fmt.Sprintf("%d of %d jobs claimed", len(claims), jobs))
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return errors.New("double claims: " + strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 func (s suite) testUpdateRollback(t *testing.T) {
