@@ -362,6 +362,7 @@ func rawSigned(t *testing.T, srv *kilntest.Server, host, method, path string, bo
 // before it does anything; loopback names, the listen address and
 // --allow-host names work, and so do the SDK and skopeo.
 func TestEdgeDNSRebinding(t *testing.T) {
+	t.Parallel()
 	srv := kilntest.Start(t, "--allow-host", "kiln.test")
 	_, port, _ := net.SplitHostPort(srv.Addr)
 	doc := `{"name":"%s","semanticVersion":"1.0.0","platform":"Linux","data":"name: evil\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Run\n        action: ExecuteBash\n        inputs:\n          commands:\n            - id\n","clientToken":"%s"}`
@@ -420,6 +421,7 @@ func TestEdgeDNSRebinding(t *testing.T) {
 // TestEdgeUnsignedPayload: a request that opts out of payload signing is
 // refused, in loopback mode and under strict.
 func TestEdgeUnsignedPayload(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{nil, {"--auth", "strict", "--credentials", edgeCredentials(t)}} {
 		srv := kilntest.Start(t, args...)
 		creds := kilntest.DefaultCreds
@@ -449,6 +451,7 @@ func TestEdgeUnsignedPayload(t *testing.T) {
 // TestEdgeMetricsStrict: under --auth strict /metrics answers only a
 // principal's signed GET or Prometheus's bearer token; /healthz stays open.
 func TestEdgeMetricsStrict(t *testing.T) {
+	t.Parallel()
 	token := filepath.Join(t.TempDir(), "metrics-token")
 	os.WriteFile(token, []byte("scrape-me\n"), 0o600)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", edgeCredentials(t), "--metrics-token-file", token)
@@ -540,6 +543,7 @@ func tlsClient(pool *x509.CertPool) *http.Client {
 // skopeo (--cert-dir), go-containerregistry, and the signed kiln
 // endpoints; plain HTTP is not.
 func TestEdgeTLS(t *testing.T) {
+	t.Parallel()
 	certFile, keyFile, pool := selfSigned(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", edgeCredentials(t), "--tls-cert", certFile, "--tls-key", keyFile)
 	if !strings.HasPrefix(srv.URL, "https://") {
@@ -610,6 +614,7 @@ func envWithout(names ...string) []string {
 // registry needs no credentials) with skopeo trusting the certificate by
 // --cert-dir and go-containerregistry by RootCAs.
 func TestEdgeTLSRegistry(t *testing.T) {
+	t.Parallel()
 	certFile, keyFile, pool := selfSigned(t)
 	srv := kilntest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile)
 	img := tinyImage(t)
@@ -641,6 +646,7 @@ func TestEdgeTLSRegistry(t *testing.T) {
 // TestEdgeTLSContainerBuild: a container build under TLS pulls its parent
 // from kiln's own registry over TLS (the engine pins kiln's certificate).
 func TestEdgeTLSContainerBuild(t *testing.T) {
+	t.Parallel()
 	kilntest.RequireRoot(t)
 	certFile, keyFile, pool := selfSigned(t)
 	srv := kilntest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile)
@@ -665,6 +671,7 @@ func TestEdgeTLSContainerBuild(t *testing.T) {
 // TestEdgeServeFlags: the TLS flags go together, and an existing data
 // directory readable by others is made private.
 func TestEdgeServeFlags(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(kilntest.Binary(t), "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--tls-cert", "/nonexistent.pem")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--tls-cert and --tls-key go together") {
@@ -691,6 +698,7 @@ func TestEdgeServeFlags(t *testing.T) {
 // TestStrictWithoutTLSWarns: strict mode off loopback without TLS prints a
 // loud warning (and still starts: the contract allows it).
 func TestStrictWithoutTLSWarns(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		listen string
 		tls    bool

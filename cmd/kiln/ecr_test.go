@@ -165,6 +165,7 @@ func newTenancyServer(t *testing.T, args ...string) *tenancyServer {
 // push, overwrite, delete nor cross-mount alice's repository, through
 // skopeo, go-containerregistry and plain HTTP.
 func TestECRTenancyRegistry(t *testing.T) {
+	t.Parallel()
 	ts := newTenancyServer(t)
 	srv := ts.srv
 	appRef := "docker://" + srv.Addr + "/app:latest"
@@ -334,6 +335,7 @@ func headDigest(t *testing.T, srv *kilntest.Server, ref, password string) string
 // see the repository, but not push; removing it takes that away, and an
 // explicit Deny wins over an Allow.
 func TestECRRepositoryPolicy(t *testing.T) {
+	t.Parallel()
 	ts := newTenancyServer(t)
 	srv := ts.srv
 	appRef := "docker://" + srv.Addr + "/app:latest"
@@ -405,6 +407,7 @@ func TestECRRepositoryPolicy(t *testing.T) {
 // TestECRImmutableTags: once alice makes app IMMUTABLE, no push moves
 // latest, hers included, while a new tag still goes in.
 func TestECRImmutableTags(t *testing.T) {
+	t.Parallel()
 	ts := newTenancyServer(t)
 	srv := ts.srv
 	out := mustAWSECR(t, srv, ts.alice, "put-image-tag-mutability", "--repository-name", "app", "--image-tag-mutability", "IMMUTABLE")
@@ -452,6 +455,7 @@ phases:
 // app:latest is untouched; his build into his own repository works and
 // creates it for him (create-on-push).
 func TestECRTenancyBuilds(t *testing.T) {
+	t.Parallel()
 	kilntest.RequireRoot(t)
 	ts := newTenancyServer(t)
 	srv := ts.srv
@@ -573,6 +577,7 @@ func registryStatus(t *testing.T, srv *kilntest.Server, method, path, password s
 // AMI sits in kiln/machine-images; alice may pull it, bob may not pull,
 // list, push or even see that repository.
 func TestECRTenancyMachineImages(t *testing.T) {
+	t.Parallel()
 	kilntest.RequireRoot(t)
 	dir := t.TempDir()
 	tarball := kilntest.BootableRootTarball(t, dir)
@@ -667,6 +672,7 @@ func TestECRTenancyMachineImages(t *testing.T) {
 // refuse to delete a non-empty repository without force, and survive
 // kill -9 with every acknowledged change.
 func TestECRLifecycle(t *testing.T) {
+	t.Parallel()
 	credFile, alice, _ := writeCredentials(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
 	call := func(op string, in any) ecrAnswer {
@@ -827,6 +833,7 @@ output "url" { value = aws_ecr_repository.app.repository_url }
 // Terraform's AWS provider from a local filesystem mirror
 // (KILN_TF_PLUGINS, default /opt/tf-plugins); nothing is downloaded.
 func TestECRTerraform(t *testing.T) {
+	t.Parallel()
 	tf, err := exec.LookPath("terraform")
 	if err != nil {
 		t.Skip("terraform is not installed")
@@ -877,6 +884,7 @@ func TestECRTerraform(t *testing.T) {
 // TestECRBoto3 runs test/smoke/boto3_ecr.py: Debian's boto3 against
 // kiln's ECR API under --auth strict with alice and bob.
 func TestECRBoto3(t *testing.T) {
+	t.Parallel()
 	requireBoto3(t)
 	credFile, _, _ := writeCredentials(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)

@@ -77,6 +77,7 @@ func wantRefusal(t *testing.T, err error, member, why string) string {
 // at there; the refusal is the same for open and closed ports, never
 // carries the remote content, and nothing is stored.
 func TestFetchRefusesHostServices(t *testing.T) {
+	t.Parallel()
 	secret, hits := secretService(t)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
@@ -156,12 +157,11 @@ func TestFetchRefusesHostServices(t *testing.T) {
 // though it is on loopback; its error answers reach the caller as a
 // status code only.
 func TestFetchS3EndpointTrusted(t *testing.T) {
+	t.Parallel()
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
 	bucket.Put("docs", "hello.yaml", []byte(helloDoc))
-	srv := kilntest.Start(t, "--s3-endpoint", bucket.URL)
+	srv := kilntest.StartEnv(t, s3Creds, "--s3-endpoint", bucket.URL)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	out, err := c.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
@@ -189,6 +189,7 @@ func TestFetchS3EndpointTrusted(t *testing.T) {
 // directories, or missing inside them, get one answer, so it does not
 // tell which host paths exist.
 func TestImportFileRefusalsReadAlike(t *testing.T) {
+	t.Parallel()
 	allowed := t.TempDir()
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "exists.img"), []byte("x"), 0o600); err != nil {
@@ -232,6 +233,7 @@ func TestImportFileRefusalsReadAlike(t *testing.T) {
 // TestImportRefusesHostServices: an https:// import aimed at the host's
 // loopback fails by policy, before connecting.
 func TestImportRefusesHostServices(t *testing.T) {
+	t.Parallel()
 	secret, hits := secretService(t)
 	f := newBuildFixture(t, true)
 	out, err := f.client.ImportDiskImage(kilntest.Context(t), &imagebuilder.ImportDiskImageInput{
@@ -256,6 +258,7 @@ func TestImportRefusesHostServices(t *testing.T) {
 // aimed at the host's loopback fails the build by policy, before
 // connecting.
 func TestAddRefusesHostServices(t *testing.T) {
+	t.Parallel()
 	secret, hits := secretService(t)
 	f := newBuildFixture(t, true)
 	noop := f.component(t, "noop", `name: noop
@@ -303,14 +306,13 @@ phases:
 // operator gave it (--s3-bucket-owner). Bob cannot read alice's bucket as
 // a component document, though kiln's credentials could.
 func TestS3BucketsBelongToAccounts(t *testing.T) {
+	t.Parallel()
 	bucket := s3test.Start()
 	t.Cleanup(bucket.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "kiln-test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "kiln-test")
 	bucket.Put("alice-private", "doc.yaml", []byte(helloDoc))
 	bucket.Put("unclaimed", "doc.yaml", []byte(helloDoc))
 	credFile, alice, bob := writeCredentials(t)
-	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile, "--s3-endpoint", bucket.URL,
+	srv := kilntest.StartEnv(t, s3Creds, "--auth", "strict", "--credentials", credFile, "--s3-endpoint", bucket.URL,
 		"--s3-bucket-owner", "alice-private=111111111111")
 	ctx := kilntest.Context(t)
 	create := func(c *imagebuilder.Client, version, uri string) error {

@@ -56,6 +56,7 @@ func bashComponent(name string, commands ...string) string {
 // the instance type's memory in the reason; a fork bomb stalls at the
 // process limit, fails its step, and kiln keeps serving throughout.
 func TestBuildJailLimits(t *testing.T) {
+	t.Parallel()
 	f := newBuildFixture(t, true)
 	if strings.Contains(f.srv.Log(), "build limits: not enforced") {
 		t.Skip("this host cannot enforce build limits")
@@ -107,6 +108,7 @@ func TestBuildJailLimits(t *testing.T) {
 // kiln's own API on the host's loopback, nor leave its namespaces through
 // unshare; with --build-network host it can reach it (the control).
 func TestBuildJailNetwork(t *testing.T) {
+	t.Parallel()
 	probe := func(t *testing.T, f *buildFixture) string {
 		_, port, err := net.SplitHostPort(strings.TrimPrefix(f.srv.URL, "http://"))
 		if err != nil {

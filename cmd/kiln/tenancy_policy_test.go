@@ -79,6 +79,7 @@ func canSeeComponent(t *testing.T, c *imagebuilder.Client, arn string) bool {
 }
 
 func TestPolicyEvaluatedBetweenAccounts(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob, carol := writeThreeAccounts(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
 	a, b, c := srv.Client(alice), srv.Client(bob), srv.Client(carol)
@@ -142,6 +143,7 @@ func TestPolicyEvaluatedBetweenAccounts(t *testing.T) {
 }
 
 func TestPolicyRefusedNamingTheElement(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob, _ := writeThreeAccounts(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
 	a, b := srv.Client(alice), srv.Client(bob)
@@ -236,6 +238,7 @@ func TestPolicyRefusedNamingTheElement(t *testing.T) {
 }
 
 func TestDependenciesFollowReferencesOnly(t *testing.T) {
+	t.Parallel()
 	credFile, alice, bob, _ := writeThreeAccounts(t)
 	srv := kilntest.Start(t, "--auth", "strict", "--credentials", credFile)
 	a, b := srv.Client(alice), srv.Client(bob)
@@ -328,6 +331,7 @@ phases:
 // still may not read its build logs; alice's logs come out of kiln logs
 // with the component's escape sequences made visible.
 func TestSharedImageLogsStayWithOwner(t *testing.T) {
+	t.Parallel()
 	credFile, _, bob, _ := writeThreeAccounts(t)
 	f := newBuildFixture(t, true, "--credentials", credFile)
 	ctx := kilntest.Context(t)

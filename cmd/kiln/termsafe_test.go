@@ -7,6 +7,7 @@ import (
 )
 
 func TestTermSafeWriter(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"plain text\n\tindented\n", "plain text\n\tindented\n"},
 		{"\x1b[2J\x1b]0;title\x07", `\x1b[2J\x1b]0;title\x07`},
