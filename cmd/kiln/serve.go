@@ -308,7 +308,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	httpSrv := edge.http
 	errc := make(chan error, 1)
 	go func() { errc <- edge.serve() }()
-	fmt.Fprintf(stdout, "kiln listening on %s://%s (region %s, auth %s, data %s)\n", edge.scheme, edge.addr, cfg.region, modeName(mode), cfg.dataDir)
+	fmt.Fprintf(stdout, "kiln listening on %s://%s (region %s, auth %s, data %s)\n", edge.scheme, edge.addr, cfg.region, mode, cfg.dataDir)
 
 	select {
 	case err := <-errc:
@@ -319,16 +319,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return httpSrv.Shutdown(shutdownCtx)
-}
-
-func modeName(m sigv4.Mode) string {
-	switch m {
-	case sigv4.ModeStrict:
-		return "strict"
-	case sigv4.ModeOpen:
-		return "open"
-	}
-	return "loopback"
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
