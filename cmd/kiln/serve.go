@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
@@ -294,8 +295,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}
-	srv.Extra["/kiln/v1/amis"] = amisHandler(engine, srv.Verifier, cfg.dataDir)
-	srv.Extra["/kiln/v1/logs"] = logsHandler(engine, srv.Verifier)
+	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, engine, svc, srv)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
