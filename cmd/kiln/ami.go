@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,12 +16,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/fileutil"
-	"github.com/kiln-build/kiln/internal/server"
-	"github.com/kiln-build/kiln/internal/sigv4"
-	"github.com/kiln-build/kiln/internal/store"
+	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/vm"
 )
 
@@ -51,7 +48,7 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	base := func() string { return strings.TrimRight(*endpoint, "/") + "/kiln/v1/amis" }
+	base := func() string { return strings.TrimRight(*endpoint, "/") + kilnapi.AMIsPath }
 	switch args[0] {
 	case "list":
 		rest, err := parseInterleaved(fs, args[1:])
@@ -59,7 +56,7 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 			fs.Usage()
 			return 2
 		}
-		var amis []build.AMI
+		var amis []ami.AMI
 		if err := getJSON(ctx, base(), &amis); err != nil {
 			fmt.Fprintln(stderr, "kiln ami list:", err)
 			return 1
@@ -256,136 +253,3 @@ func bootFiles(ctx context.Context, raw, dir string) (kernel, initrd, partUUID s
 	})
 	return kernel, initrd, partUUID, err
 }
-
-// amisHandler serves kiln's AMI catalogue under /kiln/v1/amis (list) and
-// /kiln/v1/amis/export (a disk, raw or qcow2), signed like API calls.
-func amisHandler(e *build.Engine, v *sigv4.Verifier, dataDir string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && !(r.Method == http.MethodDelete && r.URL.Path == "/kiln/v1/amis") {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		caller, err := v.Verify(r, nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		if r.Method == http.MethodDelete {
-			deleteAMI(w, r, e, dataDir, caller.Account)
-			return
-		}
-		var amis []build.AMI
-		err = e.Store.View(r.Context(), func(tx store.Tx) error {
-			all, err := build.ListAMIs(r.Context(), tx, e.Region)
-			for _, a := range all {
-				if a.LaunchableBy(caller.Account) {
-					amis = append(amis, a)
-				}
-			}
-			return err
-		})
-		if err != nil {
-			server.InternalError(w, r, e.Log, err)
-			return
-		}
-		switch r.URL.Path {
-		case "/kiln/v1/amis":
-			if amis == nil {
-				amis = []build.AMI{}
-			}
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(amis)
-		case "/kiln/v1/amis/export":
-			id, format := r.URL.Query().Get("imageId"), r.URL.Query().Get("format")
-			for _, a := range amis {
-				if a.ImageID == id {
-					serveDisk(w, r, e.Log, filepath.Join(dataDir, a.Disk), format)
-					return
-				}
-			}
-			http.Error(w, fmt.Sprintf("The AMI '%s' does not exist.", id), http.StatusNotFound)
-		default:
-			http.NotFound(w, r)
-		}
-	})
-}
-
-// serveDisk sends a disk: raw as stored (ranges supported), qcow2
-// converted on the fly into a temporary file.
-func serveDisk(w http.ResponseWriter, r *http.Request, log *slog.Logger, path, format string) {
-	switch format {
-	case "", "raw":
-	case "qcow2":
-		tmp, err := os.CreateTemp("", "kiln-export-*.qcow2")
-		if err != nil {
-			server.InternalError(w, r, log, err)
-			return
-		}
-		tmp.Close()
-		defer os.Remove(tmp.Name())
-		if err := disk.ConvertQcow2(r.Context(), path, tmp.Name()); err != nil {
-			server.InternalError(w, r, log, err)
-			return
-		}
-		path = tmp.Name()
-	default:
-		http.Error(w, "format must be raw or qcow2", http.StatusBadRequest)
-		return
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		server.InternalError(w, r, log, err)
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		server.InternalError(w, r, log, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, filepath.Base(path), fi.ModTime(), f)
-}
-
-// deleteAMI deregisters an AMI the caller owns and removes its disk once
-// no other AMI refers to it (several regions and accounts share one).
-func deleteAMI(w http.ResponseWriter, r *http.Request, e *build.Engine, dataDir, account string) {
-	id := r.URL.Query().Get("imageId")
-	var orphan string
-	err := e.Store.Update(r.Context(), func(tx store.Tx) error {
-		a, err := build.GetAMI(r.Context(), tx, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != account) {
-			return errNoAMI
-		} else if err != nil {
-			return err
-		}
-		if err := build.DeleteAMI(r.Context(), tx, id); err != nil {
-			return err
-		}
-		orphan = a.Disk
-		all, err := build.ListAMIs(r.Context(), tx, e.Region)
-		if err != nil {
-			return err
-		}
-		for _, other := range all {
-			if other.Disk == a.Disk {
-				orphan = ""
-			}
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errNoAMI):
-		http.Error(w, fmt.Sprintf("The AMI '%s' does not exist or is not yours.", id), http.StatusNotFound)
-		return
-	case err != nil:
-		server.InternalError(w, r, e.Log, err)
-		return
-	}
-	if orphan != "" {
-		os.Remove(filepath.Join(dataDir, orphan))
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-var errNoAMI = errors.New("no such AMI")

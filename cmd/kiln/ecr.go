@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/ecr"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
@@ -95,7 +95,7 @@ func machineImageAccess(st store.Store, reg *registry.Registry, home string) fun
 	return func(ctx context.Context, account string, a registry.Access) bool {
 		var digests []string
 		err := st.View(ctx, func(tx store.Tx) error {
-			amis, err := build.ListAMIs(ctx, tx, home)
+			amis, err := ami.List(ctx, tx, home)
 			for _, ami := range amis {
 				if ami.Repository == a.Repository && ami.LaunchableBy(account) {
 					digests = append(digests, ami.Digest)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +18,7 @@ import (
 	"github.com/kiln-build/kiln/internal/ecr"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
-	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
-	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
 )
@@ -68,43 +64,12 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		Executors: map[string]build.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
 			awsapi.ImageTypeAmi: &machine.Executor{
-				Tools: tools, Store: st, Region: cfg.region, DataDir: cfg.dataDir,
+				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir,
 				AllowImportDirs: cfg.allowImportDir,
 				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels")},
 			},
 		},
 	}, nil
-}
-
-// logsHandler serves /kiln/v1/logs?imageBuildVersionArn=ARN[&follow=true]
-// for `kiln logs`: the build's step logs as plain text, streamed. The
-// request is signed like an API call (SigV4, service imagebuilder); the
-// caller must own the image or have it shared.
-func logsHandler(e *build.Engine, v *sigv4.Verifier) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/kiln/v1/logs" || r.Method != http.MethodGet {
-			http.NotFound(w, r)
-			return
-		}
-		caller, err := v.Verify(r, nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		image := r.URL.Query().Get("imageBuildVersionArn")
-		follow := r.URL.Query().Get("follow") == "true"
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		// Only the image's owner reads its build logs: a resource policy
-		// shares the image, not what its build printed.
-		canSee := func(res store.Resource) bool { return service.LogsReadable(res, caller.Account) }
-		if err := e.WriteLogs(r.Context(), w, image, follow, canSee); err != nil {
-			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
-				http.Error(w, apiErr.Message, apiErr.Status())
-				return
-			}
-			server.InternalError(w, r, e.Log, err)
-		}
-	})
 }
 
 // configureMachineImages gives the service the operator's machine-image

@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/kiln-build/kiln/internal/kilnapi"
 )
 
 const logsUsage = `usage: kiln logs [--endpoint URL] [--follow] IMAGE-BUILD-VERSION-ARN
@@ -49,7 +51,7 @@ func logsMain(args []string, stdout, stderr io.Writer) int {
 	if *follow {
 		q.Set("follow", "true")
 	}
-	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+"/kiln/v1/logs?"+q.Encode())
+	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+kilnapi.LogsPath+"?"+q.Encode())
 	if err != nil {
 		// kiln's message may quote what the caller sent; escape it too.
 		safe := &termSafeWriter{w: stderr}

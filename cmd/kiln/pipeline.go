@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,11 +14,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/scheduler"
-	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
-	"github.com/kiln-build/kiln/internal/sigv4"
 )
 
 const pipelineUsage = `usage: kiln pipeline runs [--endpoint URL] [--json] IMAGE-PIPELINE-ARN
@@ -29,9 +26,6 @@ and each StartImagePipelineExecution, with what it did (the image it
 built, or why it skipped or failed). The last 1000 runs are kept.
 Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any on a
 loopback kiln); the endpoint from --endpoint or KILN_ENDPOINT.`
-
-// pipelineRunsPath is the signed endpoint `kiln pipeline runs` reads.
-const pipelineRunsPath = "/kiln/v1/pipeline-runs"
 
 // pipelineMain is `kiln pipeline`.
 func pipelineMain(args []string, stdout, stderr io.Writer) int {
@@ -55,7 +49,7 @@ func pipelineMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	q := url.Values{"imagePipelineArn": {rest[0]}}
-	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+pipelineRunsPath+"?"+q.Encode())
+	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+kilnapi.PipelineRunsPath+"?"+q.Encode())
 	if err != nil {
 		fmt.Fprintln(stderr, "kiln pipeline runs:", err)
 		return 1
@@ -70,18 +64,13 @@ func pipelineMain(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(body)
 		return 0
 	}
-	var out pipelineRunsResponse
+	var out kilnapi.PipelineRunsResponse
 	if err := json.Unmarshal(body, &out); err != nil {
 		fmt.Fprintln(stderr, "kiln pipeline runs: reading the answer:", err)
 		return 1
 	}
 	writeRuns(stdout, out.Runs)
 	return 0
-}
-
-// pipelineRunsResponse is the JSON body of /kiln/v1/pipeline-runs.
-type pipelineRunsResponse struct {
-	Runs []service.PipelineRun `json:"runs"`
 }
 
 // writeRuns prints runs as a table: one line each, with the image built
@@ -111,43 +100,12 @@ func writeRuns(w io.Writer, runs []service.PipelineRun) {
 	tw.Flush()
 }
 
-// pipelineRunsHandler serves GET /kiln/v1/pipeline-runs?imagePipelineArn=ARN
-// for `kiln pipeline runs`: the pipeline's run records as JSON. The
-// request is signed like an API call (SigV4, service imagebuilder); the
-// caller must own the pipeline.
-func pipelineRunsHandler(svc *service.Service, v *sigv4.Verifier) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != pipelineRunsPath || r.Method != http.MethodGet {
-			http.NotFound(w, r)
-			return
-		}
-		caller, err := v.Verify(r, nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
-			return
-		}
-		runs, err := svc.PipelineRuns(r.Context(), caller.Account, r.URL.Query().Get("imagePipelineArn"))
-		if err != nil {
-			if apiErr := (*awsapi.Error)(nil); errors.As(err, &apiErr) {
-				http.Error(w, apiErr.Code+": "+apiErr.Message, apiErr.Status())
-				return
-			}
-			server.InternalError(w, r, svc.Log, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(pipelineRunsResponse{Runs: runs})
-	})
-}
-
-// startScheduler serves `kiln pipeline runs` on srv and starts the loop
-// that fires due pipelines. Pipeline changes made through this process
+// startScheduler starts the loop that fires due pipelines. Pipeline changes made through this process
 // wake the loop at once (other processes sharing the store are noticed at
 // its next refresh). clock is the scheduler's time (nil: the wall clock).
 // The returned stop ends the loop and waits for a
 // firing in progress; serve calls it before stopping the build engine.
-func startScheduler(svc *service.Service, srv *server.Server, clock scheduler.Clock, log *slog.Logger) (stop func()) {
-	srv.Extra[pipelineRunsPath] = pipelineRunsHandler(svc, srv.Verifier)
+func startScheduler(svc *service.Service, clock scheduler.Clock, log *slog.Logger) (stop func()) {
 	sched := &scheduler.Scheduler{Pipelines: svc, Clock: clock, Log: log}
 	svc.Schedules = sched
 	ctx, cancel := context.WithCancel(context.Background())

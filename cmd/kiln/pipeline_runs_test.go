@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 
+	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/service"
 )
@@ -94,7 +95,7 @@ func TestPipelineRuns(t *testing.T) {
 		if code := run([]string{"pipeline", "runs", "--endpoint", srv.URL, "--json", p}, &stdout, &stderr); code != 0 {
 			t.Fatalf("kiln pipeline runs: exit %d: %s", code, stderr.String())
 		}
-		var resp pipelineRunsResponse
+		var resp kilnapi.PipelineRunsResponse
 		if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/arn"
+	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
@@ -295,13 +296,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}
-	srv.Extra["/kiln/v1/amis"] = amisHandler(engine, srv.Verifier, cfg.dataDir)
-	srv.Extra["/kiln/v1/logs"] = logsHandler(engine, srv.Verifier)
+	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, engine, svc, srv)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); engine.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
-	defer startScheduler(svc, srv, clock, log)() // stops before the engine
+	defer startScheduler(svc, clock, log)() // stops before the engine
 	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {
 		return err
 	}

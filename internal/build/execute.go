@@ -67,24 +67,28 @@ type Component struct {
 // Update applies edit to the image record durably: executors publish
 // outputResources and osVersion this way.
 func (b *Build) Update(ctx context.Context, edit func(*awsapi.Image)) error {
-	return b.engine.Store.Update(ctx, func(tx store.Tx) error {
-		r, err := tx.Get(ctx, b.Image.Arn)
-		if err != nil {
-			return err
-		}
-		img, err := decode[awsapi.Image](r)
-		if err != nil {
-			return err
-		}
-		edit(&img)
-		edit(&b.Image)
-		doc, err := json.Marshal(img)
-		if err != nil {
-			return err
-		}
-		r.Doc, r.Updated = doc, b.engine.now()
-		return tx.Put(ctx, r)
-	})
+	return b.engine.Store.Update(ctx, func(tx store.Tx) error { return b.updateIn(ctx, tx, edit) })
+}
+
+// updateIn is Update within tx, for methods that publish more than the
+// image record in one transaction (RegisterAMIs).
+func (b *Build) updateIn(ctx context.Context, tx store.Tx, edit func(*awsapi.Image)) error {
+	r, err := tx.Get(ctx, b.Image.Arn)
+	if err != nil {
+		return err
+	}
+	img, err := decode[awsapi.Image](r)
+	if err != nil {
+		return err
+	}
+	edit(&img)
+	edit(&b.Image)
+	doc, err := json.Marshal(img)
+	if err != nil {
+		return err
+	}
+	r.Doc, r.Updated = doc, b.engine.now()
+	return tx.Put(ctx, r)
 }
 
 // SetPackages records the image's package inventory for ListImagePackages.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
@@ -25,25 +26,25 @@ func (s *Service) machineImageHandlers() map[string]Handler {
 // launch; an image ARN (with `x` wildcards) whose latest AVAILABLE build
 // has an AMI in this region; or an Amazon-owned image name the operator
 // mapped to an AMI (kiln serve --parent-image NAME=AMI-ID).
-func (s *Service) parentAMI(ctx context.Context, tx store.Tx, account, parent string) (build.AMI, error) {
+func (s *Service) parentAMI(ctx context.Context, tx store.Tx, account, parent string) (ami.AMI, error) {
 	id := parent
 	if strings.HasPrefix(parent, "arn:") {
 		a, err := s.parseARN("parentImage", parent, kindImage)
 		if err != nil {
-			return build.AMI{}, err
+			return ami.AMI{}, err
 		}
 		if mapped, ok := s.ParentImages[a.Name]; ok && a.Account == AmazonAccount {
 			id = mapped
 		} else {
 			img, found, err := s.usableImage(ctx, tx, account, a)
 			if err != nil {
-				return build.AMI{}, err
+				return ami.AMI{}, err
 			}
 			if !found {
 				if a.Account == AmazonAccount {
-					return build.AMI{}, badValue("parentImage", "The Amazon-owned image '%s' has no content in kiln; map it to an imported AMI with kiln serve --parent-image %s=AMI-ID.", a.Name, a.Name)
+					return ami.AMI{}, badValue("parentImage", "The Amazon-owned image '%s' has no content in kiln; map it to an imported AMI with kiln serve --parent-image %s=AMI-ID.", a.Name, a.Name)
 				}
-				return build.AMI{}, badValue("parentImage", "The image '%s' does not exist or is not AVAILABLE.", parent)
+				return ami.AMI{}, badValue("parentImage", "The image '%s' does not exist or is not AVAILABLE.", parent)
 			}
 			id = ""
 			owner, _ := arn.Parse(img.Arn)
@@ -56,15 +57,15 @@ func (s *Service) parentAMI(ctx context.Context, tx store.Tx, account, parent st
 				}
 			}
 			if id == "" {
-				return build.AMI{}, badValue("parentImage", "The image '%s' has no AMI in %s.", img.Arn, s.Region)
+				return ami.AMI{}, badValue("parentImage", "The image '%s' has no AMI in %s.", img.Arn, s.Region)
 			}
 		}
 	}
-	ami, err := build.GetAMI(ctx, tx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (ami.Region != s.Region || !ami.LaunchableBy(account))) {
-		return build.AMI{}, badValue("parentImage", "The AMI '%s' does not exist in kiln's catalogue for this account and region.", id)
+	m, err := ami.Get(ctx, tx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (m.Region != s.Region || !m.LaunchableBy(account))) {
+		return ami.AMI{}, badValue("parentImage", "The AMI '%s' does not exist in kiln's catalogue for this account and region.", id)
 	}
-	return ami, err
+	return m, err
 }
 
 // ImportDiskImage imports a disk image (raw or qcow2) or a root

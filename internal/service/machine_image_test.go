@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -16,14 +16,14 @@ func TestParentAMI(t *testing.T) {
 	s := newWorkflowTestService(t, now)
 	s.ParentImages = map[string]string{"debian-12-x86": "ami-00000000000000001"}
 	ctx := context.Background()
-	amis := []build.AMI{
+	amis := []ami.AMI{
 		{ImageID: "ami-00000000000000001", Region: "us-east-1", AccountID: "111111111111", Repository: "kiln/machine-images", Digest: "sha256:aa", Launchable: []string{"all"}},
 		{ImageID: "ami-00000000000000002", Region: "us-east-1", AccountID: "111111111111", Repository: "kiln/machine-images", Digest: "sha256:bb"},
 		{ImageID: "ami-00000000000000003", Region: "eu-west-1", AccountID: "222222222222", Repository: "kiln/machine-images", Digest: "sha256:cc"},
 	}
 	err := s.Store.Update(ctx, func(tx store.Tx) error {
 		for _, a := range amis {
-			if err := build.PutAMI(ctx, tx, s.Region, a, now); err != nil {
+			if err := ami.Put(ctx, tx, s.Region, a, now); err != nil {
 				return err
 			}
 		}
@@ -45,7 +45,7 @@ func TestParentAMI(t *testing.T) {
 		{name: "image ARN with no image", account: "111111111111", parent: "arn:aws:imagebuilder:us-east-1:111111111111:image/nothing/x.x.x", code: "InvalidParameterValueException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got build.AMI
+			var got ami.AMI
 			err := s.Store.View(ctx, func(tx store.Tx) (err error) {
 				got, err = s.parentAMI(ctx, tx, tc.account, tc.parent)
 				return err

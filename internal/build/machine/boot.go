@@ -11,12 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/fileutil"
-	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
 )
 
@@ -295,35 +295,22 @@ func (in *instance) distribute(ctx context.Context, s *build.Step) error {
 	} else {
 		targets = append(targets, target{region: in.x.Region, account: owner, name: defaultName})
 	}
-	var amis []awsapi.Ami
-	err := in.x.Store.Update(ctx, func(tx store.Tx) error {
-		amis = amis[:0]
-		for _, t := range targets {
-			a := build.AMI{
-				ImageID: build.NewAMIID(), Name: t.name, Description: t.description, Region: t.region,
-				AccountID: t.account, Tags: t.tags, Image: img.Arn, Repository: Repository, Digest: in.digest,
-				Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
-			}
-			if err := build.PutAMI(ctx, tx, in.x.Region, a, now); err != nil {
-				return err
-			}
-			amis = append(amis, awsapi.Ami{
-				Region: t.region, Image: a.ImageID, Name: t.name, Description: t.description, AccountId: t.account,
-				State: &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
-			})
+	amis := make([]ami.AMI, len(targets))
+	for i, t := range targets {
+		amis[i] = ami.AMI{
+			Name: t.name, Description: t.description, Region: t.region, AccountID: t.account, Tags: t.tags,
+			Repository: Repository, Digest: in.digest, Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
 		}
-		return nil
-	})
+	}
+	amis, err := in.B.RegisterAMIs(ctx, amis)
 	if err != nil {
 		return err
 	}
 	for _, a := range amis {
-		s.Logf("registered %s %q in %s for account %s", a.Image, a.Name, a.Region, a.AccountId)
+		s.Logf("registered %s %q in %s for account %s", a.ImageID, a.Name, a.Region, a.AccountID)
 	}
-	s.Outputs["amis"] = amis
-	return in.B.Update(ctx, func(img *awsapi.Image) {
-		img.OutputResources = &awsapi.OutputResources{Amis: amis}
-	})
+	s.Outputs["amis"] = in.B.Image.OutputResources.Amis
+	return nil
 }
 
 // expandName expands the variables Image Builder allows in AMI names.

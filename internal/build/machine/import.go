@@ -18,13 +18,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/inventory"
 	"github.com/kiln-build/kiln/internal/oci"
-	"github.com/kiln-build/kiln/internal/store"
 )
 
 // S3Opener opens an object at the configured S3-compatible endpoint.
@@ -185,7 +185,7 @@ func (x *Executor) Import(ctx context.Context, b *build.Build, log io.Writer) er
 
 	// The disk, and what the root filesystem says about itself.
 	var pkgs []inventory.Package
-	rel := diskPath(digest)
+	rel := ami.DiskPath(digest)
 	final := filepath.Join(x.DataDir, rel)
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return err
@@ -238,19 +238,14 @@ func (x *Executor) Import(ctx context.Context, b *build.Build, log io.Writer) er
 		}
 	}
 	now := time.Now().UTC()
-	a := build.AMI{
-		ImageID: build.NewAMIID(), Name: b.Image.Name + " " + strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-"),
+	amis, err := b.RegisterAMIs(ctx, []ami.AMI{{
+		Name:        b.Image.Name + " " + strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-"),
 		Description: "imported from " + b.Job.Import.URI, Region: x.Region, AccountID: b.Job.Account,
-		Image: b.Image.Arn, Repository: Repository, Digest: digest, Disk: rel, Size: fi.Size(), CreationDate: now,
-	}
-	if err := x.Store.Update(ctx, func(tx store.Tx) error { return build.PutAMI(ctx, tx, x.Region, a, now) }); err != nil {
+		Repository: Repository, Digest: digest, Disk: rel, Size: fi.Size(), CreationDate: now,
+	}})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "registered %s\n", a.ImageID)
-	return b.Update(ctx, func(img *awsapi.Image) {
-		img.OutputResources = &awsapi.OutputResources{Amis: []awsapi.Ami{{
-			Region: a.Region, Image: a.ImageID, Name: a.Name, Description: a.Description, AccountId: a.AccountID,
-			State: &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
-		}}}
-	})
+	fmt.Fprintf(log, "registered %s\n", amis[0].ImageID)
+	return nil
 }

@@ -37,6 +37,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/build/guest"
@@ -45,7 +46,6 @@ import (
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
-	"github.com/kiln-build/kiln/internal/store"
 	"github.com/kiln-build/kiln/internal/vm"
 	"github.com/kiln-build/kiln/internal/vm/agent"
 )
@@ -61,7 +61,8 @@ const defaultVolumeSize = 8
 // Executor builds and imports machine images.
 type Executor struct {
 	sandboxed.Tools
-	Store   store.Store
+	// Region is where an AMI is registered when no distribution
+	// configuration names one.
 	Region  string
 	DataDir string
 	// AllowImportDirs are the directories file:// imports may read from.
@@ -283,16 +284,10 @@ func tagFor(name, versionTag string) string {
 	return t
 }
 
-// diskPath is where the disk of a root filesystem digest lives, relative
-// to the data directory.
-func diskPath(digest string) string {
-	return filepath.Join("disks", strings.ReplaceAll(digest, ":", "-")+".raw")
-}
-
 // writeDisk writes the disk for a root tree unless the disk of this
 // digest exists (the same content was built before).
 func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int64, s *build.Step) (string, int64, error) {
-	rel := diskPath(digest)
+	rel := ami.DiskPath(digest)
 	final := filepath.Join(x.DataDir, rel)
 	if fi, err := os.Stat(final); err == nil {
 		s.Logf("the disk of this root filesystem exists already; reusing %s", rel)

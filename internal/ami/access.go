@@ -1,0 +1,125 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// ErrNotFound is the answer for an AMI the caller may not use, whether it
+// exists or not: telling the two apart would disclose another account's
+// private AMIs.
+var ErrNotFound = errors.New("no such AMI")
+
+// ErrFormat is Export's answer to a format other than raw or qcow2.
+var ErrFormat = errors.New("format must be raw or qcow2")
+
+// Catalogue is the catalogue as accounts use it: every operation takes the
+// calling account and applies the visibility rule (AMI.LaunchableBy).
+type Catalogue struct {
+	Store store.Store
+	// Home is kiln's own region, under which every row is stored.
+	Home string
+	// DataDir is kiln's data directory, which AMI.Disk is relative to.
+	DataDir string
+}
+
+// Launchable lists the AMIs account owns or may launch, never nil.
+func (c *Catalogue) Launchable(ctx context.Context, account string) ([]AMI, error) {
+	out := []AMI{}
+	err := c.Store.View(ctx, func(tx store.Tx) error {
+		all, err := List(ctx, tx, c.Home)
+		for _, a := range all {
+			if a.LaunchableBy(account) {
+				out = append(out, a)
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+// Lookup returns one AMI account may launch; ErrNotFound otherwise.
+func (c *Catalogue) Lookup(ctx context.Context, account, id string) (AMI, error) {
+	var a AMI
+	err := c.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		a, err = Get(ctx, tx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !a.LaunchableBy(account)) {
+			return ErrNotFound
+		}
+		return err
+	})
+	return a, err
+}
+
+// Export makes an AMI's disk available in format ("raw" or "" for the disk
+// as stored, "qcow2" converted into a temporary file) and returns its
+// path; release drops what the conversion made and must be called once
+// the file has been read. The caller must be able to launch the AMI.
+func (c *Catalogue) Export(ctx context.Context, account, id, format string) (path string, release func(), err error) {
+	if format != "" && format != "raw" && format != "qcow2" {
+		return "", nil, ErrFormat
+	}
+	a, err := c.Lookup(ctx, account, id)
+	if err != nil {
+		return "", nil, err
+	}
+	path = filepath.Join(c.DataDir, a.Disk)
+	if format != "qcow2" {
+		return path, func() {}, nil
+	}
+	tmp, err := os.CreateTemp("", "kiln-export-*.qcow2")
+	if err != nil {
+		return "", nil, err
+	}
+	tmp.Close()
+	release = func() { os.Remove(tmp.Name()) }
+	if err := disk.ConvertQcow2(ctx, path, tmp.Name()); err != nil {
+		release()
+		return "", nil, err
+	}
+	return tmp.Name(), release, nil
+}
+
+// Deregister removes an AMI account owns (ErrNotFound for any other,
+// including one it may only launch) and then its disk, once no other AMI
+// refers to it: several regions and accounts share one disk.
+func (c *Catalogue) Deregister(ctx context.Context, account, id string) error {
+	var orphan string
+	err := c.Store.Update(ctx, func(tx store.Tx) error {
+		orphan = ""
+		a, err := Get(ctx, tx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != account) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if err := Delete(ctx, tx, id); err != nil {
+			return err
+		}
+		all, err := List(ctx, tx, c.Home)
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
+			if other.Disk == a.Disk {
+				return nil
+			}
+		}
+		orphan = a.Disk
+		return nil
+	})
+	if err != nil || orphan == "" {
+		return err
+	}
+	// The row is gone whatever happens to the file; a disk left behind
+	// costs space, not correctness, so its removal error is not the
+	// caller's.
+	os.Remove(filepath.Join(c.DataDir, orphan))
+	return nil
+}

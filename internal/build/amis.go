@@ -1,0 +1,56 @@
+package build
+
+import (
+	"context"
+
+	"github.com/kiln-build/kiln/internal/ami"
+	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/store"
+)
+
+// RegisterAMIs is how an executor publishes the machine images a build
+// made: the AMIs go into kiln's catalogue and become the image's
+// outputResources in one transaction, so no AMI is ever listed for an
+// image that does not name it, or the other way round. Each AMI gets a
+// fresh id, the build's image ARN and now as its creation date where the
+// executor left them empty. It returns the AMIs as registered.
+//
+// Executors never write the store themselves: the engine owns the records
+// a build leaves behind, which is what lets it test, retry and clean them.
+func (b *Build) RegisterAMIs(ctx context.Context, amis []ami.AMI) ([]ami.AMI, error) {
+	now := b.engine.now()
+	out := make([]ami.AMI, len(amis))
+	for i, a := range amis {
+		if a.ImageID == "" {
+			a.ImageID = ami.NewID()
+		}
+		if a.Image == "" {
+			a.Image = b.Image.Arn
+		}
+		if a.CreationDate.IsZero() {
+			a.CreationDate = now
+		}
+		out[i] = a
+	}
+	outputs := make([]awsapi.Ami, len(out))
+	for i, a := range out {
+		outputs[i] = awsapi.Ami{
+			Region: a.Region, Image: a.ImageID, Name: a.Name, Description: a.Description, AccountId: a.AccountID,
+			State: &awsapi.ImageState{Status: awsapi.ImageStatusAvailable},
+		}
+	}
+	err := b.engine.Store.Update(ctx, func(tx store.Tx) error {
+		for _, a := range out {
+			if err := ami.Put(ctx, tx, b.engine.Region, a, now); err != nil {
+				return err
+			}
+		}
+		return b.updateIn(ctx, tx, func(img *awsapi.Image) {
+			img.OutputResources = &awsapi.OutputResources{Amis: outputs}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
