@@ -11,11 +11,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/container"
-	"github.com/kiln-build/kiln/internal/build/machine"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/ecr"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/container"
+	"github.com/kiln-build/kiln/internal/engine/machine"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/service"
@@ -25,7 +25,7 @@ import (
 
 // newEngine wires the build engine: the container executor over kiln's
 // registry and the shared layer cache in the data directory.
-func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAddr string, guard *ecr.Guard, log *slog.Logger) (*build.Engine, error) {
+func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAddr string, guard *ecr.Guard, log *slog.Logger) (*engine.Engine, error) {
 	network, noLimits, err := buildJail(cfg, log)
 	if err != nil {
 		return nil, err
@@ -59,9 +59,9 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 		Pull:  pull, Binary: exe, Network: network, NoLimits: noLimits,
 		OwnerAuth: ownerAuth, Authorize: authorize,
 	}
-	return &build.Engine{
+	return &engine.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,
-		Executors: map[string]build.Executor{
+		Executors: map[string]engine.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
 			awsapi.ImageTypeAmi: &machine.Executor{
 				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir,

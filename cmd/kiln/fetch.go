@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/container"
-	"github.com/kiln-build/kiln/internal/build/machine"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/caller"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/container"
+	"github.com/kiln-build/kiln/internal/engine/machine"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
@@ -71,7 +71,7 @@ func (f *fetchers) documents() *service.Fetcher {
 
 // wire gives the build engine's executors and log uploader the guarded
 // clients.
-func (f *fetchers) wire(e *build.Engine) {
+func (f *fetchers) wire(e *engine.Engine) {
 	if f.s3 != nil {
 		e.UploadLog = newS3Uploader(f.endpoint, f.region, f.s3, f.buckets)
 	}

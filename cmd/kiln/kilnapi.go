@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kiln-build/kiln/internal/ami"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
@@ -14,11 +14,11 @@ import (
 // kilnEndpoints is the handler for kiln's own endpoints (kilnapi.Prefix),
 // which `kiln ami`, `kiln logs` and `kiln pipeline runs` call, signed like
 // the API and checked by its Verifier.
-func kilnEndpoints(cfg serveConfig, st store.Store, engine *build.Engine, svc *service.Service, srv *server.Server) http.Handler {
+func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server) http.Handler {
 	return kilnapi.New(kilnapi.Config{
 		Verifier: srv.Verifier,
 		AMIs:     &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
-		Logs:     engine,
+		Logs:     builds,
 		Runs:     svc,
 		Log:      srv.Log,
 	})

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/kiln-build/kiln/internal/build/guest"
+	"github.com/kiln-build/kiln/internal/engine/guest"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 

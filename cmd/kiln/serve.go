@@ -287,19 +287,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(cfg, st, reg, edge.addr, guard, log)
+	builds, err := newEngine(cfg, st, reg, edge.addr, guard, log)
 	if err != nil {
 		return err
 	}
-	fetchers.wire(engine)
-	svc.Builds = engine
+	fetchers.wire(builds)
+	svc.Builds = builds
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}
-	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, engine, svc, srv)
+	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
-	go func() { defer close(engineDone); engine.Run(engineCtx) }()
+	go func() { defer close(engineDone); builds.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
 	defer startScheduler(svc, clock, log)() // stops before the engine
 	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {

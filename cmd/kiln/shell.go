@@ -11,8 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -48,7 +48,7 @@ func shellMain(args []string, stdout, stderr io.Writer) int {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	path := filepath.Join(build.WorkDir(*dataDir, image), sandboxed.ShellInfoFile)
+	path := filepath.Join(engine.WorkDir(*dataDir, image), sandboxed.ShellInfoFile)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "kiln shell: no kept instance for %s in %s (only failed builds whose infrastructure configuration sets terminateInstanceOnFailure to false keep one)\n", image, *dataDir)

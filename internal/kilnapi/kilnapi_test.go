@@ -21,7 +21,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/kilnapi"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
@@ -106,7 +106,7 @@ func newFixture(t *testing.T) *fixture {
 	h := kilnapi.New(kilnapi.Config{
 		Verifier: &sigv4.Verifier{Mode: sigv4.ModeStrict, Service: "imagebuilder", Region: region, Principals: principals},
 		AMIs:     &ami.Catalogue{Store: st, Home: region, DataDir: dataDir},
-		Logs:     &build.Engine{Store: st, Region: region, DataDir: dataDir},
+		Logs:     &engine.Engine{Store: st, Region: region, DataDir: dataDir},
 		Runs:     &service.Service{Store: st, Partition: "aws", Region: region},
 	})
 	srv := httptest.NewServer(h)

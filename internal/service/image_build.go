@@ -8,8 +8,8 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
 	"github.com/kiln-build/kiln/internal/catalog"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -107,7 +107,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		img.ImageTestsConfiguration = &awsapi.ImageTestsConfiguration{ImageTestsEnabled: ptr(true), TimeoutMinutes: ptr(int32(720))}
 	}
 	var (
-		spec       build.Spec
+		spec       engine.Spec
 		recipeName string
 		version    string
 		comps      []awsapi.ComponentConfiguration
@@ -179,7 +179,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		if err != nil {
 			return "", badValue(member, "The component '%s' does not resolve to a component you can use.", c.ComponentArn)
 		}
-		spec.Components = append(spec.Components, build.ComponentRef{ARN: r.ARN, Parameters: c.Parameters})
+		spec.Components = append(spec.Components, engine.ComponentRef{ARN: r.ARN, Parameters: c.Parameters})
 	}
 	if spec.Workflows, err = s.buildWorkflows(ctx, tx, account, img.Type, req.Workflows); err != nil {
 		return "", err
@@ -205,7 +205,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 	if err := tx.Insert(ctx, row); err != nil {
 		return "", err
 	}
-	return img.Arn, build.Enqueue(ctx, tx, row, spec, now)
+	return img.Arn, engine.Enqueue(ctx, tx, row, spec, now)
 }
 
 // containerParent turns a container recipe's parentImage into the
@@ -241,8 +241,8 @@ func (s *Service) containerParent(ctx context.Context, tx store.Tx, account, par
 // buildWorkflows picks the workflows of a build: the ones given (each
 // resolved to a build ARN), and Amazon's defaults for every type not given,
 // in the order build, test, distribution.
-func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imageType string, given []awsapi.WorkflowConfiguration) ([]build.WorkflowRef, error) {
-	byType := map[string][]build.WorkflowRef{}
+func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imageType string, given []awsapi.WorkflowConfiguration) ([]engine.WorkflowRef, error) {
+	byType := map[string][]engine.WorkflowRef{}
 	for i, wc := range given {
 		member := fmt.Sprintf("workflows[%d].workflowArn", i)
 		r, err := s.reference(ctx, tx, account, member, wc.WorkflowArn, "workflow", workflowKinds...)
@@ -256,7 +256,7 @@ func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imag
 		if err := checkWorkflowParameters(i, wf, wc.Parameters); err != nil {
 			return nil, err
 		}
-		byType[wf.Type] = append(byType[wf.Type], build.WorkflowRef{
+		byType[wf.Type] = append(byType[wf.Type], engine.WorkflowRef{
 			ARN: r.ARN, Type: wf.Type, Parameters: wc.Parameters, OnFailure: wc.OnFailure,
 		})
 	}
@@ -268,7 +268,7 @@ func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imag
 	if err != nil {
 		return nil, err
 	}
-	var out []build.WorkflowRef
+	var out []engine.WorkflowRef
 	for _, typ := range []string{awsapi.WorkflowTypeBuild, awsapi.WorkflowTypeTest, awsapi.WorkflowTypeDistribution} {
 		if refs, ok := byType[typ]; ok {
 			out = append(out, refs...)
@@ -279,7 +279,7 @@ func (s *Service) buildWorkflows(ctx context.Context, tx store.Tx, account, imag
 				awsapi.WorkflowTypeBuild: "build", awsapi.WorkflowTypeTest: "test", awsapi.WorkflowTypeDistribution: "distribute",
 			}[typ]+suffix {
 				a := arn.New(s.Partition, s.Region, AmazonAccount, workflowKind(typ), c.Name).WithVersion(c.Version).WithBuild(1)
-				out = append(out, build.WorkflowRef{ARN: a.String(), Type: typ})
+				out = append(out, engine.WorkflowRef{ARN: a.String(), Type: typ})
 			}
 		}
 	}
@@ -324,10 +324,10 @@ func (s *Service) CancelImageCreation(ctx context.Context, account string, in *a
 			if err != nil {
 				return err
 			}
-			if build.IsTerminal(imageStatus(img)) {
+			if engine.IsTerminal(imageStatus(img)) {
 				return invalidRequest("The image '%s' is %s; only an image that is still being built can be cancelled.", a, imageStatus(img))
 			}
-			going, err := build.RequestCancel(ctx, tx, a.String(), s.now())
+			going, err := engine.RequestCancel(ctx, tx, a.String(), s.now())
 			if err == nil && !going {
 				return invalidRequest("The image '%s' has no build in progress.", a)
 			}
@@ -367,7 +367,7 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 			if err != nil {
 				return err
 			}
-			if err := build.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
+			if err := engine.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
 				return err
 			}
 			now := s.now()
@@ -382,7 +382,7 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 			if err := tx.Put(ctx, r); err != nil {
 				return err
 			}
-			return build.Enqueue(ctx, tx, r, job, now)
+			return engine.Enqueue(ctx, tx, r, job, now)
 		})
 	})
 	if err != nil {
@@ -393,8 +393,8 @@ func (s *Service) RetryImage(ctx context.Context, account string, in *awsapi.Ret
 
 // retrySpec resolves a failed machine image's build again from the
 // snapshot its record keeps (recipe, workflows).
-func (s *Service) retrySpec(ctx context.Context, tx store.Tx, account string, img awsapi.Image) (build.Spec, error) {
-	var spec build.Spec
+func (s *Service) retrySpec(ctx context.Context, tx store.Tx, account string, img awsapi.Image) (engine.Spec, error) {
+	var spec engine.Spec
 	if img.ImageRecipe == nil {
 		return spec, invalidRequest("The image '%s' was imported, not built; import it again instead.", img.Arn)
 	}
@@ -412,7 +412,7 @@ func (s *Service) retrySpec(ctx context.Context, tx store.Tx, account string, im
 		if err != nil {
 			return spec, err
 		}
-		spec.Components = append(spec.Components, build.ComponentRef{ARN: r.ARN, Parameters: c.Parameters})
+		spec.Components = append(spec.Components, engine.ComponentRef{ARN: r.ARN, Parameters: c.Parameters})
 	}
 	spec.Workflows, err = s.buildWorkflows(ctx, tx, account, img.Type, img.Workflows)
 	return spec, err
@@ -431,14 +431,14 @@ func (s *Service) DeleteImage(ctx context.Context, account string, in *awsapi.De
 		if err != nil {
 			return err
 		}
-		if !build.IsTerminal(imageStatus(img)) {
+		if !engine.IsTerminal(imageStatus(img)) {
 			return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException,
 				"The image '%s' is %s; cancel its build with CancelImageCreation before deleting it.", a, imageStatus(img))
 		}
 		if len(r.SharedWith) > 0 {
 			return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException, "The image '%s' is shared by a resource policy.", a)
 		}
-		if err := build.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
+		if err := engine.DeleteImageRecords(ctx, tx, s.Region, a.String()); err != nil {
 			return err
 		}
 		if err := tx.Delete(ctx, a.String()); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -7,13 +7,13 @@ import (
 	"strconv"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
 // What the build engine recorded about a build, read back: workflow
 // executions, their steps, and the image's package inventory. The engine
-// writes these rows (internal/build); the service only decides who may
+// writes these rows (internal/engine); the service only decides who may
 // read them — the image's owner and the accounts it is shared with.
 
 func (s *Service) imageExecutionHandlers() map[string]Handler {
@@ -53,10 +53,10 @@ func (s *Service) ListWorkflowExecutions(ctx context.Context, account string, in
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: awsapi.OpListWorkflowExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: build.KindWorkflowExecution, Region: s.Region, Name: image.ARN},
+		query: store.Query{Kind: engine.KindWorkflowExecution, Region: s.Region, Name: image.ARN},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.WorkflowExecutionMetadata, error) {
-		var x build.WorkflowExecution
+		var x engine.WorkflowExecution
 		err := json.Unmarshal(r.Doc, &x)
 		return awsapi.WorkflowExecutionMetadata{
 			WorkflowBuildVersionArn: x.WorkflowBuildVersionArn, WorkflowExecutionId: x.WorkflowExecutionId,
@@ -92,7 +92,7 @@ func (s *Service) GetWorkflowExecution(ctx context.Context, account string, in *
 	missing := notFound("The workflow execution '%s' does not exist.", in.WorkflowExecutionId)
 	var out awsapi.GetWorkflowExecutionResponse
 	err := s.view(ctx, func(tx store.Tx) error {
-		x, _, err := build.GetWorkflowExecution(ctx, tx, in.WorkflowExecutionId)
+		x, _, err := engine.GetWorkflowExecution(ctx, tx, in.WorkflowExecutionId)
 		if errors.Is(err, store.ErrNotFound) {
 			return missing
 		} else if err != nil {
@@ -110,10 +110,10 @@ func (s *Service) GetWorkflowExecution(ctx context.Context, account string, in *
 // ListWorkflowStepExecutions lists the steps of one workflow execution.
 func (s *Service) ListWorkflowStepExecutions(ctx context.Context, account string, in *awsapi.ListWorkflowStepExecutionsRequest) (*awsapi.ListWorkflowStepExecutionsResponse, error) {
 	missing := notFound("The workflow execution '%s' does not exist.", in.WorkflowExecutionId)
-	var x build.WorkflowExecution
+	var x engine.WorkflowExecution
 	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
-		x, _, err = build.GetWorkflowExecution(ctx, tx, in.WorkflowExecutionId)
+		x, _, err = engine.GetWorkflowExecution(ctx, tx, in.WorkflowExecutionId)
 		if errors.Is(err, store.ErrNotFound) {
 			return missing
 		} else if err != nil {
@@ -128,10 +128,10 @@ func (s *Service) ListWorkflowStepExecutions(ctx context.Context, account string
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{
 		op: awsapi.OpListWorkflowStepExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: build.KindStepExecution, Region: s.Region, Name: x.WorkflowExecutionId},
+		query: store.Query{Kind: engine.KindStepExecution, Region: s.Region, Name: x.WorkflowExecutionId},
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.WorkflowStepMetadata, error) {
-		var st build.StepExecution
+		var st engine.StepExecution
 		err := json.Unmarshal(r.Doc, &st)
 		return awsapi.WorkflowStepMetadata{
 			StepExecutionId: st.StepExecutionId, Name: st.Name, Description: st.Description, Action: st.Action,
@@ -153,7 +153,7 @@ func (s *Service) GetWorkflowStepExecution(ctx context.Context, account string, 
 	missing := notFound("The workflow step execution '%s' does not exist.", in.StepExecutionId)
 	var out awsapi.GetWorkflowStepExecutionResponse
 	err := s.view(ctx, func(tx store.Tx) error {
-		st, _, err := build.GetStepExecution(ctx, tx, in.StepExecutionId)
+		st, _, err := engine.GetStepExecution(ctx, tx, in.StepExecutionId)
 		if errors.Is(err, store.ErrNotFound) {
 			return missing
 		} else if err != nil {
@@ -198,7 +198,7 @@ func (s *Service) ListImagePackages(ctx context.Context, account string, in *aws
 		if err != nil {
 			return err
 		}
-		pkgs, err = build.ImagePackages(ctx, tx, image.ARN)
+		pkgs, err = engine.ImagePackages(ctx, tx, image.ARN)
 		return err
 	})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -134,7 +134,7 @@ func (s *Service) ImportDiskImage(ctx context.Context, account string, in *awsap
 				return err
 			}
 			out.ImageBuildVersionArn = img.Arn
-			return build.Enqueue(ctx, tx, row, build.Spec{Import: &build.ImportSpec{URI: in.Uri}}, now)
+			return engine.Enqueue(ctx, tx, row, engine.Spec{Import: &engine.ImportSpec{URI: in.Uri}}, now)
 		})
 	})
 	if err != nil {

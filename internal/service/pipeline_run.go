@@ -13,13 +13,13 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/schedule"
 	"github.com/kiln-build/kiln/internal/scheduler"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
-// Kinds of kiln's own pipeline rows in the store (see internal/build for
+// Kinds of kiln's own pipeline rows in the store (see internal/engine for
 // the "kiln/" convention).
 const (
 	// KindPipelineRun is one run of a pipeline: a due tick of its
@@ -232,7 +232,7 @@ func (s *Service) watchBuilds(ctx context.Context, tx store.Tx, tick *pipelineTi
 			return running, err
 		}
 		switch {
-		case !build.IsTerminal(status):
+		case !engine.IsTerminal(status):
 			still = append(still, b)
 			if running[0] == "" {
 				running = [2]string{b.Image, status}

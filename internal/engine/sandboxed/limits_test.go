@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
+	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -30,7 +30,7 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.types), func(t *testing.T) {
-			in := &Instance{B: &build.Build{Image: awsapi.Image{
+			in := &Instance{B: &engine.Build{Image: awsapi.Image{
 				InfrastructureConfiguration: &awsapi.InfrastructureConfiguration{InstanceTypes: tt.types},
 			}}}
 			got, from := in.limits()

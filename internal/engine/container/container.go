@@ -37,10 +37,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/guest"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/dockerfile"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/guest"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
@@ -60,8 +60,8 @@ type Executor struct {
 	Fetch *fetch.Client
 }
 
-// Open implements build.Executor.
-func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, error) {
+// Open implements engine.Executor.
+func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, error) {
 	if b.Image.ContainerRecipe == nil {
 		return nil, errors.New("the image has no container recipe")
 	}
@@ -85,8 +85,8 @@ type instance struct {
 	repo   string
 }
 
-// Do implements build.Instance.
-func (in *instance) Do(ctx context.Context, s *build.Step) error {
+// Do implements engine.Instance.
+func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 	switch s.Action {
 	case "LaunchInstance":
 		if s.Workflow == awsapi.WorkflowTypeBuild {
@@ -116,11 +116,11 @@ func (in *instance) Do(ctx context.Context, s *build.Step) error {
 	case "DistributeContainerImage":
 		return in.distribute(ctx, s)
 	}
-	return fmt.Errorf("%w: %s", build.ErrUnsupportedAction, s.Action)
+	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
 }
 
 // runBuild runs the Dockerfile, then makes and pushes the image.
-func (in *instance) runBuild(ctx context.Context, s *build.Step) error {
+func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 	if in.Stage == "" {
 		if err := in.Bootstrap(s); err != nil {
 			return err
@@ -201,7 +201,7 @@ func (in *instance) runBuild(ctx context.Context, s *build.Step) error {
 }
 
 // runDockerfileStep runs one filesystem-changing instruction.
-func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s *build.Step, st dockerfile.Step) error {
+func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step) error {
 	cfg.Env, cfg.Dir = st.Env, st.Dir
 	if cfg.Dir == "" {
 		cfg.Dir = "/"
@@ -236,7 +236,7 @@ func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s
 // copy runs COPY/ADD. Sources are read from the build context, which for
 // an Image Builder recipe holds the staged component documents (there is
 // no other context: the recipe is a template, not a directory).
-func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *build.Step, st dockerfile.Step) error {
+func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step) error {
 	var srcs []string
 	for i, src := range st.Sources {
 		if strings.Contains(src, "://") {
@@ -271,7 +271,7 @@ const maxDownload = 4 << 30
 // name when the destination is a directory. It goes through kiln's
 // guarded fetcher: the recipe's author must not reach the host's own
 // services, the metadata service or a private network through kiln.
-func (in *instance) download(ctx context.Context, s *build.Step, i int, src, checksum string) (string, error) {
+func (in *instance) download(ctx context.Context, s *engine.Step, i int, src, checksum string) (string, error) {
 	u, err := url.Parse(src)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", fmt.Errorf("only http and https URLs can be added")
@@ -313,7 +313,7 @@ func (in *instance) download(ctx context.Context, s *build.Step, i int, src, che
 	return filepath.Base(dir) + "/" + base, nil
 }
 
-func (in *instance) runTests(ctx context.Context, s *build.Step) error {
+func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
 	if in.Stage == "" {
 		if err := in.Bootstrap(s); err != nil {
 			return err
@@ -363,7 +363,7 @@ func (in *instance) assemble(layer v1.Layer, plan *dockerfile.Plan) (v1.Image, e
 
 // distribute tags the image in the repositories the distribution
 // configuration names for this region, with its containerTags.
-func (in *instance) distribute(ctx context.Context, s *build.Step) error {
+func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 	if in.result == nil {
 		return errors.New("there is no built image to distribute")
 	}

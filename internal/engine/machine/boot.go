@@ -13,9 +13,9 @@ import (
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/vm"
 )
@@ -136,7 +136,7 @@ func (c *consoleWriter) set(w io.Writer) {
 }
 
 // launchTest makes the test copy of the disk and boots it.
-func (in *instance) launchTest(ctx context.Context, s *build.Step) error {
+func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	if in.disk == "" {
 		return errors.New("there is no built image to test")
 	}
@@ -204,7 +204,7 @@ func (in *instance) launchTest(ctx context.Context, s *build.Step) error {
 }
 
 // runTests runs the test phase inside the booted guest.
-func (in *instance) runTests(ctx context.Context, s *build.Step) error {
+func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
 	if in.agent == nil {
 		return errors.New("the test instance is not running")
 	}
@@ -224,7 +224,7 @@ func (in *instance) runTests(ctx context.Context, s *build.Step) error {
 }
 
 // terminateTest powers the guest off and drops the test copy.
-func (in *instance) terminateTest(ctx context.Context, s *build.Step) error {
+func (in *instance) terminateTest(ctx context.Context, s *engine.Step) error {
 	if in.console != nil {
 		in.console.set(s.Log)
 	}
@@ -255,7 +255,7 @@ func (in *instance) terminateTest(ctx context.Context, s *build.Step) error {
 // distribute registers the image as an AMI in every region and account
 // the distribution names (its own region and account when there is no
 // distribution configuration). Every AMI refers to the same disk.
-func (in *instance) distribute(ctx context.Context, s *build.Step) error {
+func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 	if in.disk == "" {
 		return errors.New("there is no built image to distribute")
 	}

@@ -9,7 +9,7 @@
 // resources, as rows of kiln's own kinds (prefix "kiln/"), so a job is
 // enqueued in the same transaction that creates its image and survives
 // kill -9 like any acknowledged write.
-package build
+package engine
 
 import (
 	"context"

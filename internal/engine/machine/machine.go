@@ -39,10 +39,10 @@ import (
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/guest"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/guest"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
@@ -78,8 +78,8 @@ type Executor struct {
 	BootTimeout time.Duration
 }
 
-// Open implements build.Executor.
-func (x *Executor) Open(ctx context.Context, b *build.Build) (build.Instance, error) {
+// Open implements engine.Executor.
+func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, error) {
 	if b.Image.ImageRecipe == nil {
 		return nil, errors.New("the image has no image recipe")
 	}
@@ -110,8 +110,8 @@ type instance struct {
 	testDisk string
 }
 
-// Do implements build.Instance.
-func (in *instance) Do(ctx context.Context, s *build.Step) error {
+// Do implements engine.Instance.
+func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 	switch s.Action {
 	case "LaunchInstance":
 		if s.Workflow == awsapi.WorkflowTypeTest {
@@ -158,10 +158,10 @@ func (in *instance) Do(ctx context.Context, s *build.Step) error {
 	case "DistributeImage":
 		return in.distribute(ctx, s)
 	}
-	return fmt.Errorf("%w: %s", build.ErrUnsupportedAction, s.Action)
+	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
 }
 
-// Close implements build.Instance.
+// Close implements engine.Instance.
 func (in *instance) Close(keep bool) error {
 	if in.machine != nil {
 		in.machine.Kill()
@@ -173,7 +173,7 @@ func (in *instance) Close(keep bool) error {
 // at an instance's first boot: as a script, as root, before the
 // components. systemsManagerAgent.uninstallAfterBuild has nothing to undo:
 // kiln never installs an SSM agent.
-func (in *instance) userData(ctx context.Context, s *build.Step) error {
+func (in *instance) userData(ctx context.Context, s *engine.Step) error {
 	aic := in.B.Image.ImageRecipe.AdditionalInstanceConfiguration
 	if aic == nil {
 		return nil
@@ -230,7 +230,7 @@ func rootVolume(r *awsapi.ImageRecipe) (root int64, extra []int64) {
 
 // createImage turns the build's changes into a layer on the parent's root
 // filesystem, pushes it, and writes the disk.
-func (in *instance) createImage(ctx context.Context, s *build.Step) error {
+func (in *instance) createImage(ctx context.Context, s *engine.Step) error {
 	start := time.Now()
 	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
 	if err != nil {
@@ -286,7 +286,7 @@ func tagFor(name, versionTag string) string {
 
 // writeDisk writes the disk for a root tree unless the disk of this
 // digest exists (the same content was built before).
-func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int64, s *build.Step) (string, int64, error) {
+func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int64, s *engine.Step) (string, int64, error) {
 	rel := ami.DiskPath(digest)
 	final := filepath.Join(x.DataDir, rel)
 	if fi, err := os.Stat(final); err == nil {

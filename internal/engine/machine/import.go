@@ -20,9 +20,9 @@ import (
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/sandboxed"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/inventory"
 	"github.com/kiln-build/kiln/internal/oci"
 )
@@ -65,7 +65,7 @@ func ImportAllowed(allowed []string, path string) (string, error) {
 // fetch makes the import's source a local file. Downloads go through
 // kiln's guarded fetcher (x.Fetch, and the S3 opener built on it), so an
 // import URI cannot reach the host's own services or private networks.
-func (x *Executor) fetch(ctx context.Context, b *build.Build, uri string, log io.Writer) (string, error) {
+func (x *Executor) fetch(ctx context.Context, b *engine.Build, uri string, log io.Writer) (string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return "", err
@@ -123,9 +123,9 @@ func isTarball(path string) (bool, error) {
 	return n >= 262 && string(head[257:262]) == "ustar", nil
 }
 
-// Import implements build.Importer: a raw or qcow2 disk image, or a root
+// Import implements engine.Importer: a raw or qcow2 disk image, or a root
 // filesystem tarball, becomes an AVAILABLE machine image with an AMI.
-func (x *Executor) Import(ctx context.Context, b *build.Build, log io.Writer) error {
+func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) error {
 	src, err := x.fetch(ctx, b, b.Job.Import.URI, log)
 	if err != nil {
 		return err

@@ -24,8 +24,8 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/build"
-	"github.com/kiln-build/kiln/internal/build/guest"
+	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/engine/guest"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
@@ -111,7 +111,7 @@ func (in *Instance) OwnRepository(ref string) string {
 // Instance is one build's sandboxed instance.
 type Instance struct {
 	Tools *Tools
-	B     *build.Build
+	B     *engine.Build
 
 	Parent       v1.Image
 	ParentLowers []string
@@ -136,12 +136,12 @@ type Instance struct {
 // Otherwise the work directory is moved aside and deleted in the
 // background: deleting a build's thousands of files must not delay the
 // image becoming AVAILABLE. Build directories left half-deleted by a
-// crash are swept at the next start (build.SweepTrash).
+// crash are swept at the next start (engine.SweepTrash).
 func (in *Instance) Close(keep bool) error {
 	if keep {
 		return in.writeShellInfo()
 	}
-	return build.RemoveInBackground(in.B.WorkDir)
+	return engine.RemoveInBackground(in.B.WorkDir)
 }
 
 // TerminateTest drops the test instance's writable layer.
@@ -189,7 +189,7 @@ func (in *Instance) writeShellInfo() error {
 
 // Launch pulls the parent image ref and prepares the build overlay over
 // its unpacked layers.
-func (in *Instance) Launch(ctx context.Context, s *build.Step, ref string) error {
+func (in *Instance) Launch(ctx context.Context, s *engine.Step, ref string) error {
 	s.Logf("pulling the parent image %s", ref)
 	pull := in.Tools.Pull
 	if in.ActAsOwner && in.Tools.OwnerAuth != nil {
@@ -235,7 +235,7 @@ func overlayDirs(dir string) (upper, work string, err error) {
 	return upper, work, nil
 }
 
-func (in *Instance) LaunchTest(s *build.Step) error {
+func (in *Instance) LaunchTest(s *engine.Step) error {
 	if in.Upper == "" {
 		return errors.New("there is no built image to test")
 	}
@@ -247,7 +247,7 @@ func (in *Instance) LaunchTest(s *build.Step) error {
 
 // bootstrap stages the runner and the component documents: the host side
 // of /.kiln.
-func (in *Instance) Bootstrap(s *build.Step) error {
+func (in *Instance) Bootstrap(s *engine.Step) error {
 	if in.Stage != "" {
 		return nil
 	}
@@ -274,7 +274,7 @@ func (in *Instance) Bootstrap(s *build.Step) error {
 // hasPhase reports whether a component's document has the phase, so
 // components without it cost no runner start. A document that does not
 // parse is run anyway: the runner reports the problem with its line.
-func hasPhase(c build.Component, phase string) bool {
+func hasPhase(c engine.Component, phase string) bool {
 	doc, err := toe.Parse(c.Name, []byte(c.Data))
 	if err != nil {
 		return true
@@ -288,9 +288,9 @@ func hasPhase(c build.Component, phase string) bool {
 }
 
 // ComponentFile is the file name a component document is staged as.
-func ComponentFile(i int, c build.Component) string { return componentFile(i, c) }
+func ComponentFile(i int, c engine.Component) string { return componentFile(i, c) }
 
-func componentFile(i int, c build.Component) string {
+func componentFile(i int, c engine.Component) string {
 	return fmt.Sprintf("%02d-%s.yaml", i+1, c.Name)
 }
 
@@ -363,7 +363,7 @@ type Runner func(ctx context.Context, what string, stdout, stderr io.Writer, arg
 // per component, so a failure names the component and (from the runner's
 // summary) its failed step. With testsOnly only the test phase runs; else
 // every phase but test.
-func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *build.Step, phases []string, testsOnly bool) error {
+func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *engine.Step, phases []string, testsOnly bool) error {
 	cfg.Dir = "/"
 	if in.ComponentDir != "" && in.ComponentDir != "/tmp" {
 		if err := in.Mkdir(ctx, cfg, in.ComponentDir); err != nil {
@@ -387,7 +387,7 @@ func (in *Instance) RunComponents(ctx context.Context, cfg sandbox.Config, s *bu
 // RunComponents runs component phases through run, the documents being at
 // docs and the runner's log folders going to logs (paths where run
 // executes).
-func RunComponents(ctx context.Context, comps []build.Component, s *build.Step, phases []string, testsOnly bool, docs, logs string, run Runner) error {
+func RunComponents(ctx context.Context, comps []engine.Component, s *engine.Step, phases []string, testsOnly bool, docs, logs string, run Runner) error {
 	for _, phase := range phases {
 		for i, c := range comps {
 			if testsOnly != (phase == "test") || !hasPhase(c, phase) {
@@ -433,7 +433,7 @@ func toeParameters(ps []awsapi.ComponentParameter) []map[string]string {
 
 // inventory reads os-release and the package databases inside the
 // sandbox, and records the packages when enhanced metadata is on.
-func (in *Instance) Inventory(ctx context.Context, cfg sandbox.Config, s *build.Step) (guest.Inventory, error) {
+func (in *Instance) Inventory(ctx context.Context, cfg sandbox.Config, s *engine.Step) (guest.Inventory, error) {
 	var out bytes.Buffer
 	cfg.Stdout, cfg.Dir, cfg.Env = &out, "/", nil
 	var inv guest.Inventory
