@@ -212,37 +212,20 @@ func (t *tx) Insert(ctx context.Context, r store.Resource) error {
 // resource (zero Updated means now). The identity columns (Kind, Account,
 // Region, Name, Version, Build) and Created stay as they were inserted.
 func (t *tx) Put(ctx context.Context, r store.Resource) error {
-	ctx, err := t.ctx(ctx, true)
-	if err != nil {
-		return err
-	}
-	t.touch(r.ARN)
-	if r.Updated.IsZero() {
-		r.Updated = t.now()
-	}
-	doc := r.Doc
-	if doc == nil {
-		doc = []byte{}
-	}
-	res, err := t.exec(ctx, "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ?",
-		doc, r.Policy, r.Updated.UnixNano(), r.ARN)
-	if err != nil {
-		return fmt.Errorf("sqlite: put %s: %w", r.ARN, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return fmt.Errorf("%w: %s", store.ErrNotFound, r.ARN)
-	}
-	if err := t.deleteChildren(ctx, r.ARN); err != nil {
-		return err
-	}
-	return t.writeChildren(ctx, r)
+	return t.update(ctx, r, nil)
 }
 
 // Replace is Put when the stored Doc is still prev: the WHERE clause of
 // the UPDATE is the compare-and-set.
 func (t *tx) Replace(ctx context.Context, r store.Resource, prev []byte) error {
+	if prev == nil {
+		prev = []byte{}
+	}
+	return t.update(ctx, r, prev)
+}
+
+// update is Put (prev nil) and Replace (prev the Doc it must still be).
+func (t *tx) update(ctx context.Context, r store.Resource, prev []byte) error {
 	ctx, err := t.ctx(ctx, true)
 	if err != nil {
 		return err
@@ -255,17 +238,21 @@ func (t *tx) Replace(ctx context.Context, r store.Resource, prev []byte) error {
 	if doc == nil {
 		doc = []byte{}
 	}
-	if prev == nil {
-		prev = []byte{}
+	stmt, args, verb := "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ?",
+		[]any{doc, r.Policy, r.Updated.UnixNano(), r.ARN}, "put"
+	if prev != nil {
+		stmt, args, verb = stmt+" AND doc = ?", append(args, prev), "replace"
 	}
-	res, err := t.exec(ctx, "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ? AND doc = ?",
-		doc, r.Policy, r.Updated.UnixNano(), r.ARN, prev)
+	res, err := t.exec(ctx, stmt, args...)
 	if err != nil {
-		return fmt.Errorf("sqlite: replace %s: %w", r.ARN, err)
+		return fmt.Errorf("sqlite: %s %s: %w", verb, r.ARN, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
+		if prev == nil {
+			return fmt.Errorf("%w: %s", store.ErrNotFound, r.ARN)
+		}
 		if _, err := t.Get(ctx, r.ARN); err != nil {
 			return err
 		}
