@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,9 +18,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/kiln-build/kiln/internal/server"
-	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
-	"github.com/kiln-build/kiln/internal/store/sqlite"
 )
 
 const benchDoc = `name: bench
@@ -40,16 +37,7 @@ phases:
 // service and a SQLite store — so profiles show kiln's own costs without
 // the network or the load generator.
 func newStack(b *testing.B) (http.Handler, aws.Credentials) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "kiln.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	svc := &service.Service{Store: st, Partition: "aws", Region: "us-east-1", TokenKey: []byte("k")}
-	handlers := map[string]server.HandlerFunc{}
-	for name, h := range svc.Handlers() {
-		handlers[name] = server.HandlerFunc(h)
-	}
+	handlers, _ := serviceHandlers(b)
 	creds := aws.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "secret"}
 	srv := &server.Server{
 		Handlers: handlers,

@@ -38,18 +38,26 @@ type harness struct {
 	ts  *httptest.Server
 }
 
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "kiln.db"))
+// serviceHandlers is the real service's operation table over SQLite in a
+// temporary directory, as kiln serve wires it, and the store's health check.
+func serviceHandlers(tb testing.TB) (map[string]server.HandlerFunc, func(context.Context) error) {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "kiln.db"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	svc := &service.Service{Store: st, Partition: "aws", Region: "us-east-1", TokenKey: []byte("k")}
 	handlers := map[string]server.HandlerFunc{}
 	for name, h := range svc.Handlers() {
 		handlers[name] = server.HandlerFunc(h)
 	}
+	return handlers, st.Ping
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	handlers, ping := serviceHandlers(t)
 	// Two operations answer with the errors a store or a client can cause
 	// underneath the service, which the service itself never returns on
 	// demand.
@@ -67,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 			Principals: map[string]sigv4.Principal{testCreds.AccessKeyID: {
 				AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey, Account: testAccount}},
 		},
-		Healthy: st.Ping,
+		Healthy: ping,
 	}}
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)
