@@ -74,11 +74,46 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+var (
+	dynOnce sync.Once
+	dynPath string
+	dynErr  error
+)
+
+// DynamicBinary builds ./cmd/kiln the way a plain `go build` does, with
+// cgo on (CGO_ENABLED=1, Go's default): a dynamically linked binary, for
+// the tests of what kiln does when it is not static. Once per test
+// process; removed by Cleanup.
+func DynamicBinary(t testing.TB) string {
+	t.Helper()
+	dynOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kiln-dynbin-")
+		if err != nil {
+			dynErr = err
+			return
+		}
+		dynPath = filepath.Join(dir, "kiln")
+		cmd := exec.Command("go", "build", "-o", dynPath, "./cmd/kiln")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			dynErr = fmt.Errorf("CGO_ENABLED=1 go build ./cmd/kiln: %v\n%s", err, out)
+		}
+	})
+	if dynErr != nil {
+		t.Fatal(dynErr)
+	}
+	return dynPath
+}
+
 // Cleanup removes the binary Binary built. Call it from TestMain after
 // the tests ran.
 func Cleanup() {
 	if binPath != "" && os.Getenv("KILN_BINARY") == "" {
 		os.RemoveAll(filepath.Dir(binPath))
+	}
+	if dynPath != "" {
+		os.RemoveAll(filepath.Dir(dynPath))
 	}
 }
 
@@ -90,7 +125,9 @@ type Server struct {
 	DataDir string
 	Args    []string
 	// Env is added to the server's environment (KILN_TEST_CLOCK).
-	Env  []string
+	Env []string
+	// Bin is the kiln binary to run; Binary's when empty.
+	Bin  string
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  SyncBuffer
@@ -118,6 +155,16 @@ func StartEnv(t testing.TB, env []string, args ...string) *Server {
 	return s
 }
 
+// StartBinary is StartEnv running the kiln binary bin (DynamicBinary's,
+// say) instead of Binary's.
+func StartBinary(t testing.TB, bin string, env []string, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), Args: args, Env: env, Bin: bin}
+	s.start()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
 // StartIn is Start with a given data directory (to restart on old state).
 func StartIn(t testing.TB, dataDir string, args ...string) *Server {
 	t.Helper()
@@ -140,7 +187,11 @@ func (s *Server) start() {
 		args = append(args, "--listen", listen)
 	}
 	args = append(args, s.Args...)
-	cmd := exec.Command(Binary(s.t), args...)
+	bin := s.Bin
+	if bin == "" {
+		bin = Binary(s.t)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), coverEnv()...), s.Env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -65,14 +65,15 @@ func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, 
 	if b.Image.ContainerRecipe == nil {
 		return nil, errors.New("the image has no container recipe")
 	}
-	if err := sandboxed.CheckStatic(x.Binary); err != nil {
+	runner, err := sandboxed.RunnerDeps(ctx, x.Binary)
+	if err != nil {
 		return nil, err
 	}
 	dir := b.Image.ContainerRecipe.WorkingDirectory
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true}, fetch: x.Fetch}, nil
+	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true, Runner: runner}, fetch: x.Fetch}, nil
 }
 
 // instance is one container build.

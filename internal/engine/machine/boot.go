@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/disk"
+	"github.com/kiln-build/kiln/internal/elfdeps"
 	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/engine/sandboxed"
 	"github.com/kiln-build/kiln/internal/fileutil"
@@ -23,9 +24,11 @@ import (
 // The agent's start hook in the test copy of the disk: it loads the
 // virtio console driver (a module on most distributions' kernels) and
 // hands over to the kiln agent, which listens on the virtio-serial port.
+// %s is the agent's command line: /.kiln/kiln, or, for a dynamically
+// linked kiln, the staged loader running it (sandboxed.RunnerArgv).
 const guestStart = `#!/bin/sh
 modprobe virtio_console 2>/dev/null || insmod /lib/modules/$(uname -r)/kernel/drivers/char/virtio_console.ko 2>/dev/null
-exec /.kiln/kiln internal guest
+exec %s
 `
 
 const guestUnit = `[Unit]
@@ -58,7 +61,13 @@ func (in *instance) testLayer(root, dir string) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(kdir, "guest-start"), []byte(guestStart), 0o755); err != nil {
+	if in.Runner != nil {
+		if err := in.Runner.Stage(filepath.Join(kdir, elfdeps.LibDir)); err != nil {
+			return err
+		}
+	}
+	start := fmt.Sprintf(guestStart, strings.Join(sandboxed.RunnerArgv(in.Runner, "internal", "guest"), " "))
+	if err := os.WriteFile(filepath.Join(kdir, "guest-start"), []byte(start), 0o755); err != nil {
 		return err
 	}
 	hooked := false
@@ -210,6 +219,9 @@ func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
 	}
 	in.console.set(s.Log)
 	run := func(ctx context.Context, what string, stdout, stderr io.Writer, argv ...string) error {
+		if len(argv) > 0 && argv[0] == sandboxed.GuestBinary {
+			argv = sandboxed.RunnerArgv(in.Runner, argv[1:]...)
+		}
 		code, err := in.agent.Run(ctx, argv, nil, "/", stdout, stderr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)

@@ -83,14 +83,15 @@ func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, 
 	if b.Image.ImageRecipe == nil {
 		return nil, errors.New("the image has no image recipe")
 	}
-	if err := sandboxed.CheckStatic(x.Binary); err != nil {
+	runner, err := sandboxed.RunnerDeps(ctx, x.Binary)
+	if err != nil {
 		return nil, err
 	}
 	dir := b.Image.ImageRecipe.WorkingDirectory
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir}}, nil
+	return &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, Runner: runner}}, nil
 }
 
 // instance is one machine image build.

@@ -8,7 +8,6 @@ package sandboxed
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/elfdeps"
 	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/engine/guest"
 	"github.com/kiln-build/kiln/internal/fileutil"
@@ -129,6 +130,9 @@ type Instance struct {
 	// ComponentDir is where the runner starts: the recipe's
 	// workingDirectory (default /tmp, a tmpfs in the sandbox).
 	ComponentDir string
+	// Runner is what a dynamically linked kiln binary needs to run in
+	// the sandbox (see [RunnerDeps]); nil for a static one.
+	Runner *elfdeps.Deps
 }
 
 // Close releases the instance: keep (a failed build whose infrastructure
@@ -152,20 +156,43 @@ func (in *Instance) TerminateTest() {
 	}
 }
 
-// checkStatic refuses a dynamically linked kiln: the runner executes
-// inside images that may have no C library at all.
-func CheckStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("reading the kiln binary %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("the kiln binary %s is dynamically linked, so it cannot run inside images; build it with CGO_ENABLED=0", path)
+// runners caches, per kiln binary, what it needs from the host to run
+// inside an image: resolving runs the loader, once per binary.
+var runners sync.Map // binary path -> *runnerDeps
+
+type runnerDeps struct {
+	once sync.Once
+	deps *elfdeps.Deps
+	err  error
+}
+
+// RunnerDeps returns the dynamic loader and libraries the kiln binary needs
+// to run as the build's runner inside images, or nil when it is
+// statically linked (CGO_ENABLED=0) and needs nothing. A plain `go build`
+// links libc dynamically; the runner then carries the host's loader and
+// libc into the sandbox (see package elfdeps) instead of relying on the
+// image's, which may be missing (busybox, distroless) or another one
+// (musl).
+func RunnerDeps(ctx context.Context, binary string) (*elfdeps.Deps, error) {
+	v, _ := runners.LoadOrStore(binary, &runnerDeps{})
+	r := v.(*runnerDeps)
+	r.once.Do(func() {
+		r.deps, r.err = elfdeps.Resolve(ctx, binary)
+		if r.err != nil {
+			r.err = fmt.Errorf("the kiln binary %s is dynamically linked and its libraries cannot be carried into images (%w); build it with CGO_ENABLED=0", binary, r.err)
 		}
-	}
-	return nil
+	})
+	return r.deps, r.err
+}
+
+// GuestLibDir is where a dynamically linked runner's loader and
+// libraries are staged, inside the sandbox or the guest.
+const GuestLibDir = StageDir + "/" + elfdeps.LibDir
+
+// RunnerArgv is how to start the staged runner (GuestBinary) with args:
+// itself when static, through its staged loader when not.
+func RunnerArgv(deps *elfdeps.Deps, args ...string) []string {
+	return deps.Argv(GuestLibDir, GuestBinary, args...)
 }
 
 func (in *Instance) writeShellInfo() error {
@@ -260,6 +287,12 @@ func (in *Instance) Bootstrap(s *engine.Step) error {
 	if err := fileutil.LinkOrCopy(in.Tools.Binary, filepath.Join(stage, "kiln"), 0o755); err != nil {
 		return fmt.Errorf("staging the kiln runner: %w", err)
 	}
+	if in.Runner != nil {
+		if err := in.Runner.Stage(filepath.Join(stage, elfdeps.LibDir)); err != nil {
+			return fmt.Errorf("staging the kiln runner: %w", err)
+		}
+		s.Logf("the kiln binary is dynamically linked: staged its loader %s and %d librar(ies) beside the runner", in.Runner.Interp, len(in.Runner.Libs))
+	}
 	for i, c := range in.B.Components {
 		name := componentFile(i, c)
 		if err := os.WriteFile(filepath.Join(stage, "documents", name), []byte(c.Data), 0o644); err != nil {
@@ -316,6 +349,9 @@ func (in *Instance) Config(test bool, log io.Writer) sandbox.Config {
 
 // run runs argv in the sandbox and turns a non-zero exit into an error.
 func (in *Instance) Run(ctx context.Context, cfg sandbox.Config, what string, argv ...string) error {
+	if len(argv) > 0 && argv[0] == GuestBinary {
+		argv = RunnerArgv(in.Runner, argv[1:]...)
+	}
 	code, err := sandbox.Run(ctx, cfg, argv...)
 	if oom := in.explainOOM(what, err); oom != nil {
 		return oom
