@@ -309,6 +309,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	errc := make(chan error, 1)
 	go func() { errc <- edge.serve() }()
 	fmt.Fprintf(stdout, "kiln listening on %s://%s (region %s, auth %s, data %s)\n", edge.scheme, edge.addr, cfg.region, mode, cfg.dataDir)
+	printStartup(stdout, startup{Scheme: edge.scheme, Addr: edge.addr, RegistryHost: registryHostFor(cfg, edge.addr), Region: cfg.region, Mode: mode})
 
 	select {
 	case err := <-errc:
