@@ -34,6 +34,16 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	if err != nil {
 		return nil, err
 	}
+	// Resolved now, not at the first build: a kiln whose libraries cannot
+	// be carried into images refuses to start, with the fix, rather than
+	// fail every build.
+	deps, err := sandboxed.RunnerDeps(context.Background(), exe)
+	if err != nil {
+		return nil, err
+	}
+	if deps != nil {
+		log.Info("kiln binary: dynamically linked; builds carry its loader and libraries into the sandbox", "loader", deps.Interp, "libraries", len(deps.Libs))
+	}
 	host := registryHostFor(cfg, listenAddr)
 	pull := oci.Options{Insecure: cfg.insecureRegistry}
 	if pull.Transport, err = ownRegistryTransport(cfg, host); err != nil {

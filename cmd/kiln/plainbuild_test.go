@@ -36,6 +36,9 @@ func TestContainerBuildEndToEndPlainGoBuild(t *testing.T) {
 	if !strings.Contains(log, "the kiln binary is dynamically linked: staged its loader "+interp) {
 		t.Errorf("the build log does not say the loader was staged:\n%s", log)
 	}
+	if !strings.Contains(f.srv.Log(), "kiln binary: dynamically linked") {
+		t.Errorf("kiln serve did not log that it is dynamically linked:\n%s", f.srv.Log())
+	}
 	if !strings.Contains(log, "wrote the greeting as 0") {
 		t.Errorf("the component's output is missing:\n%s", log)
 	}

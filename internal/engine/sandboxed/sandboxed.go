@@ -56,7 +56,9 @@ type Tools struct {
 	// Pull says how parent images in other registries are reached.
 	Pull oci.Options
 	// Binary is the kiln executable mounted into sandboxes to run
-	// components; it must be statically linked.
+	// components. A static one runs as it is; a dynamically linked one
+	// (a plain `go build`) brings its loader and libraries along (see
+	// [RunnerDeps]).
 	Binary string
 	// Network is the sandboxes' network: kiln serve's --build-network,
 	// private by default (outbound access through a user-mode stack,
