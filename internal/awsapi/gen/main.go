@@ -82,8 +82,11 @@
 // # Output
 //
 // shapes_gen.go (structs), enums_gen.go, errors_gen.go, operations_gen.go
-// (operation table and HTTP bindings), validate_gen.go, and
-// botocore_gen.json: the merged model itself in api-2.json form, which
+// (operation table and HTTP bindings), validate_gen.go (the Validate
+// methods, and emptyRefused: the body paths, from every operation's input,
+// to optional string members with a minimum length, which DecodeRequest
+// reads to refuse "" there, since a Go string cannot tell "" from
+// absent), and botocore_gen.json: the merged model itself in api-2.json form, which
 // `kiln aws-model` gives to AWS CLIs and boto3s older than the operations
 // kiln answers. Everything is
 // emitted in sorted order and gofmt'ed, so the output is a pure function of
