@@ -168,7 +168,7 @@ func TestInfrastructureConfigurationValidation(t *testing.T) {
 	}{
 		{"both host targets", func(in *imagebuilder.CreateInfrastructureConfigurationInput) {
 			in.Placement.HostResourceGroupArn = aws.String("arn:aws:resource-groups:us-east-1:000000000000:group/hosts")
-		}, "InvalidParameterCombinationException"},
+		}, "InvalidRequestException"},
 		{"unknown tenancy", func(in *imagebuilder.CreateInfrastructureConfigurationInput) { in.Placement.Tenancy = "shared" }, "InvalidParameterValueException"},
 		{"hop limit", func(in *imagebuilder.CreateInfrastructureConfigurationInput) {
 			in.InstanceMetadataOptions.HttpPutResponseHopLimit = aws.Int32(65)
@@ -511,8 +511,8 @@ func TestLifecyclePolicyValidation(t *testing.T) {
 		{"container deprecate", "InvalidParameterValueException", "policyDetails[0].action.type", func(in *input) {
 			in.ResourceType = types.LifecyclePolicyResourceTypeContainerImage
 		}},
-		{"recipes and tags", "InvalidParameterCombinationException", "resourceSelection", func(in *input) { in.ResourceSelection.TagMap = map[string]string{"a": "b"} }},
-		{"neither recipes nor tags", "InvalidParameterCombinationException", "resourceSelection", func(in *input) { in.ResourceSelection.Recipes = nil }},
+		{"recipes and tags", "InvalidRequestException", "resourceSelection", func(in *input) { in.ResourceSelection.TagMap = map[string]string{"a": "b"} }},
+		{"neither recipes nor tags", "InvalidRequestException", "resourceSelection", func(in *input) { in.ResourceSelection.Recipes = nil }},
 		{"wildcard in the middle", "InvalidParameterValueException", "resourceSelection.recipes[0].semanticVersion", func(in *input) {
 			in.ResourceSelection.Recipes[0].SemanticVersion = aws.String("x.1.x")
 		}},

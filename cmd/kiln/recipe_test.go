@@ -214,13 +214,13 @@ func TestImageRecipeValidation(t *testing.T) {
 		}), "ResourceNotFoundException", "does not exist"},
 		{"unknown parameter", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.Components = []types.ComponentConfiguration{comp(hello, target, types.ComponentParameter{Name: aws.String("S3BucketName"), Value: []string{"b"}})}
-		}), "InvalidParameterCombinationException", "'components[0].parameters' is not valid. The following parameters are not defined in the provided component: S3BucketName"},
+		}), "InvalidParameterValueException", "'components[0].parameters' is not valid. The following parameters are not defined in the provided component: S3BucketName"},
 		{"missing required parameter", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.Components = []types.ComponentConfiguration{comp(hello)}
-		}), "InvalidParameterCombinationException", "must be set: Target"},
+		}), "InvalidParameterValueException", "must be set: Target"},
 		{"parameter twice", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.Components = []types.ComponentConfiguration{comp(hello, target, target)}
-		}), "InvalidParameterCombinationException", "more than once: Target"},
+		}), "InvalidParameterValueException", "more than once: Target"},
 		{"duplicate component", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.Components = []types.ComponentConfiguration{comp(hello, target), comp(versionARN(hello, "x.x.x"), target)}
 		}), "InvalidRequestException", "included twice"},
@@ -246,11 +246,11 @@ func TestImageRecipeValidation(t *testing.T) {
 		{"throughput on gp2", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"),
 				Ebs: &types.EbsInstanceBlockDeviceSpecification{VolumeType: types.EbsVolumeTypeGp2, Throughput: aws.Int32(300)}}}
-		}), "InvalidParameterCombinationException", "blockDeviceMappings[0].ebs.throughput"},
+		}), "InvalidParameterValueException", "blockDeviceMappings[0].ebs.throughput"},
 		{"iops on st1", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"),
 				Ebs: &types.EbsInstanceBlockDeviceSpecification{VolumeType: types.EbsVolumeTypeSt1, Iops: aws.Int32(300)}}}
-		}), "InvalidParameterCombinationException", "iops"},
+		}), "InvalidParameterValueException", "iops"},
 		{"user data not base64", with(func(in *imagebuilder.CreateImageRecipeInput) {
 			in.AdditionalInstanceConfiguration = &types.AdditionalInstanceConfiguration{UserDataOverride: aws.String("echo hi")}
 		}), "InvalidParameterValueException", "userDataOverride"},
@@ -407,10 +407,10 @@ func TestContainerRecipeValidation(t *testing.T) {
 		}), "InvalidParameterValueException", "line 5: '{{{ imagebuilder:x }}}' is not an Image Builder placeholder"},
 		{"both template data and uri", with(func(in *imagebuilder.CreateContainerRecipeInput) {
 			in.DockerfileTemplateUri = aws.String("s3://bucket/Dockerfile")
-		}), "InvalidParameterCombinationException", "not both"},
+		}), "InvalidRequestException", "not both"},
 		{"neither template data nor uri", with(func(in *imagebuilder.CreateContainerRecipeInput) {
 			in.DockerfileTemplateData = nil
-		}), "InvalidParameterCombinationException", "dockerfileTemplateUri"},
+		}), "InvalidRequestException", "dockerfileTemplateUri"},
 		{"unreadable template uri", with(func(in *imagebuilder.CreateContainerRecipeInput) {
 			in.DockerfileTemplateData = nil
 			in.DockerfileTemplateUri = aws.String("s3://bucket/Dockerfile")
@@ -423,7 +423,7 @@ func TestContainerRecipeValidation(t *testing.T) {
 		}), "InvalidRequestException", "recipe's platform is Windows"},
 		{"missing required parameter", with(func(in *imagebuilder.CreateContainerRecipeInput) {
 			in.Components[0].Parameters = nil
-		}), "InvalidParameterCombinationException", "Target"},
+		}), "InvalidParameterValueException", "Target"},
 		{"unknown component", with(func(in *imagebuilder.CreateContainerRecipeInput) {
 			in.Components[0].ComponentArn = aws.String(versionARN(hello, "9.x.x"))
 		}), "ResourceNotFoundException", "does not exist"},
@@ -627,7 +627,7 @@ func TestAmazonParentImages(t *testing.T) {
 	}
 	_, err = c.ListImages(ctx, &imagebuilder.ListImagesInput{Owner: types.OwnershipAmazon, ByName: true,
 		Filters: []types.Filter{{Name: aws.String("version"), Values: []string{"1.0.0"}}}})
-	wantCode(t, err, "InvalidParameterCombinationException")
+	wantCode(t, err, "InvalidRequestException")
 
 	img, err := c.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(amazonLinux2023)})
 	if err != nil {

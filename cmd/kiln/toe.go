@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -133,7 +134,59 @@ type runConfig struct {
 	Trace                 bool            `json:"trace"`
 	DocumentS3BucketOwner string          `json:"documentS3BucketOwner"`
 	LogS3BucketName       string          `json:"logS3BucketName"`
+	LogS3KeyPrefix        string          `json:"logS3KeyPrefix"`
+	LogS3BucketOwner      string          `json:"logS3BucketOwner"`
 	CWLogGroup            string          `json:"cwLogGroup"`
+	CWLogStream           string          `json:"cwLogStream"`
+	CWLogRegion           string          `json:"cwLogRegion"`
+	CWIgnoreFailures      bool            `json:"cwIgnoreFailures"`
+}
+
+// toeLogDestinations are awstoe's run flags that send the logs elsewhere.
+// S3 is done (UploadLogFolder, through --s3-endpoint when given);
+// CloudWatch Logs is accepted and reported as not shipped, because kiln
+// has no CloudWatch Logs endpoint to stream to: the console output stays
+// in console.log of the log folder.
+type toeLogDestinations struct {
+	s3Bucket, s3Prefix, s3Owner string
+	cwGroup, cwStream, cwRegion string
+	cwIgnoreFailures            bool
+}
+
+func (l *toeLogDestinations) register(fs *flag.FlagSet) {
+	stringFlag(fs, &l.s3Bucket, "log-s3-bucket-name", "b", "upload the log folder to this bucket when the run ends")
+	stringFlag(fs, &l.s3Prefix, "log-s3-key-prefix", "k", "key prefix for the uploaded log folder")
+	fs.StringVar(&l.s3Owner, "log-s3-bucket-owner", "", "expected owner account of the log bucket")
+	fs.StringVar(&l.cwGroup, "cw-log-group", "", "CloudWatch Logs group (accepted; not shipped by kiln)")
+	fs.StringVar(&l.cwStream, "cw-log-stream", "", "CloudWatch Logs stream (accepted; not shipped by kiln)")
+	fs.StringVar(&l.cwRegion, "cw-log-region", "", "CloudWatch Logs region (accepted; not shipped by kiln)")
+	fs.BoolVar(&l.cwIgnoreFailures, "cw-ignore-failures", false, "do not fail the run on CloudWatch errors (accepted; kiln ships none)")
+}
+
+// fromConfig fills what the flags left unset from a --config file.
+func (l *toeLogDestinations) fromConfig(cfg *runConfig) {
+	fill := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	fill(&l.s3Bucket, cfg.LogS3BucketName)
+	fill(&l.s3Prefix, cfg.LogS3KeyPrefix)
+	fill(&l.s3Owner, cfg.LogS3BucketOwner)
+	fill(&l.cwGroup, cfg.CWLogGroup)
+	fill(&l.cwStream, cfg.CWLogStream)
+	fill(&l.cwRegion, cfg.CWLogRegion)
+	l.cwIgnoreFailures = l.cwIgnoreFailures || cfg.CWIgnoreFailures
+}
+
+// noteCloudWatch says, once, that CloudWatch streaming was asked for and
+// is not shipped.
+func (l *toeLogDestinations) noteCloudWatch(stderr io.Writer) {
+	if l.cwGroup == "" && l.cwStream == "" && l.cwRegion == "" && !l.cwIgnoreFailures {
+		return
+	}
+	fmt.Fprintf(stderr, "kiln toe run: CloudWatch Logs streaming (--cw-log-group %q --cw-log-stream %q --cw-log-region %q) is not shipped: kiln has no CloudWatch Logs endpoint; the console output is in console.log of the log folder\n",
+		l.cwGroup, l.cwStream, l.cwRegion)
 }
 
 func toeRun(args []string, stdout, stderr io.Writer) int {
@@ -141,7 +194,11 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var documents, configPath, phases, parameters, execID, logDir, cwd, stateDir, report, rebootCmd, blocked, owner string
 	var s3 action.S3Options
-	var trace, progress bool
+	var trace, progress, showVersion bool
+	var logDest toeLogDestinations
+	logDest.register(fs)
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&showVersion, "v", false, "short for --version")
 	stringFlag(fs, &documents, "documents", "d", "comma-separated component documents")
 	stringFlag(fs, &configPath, "config", "c", "run configuration JSON file")
 	stringFlag(fs, &phases, "phases", "p", "comma-separated phases to run (default all)")
@@ -170,6 +227,10 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usage("unexpected argument %q", fs.Arg(0))
 	}
+	if showVersion {
+		fmt.Fprintf(stdout, "kiln toe %s (awstoe-compatible)\n", version)
+		return 0
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -187,9 +248,7 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 		if err := json.Unmarshal(data, &cfg); err != nil {
 			return usage("--config %s: %v", configPath, err)
 		}
-		if cfg.LogS3BucketName != "" || cfg.CWLogGroup != "" {
-			return usage("--config %s: S3 log upload and CloudWatch logs are not supported", configPath)
-		}
+		logDest.fromConfig(&cfg)
 		if len(cfg.Documents) > 0 && documents != "" {
 			return usage("documents may be given in --config or --documents, not both")
 		}
@@ -254,6 +313,7 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	if !set["progress"] {
 		progress = isTerminal(stdout)
 	}
+	logDest.noteCloudWatch(stderr)
 
 	r := &toe.Runner{
 		Stdout:      stdout,
@@ -307,10 +367,27 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	}
 	summary, _ := json.MarshalIndent(rep.Summary(), "", "    ")
 	fmt.Fprintf(stdout, "%s\n", summary)
-	if !rep.Succeeded() {
+	uploaded := true
+	if logDest.s3Bucket != "" && rep.LogDir != "" {
+		if err := action.UploadLogFolder(ctx, s3, rep.LogDir, logDest.s3Bucket, logDest.s3Prefix, logDest.s3Owner); err != nil {
+			fmt.Fprintf(stderr, "kiln toe run: uploading the logs to s3://%s/%s: %v\n", logDest.s3Bucket, logDest.s3Prefix, err)
+			uploaded = false
+		} else {
+			fmt.Fprintf(stderr, "kiln toe run: logs uploaded to s3://%s/%s%s/\n", logDest.s3Bucket, withSlash(logDest.s3Prefix), filepath.Base(rep.LogDir))
+		}
+	}
+	if !rep.Succeeded() || !uploaded {
 		return 1
 	}
 	return 0
+}
+
+// withSlash is a non-empty key prefix ending in "/".
+func withSlash(prefix string) string {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return prefix + "/"
+	}
+	return prefix
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/s3test"
 )
 
 const toeGoodDoc = `name: cli-good
@@ -209,5 +212,87 @@ func TestParseParameters(t *testing.T) {
 		if (err != nil) != tt.wantErr || (!tt.wantErr && !reflect.DeepEqual(got, tt.want)) {
 			t.Errorf("parseParameters(%q) = %v, %v", tt.in, got, err)
 		}
+	}
+}
+
+// TestToeRunAwstoeFlags: awstoe's documented run flags are accepted. The
+// log folder goes to S3 through --s3-endpoint (here kiln's in-memory S3
+// server); the CloudWatch flags are accepted and the run says they are
+// not shipped; --version prints and exits.
+func TestToeRunAwstoeFlags(t *testing.T) {
+	srv := s3test.Start()
+	t.Cleanup(srv.Close)
+	srv.CreateBucket("toe-logs")
+	home := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir := t.TempDir()
+	doc := writeToeFile(t, dir, "good.yaml", toeGoodDoc)
+	s3 := []string{"--s3-endpoint", srv.URL, "--s3-region", "us-east-1", "--s3-path-style"}
+	cw := []string{"--cw-log-group", "g", "--cw-log-stream", "s", "--cw-log-region", "us-east-1", "--cw-ignore-failures"}
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string   // substring of stdout
+		stderr     []string // substrings of stderr
+		wantPrefix string   // key prefix of the uploaded log folder, "" for none
+	}{
+		{name: "version", args: []string{"--version"}, stdout: "kiln toe"},
+		{name: "version short", args: []string{"-v"}, stdout: "awstoe-compatible"},
+		{name: "s3 long flags", args: append([]string{"-d", doc, "-p", "build", "-i", "s3-long", "--log-s3-bucket-name", "toe-logs",
+			"--log-s3-key-prefix", "runs", "--log-s3-bucket-owner", s3test.Owner}, s3...),
+			stdout: `"status": "success"`, stderr: []string{"logs uploaded to s3://toe-logs/runs/TOE_"}, wantPrefix: "runs/TOE_"},
+		{name: "s3 short flags", args: append([]string{"-d", doc, "-p", "build", "-i", "s3-short", "-b", "toe-logs", "-k", "short/"}, s3...),
+			stdout: `"status": "success"`, wantPrefix: "short/TOE_"},
+		{name: "s3 owner mismatch fails the run", args: append([]string{"-d", doc, "-p", "build", "-i", "s3-owner", "-b", "toe-logs",
+			"--log-s3-bucket-owner", "999999999999"}, s3...), code: 1, stderr: []string{"uploading the logs to s3://toe-logs/", "AccessDenied"}},
+		{name: "cloudwatch", args: append([]string{"-d", doc, "-p", "build", "-i", "cw"}, cw...),
+			stdout: `"status": "success"`, stderr: []string{"CloudWatch Logs streaming", `--cw-log-group "g"`, "not shipped"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			work := t.TempDir()
+			args := append([]string{"run", "-l", work, "--cwd", work}, tc.args...)
+			code, out, errOut := runToe(args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) {
+				t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(errOut, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+			if tc.wantPrefix == "" {
+				return
+			}
+			var found []string
+			for _, k := range srv.Keys("toe-logs") {
+				if strings.HasPrefix(k, tc.wantPrefix) {
+					found = append(found, k)
+				}
+			}
+			if !slices.ContainsFunc(found, func(k string) bool { return strings.HasSuffix(k, "/detailedoutput.json") }) ||
+				!slices.ContainsFunc(found, func(k string) bool { return strings.HasSuffix(k, "/console.log") }) {
+				t.Errorf("uploaded under %s: %v", tc.wantPrefix, found)
+			}
+		})
+	}
+}
+
+// TestToeRunConfigLogDestinations: a --config file's logS3BucketName and
+// cwLogGroup are honoured like the flags instead of refused.
+func TestToeRunConfigLogDestinations(t *testing.T) {
+	dir := t.TempDir()
+	doc := writeToeFile(t, dir, "good.yaml", toeGoodDoc)
+	cfg := writeToeFile(t, dir, "config.json", `{"documents": [{"path": "`+doc+`"}], "phases": "build", "cwLogGroup": "grp", "logDirectory": "`+dir+`"}`)
+	code, out, errOut := runToe("run", "--config", cfg, "--cwd", t.TempDir())
+	if code != 0 || !strings.Contains(errOut, `--cw-log-group "grp"`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }

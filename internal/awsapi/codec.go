@@ -59,7 +59,7 @@ func decodeBody(in Input, body []byte) error {
 	}
 	err := json.Unmarshal(body, in)
 	if err == nil {
-		return nil
+		return refuseEmpty(inputShape(in), body)
 	}
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
@@ -177,4 +177,81 @@ func parseTimestampParam(name, s string) (*Timestamp, error) {
 		return nil, invalidValue(name, "expected timestamp")
 	}
 	return &t, nil
+}
+
+// emptyMember is one row of the generated emptyRefused table.
+type emptyMember struct {
+	name   string
+	min    bool   // an optional string of minimum length 1 or more
+	nested string // the structure shape the member, its list elements or its map values hold
+	in     string // "list" or "map" when nested is the element shape, "" for a structure member
+}
+
+// inputShape is the model name of an input struct's shape: the Go type
+// name, which the generator takes from the model.
+func inputShape(in Input) string {
+	t := reflect.TypeOf(in)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+// refuseEmpty refuses "" in a body member whose shape requires at least
+// one character (description, kmsKeyId, workingDirectory, subnetId, ...),
+// as the service does. The input structs hold strings by value, so an
+// empty string decodes to the same struct as an absent member and
+// Validate cannot tell them apart; this reads the body again, generically,
+// along the paths the generator found. Required members are left to
+// Validate, which reports "" there as missing.
+func refuseEmpty(shape string, body []byte) error {
+	if _, ok := emptyRefused[shape]; !ok {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil // the typed decode accepted it; nothing more to say
+	}
+	return walkEmpty(shape, "", v)
+}
+
+func walkEmpty(shape, path string, v any) error {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	for _, m := range emptyRefused[shape] {
+		val := obj[m.name]
+		if val == nil {
+			continue
+		}
+		if m.min {
+			if s, ok := val.(string); ok && s == "" {
+				p := memberPath(path, m.name)
+				return invalidValue(p, p+" must have length greater than or equal to 1")
+			}
+			continue
+		}
+		switch m.in {
+		case "":
+			if err := walkEmpty(m.nested, memberPath(path, m.name), val); err != nil {
+				return err
+			}
+		case "list":
+			list, _ := val.([]any)
+			for i, e := range list {
+				if err := walkEmpty(m.nested, indexPath(path, m.name, i), e); err != nil {
+					return err
+				}
+			}
+		case "map":
+			values, _ := val.(map[string]any)
+			for _, k := range sortedKeys(values) {
+				if err := walkEmpty(m.nested, keyPath(path, m.name, k), values[k]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

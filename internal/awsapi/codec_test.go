@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"reflect"
@@ -148,6 +149,60 @@ func TestDecodeRequestErrors(t *testing.T) {
 				t.Errorf("input %#v returned with an error", in)
 			}
 			assertAPIError(t, err, tc.code, tc.message)
+		})
+	}
+}
+
+// TestDecodeRequestRefusesEmptyStrings: "" where the model's shape wants at
+// least one character is refused naming the member, at any depth; absent
+// members, null and non-empty values pass to Validate.
+func TestDecodeRequestRefusesEmptyStrings(t *testing.T) {
+	const prefix = "The value supplied for parameter '"
+	tests := []struct {
+		name, op, body string
+		member         string // "" when the body must decode
+	}{
+		{"description", "CreateComponent", `{"description":""}`, "description"},
+		{"changeDescription", "CreateComponent", `{"changeDescription":""}`, "changeDescription"},
+		{"kmsKeyId", "CreateComponent", `{"kmsKeyId":""}`, "kmsKeyId"},
+		{"workflow description", "CreateWorkflow", `{"description":""}`, "description"},
+		{"workingDirectory", "CreateImageRecipe", `{"workingDirectory":""}`, "workingDirectory"},
+		{"container workingDirectory", "CreateContainerRecipe", `{"workingDirectory":""}`, "workingDirectory"},
+		{"imageOsVersionOverride", "CreateContainerRecipe", `{"imageOsVersionOverride":""}`, "imageOsVersionOverride"},
+		{"subnetId", "CreateInfrastructureConfiguration", `{"subnetId":""}`, "subnetId"},
+		{"keyPair", "CreateInfrastructureConfiguration", `{"keyPair":""}`, "keyPair"},
+		{"update keyPair", "UpdateInfrastructureConfiguration", `{"keyPair":""}`, "keyPair"},
+		{"executionRole", "CreateImage", `{"executionRole":""}`, "executionRole"},
+		{"pipeline executionRole", "CreateImagePipeline", `{"executionRole":""}`, "executionRole"},
+		{"nested structure", "CreateDistributionConfiguration",
+			`{"distributions":[{"region":"us-east-1"},{"region":"us-east-1","amiDistributionConfiguration":{"description":""}}]}`,
+			"distributions[1].amiDistributionConfiguration.description"},
+		{"list of structures", "CreateImageRecipe", `{"blockDeviceMappings":[{"deviceName":""}]}`, "blockDeviceMappings[0].deviceName"},
+		{"absent", "CreateComponent", `{"name":"n"}`, ""},
+		{"null", "CreateComponent", `{"description":null}`, ""},
+		{"one character", "CreateComponent", `{"description":"d","kmsKeyId":"k"}`, ""},
+		{"required member left to Validate", "CreateComponent", `{"name":""}`, ""},
+		{"wrong type left to the typed decode", "CreateImageRecipe", `{"blockDeviceMappings":[7]}`, "blockDeviceMappings"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			op := OperationByName(tc.op)
+			r := httptest.NewRequest(op.Method, op.Path, strings.NewReader(tc.body))
+			in, err := DecodeRequest(op, r, []byte(tc.body), nil)
+			if tc.member == "" {
+				if err != nil {
+					t.Fatalf("DecodeRequest: %v", err)
+				}
+				return
+			}
+			if in != nil {
+				t.Errorf("input %#v returned with an error", in)
+			}
+			var apiErr *Error
+			if !errors.As(err, &apiErr) || apiErr.Code != ErrCodeInvalidParameterValueException ||
+				!strings.HasPrefix(apiErr.Message, prefix+tc.member+"' is not valid.") {
+				t.Errorf("got %v, want InvalidParameterValueException naming %s", err, tc.member)
+			}
 		})
 	}
 }
@@ -301,6 +356,29 @@ func FuzzRoute(f *testing.F) {
 		}
 		if v, has := labels["resourceArn"]; has && v == "" {
 			t.Fatal("empty label")
+		}
+	})
+}
+
+// FuzzDecodeRequestEmptyWalk feeds arbitrary bodies to the decode and its
+// empty-string walk: no panic, and an accepted body holds no "" in a
+// member the walk checks at the top level.
+func FuzzDecodeRequestEmptyWalk(f *testing.F) {
+	f.Add(`{"distributions":[{"region":"r","amiDistributionConfiguration":{"description":""}}]}`)
+	f.Add(`{"description":"","distributions":null}`)
+	f.Add(`{"distributions":[7,{"region":""}],"tags":{"":""}}`)
+	op := OperationByName("CreateDistributionConfiguration")
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(op.Method, op.Path, strings.NewReader(body))
+		_, err := DecodeRequest(op, r, []byte(body), nil)
+		if err != nil {
+			return
+		}
+		var top map[string]any
+		if json.Unmarshal([]byte(body), &top) == nil && top["description"] == "" {
+			if _, dup := top["Description"]; !dup {
+				t.Errorf("body %q accepted with an empty description", body)
+			}
 		}
 	})
 }

@@ -68,3 +68,21 @@ func invalidValue(path, why string) *Error {
 		Message: "The value supplied for parameter '" + path + "' is not valid. " + why,
 	}
 }
+
+// DeclaredOr returns code when op declares it and fallback otherwise. Shared
+// code paths use it for a fault some operations name in their errors list
+// and others do not (ImportDiskImage declares no
+// IdempotentParameterMismatchException, ImportVmImage no
+// InvalidRequestException; both answer ClientException instead), so every
+// operation answers only error types its model declares.
+func (op *Operation) DeclaredOr(code, fallback string) string {
+	if op == nil {
+		return code
+	}
+	for _, e := range op.Errors {
+		if e == code {
+			return code
+		}
+	}
+	return fallback
+}

@@ -919,7 +919,7 @@ type GetLifecyclePolicyResponse struct {
 type GetMarketplaceResourceRequest struct {
 	// Required. (shape MarketplaceResourceType)
 	ResourceType string `json:"resourceType,omitempty"`
-	// Required. (shape NonEmptyString)
+	// Required. (shape ImageBuilderArn)
 	ResourceArn      string `json:"resourceArn,omitempty"`
 	ResourceLocation string `json:"resourceLocation,omitempty"`
 }

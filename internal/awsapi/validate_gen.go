@@ -59,7 +59,7 @@ var (
 	ruleAmiNameString                                             = stringRule{min: 1, hasMin: true, max: 127, hasMax: true, pattern: patternAmiNameString}
 	rangeAutoDisableFailureCount                                  = numberRule{min: 1, hasMin: true, max: 10, hasMax: true}
 	ruleBuildType                                                 = stringRule{enum: []string{"USER_INITIATED", "SCHEDULED", "IMPORT", "IMPORT_ISO"}}
-	ruleClientToken                                               = stringRule{min: 1, hasMin: true, max: 64, hasMax: true}
+	ruleClientToken                                               = stringRule{min: 1, hasMin: true, max: 36, hasMax: true}
 	ruleComponentBuildVersionArn                                  = stringRule{pattern: patternComponentBuildVersionArn}
 	sizeComponentConfigurationList                                = sizeRule{min: 1, hasMin: true}
 	ruleComponentFormat                                           = stringRule{enum: []string{"SHELL"}}
@@ -130,6 +130,7 @@ var (
 	ruleLifecyclePolicyResourceType                               = stringRule{enum: []string{"AMI_IMAGE", "CONTAINER_IMAGE"}}
 	ruleLifecyclePolicyStatus                                     = stringRule{enum: []string{"DISABLED", "ENABLED"}}
 	ruleLifecyclePolicyTimeUnit                                   = stringRule{enum: []string{"DAYS", "WEEKS", "MONTHS", "YEARS"}}
+	ruleMarketplaceResourceLocation                               = stringRule{max: 1024, hasMax: true}
 	ruleMarketplaceResourceType                                   = stringRule{enum: []string{"COMPONENT_DATA", "COMPONENT_ARTIFACT"}}
 	rangeMaxParallelLaunches                                      = numberRule{min: 1, hasMin: true}
 	ruleNonEmptyString                                            = stringRule{min: 1, hasMin: true, max: 1024, hasMax: true}
@@ -193,6 +194,247 @@ var (
 	ruleWorkflowVersionArnOrBuildVersionArn                       = stringRule{pattern: patternWorkflowVersionArnOrBuildVersionArn}
 	ruleWorkflowWildcardVersionArn                                = stringRule{pattern: patternWorkflowWildcardVersionArn}
 )
+
+// emptyRefused lists, per structure shape, the body members that may hold "" where the model wants at least one character (min) or that lead to a structure that may (nested).
+var emptyRefused = map[string][]emptyMember{
+	"AdditionalInstanceConfiguration": {
+		{name: "userDataOverride", min: true, nested: "", in: ""},
+	},
+	"AmiDistributionConfiguration": {
+		{name: "name", min: true, nested: "", in: ""},
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+	},
+	"ContainerDistributionConfiguration": {
+		{name: "description", min: true, nested: "", in: ""},
+	},
+	"CreateComponentRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "changeDescription", min: true, nested: "", in: ""},
+		{name: "data", min: true, nested: "", in: ""},
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+	},
+	"CreateContainerRecipeRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "instanceConfiguration", min: false, nested: "InstanceConfiguration", in: ""},
+		{name: "dockerfileTemplateData", min: true, nested: "", in: ""},
+		{name: "imageOsVersionOverride", min: true, nested: "", in: ""},
+		{name: "workingDirectory", min: true, nested: "", in: ""},
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+	},
+	"CreateDistributionConfigurationRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "distributions", min: false, nested: "Distribution", in: "list"},
+	},
+	"CreateImagePipelineRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "schedule", min: false, nested: "Schedule", in: ""},
+		{name: "imageScanningConfiguration", min: false, nested: "ImageScanningConfiguration", in: ""},
+		{name: "workflows", min: false, nested: "WorkflowConfiguration", in: "list"},
+		{name: "executionRole", min: true, nested: "", in: ""},
+		{name: "loggingConfiguration", min: false, nested: "PipelineLoggingConfiguration", in: ""},
+	},
+	"CreateImageRecipeRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "blockDeviceMappings", min: false, nested: "InstanceBlockDeviceMapping", in: "list"},
+		{name: "workingDirectory", min: true, nested: "", in: ""},
+		{name: "additionalInstanceConfiguration", min: false, nested: "AdditionalInstanceConfiguration", in: ""},
+	},
+	"CreateImageRequest": {
+		{name: "imageScanningConfiguration", min: false, nested: "ImageScanningConfiguration", in: ""},
+		{name: "workflows", min: false, nested: "WorkflowConfiguration", in: "list"},
+		{name: "executionRole", min: true, nested: "", in: ""},
+		{name: "loggingConfiguration", min: false, nested: "ImageLoggingConfiguration", in: ""},
+	},
+	"CreateInfrastructureConfigurationRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "subnetId", min: true, nested: "", in: ""},
+		{name: "logging", min: false, nested: "Logging", in: ""},
+		{name: "keyPair", min: true, nested: "", in: ""},
+		{name: "placement", min: false, nested: "Placement", in: ""},
+	},
+	"CreateLifecyclePolicyRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+	},
+	"CreateWorkflowRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "changeDescription", min: true, nested: "", in: ""},
+		{name: "data", min: true, nested: "", in: ""},
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+	},
+	"DistributeImageRequest": {
+		{name: "loggingConfiguration", min: false, nested: "ImageLoggingConfiguration", in: ""},
+	},
+	"Distribution": {
+		{name: "amiDistributionConfiguration", min: false, nested: "AmiDistributionConfiguration", in: ""},
+		{name: "containerDistributionConfiguration", min: false, nested: "ContainerDistributionConfiguration", in: ""},
+		{name: "s3ExportConfiguration", min: false, nested: "S3ExportConfiguration", in: ""},
+		{name: "fastLaunchConfigurations", min: false, nested: "FastLaunchConfiguration", in: "list"},
+	},
+	"EbsInstanceBlockDeviceSpecification": {
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+		{name: "snapshotId", min: true, nested: "", in: ""},
+	},
+	"EcrConfiguration": {
+		{name: "repositoryName", min: true, nested: "", in: ""},
+	},
+	"FastLaunchConfiguration": {
+		{name: "launchTemplate", min: false, nested: "FastLaunchLaunchTemplateSpecification", in: ""},
+	},
+	"FastLaunchLaunchTemplateSpecification": {
+		{name: "launchTemplateName", min: true, nested: "", in: ""},
+		{name: "launchTemplateVersion", min: true, nested: "", in: ""},
+	},
+	"ImageLoggingConfiguration": {
+		{name: "logGroupName", min: true, nested: "", in: ""},
+	},
+	"ImageScanningConfiguration": {
+		{name: "ecrConfiguration", min: false, nested: "EcrConfiguration", in: ""},
+	},
+	"ImportComponentRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "changeDescription", min: true, nested: "", in: ""},
+		{name: "data", min: true, nested: "", in: ""},
+		{name: "kmsKeyId", min: true, nested: "", in: ""},
+	},
+	"ImportDiskImageRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "executionRole", min: true, nested: "", in: ""},
+		{name: "loggingConfiguration", min: false, nested: "ImageLoggingConfiguration", in: ""},
+	},
+	"ImportVmImageRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "osVersion", min: true, nested: "", in: ""},
+		{name: "loggingConfiguration", min: false, nested: "ImageLoggingConfiguration", in: ""},
+	},
+	"InstanceBlockDeviceMapping": {
+		{name: "deviceName", min: true, nested: "", in: ""},
+		{name: "ebs", min: false, nested: "EbsInstanceBlockDeviceSpecification", in: ""},
+		{name: "virtualName", min: true, nested: "", in: ""},
+	},
+	"InstanceConfiguration": {
+		{name: "image", min: true, nested: "", in: ""},
+		{name: "blockDeviceMappings", min: false, nested: "InstanceBlockDeviceMapping", in: "list"},
+	},
+	"ListComponentBuildVersionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListComponentsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListContainerRecipesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListDistributionConfigurationsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImageBuildVersionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImagePackagesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImagePipelineImagesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImagePipelinesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImageRecipesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImageScanFindingAggregationsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImageScanFindingsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListImagesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListInfrastructureConfigurationsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListLifecycleExecutionResourcesRequest": {
+		{name: "parentResourceId", min: true, nested: "", in: ""},
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListLifecycleExecutionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListLifecyclePoliciesRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListWaitingWorkflowStepsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListWorkflowBuildVersionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListWorkflowExecutionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListWorkflowStepExecutionsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"ListWorkflowsRequest": {
+		{name: "nextToken", min: true, nested: "", in: ""},
+	},
+	"Logging": {
+		{name: "s3Logs", min: false, nested: "S3Logs", in: ""},
+	},
+	"PipelineLoggingConfiguration": {
+		{name: "imageLogGroupName", min: true, nested: "", in: ""},
+		{name: "pipelineLogGroupName", min: true, nested: "", in: ""},
+	},
+	"Placement": {
+		{name: "availabilityZone", min: true, nested: "", in: ""},
+		{name: "hostId", min: true, nested: "", in: ""},
+		{name: "hostResourceGroupArn", min: true, nested: "", in: ""},
+	},
+	"S3ExportConfiguration": {
+		{name: "s3Prefix", min: true, nested: "", in: ""},
+	},
+	"S3Logs": {
+		{name: "s3BucketName", min: true, nested: "", in: ""},
+		{name: "s3KeyPrefix", min: true, nested: "", in: ""},
+	},
+	"Schedule": {
+		{name: "scheduleExpression", min: true, nested: "", in: ""},
+		{name: "timezone", min: true, nested: "", in: ""},
+	},
+	"SendWorkflowStepActionRequest": {
+		{name: "reason", min: true, nested: "", in: ""},
+	},
+	"StartResourceStateUpdateRequest": {
+		{name: "executionRole", min: true, nested: "", in: ""},
+	},
+	"UpdateDistributionConfigurationRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "distributions", min: false, nested: "Distribution", in: "list"},
+	},
+	"UpdateImagePipelineRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "schedule", min: false, nested: "Schedule", in: ""},
+		{name: "imageScanningConfiguration", min: false, nested: "ImageScanningConfiguration", in: ""},
+		{name: "workflows", min: false, nested: "WorkflowConfiguration", in: "list"},
+		{name: "executionRole", min: true, nested: "", in: ""},
+		{name: "loggingConfiguration", min: false, nested: "PipelineLoggingConfiguration", in: ""},
+	},
+	"UpdateInfrastructureConfigurationRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+		{name: "subnetId", min: true, nested: "", in: ""},
+		{name: "logging", min: false, nested: "Logging", in: ""},
+		{name: "keyPair", min: true, nested: "", in: ""},
+		{name: "placement", min: false, nested: "Placement", in: ""},
+	},
+	"UpdateLifecyclePolicyRequest": {
+		{name: "description", min: true, nested: "", in: ""},
+	},
+	"WorkflowConfiguration": {
+		{name: "parallelGroup", min: true, nested: "", in: ""},
+	},
+}
 
 // Validate checks AccountAggregation against the model's constraints; the error is the first violation, in member order.
 func (s *AccountAggregation) Validate() error { return s.validate("") }
@@ -2274,10 +2516,10 @@ func (s *GetMarketplaceResourceRequest) validate(p string) error {
 	if err := checkString(p, "resourceType", s.ResourceType, true, &ruleMarketplaceResourceType); err != nil {
 		return err
 	}
-	if err := checkString(p, "resourceArn", s.ResourceArn, true, &ruleNonEmptyString); err != nil {
+	if err := checkString(p, "resourceArn", s.ResourceArn, true, &ruleImageBuilderArn); err != nil {
 		return err
 	}
-	if err := checkString(p, "resourceLocation", s.ResourceLocation, false, &ruleNonEmptyString); err != nil {
+	if err := checkString(p, "resourceLocation", s.ResourceLocation, false, &ruleMarketplaceResourceLocation); err != nil {
 		return err
 	}
 	return nil

@@ -196,7 +196,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > maxBodyBytes {
-		fail(awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, "the request body exceeds %d bytes", maxBodyBytes))
+		fail(awsapi.Errorf(op.DeclaredOr(awsapi.ErrCodeInvalidRequestException, awsapi.ErrCodeClientException), "the request body exceeds %d bytes", maxBodyBytes))
 		return
 	}
 	body, release, err := s.readBody(w, r)
@@ -215,7 +215,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	h := s.Handlers[op.Name]
 	if h == nil {
-		fail(awsapi.Errorf(awsapi.ErrCodeInvalidRequestException, "kiln does not support the operation %s yet", op.Name))
+		fail(awsapi.Errorf(op.DeclaredOr(awsapi.ErrCodeInvalidRequestException, awsapi.ErrCodeClientException), "kiln does not support the operation %s yet", op.Name))
 		return
 	}
 	in, err := awsapi.DecodeRequest(op, r, body, labels)

@@ -134,11 +134,9 @@ func (s *Service) CreateContainerRecipe(ctx context.Context, account string, in 
 func (s *Service) dockerfileTemplate(ctx context.Context, data, uri string) (text, member string, err error) {
 	switch {
 	case data != "" && uri != "":
-		return "", "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri', not both.")
+		return "", "", invalidRequest("You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri', not both.")
 	case data == "" && uri == "":
-		return "", "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri'.")
+		return "", "", invalidRequest("You must specify either 'dockerfileTemplateData' or 'dockerfileTemplateUri'.")
 	case data != "":
 		return data, "dockerfileTemplateData", nil
 	}

@@ -41,6 +41,7 @@ func (s *Service) Handlers() map[string]Handler {
 		s.imageBuildHandlers(),
 		s.machineImageHandlers(),
 		s.imageExecutionHandlers(),
+		s.marketplaceHandlers(),
 	} {
 		for name, h := range family {
 			if _, dup := all[name]; dup {

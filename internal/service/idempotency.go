@@ -26,7 +26,8 @@ func idempotent(ctx context.Context, tx store.Tx, account, operation, token stri
 	switch {
 	case err == nil:
 		if seen.RequestHash != hash {
-			return awsapi.Errorf(awsapi.ErrCodeIdempotentParameterMismatchException,
+			code := awsapi.OperationByName(operation).DeclaredOr(awsapi.ErrCodeIdempotentParameterMismatchException, awsapi.ErrCodeClientException)
+			return awsapi.Errorf(code,
 				"The client token '%s' was already used with different parameters for %s.", token, operation)
 		}
 		return json.Unmarshal(seen.Response, out)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -80,7 +82,7 @@ func decodeImage(r store.Resource) (awsapi.Image, error) {
 func imageSummary(r store.Resource) (awsapi.ImageSummary, error) {
 	img, err := decodeImage(r)
 	return awsapi.ImageSummary{
-		Arn: img.Arn, Name: img.Name, Type: img.Type, Version: img.Version,
+		Arn: img.Arn, Name: img.Name, Type: img.Type, Version: buildVersion(img),
 		Platform: img.Platform, OsVersion: img.OsVersion, State: img.State,
 		Owner: ownerName(r.Account), DateCreated: img.DateCreated,
 		OutputResources: img.OutputResources, Tags: img.Tags, BuildType: img.BuildType,
@@ -116,7 +118,23 @@ func (s *Service) GetImage(ctx context.Context, account string, in *awsapi.GetIm
 	if err != nil {
 		return nil, err
 	}
+	img.Version = buildVersion(img)
 	return &awsapi.GetImageResponse{Image: &img, LatestVersionReferences: latestVersionReferences(img.Arn)}, nil
+}
+
+// buildVersion is the version an image build is answered with in GetImage
+// and in ImageSummary (ListImageBuildVersions, ListImagePipelineImages):
+// the build version "M.m.p/N", which is what AWS answers (its get-image
+// and list-image-pipeline-images examples show "2019.12.03/1"), although
+// the model types the member VersionNumber (M.m.p) and kiln stores M.m.p
+// for filters and tags. ListImages' ImageVersion entries name a version,
+// not a build, and keep M.m.p.
+func buildVersion(img awsapi.Image) string {
+	a, err := arn.Parse(img.Arn)
+	if err != nil || a.Build == 0 || img.Version == "" || strings.Contains(img.Version, "/") {
+		return img.Version
+	}
+	return img.Version + "/" + strconv.Itoa(a.Build)
 }
 
 var imageFilters = filterFields{

@@ -82,8 +82,7 @@ func (s *Service) wakeBuilds() {
 // PENDING and enqueues its job, all in tx. It returns the image's ARN.
 func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, req imageRequest) (string, error) {
 	if (req.ImageRecipeArn == "") == (req.ContainerRecipeArn == "") {
-		return "", awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"Exactly one of 'imageRecipeArn' and 'containerRecipeArn' must be given.")
+		return "", invalidRequest("Exactly one of 'imageRecipeArn' and 'containerRecipeArn' must be given.")
 	}
 	if req.InfrastructureConfigurationArn == "" {
 		return "", badValue("infrastructureConfigurationArn", "infrastructureConfigurationArn is required.")

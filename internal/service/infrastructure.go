@@ -85,8 +85,7 @@ func checkPlacement(p *awsapi.Placement) error {
 		return nil
 	}
 	if p.HostId != "" && p.HostResourceGroupArn != "" {
-		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"The parameters 'placement.hostId' and 'placement.hostResourceGroupArn' cannot be specified together.")
+		return invalidRequest("The parameters 'placement.hostId' and 'placement.hostResourceGroupArn' cannot be specified together.")
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ func TestCheckPlacement(t *testing.T) {
 		t.Errorf("host id: %v", err)
 	}
 	err := checkPlacement(&awsapi.Placement{Tenancy: "host", HostId: "h-0123", HostResourceGroupArn: "arn:aws:resource-groups:us-east-1:111122223333:group/g"})
-	if configErrCode(err) != "InvalidParameterCombinationException" {
+	if configErrCode(err) != "InvalidRequestException" {
 		t.Errorf("both host targets: %v", err)
 	}
 }

@@ -74,8 +74,9 @@ func (s *Service) CreateLifecyclePolicy(ctx context.Context, account string, in 
 // enums):
 //
 //   - resourceSelection names recipes or a tag map, not both and not
-//     neither (InvalidParameterCombinationException, as the spec
-//     recommends); recipe versions are M.m.p or trailing `x` wildcards;
+//     neither (InvalidRequestException: the spec recommends
+//     InvalidParameterCombinationException, which CreateLifecyclePolicy
+//     does not declare); recipe versions are M.m.p or trailing `x` wildcards;
 //     a recipe is listed once;
 //   - at most one rule per action type (UNSURE, the spec's "sensible"
 //     rule: two rules of one type could only conflict);
@@ -87,8 +88,7 @@ func (s *Service) CreateLifecyclePolicy(ctx context.Context, account string, in 
 //   - AMI exclusion regions are region names.
 func checkLifecyclePolicy(resourceType string, details []awsapi.LifecyclePolicyDetail, sel *awsapi.LifecyclePolicyResourceSelection) error {
 	if sel == nil || (len(sel.Recipes) == 0) == (len(sel.TagMap) == 0) {
-		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"The resourceSelection must specify exactly one of 'recipes' and 'tagMap'.")
+		return invalidRequest("The resourceSelection must specify exactly one of 'recipes' and 'tagMap'.")
 	}
 	recipes := map[string]bool{}
 	for i, r := range sel.Recipes {

@@ -39,8 +39,8 @@ func TestCheckLifecyclePolicy(t *testing.T) {
 	}{
 		{"all three AMI rules", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{rule("DEPRECATE", "AGE", 1, "WEEKS"), rule("DISABLE", "AGE", 2, "MONTHS"), rule("DELETE", "COUNT", 10, "")}, recipes, "", ""},
 		{"tag selection", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{TagMap: map[string]string{"k": "v"}}, "", ""},
-		{"neither selection", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{}, "InvalidParameterCombinationException", "resourceSelection"},
-		{"both selections", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{Recipes: recipes.Recipes, TagMap: map[string]string{"k": "v"}}, "InvalidParameterCombinationException", "resourceSelection"},
+		{"neither selection", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{}, "InvalidRequestException", "resourceSelection"},
+		{"both selections", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{Recipes: recipes.Recipes, TagMap: map[string]string{"k": "v"}}, "InvalidRequestException", "resourceSelection"},
 		{"bad wildcard", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{Recipes: []awsapi.LifecyclePolicyResourceSelectionRecipe{{Name: "r", SemanticVersion: "x.1.0"}}}, "InvalidParameterValueException", "recipes[0].semanticVersion"},
 		{"duplicate recipe", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete}, &awsapi.LifecyclePolicyResourceSelection{Recipes: []awsapi.LifecyclePolicyResourceSelectionRecipe{{Name: "r", SemanticVersion: "1.0.0"}, {Name: "r", SemanticVersion: "1.0.0"}}}, "InvalidParameterValueException", "recipes[1]"},
 		{"two delete rules", "AMI_IMAGE", []awsapi.LifecyclePolicyDetail{ageDelete, rule("DELETE", "COUNT", 3, "")}, recipes, "InvalidParameterValueException", "policyDetails[1].action.type"},

@@ -145,7 +145,9 @@ func (s *Service) ImportDiskImage(ctx context.Context, account string, in *awsap
 }
 
 // ImportVmImage wraps the result of an EC2 VM Import task, which kiln has
-// no equivalent of; disk images are imported with ImportDiskImage.
+// no equivalent of; disk images are imported with ImportDiskImage. The
+// refusal is a ClientException: the operation declares no
+// InvalidRequestException.
 func (s *Service) ImportVmImage(ctx context.Context, account string, in *awsapi.ImportVmImageRequest) (*awsapi.ImportVmImageResponse, error) {
-	return nil, invalidRequest("kiln has no EC2 VM Import tasks, so '%s' cannot be imported; import the disk image itself with ImportDiskImage.", in.VmImportTaskId)
+	return nil, awsapi.Errorf(awsapi.ErrCodeClientException, "kiln has no EC2 VM Import tasks, so '%s' cannot be imported; import the disk image itself with ImportDiskImage.", in.VmImportTaskId)
 }

@@ -264,17 +264,19 @@ func supportsOS(supported []string, osVersion string) bool {
 }
 
 // checkComponentParameters checks the parameters a recipe sets against
-// those the component declares. The service answers an undeclared name
-// with InvalidParameterCombinationException and this message shape (seen
-// in CloudTrail records of CreateImageRecipe), so kiln does too, and uses
-// the same code for a parameter set twice or one without default left
+// those the component declares. CloudTrail records of CreateImageRecipe
+// show the service answering an undeclared name with this message shape
+// under InvalidParameterCombinationException, which neither recipe
+// operation declares; kiln keeps the message and answers
+// InvalidParameterValueException, which every operation may answer, so
+// that clients generated from the model can type the error. It uses the
+// same code for a parameter set twice or one without default left
 // unset. Whether Image Builder checks missing required values at create
 // time or only at build time is not documented (UNSURE); checking now
 // fails early, where the user can still fix the recipe.
 func checkComponentParameters(member string, declared []awsapi.ComponentParameterDetail, given []awsapi.ComponentParameter) error {
 	bad := func(format string, args ...any) error {
-		return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-			"The value supplied for parameter '%s' is not valid. %s", member, fmt.Sprintf(format, args...))
+		return badValue(member, format, args...)
 	}
 	known := map[string]awsapi.ComponentParameterDetail{}
 	for _, d := range declared {
@@ -320,12 +322,10 @@ func checkBlockDeviceMappings(member string, mappings []awsapi.InstanceBlockDevi
 		path := fmt.Sprintf("%s[%d].ebs", member, i)
 		vt := m.Ebs.VolumeType
 		if m.Ebs.Throughput != nil && vt != awsapi.EbsVolumeTypeGp3 {
-			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-				"The parameter '%s.throughput' is valid only for gp3 volumes, not %s.", path, vt)
+			return badValue(path+".throughput", "throughput is valid only for gp3 volumes, not %s.", vt)
 		}
 		if m.Ebs.Iops != nil && vt != awsapi.EbsVolumeTypeIo1 && vt != awsapi.EbsVolumeTypeIo2 && vt != awsapi.EbsVolumeTypeGp3 {
-			return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException,
-				"The parameter '%s.iops' is valid only for io1, io2 and gp3 volumes, not %s.", path, vt)
+			return badValue(path+".iops", "iops is valid only for io1, io2 and gp3 volumes, not %s.", vt)
 		}
 	}
 	return nil

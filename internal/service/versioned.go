@@ -115,7 +115,7 @@ func checkByName(byName bool, filters []awsapi.Filter) error {
 	if byName {
 		for _, f := range filters {
 			if f.Name == "version" {
-				return awsapi.Errorf(awsapi.ErrCodeInvalidParameterCombinationException, "The 'version' filter cannot be used with byName.")
+				return invalidRequest("The 'version' filter cannot be used with byName.")
 			}
 		}
 	}

@@ -39,14 +39,21 @@ type Document struct {
 
 // Parameter is one entry of `parameters`. Type is as written; only "string"
 // is accepted by Validate (the only type AWS documents).
+//
+// AllowedValues, when the document gives `allowedValues` (a list of
+// strings, as CloudFormation-style parameters have and as real components
+// published by AWS samples use), is the closed set a value must come from:
+// a default outside it is a document error, and a value given at run time
+// outside it fails the run naming the parameter. nil means any value.
 type Parameter struct {
-	Name        string
-	Type        string
-	Default     string
-	HasDefault  bool
-	Description string
-	Line        int
-	Column      int
+	Name          string
+	Type          string
+	Default       string
+	HasDefault    bool
+	Description   string
+	AllowedValues []string
+	Line          int
+	Column        int
 }
 
 // Constant is one entry of `constants`.
@@ -307,9 +314,10 @@ func (d *Document) parseVariables(list *yaml.Node, params bool) {
 		}
 		var typ, val, desc string
 		var sawType, sawVal bool
+		var allowedValues []string
 		allowed := []string{"type", "value"}
 		if params {
-			allowed = []string{"type", "default", "description"}
+			allowed = []string{"type", "default", "description", "allowedValues"}
 		}
 		d.pairs(body, what+" "+name, allowed, func(key string, kn, v *yaml.Node) {
 			switch key {
@@ -324,13 +332,19 @@ func (d *Document) parseVariables(list *yaml.Node, params bool) {
 				val, _ = d.scalar(v, key)
 			case "description":
 				desc, _ = d.scalar(v, key)
+			case "allowedValues":
+				allowedValues = d.allowedValues(v, name)
 			}
 		})
 		if !sawType {
 			d.errorf(k, "%s %q has no type", what, name)
 		}
 		if params {
-			d.Parameters = append(d.Parameters, Parameter{Name: name, Type: typ, Default: val, HasDefault: sawVal, Description: desc, Line: k.Line, Column: k.Column})
+			if sawVal && allowedValues != nil && !contains(allowedValues, val) {
+				d.errorf(k, "parameter %q: default %q is not one of its allowedValues [%s]", name, val, strings.Join(allowedValues, ", "))
+			}
+			d.Parameters = append(d.Parameters, Parameter{Name: name, Type: typ, Default: val, HasDefault: sawVal, Description: desc,
+				AllowedValues: allowedValues, Line: k.Line, Column: k.Column})
 		} else {
 			if !sawVal {
 				d.errorf(k, "constant %q has no value", name)
@@ -338,6 +352,24 @@ func (d *Document) parseVariables(list *yaml.Node, params bool) {
 			d.Constants = append(d.Constants, Constant{Name: name, Type: typ, Value: val, Line: k.Line, Column: k.Column})
 		}
 	}
+}
+
+// allowedValues reads a parameter's allowedValues: a non-empty list of
+// scalars (a YAML `no` or `1` is taken as written, as parameter values are
+// strings).
+func (d *Document) allowedValues(n *yaml.Node, param string) []string {
+	n = yamlmap.Deref(n)
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		d.errorf(n, "parameter %q: allowedValues must be a non-empty list of strings", param)
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, e := range n.Content {
+		if s, ok := d.scalar(e, "each of allowedValues of parameter "+param); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (d *Document) parsePhases(list *yaml.Node) {

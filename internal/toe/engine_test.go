@@ -154,6 +154,40 @@ func TestMissingParameterFailsRun(t *testing.T) {
 	}
 }
 
+// TestParameterAllowedValues: allowedValues is accepted, its default and a
+// value given from the list run, and a value outside it fails the run
+// naming the parameter before any step runs.
+func TestParameterAllowedValues(t *testing.T) {
+	doc := "schemaVersion: 1.0\nparameters:\n  - Pcr:\n      type: string\n      default: 'no'\n      description: d\n      allowedValues: ['no', 'yes']\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: ExecuteBash\n        inputs: {commands: ['echo {{ Pcr }}']}\n"
+	tests := []struct {
+		name   string
+		params map[string]string
+		stdout string // "" when the run must fail
+	}{
+		{"default", nil, "no"},
+		{"allowed value", map[string]string{"Pcr": "yes"}, "yes"},
+		{"value outside the list", map[string]string{"Pcr": "maybe"}, ""},
+		{"case matters", map[string]string{"Pcr": "YES"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := runDoc(t, &Runner{}, doc, nil, tc.params)
+			if tc.stdout == "" {
+				if err == nil || !strings.Contains(err.Error(), "parameter Pcr") || !strings.Contains(err.Error(), "allowedValues") {
+					t.Fatalf("err = %v, want the parameter and its allowedValues named", err)
+				}
+				return
+			}
+			if err != nil || !rep.Succeeded() {
+				t.Fatalf("%v %+v", err, rep)
+			}
+			if got := outputs(t, rep.Step(0, "build", "A"))["stdout"]; got != tc.stdout {
+				t.Errorf("stdout %q, want %q", got, tc.stdout)
+			}
+		})
+	}
+}
+
 func TestInvalidDocumentStopsRun(t *testing.T) {
 	doc := "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: Nope\n"
 	var out bytes.Buffer

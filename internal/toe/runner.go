@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,6 +323,9 @@ func (d *Document) variables(given map[string]string) (map[string]string, error)
 	var missing []string
 	for _, p := range d.Parameters {
 		if v, ok := given[p.Name]; ok {
+			if p.AllowedValues != nil && !slices.Contains(p.AllowedValues, v) {
+				return nil, fmt.Errorf("parameter %s: value %q is not one of its allowedValues [%s]", p.Name, v, strings.Join(p.AllowedValues, ", "))
+			}
 			vars[p.Name] = v
 		} else if p.HasDefault {
 			vars[p.Name] = p.Default

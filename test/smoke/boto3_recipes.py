@@ -67,10 +67,10 @@ for member, want in [("components", components), ("blockDeviceMappings", bdm), (
     assert recipe[member] == want, (member, recipe[member], want)
 ok("create_image_recipe / get_image_recipe round trip")
 
-e = expect_error("InvalidParameterCombinationException", ib.create_image_recipe, name="boto-bad", semanticVersion="1.0.0",
+e = expect_error("InvalidParameterValueException", ib.create_image_recipe, name="boto-bad", semanticVersion="1.0.0",
                  parentImage=BASE, components=[{"componentArn": comp, "parameters": [{"name": "Colour", "value": ["red"]}]}])
 assert "Colour" in str(e), e
-expect_error("InvalidParameterCombinationException", ib.create_image_recipe, name="boto-bad", semanticVersion="1.0.0",
+expect_error("InvalidParameterValueException", ib.create_image_recipe, name="boto-bad", semanticVersion="1.0.0",
              parentImage=BASE, components=[{"componentArn": comp}])
 expect_error("ResourceAlreadyExistsException", ib.create_image_recipe, name="boto-recipe", semanticVersion="2.0.0",
              parentImage=BASE, components=components)
@@ -101,7 +101,7 @@ e = expect_error("InvalidParameterValueException", ib.create_container_recipe, c
                  dockerfileTemplateData=TEMPLATE + "{{{ imagebuilder:nope }}}\n",
                  targetRepository={"service": "ECR", "repositoryName": "boto/app"})
 assert "imagebuilder:nope" in str(e), e
-expect_error("InvalidParameterCombinationException", ib.create_container_recipe, containerType="DOCKER", name="boto-bad",
+expect_error("InvalidRequestException", ib.create_container_recipe, containerType="DOCKER", name="boto-bad",
              semanticVersion="1.0.0", components=components, parentImage="alpine",
              targetRepository={"service": "ECR", "repositoryName": "boto/app"})
 ok("container recipe validation errors")

@@ -82,7 +82,7 @@ assert got["status"] == "ENABLED" and isinstance(got["dateCreated"], str), got
 PY
 ok create-lifecycle-policy get-lifecycle-policy
 
-expect_error InvalidParameterCombinationException ibn create-lifecycle-policy --name cli-bad --execution-role LifecycleRole \
+expect_error InvalidRequestException ibn create-lifecycle-policy --name cli-bad --execution-role LifecycleRole \
   --resource-type AMI_IMAGE --policy-details "file://$work/details.json" \
   --resource-selection 'recipes=[{name=cli-recipe,semanticVersion=1.0.0}],tagMap={a=b}'
 ok lifecycle selection rules

@@ -505,6 +505,10 @@ func (g *generator) emitValidate(b *bytes.Buffer) error {
 	}
 	b.WriteString(")\n\n")
 
+	if err := g.emitEmptyRefused(b); err != nil {
+		return err
+	}
+
 	for _, name := range g.structShapes() {
 		s := g.api.Shapes[name]
 		fmt.Fprintf(b, "// Validate checks %s against the model's constraints; the error is the first violation, in member order.\n", name)
@@ -566,4 +570,100 @@ func num(f float64, isFloat bool) string {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	return strconv.FormatInt(int64(f), 10)
+}
+
+// emitEmptyRefused writes emptyRefused: for each structure shape whose body
+// can hold an optional string member of minimum length 1 or more (directly
+// or in a nested structure, list of structures or map of structures), the
+// members the request walker (codec.go, refuseEmpty) looks at. The Go
+// structs hold strings by value, so "" there is the same as absent and
+// Validate cannot see it; the walker reads the JSON body itself.
+func (g *generator) emitEmptyRefused(b *bytes.Buffer) error {
+	if err := g.claim("emptyRefused", "the empty-string walk table"); err != nil {
+		return err
+	}
+	// nestedIn is the structure shape a member leads to ("" when none)
+	// and how: itself (""), as list elements or as map values.
+	nestedIn := func(m *member) (string, string) {
+		t := g.api.Shapes[m.Shape]
+		switch t.Type {
+		case "structure":
+			return m.Shape, ""
+		case "list":
+			if g.api.Shapes[t.Member.Shape].Type == "structure" {
+				return t.Member.Shape, "list"
+			}
+		case "map":
+			if g.api.Shapes[t.Value.Shape].Type == "structure" {
+				return t.Value.Shape, "map"
+			}
+		}
+		return "", ""
+	}
+	nested := func(m *member) string { n, _ := nestedIn(m); return n }
+	minString := func(s *shape, m *member) bool {
+		t := g.api.Shapes[m.Shape]
+		return m.Location == "" && t.Type == "string" && t.Min != nil && *t.Min >= 1 && !slices.Contains(s.Required, m.Name)
+	}
+	// relevant is the fixpoint of "has a min-length string member or a
+	// member leading to a relevant structure".
+	relevant := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, name := range g.structShapes() {
+			if relevant[name] {
+				continue
+			}
+			s := g.api.Shapes[name]
+			for _, m := range s.Members {
+				if minString(s, m) || (m.Location == "" && relevant[nested(m)]) {
+					relevant[name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	// Only shapes a request can carry are walked.
+	reach := map[string]bool{}
+	var visit func(string)
+	visit = func(name string) {
+		if reach[name] || !relevant[name] {
+			return
+		}
+		reach[name] = true
+		for _, m := range g.api.Shapes[name].Members {
+			if m.Location == "" {
+				visit(nested(m))
+			}
+		}
+	}
+	for _, name := range sortedKeys(g.inputOf) {
+		visit(name)
+	}
+	relevant = reach
+	b.WriteString("// emptyRefused lists, per structure shape, the body members that may hold \"\" where the model wants at least one character (min) or that lead to a structure that may (nested).\nvar emptyRefused = map[string][]emptyMember{\n")
+	for _, name := range g.structShapes() {
+		if !relevant[name] {
+			continue
+		}
+		s := g.api.Shapes[name]
+		fmt.Fprintf(b, "\t%q: {\n", name)
+		for _, m := range s.Members {
+			if m.Location != "" {
+				continue
+			}
+			isMin := minString(s, m)
+			n, in := nestedIn(m)
+			if !relevant[n] {
+				n, in = "", ""
+			}
+			if !isMin && n == "" {
+				continue
+			}
+			fmt.Fprintf(b, "\t\t{name: %q, min: %t, nested: %q, in: %q},\n", m.Name, isMin, n, in)
+		}
+		b.WriteString("\t},\n")
+	}
+	b.WriteString("}\n\n")
+	return nil
 }

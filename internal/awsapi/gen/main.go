@@ -22,8 +22,6 @@
 //     length or pattern constraints, so their members reuse the model's
 //     existing shapes where one fits: ClientToken, VersionNumber,
 //     RoleNameOrArn, TagMap, ...);
-//   - ClientToken's maximum length raised from 36 to 64, as the current
-//     documentation says;
 //   - error shapes DryRunOperationException (412), AccessDeniedException (403)
 //     and TooManyRequestsException (429), the last two with the statuses
 //     AWS documents for them, as the v2 client only knows their names;
@@ -48,6 +46,10 @@
 //     semanticVersion (x.x.x, 1.x.x, 1.0.x), as the current reference
 //     documents; the v1 model types the member VersionNumber, which has
 //     none;
+//   - GetMarketplaceResource's resourceArn is an ImageBuilderArn and its
+//     resourceLocation may be empty (0–1024), as in the current Smithy
+//     model; ClientToken keeps the v1 model's 1–36, which the current
+//     model and API reference still say;
 //   - the enum values the v2 client added to enums requests use: Platform
 //     macOS, Ownership AWSMarketplace, BuildType IMPORT_ISO, ComponentStatus
 //     ACTIVE and DISABLED; otherwise validation would refuse what a current
@@ -80,8 +82,11 @@
 // # Output
 //
 // shapes_gen.go (structs), enums_gen.go, errors_gen.go, operations_gen.go
-// (operation table and HTTP bindings), validate_gen.go, and
-// botocore_gen.json: the merged model itself in api-2.json form, which
+// (operation table and HTTP bindings), validate_gen.go (the Validate
+// methods, and emptyRefused: the body paths, from every operation's input,
+// to optional string members with a minimum length, which DecodeRequest
+// reads to refuse "" there, since a Go string cannot tell "" from
+// absent), and botocore_gen.json: the merged model itself in api-2.json form, which
 // `kiln aws-model` gives to AWS CLIs and boto3s older than the operations
 // kiln answers. Everything is
 // emitted in sorted order and gofmt'ed, so the output is a pure function of

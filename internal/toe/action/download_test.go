@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -301,4 +302,35 @@ func FuzzParseS3URL(f *testing.F) {
 			t.Errorf("parseS3URL(%q) = %q, %q", s, b, k)
 		}
 	})
+}
+
+func TestUploadLogFolder(t *testing.T) {
+	srv, env := startS3(t)
+	srv.CreateBucket("logs")
+	dir := filepath.Join(t.TempDir(), "TOE_2026-01-02_03-04-05_UTC-0_run-1")
+	tree{"console.log": "C", "detailedoutput.json": "{}", "sub/": "", "sub/x.log": "X"}.write(t, dir)
+	tests := []struct {
+		name, bucket, prefix, owner string
+		want                        []string
+		wantErr                     string
+	}{
+		{name: "no prefix", bucket: "logs", want: []string{"TOE_2026-01-02_03-04-05_UTC-0_run-1/console.log", "TOE_2026-01-02_03-04-05_UTC-0_run-1/detailedoutput.json", "TOE_2026-01-02_03-04-05_UTC-0_run-1/sub/x.log"}},
+		{name: "prefix gets a slash", bucket: "logs", prefix: "runs", want: []string{"runs/TOE_2026-01-02_03-04-05_UTC-0_run-1/console.log"}},
+		{name: "missing bucket", bucket: "nobucket", wantErr: "NoSuchBucket"},
+		{name: "owner mismatch", bucket: "logs", owner: "999999999999", wantErr: "AccessDenied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := UploadLogFolder(context.Background(), env.S3, dir, tt.bucket, tt.prefix, tt.owner)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			keys := srv.Keys("logs")
+			for _, k := range tt.want {
+				if !slices.Contains(keys, k) {
+					t.Errorf("key %s not uploaded; have %v", k, keys)
+				}
+			}
+		})
+	}
 }
