@@ -14,49 +14,9 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-// fakeQEMUScript stands in for qemu-system-x86_64. Under "-accel kvm" it
-// fails as QEMU does on hosts whose KVM cannot set MSR 0x10a (the message,
-// then SIGABRT) — always (mode abort) or only for real boots with
-// -kernel, letting the probe through (mode abort-boot). Everything else
-// runs the real QEMU, with KVM's options turned into TCG's so that a
-// probe the fake lets through really boots.
-const fakeQEMUScript = `#!/bin/sh
-kvm=no kernel=no
-for a; do
-	case "$a" in kvm) kvm=yes ;; -kernel) kernel=yes ;; esac
-done
-if [ $kvm = yes ] && { [ "$FAKE_MODE" = abort ] || [ $kernel = yes ]; }; then
-	echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000e1" >&2
-	echo "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:2997: kvm_buf_set_msrs: Assertion \` + "`" + `ret == cpu->kvm_msr_buf->nmsrs' failed." >&2
-	kill -ABRT $$
-fi
-for a; do
-	shift
-	case "$a" in kvm) a=tcg ;; host) a=max ;; esac
-	set -- "$@" "$a"
-done
-exec REAL "$@"
-`
-
-// fakeQEMU writes the fake QEMU (see fakeQEMUScript) in mode and returns
-// its path, and a file that opens like /dev/kvm does on a host with KVM.
+// fakeQEMU is kilntest.FakeKVMQEMU's QEMU and KVM device.
 func fakeQEMU(t *testing.T, mode string) (qemu, kvmDevice string) {
-	t.Helper()
-	real, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed (CI installs qemu-system-x86)")
-	}
-	dir := t.TempDir()
-	qemu = filepath.Join(dir, "qemu-system-x86_64")
-	script := strings.Replace(fakeQEMUScript, "REAL", real, 1)
-	script = strings.Replace(script, "$FAKE_MODE", mode, 1)
-	if err := os.WriteFile(qemu, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kvmDevice = filepath.Join(dir, "kvm")
-	if err := os.WriteFile(kvmDevice, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, qemu, kvmDevice = kilntest.FakeKVMQEMU(t, mode)
 	return qemu, kvmDevice
 }
 
@@ -76,8 +36,8 @@ func TestProbeFirmware(t *testing.T) {
 // (as on this CI machine), a KVM that aborts guests, a working KVM, and
 // each mode.
 func TestChooseAccel(t *testing.T) {
-	abort, abortDev := fakeQEMU(t, "abort")
-	works, worksDev := fakeQEMU(t, "abort-boot") // the probe passes
+	abort, abortDev := fakeQEMU(t, kilntest.KVMAbortsAll)
+	works, worksDev := fakeQEMU(t, kilntest.KVMAbortsBoot) // the probe passes
 	missing := filepath.Join(t.TempDir(), "no-kvm")
 	tests := []struct {
 		name      string
@@ -119,7 +79,7 @@ func TestChooseAccel(t *testing.T) {
 // the data directory and reused, and that a verdict for another QEMU or
 // kernel is not.
 func TestChooseAccelCachesVerdict(t *testing.T) {
-	abort, dev := fakeQEMU(t, "abort")
+	abort, dev := fakeQEMU(t, kilntest.KVMAbortsAll)
 	dir := t.TempDir()
 	opts := AccelOptions{QEMU: abort, KVMDevice: dev, CacheDir: dir}
 	first, err := ChooseAccel(context.Background(), opts)
@@ -227,7 +187,7 @@ func TestKVMAbort(t *testing.T) {
 // and boots again under TCG, to a working agent.
 func TestBootFallsBackToTCG(t *testing.T) {
 	_, kernel, _, initrd := bootInitramfs(t)
-	qemu, _ := fakeQEMU(t, "abort")
+	qemu, _ := fakeQEMU(t, kilntest.KVMAbortsAll)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cfg := Config{Kernel: kernel, Initrd: initrd, Append: "console=ttyS0 panic=-1 quiet", QEMU: qemu, Accel: AccelKVM}
