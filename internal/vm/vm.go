@@ -1,7 +1,9 @@
 // Package vm boots machine images under QEMU — with KVM when a probe boot
-// under it works (ChooseAccel), else with TCG software emulation — and connects to kiln's
-// guest agent (package agent) over a virtio-serial port, so the test phase
-// runs inside the running image.
+// under it works (ChooseAccel), else with TCG software emulation — and
+// connects to kiln's guest agent (package agent) over a virtio-serial
+// port, so the test phase runs inside the running image. A boot that QEMU
+// aborts under KVM fails with ErrKVMAborted; BootAgent then boots the
+// machine again under TCG.
 //
 // The guest channel is a QEMU chardev socket in a private temporary
 // directory, attached to a virtserialport named agent.DefaultPort. Boot
