@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/bench/internal/benchkit"
+	"github.com/kiln-build/kiln/internal/vm"
 )
 
 // floorBuilder does the workload by hand, with plain commands and nothing
@@ -195,13 +196,13 @@ func (f *floorBuilder) boot(ctx context.Context, disk, tests string) (string, er
 	return out.String(), nil
 }
 
-// detectAccel is kiln's choice (internal/vm): KVM when /dev/kvm opens for
-// reading and writing, else TCG.
-func detectAccel() string {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+// detectAccel is the accelerator kiln chose (vm.ChooseAccel, whose probe
+// verdict kiln serve cached in its data directory), so the floor's guests
+// run as kiln's do.
+func detectAccel(ctx context.Context, kilnData string) string {
+	c, err := vm.ChooseAccel(ctx, vm.AccelOptions{CacheDir: kilnData})
 	if err != nil {
-		return "tcg"
+		return vm.AccelTCG
 	}
-	f.Close()
-	return "kvm"
+	return c.Accel
 }

@@ -152,7 +152,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 
 	fb := &floorBuilder{
 		lower: lower, dir: filepath.Join(tmp, "floor"), size: int64(o.volumeGiB) << 30,
-		memory: o.memoryMB, cpus: min(2, runtime.NumCPU()), accel: detectAccel(),
+		memory: o.memoryMB, cpus: min(2, runtime.NumCPU()), accel: detectAccel(ctx, filepath.Join(tmp, "kiln-data")),
 		kernel: kernel, initrd: initrd, qemu: "qemu-system-x86_64",
 	}
 	rep := report{
@@ -203,6 +203,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 			rep.Floor.Runs = append(rep.Floor.Runs, fr.Wall)
 			rep.FloorRuns = append(rep.FloorRuns, fr)
 			logf("floor build %d/%d %s", round, o.runs, benchkit.Seconds(fr.Wall))
+		}
+	}
+	if n := len(allKiln); n > 0 && allKiln[n-1].AMI != "" {
+		rep.Exports, err = benchExports(ctx, o.kiln, kiln.Addr, allKiln[n-1].AMI, filepath.Join(tmp, "exports"), max(o.runs, 1), logf)
+		if err != nil {
+			return fmt.Errorf("exports: %w\nkiln's log ends:\n%s", err, kiln.LogTail())
 		}
 	}
 	rep.Checks = append(rep.Checks, kilnChecks(allKiln)...)

@@ -53,6 +53,7 @@ type report struct {
 	Import      time.Duration    `json:"import_ns"`
 	Components  []component      `json:"components"`
 	FloorKernel string           `json:"floor_kernel"`
+	Exports     []exportResult   `json:"exports"`
 	Kiln        toolResult       `json:"kiln"`
 	Floor       toolResult       `json:"floor"`
 	KilnRuns    []kilnRun        `json:"kiln_runs"`
@@ -206,6 +207,7 @@ func (rep report) writeMarkdown(w io.Writer) {
 	}
 	benchkit.WriteChecks(w, "Targets", rep.Targets)
 	benchkit.WriteChecks(w, "Checks", rep.Checks)
+	writeExports(w, rep.Exports, rep.VolumeGiB)
 
 	var builds [][]benchkit.StepTime
 	for _, r := range rep.KilnRuns {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -24,17 +25,20 @@ import (
 )
 
 const amiUsage = `usage: kiln ami list   [--endpoint URL]
-       kiln ami export [--endpoint URL] AMI-ID --format raw|qcow2 --output FILE
-       kiln ami run    [--endpoint URL] [--memory MiB] AMI-ID
+       kiln ami export [--endpoint URL] AMI-ID --format raw|qcow2|vmdk|vhdx|vhd --output FILE
+       kiln ami run    [--endpoint URL] [--memory MiB] [--accel auto|kvm|tcg] AMI-ID
        kiln ami delete [--endpoint URL] AMI-ID
 
 kiln's machine images (AMIs) live in the catalogue of a running kiln
 (--endpoint or KILN_ENDPOINT). list shows the ones your credentials own or
-may launch; export writes one's disk to a file; delete deregisters one
-you own (its disk goes when no other AMI uses it); run boots it under QEMU
-(KVM when /dev/kvm works) with its own kernel, attached to the serial
-console, on a throwaway copy of the disk; power the guest off, or press
-Ctrl-C to kill it.`
+may launch; export writes one's disk to a file (vmdk is streamOptimized,
+for VMware and EC2 import; vhd is fixed-size, for Azure); delete
+deregisters one you own (its disk goes when no other AMI uses it); run
+boots it under QEMU with its own kernel, attached to the serial console,
+on a throwaway copy of the disk; power the guest off, or press Ctrl-C to
+kill it. run's --accel (KILN_ACCEL) auto uses KVM when a probe boot under
+it works, reusing the verdict kiln serve cached in --data-dir
+(KILN_DATA_DIR); kvm fails when KVM does not work; tcg never tries it.`
 
 // amiMain is `kiln ami`.
 func amiMain(args []string, stdout, stderr io.Writer) int {
@@ -70,10 +74,10 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 		tw.Flush()
 		return 0
 	case "export":
-		format := fs.String("format", "raw", "raw or qcow2")
+		format := fs.String("format", "raw", "raw, qcow2, vmdk, vhdx or vhd")
 		output := fs.String("output", "", "file to write")
 		rest, err := parseInterleaved(fs, args[1:])
-		if err != nil || len(rest) != 1 || *output == "" || (*format != "raw" && *format != "qcow2") {
+		if err != nil || len(rest) != 1 || *output == "" || !slices.Contains(ami.ExportFormats, *format) {
 			fs.Usage()
 			return 2
 		}
@@ -98,12 +102,19 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "run":
 		memory := fs.Int("memory", 1024, "guest memory in MiB")
+		accelMode := fs.String("accel", envOr("KILN_ACCEL", vm.AccelAuto), "auto, kvm or tcg (KILN_ACCEL)")
+		dataDir := fs.String("data-dir", envOr("KILN_DATA_DIR", "./kiln-data"), "data directory whose cached KVM verdict auto reuses (KILN_DATA_DIR)")
 		rest, err := parseInterleaved(fs, args[1:])
 		if err != nil || len(rest) != 1 {
 			fs.Usage()
 			return 2
 		}
-		if err := runAMI(ctx, base(), rest[0], *memory, stdout); err != nil {
+		accel, err := vm.ChooseAccel(ctx, vm.AccelOptions{Mode: *accelMode, CacheDir: *dataDir})
+		if err != nil {
+			fmt.Fprintln(stderr, "kiln ami run:", err)
+			return 2
+		}
+		if err := runAMI(ctx, base(), rest[0], *memory, accel.Accel, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "kiln ami run:", err)
 			return 1
 		}
@@ -183,8 +194,10 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// runAMI boots an AMI on this machine, the console on stdout.
-func runAMI(ctx context.Context, base, id string, memory int, stdout io.Writer) error {
+// runAMI boots an AMI on this machine under accel, the console on stdout.
+// When QEMU aborts under KVM before the guest ran, it boots again under
+// TCG and says so on stderr.
+func runAMI(ctx context.Context, base, id string, memory int, accel string, stdout, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "kiln-ami-run-")
 	if err != nil {
 		return err
@@ -198,16 +211,24 @@ func runAMI(ctx context.Context, base, id string, memory int, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	m, err := vm.Boot(ctx, vm.Config{
+	cfg := vm.Config{
 		Disks: []string{raw}, Kernel: kernel, Initrd: initrd, MemoryMB: memory,
 		Append:  "root=PARTUUID=" + partUUID + " rw console=ttyS0",
-		Console: stdout, ConsoleInput: os.Stdin, Snapshot: true,
-	})
-	if err != nil {
+		Console: stdout, ConsoleInput: os.Stdin, Snapshot: true, Accel: accel,
+	}
+	for {
+		m, err := vm.Boot(ctx, cfg)
+		if err == nil {
+			go func() { <-ctx.Done(); m.Kill() }()
+			err = m.Wait()
+		}
+		if errors.Is(err, vm.ErrKVMAborted) && cfg.Accel != vm.AccelTCG {
+			fmt.Fprintf(stderr, "kiln ami run: QEMU aborted under KVM; booting again under TCG: %v\n", err)
+			cfg.Accel = vm.AccelTCG
+			continue
+		}
 		return err
 	}
-	go func() { <-ctx.Done(); m.Kill() }()
-	return m.Wait()
 }
 
 // bootFiles copies a disk's kernel and initrd out and finds its root

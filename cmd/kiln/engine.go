@@ -44,6 +44,10 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	if deps != nil {
 		log.Info("kiln binary: dynamically linked; builds carry its loader and libraries into the sandbox", "loader", deps.Interp, "libraries", len(deps.Libs))
 	}
+	accel, err := chooseAccel(context.Background(), cfg.accel, cfg.dataDir, log)
+	if err != nil {
+		return nil, err
+	}
 	host := registryHostFor(cfg, listenAddr)
 	pull := oci.Options{Insecure: cfg.insecureRegistry}
 	if pull.Transport, err = ownRegistryTransport(cfg, host); err != nil {
@@ -76,7 +80,7 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 			awsapi.ImageTypeAmi: &machine.Executor{
 				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir,
 				AllowImportDirs: cfg.allowImportDir,
-				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels")},
+				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels"), Accel: accel},
 			},
 		},
 	}, nil

@@ -25,6 +25,7 @@ import (
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
 	"github.com/kiln-build/kiln/internal/store/sqlite"
+	"github.com/kiln-build/kiln/internal/vm"
 )
 
 // serveConfig is `kiln serve`'s configuration. Every flag can also be set
@@ -50,6 +51,7 @@ type serveConfig struct {
 	s3BucketOwner    stringList
 	parentImage      stringList
 	qemuMemory       int
+	accel            string // accel.go
 
 	edge edgeConfig // edge.go
 }
@@ -86,6 +88,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.allowFetchCIDR, "allow-fetch-cidr", "CIDR range (or address) kiln may fetch URIs, ADD URLs and imports from although it is loopback, link-local or private; repeatable (KILN_ALLOW_FETCH_CIDR)")
 	fs.Var(&c.parentImage, "parent-image", "NAME=AMI-ID: an Amazon-owned parent image name (debian-12-x86) resolved to an AMI in kiln's catalogue; repeatable (KILN_PARENT_IMAGE)")
 	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
+	fs.StringVar(&c.accel, "accel", vm.AccelAuto, "QEMU accelerator of those guests: auto (KVM when a probe boot under it works), kvm (fail when it does not) or tcg (KILN_ACCEL)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 	c.edge.flags(fs)
 }

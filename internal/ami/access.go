@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/store"
@@ -15,8 +17,12 @@ import (
 // private AMIs.
 var ErrNotFound = errors.New("no such AMI")
 
-// ErrFormat is Export's answer to a format other than raw or qcow2.
-var ErrFormat = errors.New("format must be raw or qcow2")
+// ExportFormats are the formats Export writes: the disk as stored (raw)
+// and disk.ConvertFormats.
+var ExportFormats = append([]string{"raw"}, disk.ConvertFormats...)
+
+// ErrFormat is Export's answer to a format not in ExportFormats.
+var ErrFormat = errors.New("format must be one of " + strings.Join(ExportFormats, ", "))
 
 // Catalogue is the catalogue as accounts use it: every operation takes the
 // calling account and applies the visibility rule (AMI.LaunchableBy).
@@ -58,11 +64,15 @@ func (c *Catalogue) Lookup(ctx context.Context, account, id string) (AMI, error)
 }
 
 // Export makes an AMI's disk available in format ("raw" or "" for the disk
-// as stored, "qcow2" converted into a temporary file) and returns its
-// path; release drops what the conversion made and must be called once
-// the file has been read. The caller must be able to launch the AMI.
+// as stored; qcow2, vmdk, vhdx or vhd converted into a temporary file, see
+// disk.Convert) and returns its path; release drops what the conversion
+// made and must be called once the file has been read. The caller must be
+// able to launch the AMI.
 func (c *Catalogue) Export(ctx context.Context, account, id, format string) (path string, release func(), err error) {
-	if format != "" && format != "raw" && format != "qcow2" {
+	if format == "" {
+		format = "raw"
+	}
+	if !slices.Contains(ExportFormats, format) {
 		return "", nil, ErrFormat
 	}
 	a, err := c.Lookup(ctx, account, id)
@@ -70,16 +80,16 @@ func (c *Catalogue) Export(ctx context.Context, account, id, format string) (pat
 		return "", nil, err
 	}
 	path = filepath.Join(c.DataDir, a.Disk)
-	if format != "qcow2" {
+	if format == "raw" {
 		return path, func() {}, nil
 	}
-	tmp, err := os.CreateTemp("", "kiln-export-*.qcow2")
+	tmp, err := os.CreateTemp("", "kiln-export-*."+format)
 	if err != nil {
 		return "", nil, err
 	}
 	tmp.Close()
 	release = func() { os.Remove(tmp.Name()) }
-	if err := disk.ConvertQcow2(ctx, path, tmp.Name()); err != nil {
+	if err := disk.Convert(ctx, path, tmp.Name(), format); err != nil {
 		release()
 		return "", nil, err
 	}

@@ -1,8 +1,8 @@
 // Package ami is kiln's machine-image catalogue: the AMI records (EC2's
 // AMIs, kept on this machine), who may see and launch them, where their
 // disks live, and the operations kiln offers on them beyond the Image
-// Builder API: listing what an account may launch, exporting a disk as raw
-// or qcow2, and deregistering with the cleanup of a disk no AMI uses any
+// Builder API: listing what an account may launch, exporting a disk as raw,
+// qcow2, vmdk, vhdx or vhd, and deregistering with the cleanup of a disk no AMI uses any
 // more.
 //
 // It sits below the build engine, the service and the HTTP endpoints, all

@@ -2,6 +2,7 @@ package ami
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -52,8 +53,9 @@ func TestIDsAndDiskPaths(t *testing.T) {
 	}
 }
 
-// TestExport: raw is the disk as stored, qcow2 a converted copy removed
-// at release, any other format refused before the AMI is looked up.
+// TestExport: raw is the disk as stored; qcow2, vmdk, vhdx and vhd are
+// converted copies removed at release; any other format is refused before
+// the AMI is looked up.
 func TestExport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -74,8 +76,8 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Catalogue{Store: st, Home: "us-east-1", DataDir: dir}
-	if _, _, err := c.Export(ctx, "111111111111", "ami-00000000000000001", "vmdk"); !errors.Is(err, ErrFormat) {
-		t.Errorf("vmdk: %v, want ErrFormat", err)
+	if _, _, err := c.Export(ctx, "111111111111", "ami-00000000000000001", "vdi"); !errors.Is(err, ErrFormat) {
+		t.Errorf("vdi: %v, want ErrFormat", err)
 	}
 	if _, _, err := c.Export(ctx, "222222222222", "ami-00000000000000001", "raw"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a stranger's export: %v, want ErrNotFound", err)
@@ -89,22 +91,24 @@ func TestExport(t *testing.T) {
 		t.Log("no qemu-img: qcow2 export not checked")
 		return
 	}
-	path, release, err = c.Export(ctx, "111111111111", "ami-00000000000000001", "qcow2")
-	if err != nil {
-		t.Fatalf("qcow2 export: %v", err)
-	}
-	head := make([]byte, 4)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Read(head)
-	f.Close()
-	if string(head) != "QFI\xfb" {
-		t.Errorf("qcow2 export starts %q", head)
-	}
-	release()
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the converted copy outlived release: %v", err)
+	for _, tc := range []struct{ format, qemuFormat string }{
+		{"qcow2", "qcow2"}, {"vmdk", "vmdk"}, {"vhdx", "vhdx"}, {"vhd", "vpc"},
+	} {
+		path, release, err = c.Export(ctx, "111111111111", "ami-00000000000000001", tc.format)
+		if err != nil {
+			t.Fatalf("%s export: %v", tc.format, err)
+		}
+		out, err := exec.Command("qemu-img", "info", "--output", "json", "-f", tc.qemuFormat, path).Output()
+		var info struct {
+			Format      string `json:"format"`
+			VirtualSize int64  `json:"virtual-size"`
+		}
+		if err != nil || json.Unmarshal(out, &info) != nil || info.Format != tc.qemuFormat || info.VirtualSize != 1<<20 {
+			t.Errorf("%s export: qemu-img info: %v %s", tc.format, err, out)
+		}
+		release()
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the converted %s copy outlived release: %v", tc.format, err)
+		}
 	}
 }

@@ -91,15 +91,46 @@ func Format(ctx context.Context, path string) (string, error) {
 // ConvertQcow2 converts the raw image raw to a qcow2 image at out. The input is read
 // as raw whatever it contains (no format probing). out is replaced atomically.
 func ConvertQcow2(ctx context.Context, raw, out string) error {
+	return Convert(ctx, raw, out, "qcow2")
+}
+
+// convertOptions are qemu-img's output options for each format Convert writes, chosen
+// for where such files go: vmdk is streamOptimized, the one variant VMware's OVF
+// import and EC2's ImportImage take; vhd is fixed-size (qemu-img's "vpc" format)
+// with the exact virtual size (force_size) rather than one rounded to a disk
+// geometry, as Azure requires; vhdx and qcow2 take the defaults.
+var convertOptions = map[string][]string{
+	"qcow2": {"-O", "qcow2"},
+	"vmdk":  {"-O", "vmdk", "-o", "subformat=streamOptimized"},
+	"vhdx":  {"-O", "vhdx"},
+	"vhd":   {"-O", "vpc", "-o", "subformat=fixed,force_size=on"},
+}
+
+// ConvertFormats are the formats Convert writes.
+var ConvertFormats = []string{"qcow2", "vmdk", "vhdx", "vhd"}
+
+// Convert converts the raw image raw to format (one of ConvertFormats) at out, with
+// the same virtual size. The input is read as raw whatever it contains (no format
+// probing). A vhd's size must be a whole number of MiB (Azure refuses others), or
+// Convert fails. out is replaced atomically.
+func Convert(ctx context.Context, raw, out, format string) error {
+	opts, ok := convertOptions[format]
+	if !ok {
+		return fmt.Errorf("disk: cannot convert to %q: want one of %s", format, strings.Join(ConvertFormats, ", "))
+	}
 	in, err := qemuPath(raw)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(in); err != nil {
+	fi, err := os.Stat(in)
+	if err != nil {
 		return err
 	}
+	if format == "vhd" && fi.Size()%(1<<20) != 0 {
+		return fmt.Errorf("disk: %s is %d bytes, not a whole number of MiB, which a fixed VHD for Azure must be", raw, fi.Size())
+	}
 	return writeAtomically(out, func(tmp string) error {
-		_, err := runQemuImg(ctx, "convert", "-f", "raw", "-O", "qcow2", in, tmp)
+		_, err := runQemuImg(ctx, append(append([]string{"convert", "-f", "raw"}, opts...), in, tmp)...)
 		return err
 	})
 }

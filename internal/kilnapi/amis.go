@@ -24,15 +24,16 @@ func (h *handlers) listAMIs(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(amis)
 }
 
-// exportAMI is GET /kiln/v1/amis/export?imageId=ID&format=raw|qcow2: the
-// disk of an AMI the caller may launch, raw as stored (byte ranges
-// served) or converted to qcow2.
+// exportAMI is GET /kiln/v1/amis/export?imageId=ID&format=FORMAT: the
+// disk of an AMI the caller may launch, raw as stored or converted to
+// qcow2, vmdk (streamOptimized), vhdx or vhd (fixed) in a temporary file
+// removed once served; byte ranges are served either way.
 func (h *handlers) exportAMI(w http.ResponseWriter, r *http.Request) {
 	id, format := r.URL.Query().Get("imageId"), r.URL.Query().Get("format")
 	path, release, err := h.AMIs.Export(r.Context(), account(r), id, format)
 	switch {
 	case errors.Is(err, ami.ErrFormat):
-		http.Error(w, "format must be raw or qcow2", http.StatusBadRequest)
+		http.Error(w, ami.ErrFormat.Error(), http.StatusBadRequest)
 		return
 	case errors.Is(err, ami.ErrNotFound):
 		http.Error(w, fmt.Sprintf("The AMI '%s' does not exist.", id), http.StatusNotFound)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -206,7 +207,7 @@ func TestRoutes(t *testing.T) {
 		{"POST", kilnapi.PipelineRunsPath, 405},
 		{"GET", "/kiln/v1/amis/nothing", 404},
 		{"GET", "/kiln/v1/", 404},
-		{"GET", amiPath(kilnapi.AMIExportPath, alicePrivate, "format", "vmdk"), 400},
+		{"GET", amiPath(kilnapi.AMIExportPath, alicePrivate, "format", "vdi"), 400},
 	} {
 		if got := f.call(t, alice, tc.method, tc.path); got.status != tc.status {
 			t.Errorf("%s %s = %d %q, want %d", tc.method, tc.path, got.status, got.body, tc.status)
@@ -260,6 +261,16 @@ func TestExportVisibility(t *testing.T) {
 	// Byte ranges are served, for resumable downloads.
 	if got := f.call(t, alice, "GET", amiPath(kilnapi.AMIExportPath, alicePrivate), "Range", "bytes=0-4"); got.status != 206 || got.body != "alice" {
 		t.Errorf("ranged export: %d %q", got.status, got.body)
+	}
+	// Other formats are converted; an unknown one is refused, naming the
+	// parameter and the formats there are.
+	if _, err := exec.LookPath("qemu-img"); err == nil {
+		if got := f.call(t, alice, "GET", amiPath(kilnapi.AMIExportPath, alicePrivate, "format", "vmdk")); got.status != 200 || !strings.HasPrefix(got.body, "KDMV") {
+			t.Errorf("vmdk export: %d, starts %.8q", got.status, got.body)
+		}
+	}
+	if got := f.call(t, alice, "GET", amiPath(kilnapi.AMIExportPath, alicePrivate, "format", "vdi")); got.status != 400 || !strings.Contains(got.body, "format must be one of raw, qcow2, vmdk, vhdx, vhd") {
+		t.Errorf("vdi export: %d %q", got.status, got.body)
 	}
 	hidden := f.call(t, bob, "GET", amiPath(kilnapi.AMIExportPath, alicePrivate, "format", "raw"))
 	unknown := f.call(t, bob, "GET", amiPath(kilnapi.AMIExportPath, nobodys, "format", "raw"))

@@ -24,13 +24,7 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 		"-serial", "chardev:console",
 		"-device", "virtio-rng-pci",
 	}
-	switch accel {
-	case "kvm":
-		args = append(args, "-accel", "kvm", "-cpu", "host")
-	default:
-		// Multi-threaded TCG runs each vCPU on its own host thread.
-		args = append(args, "-accel", "tcg,thread=multi", "-cpu", "max")
-	}
+	args = append(args, accelArgs(accel)...)
 	if cfg.Kernel != "" {
 		args = append(args, "-kernel", cfg.Kernel)
 		if cfg.Initrd != "" {

@@ -1,7 +1,9 @@
-// Package vm boots machine images under QEMU — with KVM when /dev/kvm can
-// be opened, else with TCG software emulation — and connects to kiln's
-// guest agent (package agent) over a virtio-serial port, so the test phase
-// runs inside the running image.
+// Package vm boots machine images under QEMU — with KVM when a probe boot
+// under it works (ChooseAccel), else with TCG software emulation — and
+// connects to kiln's guest agent (package agent) over a virtio-serial
+// port, so the test phase runs inside the running image. A boot that QEMU
+// aborts under KVM fails with ErrKVMAborted; BootAgent then boots the
+// machine again under TCG.
 //
 // The guest channel is a QEMU chardev socket in a private temporary
 // directory, attached to a virtserialport named agent.DefaultPort. Boot
@@ -70,6 +72,11 @@ type Config struct {
 	// kept for fast software-emulated boots (see uncompressedKernel);
 	// "" makes the copy in the machine's temporary directory every boot.
 	KernelCache string
+	// Accel is AccelKVM or AccelTCG, usually ChooseAccel's verdict; ""
+	// lets Boot choose (ChooseAccel without a cache, once per process).
+	// A boot under KVM that QEMU aborts fails with ErrKVMAborted; the
+	// caller boots again under TCG.
+	Accel string
 }
 
 // Machine is one running QEMU process.
@@ -100,7 +107,13 @@ const agentSocket = "agent.sock"
 // when it ends, QEMU is killed (as with exec.CommandContext).
 func Boot(ctx context.Context, cfg Config) (*Machine, error) {
 	cfg = withDefaults(cfg)
-	accel := detectAccel()
+	accel := cfg.Accel
+	if accel == "" {
+		accel = defaultAccel(ctx, cfg.QEMU)
+	}
+	if accel != AccelKVM && accel != AccelTCG {
+		return nil, fmt.Errorf("vm: accelerator %q: want kvm or tcg", accel)
+	}
 	dir, err := os.MkdirTemp("", "kiln-vm-")
 	if err != nil {
 		return nil, err
@@ -142,7 +155,24 @@ func Boot(ctx context.Context, cfg Config) (*Machine, error) {
 	go func() {
 		m.waitErr = m.cmd.Wait()
 		if m.waitErr != nil {
-			m.waitErr = fmt.Errorf("vm: QEMU: %w%s", m.waitErr, m.stderr.suffix())
+			// Only a QEMU that died on its own before the guest agent
+			// connected is retried elsewhere: after that, the guest ran.
+			killed, connected := false, false
+			select {
+			case <-m.stop:
+				killed = true
+			default:
+			}
+			select {
+			case <-m.handshake:
+				connected = m.clientErr == nil
+			default:
+			}
+			if !killed && !connected && m.accel == AccelKVM && kvmAbort(m.waitErr, m.stderr.String()) {
+				m.waitErr = fmt.Errorf("vm: %w: %v%s", ErrKVMAborted, m.waitErr, m.stderr.suffix())
+			} else {
+				m.waitErr = fmt.Errorf("vm: QEMU: %w%s", m.waitErr, m.stderr.suffix())
+			}
 		}
 		os.RemoveAll(m.dir)
 		close(m.exited)
@@ -181,7 +211,7 @@ func (m *Machine) dial(ctx context.Context, sock string) (net.Conn, error) {
 		}
 		select {
 		case <-m.exited:
-			return nil, fmt.Errorf("vm: QEMU exited before it ran: %v", m.waitErr)
+			return nil, fmt.Errorf("vm: QEMU exited before it ran: %w", m.waitErr)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
@@ -232,6 +262,13 @@ func (m *Machine) failure(what string) error {
 	} else {
 		b.WriteString("\nconsole: (no output)")
 	}
+	select {
+	case <-m.exited:
+		if errors.Is(m.waitErr, ErrKVMAborted) {
+			return kvmAbortedError{b.String()}
+		}
+	default:
+	}
 	return errors.New(b.String())
 }
 
@@ -276,16 +313,12 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// detectAccel returns "kvm" when /dev/kvm opens for reading and writing
-// (what QEMU needs), else "tcg".
-func detectAccel() string {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return "tcg"
-	}
-	f.Close()
-	return "kvm"
-}
+// kvmAbortedError is Machine.failure's error when QEMU aborted under KVM:
+// its full text, and errors.Is(err, ErrKVMAborted).
+type kvmAbortedError struct{ msg string }
+
+func (e kvmAbortedError) Error() string        { return e.msg }
+func (e kvmAbortedError) Is(target error) bool { return target == ErrKVMAborted }
 
 // qcow2Magic starts every qcow2 image.
 var qcow2Magic = []byte("QFI\xfb")

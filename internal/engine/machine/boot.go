@@ -191,18 +191,23 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	cfg.Console = console
 	in.console = console
 	start = time.Now()
-	m, err := vm.Boot(context.WithoutCancel(ctx), cfg)
-	if err != nil {
-		return fmt.Errorf("booting the test instance: %w", err)
-	}
-	in.machine = m
 	timeout := in.x.BootTimeout
 	if timeout <= 0 {
 		timeout = defaultBootTimeout
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	a, err := m.Agent(actx)
+	// A host whose KVM passed the probe may still abort a real guest:
+	// the test instance then boots again under TCG, and the log says why.
+	m, a, err := vm.BootAgent(context.WithoutCancel(ctx), actx, cfg, func(why error) {
+		s.Logf("QEMU aborted under KVM; booting the test instance again under TCG: %v", why)
+	})
+	if m != nil {
+		in.machine = m
+	}
+	if err != nil && m == nil {
+		return fmt.Errorf("booting the test instance: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("the test instance did not start the kiln agent: %w", err)
 	}
