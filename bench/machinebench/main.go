@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/bench/internal/benchkit"
@@ -66,12 +67,15 @@ func main() {
 	flag.StringVar(&o.parent, "parent", "auto", "parent image: debootstrap, busybox, or auto (debootstrap, else busybox)")
 	flag.StringVar(&o.cacheDir, "cache", "/var/tmp/kiln-machinebench", "where the parent tarball is kept between runs")
 	flag.StringVar(&o.suite, "suite", "bookworm", "Debian suite to debootstrap")
-	flag.StringVar(&o.mirror, "mirror", "http://deb.debian.org/debian", "Debian mirror for debootstrap")
+	flag.StringVar(&o.mirror, "mirror", "", "Debian mirror for debootstrap (default: the host's, from /etc/apt/sources.list.d)")
 	flag.StringVar(&o.tmpDir, "tmpdir", "", "parent of the run's working directory (default: the system temp dir)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (kiln's data and logs) after the run")
 	flag.Parse()
 
+	if o.mirror == "" {
+		o.mirror = hostMirror()
+	}
 	if o.kiln == "" {
 		fmt.Fprintln(os.Stderr, "machinebench: -kiln PATH is required")
 		os.Exit(2)
@@ -250,4 +254,45 @@ func describeKernel(used, bzImage string) string {
 		return "the image's compressed " + filepath.Base(bzImage) + " (kiln made no uncompressed copy to share)"
 	}
 	return "kiln's uncompressed PVH copy of the image's " + filepath.Base(bzImage) + " (" + filepath.Base(used) + "), the file kiln's test boot uses"
+}
+
+// hostMirror is the Debian mirror this host's apt uses: the first URIs
+// line of a deb822 source in /etc/apt/sources.list.d, or the first deb
+// line of /etc/apt/sources.list. The benchmark names no mirror itself.
+func hostMirror() string {
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "URIs:"); ok {
+				if fields := strings.Fields(v); len(fields) > 0 {
+					return fields[0]
+				}
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[0] != "deb" {
+				continue
+			}
+			rest := f[1:]
+			if strings.HasPrefix(rest[0], "[") { // [arch=amd64 signed-by=…]
+				for len(rest) > 0 && !strings.HasSuffix(rest[0], "]") {
+					rest = rest[1:]
+				}
+				if len(rest) > 0 {
+					rest = rest[1:]
+				}
+			}
+			if len(rest) > 0 {
+				return rest[0]
+			}
+		}
+	}
+	return ""
 }
