@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 
 	"github.com/kiln-build/kiln/internal/kilntest"
@@ -64,24 +63,11 @@ func TestMachineImageKVMFallback(t *testing.T) {
 	fakeDir, _, dev := kilntest.FakeKVMQEMU(t, kilntest.KVMAbortsBoot)
 	dir := t.TempDir()
 	f := startBuildFixture(t, []string{"PATH=" + fakeDir + ":" + os.Getenv("PATH"), testKVMDeviceEnv + "=" + dev}, true, nil, "--allow-import-dir", dir)
-	ctx := kilntest.Context(t)
 	_, parentAMI := importParent(t, f, dir)
 	test := f.component(t, "booted", machineTestComponent)
-	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
-		Name: aws.String("machine-kvm-fallback"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
-		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(test)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
-		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := f.waitImage(t, *out.ImageBuildVersionArn, 10*time.Minute)
-	logs := f.logs(t, *out.ImageBuildVersionArn)
+	image := f.machineImage(t, "machine-kvm-fallback", parentAMI, test)
+	img := f.waitImage(t, image, 10*time.Minute)
+	logs := f.logs(t, image)
 	if img.State.Status != types.ImageStatusAvailable {
 		t.Fatalf("image is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), logs)
 	}

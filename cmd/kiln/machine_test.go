@@ -279,7 +279,6 @@ func TestMachineImageFailingTest(t *testing.T) {
 	requireQEMU(t)
 	dir := t.TempDir()
 	f := newBuildFixture(t, true, "--allow-import-dir", dir)
-	ctx := kilntest.Context(t)
 	_, parentAMI := importParent(t, f, dir)
 	failing := f.component(t, "fails-in-guest", `name: fails-in-guest
 schemaVersion: 1.0
@@ -292,20 +291,8 @@ phases:
           commands:
             - test -f /etc/never-there
 `)
-	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
-		Name: aws.String("machine-fails"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
-		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(failing)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
-		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := f.waitImage(t, *out.ImageBuildVersionArn, 10*time.Minute)
+	image := f.machineImage(t, "machine-fails", parentAMI, failing)
+	img := f.waitImage(t, image, 10*time.Minute)
 	if img.State.Status != types.ImageStatusFailed {
 		t.Fatalf("image is %s, want FAILED", img.State.Status)
 	}
@@ -316,14 +303,14 @@ phases:
 		}
 	}
 	// RetryImage builds the same build version again; it fails the same way.
-	if _, err := f.client.RetryImage(kilntest.Context(t), &imagebuilder.RetryImageInput{ImageBuildVersionArn: out.ImageBuildVersionArn}); err != nil {
+	if _, err := f.client.RetryImage(kilntest.Context(t), &imagebuilder.RetryImageInput{ImageBuildVersionArn: aws.String(image)}); err != nil {
 		t.Fatalf("RetryImage: %v", err)
 	}
-	again := f.waitImage(t, *out.ImageBuildVersionArn, 10*time.Minute, types.ImageStatusFailed)
+	again := f.waitImage(t, image, 10*time.Minute, types.ImageStatusFailed)
 	if again.State.Status != types.ImageStatusFailed || aws.ToString(again.State.Reason) == "" {
 		t.Errorf("after RetryImage the image is %s: %s", again.State.Status, aws.ToString(again.State.Reason))
 	}
-	execs, err := f.client.ListWorkflowExecutions(kilntest.Context(t), &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: out.ImageBuildVersionArn})
+	execs, err := f.client.ListWorkflowExecutions(kilntest.Context(t), &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(image)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,20 +355,7 @@ phases:
           commands:
             - sleep 1000
 `)
-	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
-		Name: aws.String("machine-cancel"), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
-		Components: []types.ComponentConfiguration{{ComponentArn: aws.String(slow)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
-		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := *out.ImageBuildVersionArn
+	image := f.machineImage(t, "machine-cancel", parentAMI, slow)
 	// A build that fails before its test phase fails the test at once,
 	// with the reason, rather than after the wait for the phase times out.
 	if img := f.waitImage(t, image, 5*time.Minute, types.ImageStatusTesting); img.State.Status != types.ImageStatusTesting {
@@ -410,4 +384,30 @@ phases:
 	waitFor(t, 10*time.Second, "the test instance's QEMU to exit", func() bool {
 		return !qemuRunning(f.srv.DataDir)
 	})
+}
+
+// machineImage creates an image recipe of the given components on
+// parentAMI and starts its build on the fixture's infrastructure,
+// returning the image build version ARN.
+func (f *buildFixture) machineImage(t *testing.T, name, parentAMI string, components ...string) string {
+	t.Helper()
+	ctx := kilntest.Context(t)
+	var comps []types.ComponentConfiguration
+	for _, c := range components {
+		comps = append(comps, types.ComponentConfiguration{ComponentArn: aws.String(c)})
+	}
+	recipe, err := f.client.CreateImageRecipe(ctx, &imagebuilder.CreateImageRecipeInput{
+		Name: aws.String(name), SemanticVersion: aws.String("1.0.0"), ParentImage: aws.String(parentAMI),
+		Components: comps,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.ImageBuildVersionArn)
 }
