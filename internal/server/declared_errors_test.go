@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -10,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
-	"github.com/kiln-build/kiln/internal/server"
-	"github.com/kiln-build/kiln/internal/sigv4"
 )
 
 // modelShape is the part of a botocore shape the request builder reads.
@@ -202,18 +199,7 @@ func TestEveryOperationAnswersDeclaredErrors(t *testing.T) {
 func newServiceHarness(t *testing.T) *harness {
 	t.Helper()
 	handlers, ping := serviceHandlers(t)
-	h := &harness{srv: &server.Server{
-		Handlers: handlers,
-		Verifier: &sigv4.Verifier{
-			Mode: sigv4.ModeStrict, Service: "imagebuilder", Region: "us-east-1",
-			Principals: map[string]sigv4.Principal{testCreds.AccessKeyID: {
-				AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey, Account: testAccount}},
-		},
-		Healthy: ping,
-	}}
-	h.ts = httptest.NewServer(h.srv)
-	t.Cleanup(h.ts.Close)
-	return h
+	return serve(t, handlers, ping)
 }
 
 // TestEmptyStringsRefused: "" in a member the model gives a minimum length

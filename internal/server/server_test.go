@@ -68,6 +68,12 @@ func newHarness(t *testing.T) *harness {
 		return nil, fmt.Errorf("reading: %w", context.Canceled)
 	}
 	delete(handlers, "GetMarketplaceResource")
+	return serve(t, handlers, ping)
+}
+
+// serve starts the server with handlers behind strict SigV4 for testCreds.
+func serve(t *testing.T, handlers map[string]server.HandlerFunc, healthy func(context.Context) error) *harness {
+	t.Helper()
 	h := &harness{srv: &server.Server{
 		Handlers: handlers,
 		Verifier: &sigv4.Verifier{
@@ -75,7 +81,7 @@ func newHarness(t *testing.T) *harness {
 			Principals: map[string]sigv4.Principal{testCreds.AccessKeyID: {
 				AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey, Account: testAccount}},
 		},
-		Healthy: ping,
+		Healthy: healthy,
 	}}
 	h.ts = httptest.NewServer(h.srv)
 	t.Cleanup(h.ts.Close)
