@@ -13,7 +13,10 @@ import (
 // outputResources in one transaction, so no AMI is ever listed for an
 // image that does not name it, or the other way round. Each AMI gets a
 // fresh id, the build's image ARN and now as its creation date where the
-// executor left them empty. It returns the AMIs as registered.
+// executor left them empty. It returns the AMIs as registered. In a
+// DistributeImage job the AMIs are added to the image's outputResources
+// rather than replacing them, and carry the request's tags over their
+// amiTags.
 //
 // Executors never write the store themselves: the engine owns the records
 // a build leaves behind, which is what lets it test, retry and clean them.
@@ -30,6 +33,7 @@ func (b *Build) RegisterAMIs(ctx context.Context, amis []ami.AMI) ([]ami.AMI, er
 		if a.CreationDate.IsZero() {
 			a.CreationDate = now
 		}
+		a.Tags = b.withDistributionTags(a.Tags)
 		out[i] = a
 	}
 	outputs := make([]awsapi.Ami, len(out))
@@ -46,7 +50,7 @@ func (b *Build) RegisterAMIs(ctx context.Context, amis []ami.AMI) ([]ami.AMI, er
 			}
 		}
 		return b.updateIn(ctx, tx, func(img *awsapi.Image) {
-			img.OutputResources = &awsapi.OutputResources{Amis: outputs}
+			img.OutputResources = &awsapi.OutputResources{Amis: mergeAmis(img.OutputResources, outputs, b.Job.Distribution != nil)}
 		})
 	})
 	if err != nil {

@@ -313,6 +313,7 @@ func (e *Engine) runJob(ctx context.Context, j Job) {
 func (e *Engine) finish(j Job, status, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	status, reason = j.finalState(status, reason)
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
 		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), nil); err != nil {
 			return err

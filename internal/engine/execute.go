@@ -180,6 +180,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	if j.Import != nil {
 		return e.runImport(ctx, b, exec)
 	}
+	if j.Distribution != nil {
+		return e.runDistribution(ctx, b, exec, logDir, wfs)
+	}
 	inst, err := exec.Open(ctx, b)
 	if err != nil {
 		return awsapi.ImageStatusFailed, "kiln could not start the build: " + err.Error()

@@ -95,6 +95,10 @@ type Spec struct {
 	ParentImage string `json:"parentImage"`
 	// Import, for ImportDiskImage, is what to import instead of a build.
 	Import *ImportSpec `json:"import,omitempty"`
+	// Distribution, for DistributeImage, makes the job distribute an
+	// image built before instead of building one: only Workflows (its
+	// distribution workflows) run.
+	Distribution *DistributionSpec `json:"distribution,omitempty"`
 }
 
 // ImportSpec is a disk image or root-filesystem tarball to import.
@@ -165,7 +169,8 @@ func RequestCancel(ctx context.Context, tx store.Tx, image string, now time.Time
 		if err := tx.Delete(ctx, r.ARN); err != nil {
 			return false, err
 		}
-		return true, setImageState(ctx, tx, image, awsapi.ImageStatusCancelled, "The image build was cancelled before it started.", now, nil)
+		status, reason := j.finalState(awsapi.ImageStatusCancelled, "The image build was cancelled before it started.")
+		return true, setImageState(ctx, tx, image, status, reason, now, nil)
 	}
 	j.CancelRequested = true
 	// Replace: a claim or renewal committed since the Get is not undone.

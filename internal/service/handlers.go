@@ -39,6 +39,7 @@ func (s *Service) Handlers() map[string]Handler {
 		s.workflowHandlers(),
 		s.imageHandlers(),
 		s.imageBuildHandlers(),
+		s.distributeImageHandlers(),
 		s.machineImageHandlers(),
 		s.imageExecutionHandlers(),
 		s.marketplaceHandlers(),

@@ -403,7 +403,22 @@ func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 	}
 	s.Outputs["imageUris"] = uris
 	return in.B.Update(ctx, func(img *awsapi.Image) {
-		img.OutputResources = &awsapi.OutputResources{Containers: []awsapi.Container{{Region: region, ImageUris: uris}}}
+		// What the image was distributed to before (a DistributeImage
+		// adds to its build's distribution) stays listed.
+		var all []string
+		if img.OutputResources != nil {
+			for _, c := range img.OutputResources.Containers {
+				if c.Region == region {
+					all = append(all, c.ImageUris...)
+				}
+			}
+		}
+		for _, u := range uris {
+			if !slices.Contains(all, u) {
+				all = append(all, u)
+			}
+		}
+		img.OutputResources = &awsapi.OutputResources{Containers: []awsapi.Container{{Region: region, ImageUris: all}}}
 	})
 }
 
@@ -445,4 +460,58 @@ func ExpandTemplate(template, parent string) (string, error) {
 		dockerfile.PlaceholderEnvironments: "",
 		dockerfile.PlaceholderComponents:   componentsInstruction,
 	})
+}
+
+// OpenBuilt implements engine.Redistributor: the image a build pushed to
+// its recipe's target repository, read back from kiln's registry as the
+// account that asked for the distribution (which must be allowed to pull
+// it), for DistributeImage.
+func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Instance, error) {
+	recipe := b.Image.ContainerRecipe
+	if recipe == nil || recipe.TargetRepository == nil {
+		return nil, errors.New("the image has no container recipe with a target repository")
+	}
+	in := &instance{
+		Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ActAsOwner: true},
+		fetch:    x.Fetch, repo: recipe.TargetRepository.RepositoryName,
+	}
+	if err := in.AuthorizeRepository(ctx, in.repo, registry.ActionPull, true); err != nil {
+		return nil, err
+	}
+	ref := x.RegistryHost + "/" + in.repo + ":" + sandboxed.VersionTag(b.Image)
+	pull := x.Pull
+	if x.OwnerAuth != nil {
+		pull.Auth = x.OwnerAuth(in.Owner())
+	}
+	img, err := oci.Pull(ctx, ref, pull)
+	if err != nil {
+		return nil, fmt.Errorf("reading the built image %s: %w", ref, err)
+	}
+	if in.digest, err = digestOf(img); err != nil {
+		return nil, err
+	}
+	in.result = img
+	return &builtInstance{in}, nil
+}
+
+func digestOf(img v1.Image) (string, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}
+
+// builtInstance is a container image built before, being distributed
+// again: nothing is launched, bootstrapped or terminated.
+type builtInstance struct{ *instance }
+
+// Do implements engine.Instance.
+func (in *builtInstance) Do(ctx context.Context, s *engine.Step) error {
+	switch s.Action {
+	case "LaunchInstance", "BootstrapInstanceForContainer", "TerminateInstance":
+		s.Logf("%s: distributing a built image needs no instance", s.Action)
+		return nil
+	}
+	return in.instance.Do(ctx, s)
 }

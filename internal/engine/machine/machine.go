@@ -375,3 +375,36 @@ func decodeUserData(s string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// OpenBuilt implements engine.Redistributor: an instance over the disk
+// and root filesystem the image's AMIs share, for DistributeImage. Only
+// the distribution's steps need it; it launches nothing.
+func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Instance, error) {
+	amis, err := b.BuiltAMIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range amis {
+		fi, err := os.Stat(filepath.Join(x.DataDir, a.Disk))
+		if err != nil || a.Disk == "" || a.Digest == "" {
+			continue
+		}
+		in := &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b}, digest: a.Digest, disk: a.Disk, size: fi.Size()}
+		return &builtInstance{in}, nil
+	}
+	return nil, fmt.Errorf("the image %s has no AMI whose disk kiln still holds", b.Image.Arn)
+}
+
+// builtInstance is a machine image built before, being distributed again:
+// there is no instance to launch or terminate.
+type builtInstance struct{ *instance }
+
+// Do implements engine.Instance.
+func (in *builtInstance) Do(ctx context.Context, s *engine.Step) error {
+	switch s.Action {
+	case "LaunchInstance", "TerminateInstance":
+		s.Logf("%s: distributing a built image needs no instance", s.Action)
+		return nil
+	}
+	return in.instance.Do(ctx, s)
+}

@@ -80,8 +80,13 @@ type Tools struct {
 	Authorize func(ctx context.Context, account, repository string, action registry.Action, dryRun bool) error
 }
 
-// Owner returns the account the build acts as: the image's owner.
+// Owner returns the account the build acts as: the job's account, which
+// is the image's owner for a build and the caller for a DistributeImage
+// (who may distribute an image shared with it, as itself).
 func (in *Instance) Owner() string {
+	if in.B.Job.Account != "" {
+		return in.B.Job.Account
+	}
 	a, err := arn.Parse(in.B.Image.Arn)
 	if err != nil {
 		return ""
