@@ -374,3 +374,87 @@ func TestDistributeImageRefusals(t *testing.T) {
 		t.Fatalf("refused requests changed the image: %+v %+v", img.State, img.OutputResources)
 	}
 }
+
+// TestDistributeImageContainer builds a container image, then distributes
+// it with a second distribution configuration: the image is pushed to the
+// configuration's repository under its tags, the URIs are added to the
+// image's outputResources, and the run is recorded as the image's
+// distribute-container workflow.
+func TestDistributeImageContainer(t *testing.T) {
+	t.Parallel()
+	kilntest.RequireTool(t, "/usr/bin/skopeo", "skopeo")
+	f := newFixture(t)
+	ctx := kilntest.Context(t)
+	base := f.srv.PushBusyboxBase(t, "base/busybox")
+	comp, err := f.alice.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
+		Name: aws.String("mark"), SemanticVersion: aws.String("1.0.0"), Platform: types.PlatformLinux,
+		Data: aws.String("name: mark\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Mark\n        action: ExecuteBash\n        inputs:\n          commands: [\"echo distributed > /etc/mark\"]\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe, err := f.alice.CreateContainerRecipe(ctx, &imagebuilder.CreateContainerRecipeInput{
+		Name: aws.String("app"), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
+		ParentImage: aws.String(base), Components: []types.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}},
+		DockerfileTemplateData: aws.String("FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n"),
+		TargetRepository:       &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("app")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := f.alice.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ContainerRecipeArn: recipe.ContainerRecipeArn, InfrastructureConfigurationArn: aws.String(f.infra),
+		ImageTestsConfiguration: &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := *created.ImageBuildVersionArn
+	if img := f.waitImage(t, f.alice, image, building...); img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("the build: %+v\n%s", img.State, f.srv.Log())
+	}
+	before := f.distributionExecutions(t, image)
+
+	dist, err := f.alice.CreateDistributionConfiguration(ctx, &imagebuilder.CreateDistributionConfigurationInput{
+		Name: aws.String("copies"), Distributions: []types.Distribution{{Region: aws.String("us-east-1"),
+			ContainerDistributionConfiguration: &types.ContainerDistributionConfiguration{
+				ContainerTags:    []string{"v1", "stable"},
+				TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("copies/app")},
+			}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.alice.DistributeImage(ctx, &imagebuilder.DistributeImageInput{
+		SourceImage: aws.String(strings.TrimSuffix(image, "/1")), DistributionConfigurationArn: dist.DistributionConfigurationArn,
+		ExecutionRole: aws.String("distributor"), ClientToken: aws.String("containers"),
+	})
+	if err != nil || aws.ToString(out.ImageBuildVersionArn) != image {
+		t.Fatalf("DistributeImage by version ARN: %v %+v", err, out)
+	}
+	img := f.waitImage(t, f.alice, image, types.ImageStatusDistributing)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("after DistributeImage: %+v\n%s", img.State, f.srv.Log())
+	}
+	after := f.distributionExecutions(t, image)
+	if len(after) != len(before)+1 || after[len(after)-1].Status != types.WorkflowExecutionStatusCompleted ||
+		!strings.Contains(aws.ToString(after[len(after)-1].WorkflowBuildVersionArn), "distribute-container") {
+		t.Fatalf("distribution executions before %+v, after %+v", before, after)
+	}
+	var uris []string
+	for _, c := range img.OutputResources.Containers {
+		uris = append(uris, c.ImageUris...)
+	}
+	for _, want := range []string{f.srv.Addr + "/app:1.0.0-1", f.srv.Addr + "/copies/app:v1", f.srv.Addr + "/copies/app:stable"} {
+		if !slices.Contains(uris, want) {
+			t.Errorf("outputResources.containers lack %s: %v", want, uris)
+		}
+	}
+	built := kilntest.Skopeo(t, "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+f.srv.Addr+"/app:1.0.0-1")
+	for _, tag := range []string{"v1", "stable"} {
+		got := kilntest.Skopeo(t, "inspect", "--tls-verify=false", "--format", "{{.Digest}}", "docker://"+f.srv.Addr+"/copies/app:"+tag)
+		if strings.TrimSpace(got) != strings.TrimSpace(built) {
+			t.Errorf("copies/app:%s is %s, want the built %s", tag, got, built)
+		}
+	}
+}
