@@ -568,6 +568,11 @@ func (dr *docRun) attempt(ctx context.Context, sc *scope, st *Step, m action.Mod
 			break
 		}
 		rec.inputs = asList(inputs)
+		if r, ok := m.(action.Recorder); ok {
+			for i, in := range rec.inputs {
+				rec.inputs[i] = r.RecordedInputs(in)
+			}
+		}
 		env := &action.Env{
 			Stdout: out.writer("Stdout: "), Stderr: out.writer("Stderr: "),
 			Log:         dr.log.With("step", st.Name),

@@ -2,8 +2,12 @@ package toe
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -85,4 +89,50 @@ func TestSharedCorpusValidates(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d corpus documents validate", validated, len(verdicts))
+}
+
+// TestSharedCorpusExecuteDocumentInputs runs the shared corpus's
+// reconstruction of the AWSTOE guide's ExecuteDocument output example and
+// compares the recorded inputs with the documented ones: ExecuteDocument
+// records its defaults (document-s3-bucket-owner, phases, parameters)
+// when the step leaves them out, the nested ExecuteBash step only what it
+// was given. It skips when ../shared is absent.
+func TestSharedCorpusExecuteDocumentInputs(t *testing.T) {
+	dir := sharedCorpus()
+	if dir == "" {
+		t.Skip("no ../shared/toe-corpus")
+	}
+	work := t.TempDir()
+	for _, f := range []string{"main.yaml", "Sample-1.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, "runs", "executedocument", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Runner{Stdout: io.Discard, WorkDir: work, ExecutionID: "exec-1"}
+	rep, err := r.Run(context.Background(), []DocumentSource{{Path: filepath.Join(work, "main.yaml")}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := wantStatus(t, rep, "build", "ExecuteNestedDocument", StatusSuccess)
+	// As the guide prints them (the key order is encoding/json's).
+	want := `[{"document":"Sample-1.yaml","document-s3-bucket-owner":"","phases":"","parameters":null}]`
+	var got, documented any
+	if err := json.Unmarshal([]byte(step.Inputs), &got); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal([]byte(want), &documented)
+	if !reflect.DeepEqual(got, documented) {
+		t.Errorf("ExecuteDocument inputs\n got %s\nwant %s", step.Inputs, want)
+	}
+	if len(step.DetailedOutput) != 1 {
+		t.Fatalf("detailedOutput: %+v", step.DetailedOutput)
+	}
+	nested := step.DetailedOutput[0].Step(0, "build", "ExecuteBashStep")
+	if nested == nil || nested.Inputs != `[{"commands":["echo \"Hello World!\""]}]` || nested.Outputs != `[{"stdout":"Hello World!"}]` {
+		t.Errorf("nested step: %+v", nested)
+	}
 }

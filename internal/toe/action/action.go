@@ -68,6 +68,14 @@ type Result struct {
 	RebootDelay time.Duration
 }
 
+// Recorder is a Module whose recorded inputs (the step's `inputs` in
+// detailedoutput.json) carry defaults the step may leave out, as awstoe
+// records them: ExecuteDocument's document-s3-bucket-owner, phases and
+// parameters.
+type Recorder interface {
+	RecordedInputs(inputs map[string]any) map[string]any
+}
+
 // Module is one action module.
 type Module interface {
 	// Name is the action's name as documents spell it ("ExecuteBash").

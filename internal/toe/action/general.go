@@ -94,6 +94,9 @@ var executeDocument = &singleModule{
 		{name: "phases", kind: kindString},
 		{name: "parameters", kind: kindParams},
 	},
+	// As awstoe's documented output records them:
+	// {"document":…,"document-s3-bucket-owner":"","phases":"","parameters":null}.
+	recorded: map[string]any{"document-s3-bucket-owner": "", "phases": "", "parameters": nil},
 	run: func(ctx context.Context, env *Env, in values) (Result, error) {
 		if env.RunDocument == nil {
 			return Result{}, errors.New("nested documents are not supported here")

@@ -315,9 +315,28 @@ type singleModule struct {
 	// it sees only maps that passed the schema.
 	extra func(in values) []Problem
 	run   func(ctx context.Context, env *Env, in values) (Result, error)
+	// recorded are the inputs awstoe records (detailedoutput.json's
+	// inputs) with their defaults when a step leaves them out.
+	recorded map[string]any
 }
 
 func (m *singleModule) Name() string { return m.name }
+
+// RecordedInputs implements Recorder: the step's inputs with the
+// module's documented defaults filled in where the step left them out.
+func (m *singleModule) RecordedInputs(inputs map[string]any) map[string]any {
+	if len(m.recorded) == 0 {
+		return inputs
+	}
+	out := make(map[string]any, len(inputs)+len(m.recorded))
+	for k, v := range m.recorded {
+		out[k] = v
+	}
+	for k, v := range inputs {
+		out[k] = v
+	}
+	return out
+}
 
 func (m *singleModule) Validate(inputs any) []Problem {
 	ps := m.schema.check("", inputs)
