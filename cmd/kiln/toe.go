@@ -63,11 +63,12 @@ func stringFlag(fs *flag.FlagSet, p *string, long, short, usage string) {
 func toeValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kiln toe validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var documents, platforms, owner string
+	var documents, platforms string
 	var trace bool
-	stringFlag(fs, &documents, "documents", "d", "comma-separated component documents")
+	stringFlag(fs, &documents, "documents", "d", "comma-separated component documents: files, s3://bucket/key or component ARNs")
 	fs.StringVar(&platforms, "os-platforms", "linux", "platform to validate for (only linux)")
-	fs.StringVar(&owner, "document-s3-bucket-owner", "", "accepted for compatibility; only local documents are read")
+	var docs toeDocuments
+	docs.register(fs)
 	fs.BoolVar(&trace, "trace", false, "print warnings too")
 	fs.BoolVar(&trace, "t", false, "short for --trace")
 	if err := fs.Parse(args); err != nil {
@@ -82,8 +83,10 @@ func toeValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	failed := false
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	for _, path := range splitList(documents) {
-		data, err := os.ReadFile(path)
+		data, err := docs.read(ctx, path)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", path, err)
 			failed = true
@@ -192,15 +195,16 @@ func (l *toeLogDestinations) noteCloudWatch(stderr io.Writer) {
 func toeRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kiln toe run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var documents, configPath, phases, parameters, execID, logDir, cwd, stateDir, report, rebootCmd, blocked, owner string
-	var s3 action.S3Options
+	var documents, configPath, phases, parameters, execID, logDir, cwd, stateDir, report, rebootCmd, blocked string
+	var loc toeDocuments
+	s3 := &loc.s3
 	var trace, progress, showVersion bool
 	var logDest toeLogDestinations
 	logDest.register(fs)
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&showVersion, "v", false, "short for --version")
-	stringFlag(fs, &documents, "documents", "d", "comma-separated component documents")
-	stringFlag(fs, &configPath, "config", "c", "run configuration JSON file")
+	stringFlag(fs, &documents, "documents", "d", "comma-separated component documents: files, s3://bucket/key or component ARNs")
+	stringFlag(fs, &configPath, "config", "c", "run configuration JSON file, local or s3://bucket/key")
 	stringFlag(fs, &phases, "phases", "p", "comma-separated phases to run (default all)")
 	fs.StringVar(&parameters, "parameters", "", `parameter values: name=value,name2=value2 or JSON [{"name":..,"value":..}]`)
 	stringFlag(fs, &execID, "execution-id", "i", "execution id (default a random UUID)")
@@ -213,10 +217,7 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&progress, "progress", false, "live step progress instead of command output on stdout (default: on when stdout is a terminal)")
 	fs.StringVar(&rebootCmd, "reboot-command", "", "shell command run when a step asks for a reboot (default: log it and continue)")
 	fs.StringVar(&blocked, "blocked-action-modules", "", "comma-separated actions that must not run")
-	fs.StringVar(&owner, "document-s3-bucket-owner", "", "accepted for compatibility; only local documents are read")
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint for S3Download/S3Upload")
-	fs.StringVar(&s3.Region, "s3-region", "", "region for S3Download/S3Upload")
-	fs.BoolVar(&s3.UsePathStyle, "s3-path-style", false, "use path-style S3 addressing")
+	loc.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -239,10 +240,12 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	if configPath == "" && documents == "" {
 		return usage("one of --documents or --config is required")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if configPath != "" {
-		data, err := os.ReadFile(configPath)
+		data, err := loc.read(ctx, configPath)
 		if err != nil {
-			return usage("%v", err)
+			return usage("--config: %v", err)
 		}
 		var cfg runConfig
 		if err := json.Unmarshal(data, &cfg); err != nil {
@@ -276,6 +279,9 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 		if execID == "" {
 			execID = cfg.ExecutonID
 		}
+		if loc.s3Owner == "" {
+			loc.s3Owner = cfg.DocumentS3BucketOwner
+		}
 		if logDir == "" {
 			logDir = cfg.LogDirectory
 		}
@@ -294,9 +300,13 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 		}
 		params = p
 	}
-	for _, d := range docs {
-		if strings.HasPrefix(d.Path, "s3://") || strings.HasPrefix(d.Path, "arn:") {
-			return usage("document %s: only local documents are supported", d.Path)
+	for i, d := range docs {
+		if remoteDocument(d.Path) {
+			data, err := loc.read(ctx, d.Path)
+			if err != nil {
+				return usage("document %v", err)
+			}
+			docs[i].Data = data
 		}
 	}
 	if logDir == "" {
@@ -321,9 +331,12 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 		ExecutionID: execID,
 		WorkDir:     cwd,
 		StateDir:    stateDir,
-		S3:          s3,
+		S3:          *s3,
 		Progress:    progress,
 		Blocked:     splitList(blocked),
+		// ExecuteDocument reads s3:// documents and component ARNs as
+		// --documents does.
+		ReadDocument: loc.read,
 	}
 	if trace {
 		r.Trace = stderr
@@ -338,8 +351,6 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 			return cmd.Run()
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	rep, err := r.Run(ctx, docs, splitList(phases), params)
 	if err != nil {
 		var verr *toe.ValidationError
@@ -369,7 +380,7 @@ func toeRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s\n", summary)
 	uploaded := true
 	if logDest.s3Bucket != "" && rep.LogDir != "" {
-		if err := action.UploadLogFolder(ctx, s3, rep.LogDir, logDest.s3Bucket, logDest.s3Prefix, logDest.s3Owner); err != nil {
+		if err := action.UploadLogFolder(ctx, *s3, rep.LogDir, logDest.s3Bucket, logDest.s3Prefix, logDest.s3Owner); err != nil {
 			fmt.Fprintf(stderr, "kiln toe run: uploading the logs to s3://%s/%s: %v\n", logDest.s3Bucket, logDest.s3Prefix, err)
 			uploaded = false
 		} else {

@@ -173,13 +173,19 @@ func TestToeRunConfig(t *testing.T) {
 
 func TestToeUsageErrors(t *testing.T) {
 	t.Chdir(t.TempDir()) // a run without --log-directory logs to the working directory
+	// Remote documents are read from loopback only: a closed port.
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	tests := [][]string{
 		{},
 		{"frobnicate"},
 		{"run"},
 		{"run", "--documents", "x.yaml", "--parameters", "novalue"},
 		{"run", "--documents", "x.yaml", "--report", "html=x"},
-		{"run", "--documents", "s3://bucket/doc.yaml"},
+		{"run", "--documents", "s3://bucket/doc.yaml", "--s3-endpoint", "http://127.0.0.1:1", "--s3-path-style"},
+		{"run", "--documents", "arn:aws:imagebuilder:us-east-1:000000000000:component/x/1.0.0/1", "--endpoint", "http://127.0.0.1:1"},
+		{"run", "--documents", "arn:aws:imagebuilder:us-east-1:000000000000:image-recipe/x/1.0.0"},
 		{"run", "--documents", "missing.yaml"},
 		{"run", "--no-such-flag"},
 		{"validate", "--os-platforms", "windows"},
