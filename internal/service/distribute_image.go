@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/ami"
+	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/store"
@@ -44,8 +45,8 @@ func (s *Service) DistributeImage(ctx context.Context, account string, in *awsap
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(in.SourceImage, "ssm:") {
-		return nil, badValue("sourceImage", "kiln has no Systems Manager Parameter Store, so '%s' cannot be read; give the image's ARN or AMI id.", in.SourceImage)
+	if _, err := s.parseSourceImage(in.SourceImage); err != nil {
+		return nil, err
 	}
 	out := &awsapi.DistributeImageResponse{ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
@@ -105,33 +106,61 @@ func (s *Service) DistributeImage(ctx context.Context, account string, in *awsap
 	return out, nil
 }
 
+// sourceRef is what DistributeImage's sourceImage names: an AMI id of
+// kiln's catalogue, or an image ARN with a version and maybe a build.
+type sourceRef struct {
+	AMI   string
+	Image arn.ARN
+}
+
+// parseSourceImage reads sourceImage's forms without looking anything up:
+// ami-…, or an image ARN naming a version (…/image/NAME/M.m.p) or one
+// build of it. The SSM parameter form (ssm:…) is refused: kiln has no
+// Parameter Store.
+func (s *Service) parseSourceImage(source string) (sourceRef, error) {
+	const member = "sourceImage"
+	switch {
+	case strings.HasPrefix(source, "ssm:"):
+		return sourceRef{}, badValue(member, "kiln has no Systems Manager Parameter Store, so '%s' cannot be read; give the image's ARN or AMI id.", source)
+	case strings.HasPrefix(source, "ami-"):
+		if len(source) < 5 || strings.ContainsFunc(source[4:], func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) {
+			return sourceRef{}, badValue(member, "'%s' is not an AMI id (ami- and hexadecimal digits).", source)
+		}
+		return sourceRef{AMI: source}, nil
+	case !strings.HasPrefix(source, "arn:"):
+		return sourceRef{}, badValue(member, "'%s' is neither an image ARN nor an AMI id (ami-…).", source)
+	}
+	a, err := s.parseARN(member, source, kindImage)
+	if err != nil {
+		return sourceRef{}, err
+	}
+	if a.Version == "" || strings.Contains(a.Version, "x") {
+		return sourceRef{}, badValue(member,
+			"The image ARN '%s' must name a version (…/image/NAME/M.m.p) or one build of it (…/M.m.p/BUILD).", source)
+	}
+	return sourceRef{Image: a}, nil
+}
+
 // sourceImage finds the image build DistributeImage's sourceImage names
 // for account: a build ARN, a version ARN (latest AVAILABLE build) or an
 // AMI id.
 func (s *Service) sourceImage(ctx context.Context, tx store.Tx, account, source string) (store.Resource, awsapi.Image, error) {
-	const member = "sourceImage"
-	if strings.HasPrefix(source, "ami-") {
-		a, err := ami.Get(ctx, tx, source)
+	ref, err := s.parseSourceImage(source)
+	if err != nil {
+		return store.Resource{}, awsapi.Image{}, err
+	}
+	if ref.AMI != "" {
+		a, err := ami.Get(ctx, tx, ref.AMI)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !a.LaunchableBy(account)) {
 			return store.Resource{}, awsapi.Image{}, notFound("The AMI '%s' does not exist.", source)
 		} else if err != nil {
 			return store.Resource{}, awsapi.Image{}, err
 		}
-		if a.Image == "" {
-			return store.Resource{}, awsapi.Image{}, badValue(member, "The AMI '%s' was not made by Image Builder.", source)
+		if ref, err = s.parseSourceImage(a.Image); err != nil || a.Image == "" {
+			return store.Resource{}, awsapi.Image{}, badValue("sourceImage", "The AMI '%s' was not made by Image Builder.", source)
 		}
-		source = a.Image
-	} else if !strings.HasPrefix(source, "arn:") {
-		return store.Resource{}, awsapi.Image{}, badValue(member, "'%s' is neither an image ARN nor an AMI id (ami-…).", source)
 	}
-	a, err := s.parseARN(member, source, kindImage)
-	if err != nil {
-		return store.Resource{}, awsapi.Image{}, err
-	}
-	if a.Version == "" || strings.Contains(a.Version, "x") {
-		return store.Resource{}, awsapi.Image{}, badValue(member,
-			"The image ARN '%s' must name a version (…/image/NAME/M.m.p) or one build of it (…/M.m.p/BUILD).", source)
-	}
+	a := ref.Image
 	var r store.Resource
 	if a.Build > 0 {
 		if r, err = s.getVisible(ctx, tx, account, a, "Image"); err != nil {
