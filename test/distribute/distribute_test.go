@@ -47,12 +47,11 @@ const (
 // fixture is a kiln serving alice and bob, with an infrastructure
 // configuration of alice's.
 type fixture struct {
-	srv      *kilntest.Server
-	alice    *imagebuilder.Client
-	bob      *imagebuilder.Client
-	infra    string
-	imports  string // the directory file:// imports may read
-	registry string
+	srv     *kilntest.Server
+	alice   *imagebuilder.Client
+	bob     *imagebuilder.Client
+	infra   string
+	imports string // the directory file:// imports may read
 }
 
 func newFixture(t *testing.T) *fixture {
