@@ -372,6 +372,7 @@ func TestDistributeImageRefusals(t *testing.T) {
 	if img.State.Status != types.ImageStatusAvailable || len(img.OutputResources.Amis) != 1 {
 		t.Fatalf("refused requests changed the image: %+v %+v", img.State, img.OutputResources)
 	}
+
 }
 
 // TestDistributeImageContainer builds a container image, then distributes
