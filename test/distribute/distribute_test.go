@@ -373,6 +373,28 @@ func TestDistributeImageRefusals(t *testing.T) {
 		t.Fatalf("refused requests changed the image: %+v %+v", img.State, img.OutputResources)
 	}
 
+	// Shared with bob by a resource policy, the image is his to
+	// distribute: the copy is his AMI, the record stays alice's.
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":["imagebuilder:GetImage"]}]}`
+	if _, err := f.alice.PutImagePolicy(ctx, &imagebuilder.PutImagePolicyInput{ImageArn: aws.String(image), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.bob.DistributeImage(ctx, &imagebuilder.DistributeImageInput{SourceImage: aws.String(image),
+		DistributionConfigurationArn: aws.String(bobsDist), ExecutionRole: aws.String(role), ClientToken: aws.String("bob")}); err != nil {
+		t.Fatalf("bob's DistributeImage of the shared image: %v", err)
+	}
+	if img := f.waitImage(t, f.bob, image, types.ImageStatusDistributing); img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("after bob's distribution: %+v\n%s", img.State, f.srv.Log())
+	}
+	var bobs []string
+	for _, a := range f.amis(t, bob) {
+		if a.Image == image && a.AccountID == bobAccount {
+			bobs = append(bobs, a.ImageID)
+		}
+	}
+	if x := f.distributionExecutions(t, image); len(bobs) != 1 || len(x) != 1 || x[0].Status != types.WorkflowExecutionStatusCompleted {
+		t.Fatalf("bob's distribution: his AMIs %v, alice's record %+v", bobs, x)
+	}
 }
 
 // TestDistributeImageContainer builds a container image, then distributes
