@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -373,6 +374,22 @@ func TestDistributeImageRefusals(t *testing.T) {
 		t.Fatalf("refused requests changed the image: %+v %+v", img.State, img.OutputResources)
 	}
 
+	// Debian's AWS CLI, taught the current model by `kiln aws-model`: a
+	// refusal naming the member, then a distribution by AMI id.
+	if out, err := f.awsCLI(t, alice, "distribute-image", "--source-image", "ssm:/kiln/ami", "--distribution-configuration-arn", alicesDist,
+		"--execution-role", role, "--client-token", "cli-bad"); err == nil || !strings.Contains(out, "InvalidParameterValueException") || !strings.Contains(out, "sourceImage") {
+		t.Fatalf("aws imagebuilder distribute-image with an SSM parameter: %v\n%s", err, out)
+	}
+	out, err := f.awsCLI(t, alice, "distribute-image", "--source-image", amiID, "--distribution-configuration-arn", alicesDist,
+		"--execution-role", role, "--client-token", "cli-good", "--query", "imageBuildVersionArn", "--output", "text")
+	if err != nil || strings.TrimSpace(out) != image {
+		t.Fatalf("aws imagebuilder distribute-image: %v\n%s", err, out)
+	}
+	img = f.waitImage(t, f.alice, image, types.ImageStatusDistributing)
+	if x := f.distributionExecutions(t, image); img.State.Status != types.ImageStatusAvailable || len(img.OutputResources.Amis) != 2 || len(x) != 1 {
+		t.Fatalf("after the CLI's distribution: %+v, %+v, %d executions\n%s", img.State, img.OutputResources, len(x), f.srv.Log())
+	}
+
 	// Shared with bob by a resource policy, the image is his to
 	// distribute: the copy is his AMI, the record stays alice's.
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":["imagebuilder:GetImage"]}]}`
@@ -392,7 +409,7 @@ func TestDistributeImageRefusals(t *testing.T) {
 			bobs = append(bobs, a.ImageID)
 		}
 	}
-	if x := f.distributionExecutions(t, image); len(bobs) != 1 || len(x) != 1 || x[0].Status != types.WorkflowExecutionStatusCompleted {
+	if x := f.distributionExecutions(t, image); len(bobs) != 1 || len(x) != 2 || x[1].Status != types.WorkflowExecutionStatusCompleted {
 		t.Fatalf("bob's distribution: his AMIs %v, alice's record %+v", bobs, x)
 	}
 }
@@ -479,4 +496,29 @@ func TestDistributeImageContainer(t *testing.T) {
 			t.Errorf("copies/app:%s is %s, want the built %s", tag, got, built)
 		}
 	}
+}
+
+// awsCLI runs Debian's `aws imagebuilder ARGS` against kiln as creds,
+// with the model `kiln aws-model` writes (Debian's CLI predates
+// DistributeImage), and returns its combined output.
+func (f *fixture) awsCLI(t *testing.T, creds kilntest.Creds, args ...string) (string, error) {
+	t.Helper()
+	kilntest.RequireTool(t, "/usr/bin/aws", "awscli")
+	home := t.TempDir()
+	models := filepath.Join(home, "models")
+	if out, err := exec.Command(kilntest.Binary(t), "aws-model", models).CombinedOutput(); err != nil {
+		t.Fatalf("kiln aws-model: %v\n%s", err, out)
+	}
+	cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", f.srv.URL, "imagebuilder"}, args...)...)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey,
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_DATA_PATH="+models,
+		"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"), "HOME="+home)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
