@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/ami"
@@ -176,4 +177,15 @@ func mergeAmis(have *awsapi.OutputResources, added []awsapi.Ami, redistribution 
 		}
 	}
 	return out
+}
+
+// logPrefix starts the names of a workflow's step logs: its type, and for
+// a DistributeImage also its place among the image's executions, so a
+// later distribution never overwrites the logs of the build's.
+func logPrefix(b *Build, wf loadedWorkflow) string {
+	p := strings.ToLower(wf.ref.Type)
+	if b.Job.Distribution != nil {
+		p += fmt.Sprintf("-%d", wf.seq)
+	}
+	return p
 }

@@ -471,7 +471,7 @@ func (e *Engine) runStep(ctx context.Context, b *Build, logDir string, inst Inst
 	if st.Timeout > 0 {
 		s.TimeoutSeconds = ptr(int32(st.Timeout / time.Second))
 	}
-	s.Log = filepath.Join(imageDir(b.Image.Arn), fmt.Sprintf("%s-%02d-%s.log", strings.ToLower(wf.ref.Type), i+1, st.Name))
+	s.Log = filepath.Join(imageDir(b.Image.Arn), fmt.Sprintf("%s-%02d-%s.log", logPrefix(b, wf), i+1, st.Name))
 	record := func(ctx context.Context) error {
 		return e.Store.Update(ctx, func(tx store.Tx) error { return e.putStep(ctx, tx, b.Image.Arn, s) })
 	}

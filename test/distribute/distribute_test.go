@@ -287,6 +287,13 @@ func TestDistributeImageMachine(t *testing.T) {
 		t.Errorf("bob owns %d copies of %s, want 1", bobs, image)
 	}
 
+	// Its log, through `kiln logs`, as alice.
+	logs := exec.Command(kilntest.Binary(t), "logs", "--endpoint", f.srv.URL, image)
+	logs.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+alice.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+alice.SecretAccessKey)
+	if out, err := logs.CombinedOutput(); err != nil || !strings.Contains(string(out), `"copy 1" in us-east-1 for account `+bobAccount) {
+		t.Errorf("kiln logs: %v\n%s", err, out)
+	}
+
 	// The same request again answers the same and distributes nothing.
 	again, err := f.alice.DistributeImage(ctx, in)
 	if err != nil || aws.ToString(again.ImageBuildVersionArn) != image {
