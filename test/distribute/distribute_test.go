@@ -321,6 +321,22 @@ func TestDistributeImageMachine(t *testing.T) {
 	if n := len(f.distributionExecutions(t, image)); n != len(after)+1 {
 		t.Fatalf("after the second distribution: %d executions, want %d", n, len(after)+1)
 	}
+
+	// A distribution acknowledged is never lost: kiln killed at once
+	// finishes it after its restart (from the start if it was running).
+	crash := *in
+	crash.ClientToken, crash.Tags = aws.String("before-a-crash"), nil
+	if _, err := f.alice.DistributeImage(ctx, &crash); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Kill()
+	f.srv.Restart()
+	img = f.waitImage(t, f.alice, image, types.ImageStatusDistributing)
+	last := f.distributionExecutions(t, image)
+	if img.State.Status != types.ImageStatusAvailable || len(img.OutputResources.Amis) < 10 ||
+		last[len(last)-1].Status != types.WorkflowExecutionStatusCompleted {
+		t.Fatalf("after a crash: %+v, %d AMIs, executions %+v\n%s", img.State, len(img.OutputResources.Amis), last, f.srv.Log())
+	}
 }
 
 // TestDistributeImageRefusals sends DistributeImage requests kiln must
