@@ -37,9 +37,15 @@ func (s *Service) distributeImageHandlers() map[string]Handler {
 // AVAILABLE and visible to the caller (its own, or shared by a resource
 // policy), and so must the distribution configuration; the distribution
 // acts as the caller, whose account owns the AMIs it registers and whose
-// rights the registry checks. executionRole is recorded in the build log
-// only: kiln has no IAM. tags go onto the AMIs the distribution
-// registers. Idempotent by clientToken.
+// rights the registry checks; its record (the workflow execution, the
+// logs) stays with the image's owner, as a build's does. While the job
+// waits or runs the image is DISTRIBUTING (a second DistributeImage is
+// ResourceInUseException; CancelImageCreation stops it); afterwards it is
+// AVAILABLE again, a failure being the state's reason. executionRole is
+// recorded in the build log only: kiln has no IAM; loggingConfiguration's
+// CloudWatch log group is accepted and unused, kiln keeps the logs itself
+// (`kiln logs`). tags go onto the AMIs the distribution registers.
+// Idempotent by clientToken.
 func (s *Service) DistributeImage(ctx context.Context, account string, in *awsapi.DistributeImageRequest) (*awsapi.DistributeImageResponse, error) {
 	dca, err := s.parseNamedARN("distributionConfigurationArn", in.DistributionConfigurationArn, kindDistribution)
 	if err != nil {
