@@ -275,12 +275,14 @@ func arm64RootTarball(t *testing.T, dir string) string {
 	applets := strings.Fields(string(list))
 	sort.Strings(applets)
 	for _, applet := range applets {
-		if applet == "bin/busybox" {
+		if applet == "bin/busybox" || strings.HasSuffix(applet, "/bash") {
 			continue
 		}
 		mkdir(filepath.Dir(applet))
 		tw.WriteHeader(&tar.Header{Name: applet, Linkname: "/bin/busybox", Mode: 0o777, Typeflag: tar.TypeSymlink})
 	}
+	// ExecuteBash runs bash: here, busybox's shell.
+	file("bin/bash", 0o755, []byte("#!/bin/sh\nexec /bin/sh \"$@\"\n"))
 	file("etc/inittab", 0o644, []byte("::sysinit:/bin/mount -t proc proc /proc\n::sysinit:/bin/mount -t sysfs sys /sys\n::sysinit:/bin/mount -t devtmpfs dev /dev\n::sysinit:/bin/mount -o remount,rw /\n::shutdown:/bin/sync\n"))
 	file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	file("etc/group", 0o644, []byte("root:x:0:\n"))
