@@ -307,6 +307,11 @@ func TestArm64MachineImage(t *testing.T) {
 		t.Fatalf("the arm64 build is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), log)
 	}
 	t.Logf("arm64 image built and tested in %s", time.Since(start).Round(time.Second))
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "binfmt:") || strings.Contains(l, "test instance booted") || strings.Contains(l, "guest machine=") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
 	for _, want := range []string{
 		"architecture: arm64 (from the parent's /bin/sh -> /bin/busybox)",
 		"built on aarch64",      // the build phase, under qemu-user
