@@ -174,9 +174,10 @@ func TestArm64ParentAndInstanceTypes(t *testing.T) {
 		{"x86 instance type", x86, "The instance type 't3.medium' of infrastructure configuration"},
 		{"graviton instance types", graviton, ""},
 	}
+	var built string // the Graviton CreateImage
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+			out, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
 				ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(tt.infra),
 				ImageTestsConfiguration: &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(false)},
 			})
@@ -184,6 +185,9 @@ func TestArm64ParentAndInstanceTypes(t *testing.T) {
 				Name: aws.String(strings.ReplaceAll(tt.name, " ", "-")), ImageRecipeArn: recipe.ImageRecipeArn,
 				InfrastructureConfigurationArn: aws.String(tt.infra),
 			})
+			if err == nil {
+				built = *out.ImageBuildVersionArn
+			}
 			for op, err := range map[string]error{"CreateImage": err, "CreateImagePipeline": perr} {
 				if tt.want == "" {
 					if err != nil {
@@ -213,6 +217,28 @@ func TestArm64ParentAndInstanceTypes(t *testing.T) {
 	pipes, err := f.client.ListImagePipelines(ctx, &imagebuilder.ListImagePipelinesInput{})
 	if err != nil || len(pipes.ImagePipelineList) != 1 {
 		t.Errorf("ListImagePipelines: %v, %d pipelines, want 1", err, len(pipes.ImagePipelineList))
+	}
+
+	// The accepted build, without tests, needs only qemu-user; one with
+	// tests, on a kiln given no arm64 kiln for the guest, fails at launch
+	// with the fix in its reason rather than after building.
+	if _, err := binfmt.Ensure(binfmt.ARM64, binfmt.Options{ProbeDir: t.TempDir()}); err != nil {
+		t.Skipf("this host cannot run arm64 programs, so the builds cannot run: %v", err)
+	}
+	if img := f.waitImage(t, built, 5*time.Minute); img.State.Status != types.ImageStatusAvailable {
+		t.Errorf("the Graviton build without tests is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, built))
+	}
+	tested, err := f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ImageRecipeArn: recipe.ImageRecipeArn, InfrastructureConfigurationArn: aws.String(graviton),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := f.waitImage(t, *tested.ImageBuildVersionArn, 5*time.Minute)
+	if reason := aws.ToString(img.State.Reason); img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, "--arm64-binary") || !strings.Contains(reason, "GOARCH=arm64") {
+		t.Errorf("a tested arm64 build without an arm64 kiln is %s: %q, want FAILED naming --arm64-binary", img.State.Status, reason)
+	} else {
+		t.Logf("FAILED as it should: %s", reason)
 	}
 }
 
