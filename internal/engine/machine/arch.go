@@ -141,11 +141,6 @@ func (in *instance) guestVM(cfg *vm.Config) {
 		cfg.Accel = vm.AccelTCG
 	}
 	cfg.Firmware = in.x.ARM64Firmware
-	if cfg.Firmware == "" {
-		if _, err := os.Stat(vm.AAVMFCode); err == nil {
-			cfg.Firmware = vm.AAVMFCode
-		}
-	}
 }
 
 // withArch records the image's architecture in its OCI configuration, as

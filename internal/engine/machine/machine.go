@@ -78,8 +78,8 @@ type Executor struct {
 	BootTimeout time.Duration
 	// GuestBinaries are kiln binaries for test guests of other
 	// architectures than the host's, by architecture ("arm64"); see
-	// arch.go. ARM64Firmware is arm64 guests' UEFI code volume, default
-	// vm.AAVMFCode when installed.
+	// arch.go. ARM64Firmware is arm64 guests' UEFI code volume
+	// (vm.AAVMFCode); "" boots their kernel without firmware.
 	GuestBinaries map[string]string
 	ARM64Firmware string
 }
