@@ -40,6 +40,7 @@ type fixture struct {
 	srv    *kilntest.Server
 	client *imagebuilder.Client
 	parent string // the parent's AMI
+	dir    string // the directory kiln may import file:// URIs from
 }
 
 func (f *fixture) infra(t *testing.T, name string, types ...string) string {
@@ -97,12 +98,19 @@ func startWithArm64Parent(t *testing.T, args ...string) *fixture {
 	dir := t.TempDir()
 	tarball := arm64RootTarball(t, dir)
 	srv := kilntest.Start(t, append([]string{"--allow-import-dir", dir}, args...)...)
-	f := &fixture{srv: srv, client: srv.Client(kilntest.DefaultCreds)}
-	infra := f.infra(t, "import", "t4g.small")
+	f := &fixture{srv: srv, client: srv.Client(kilntest.DefaultCreds), dir: dir}
+	f.parent = f.importArm64(t, "debian-arm64-busybox", tarball)
+	return f
+}
+
+// importArm64 imports a root tarball or disk under f.dir and returns its
+// AMI, checking the import read the architecture from the root's shell.
+func (f *fixture) importArm64(t *testing.T, name, path string) string {
+	t.Helper()
 	out, err := f.client.ImportDiskImage(kilntest.Context(t), &imagebuilder.ImportDiskImageInput{
-		Name: aws.String("debian-arm64-busybox"), SemanticVersion: aws.String("1.0.0"), Platform: aws.String("Linux"),
-		OsVersion: aws.String("Debian 12"), InfrastructureConfigurationArn: aws.String(infra),
-		Uri: aws.String("file://" + tarball),
+		Name: aws.String(name), SemanticVersion: aws.String("1.0.0"), Platform: aws.String("Linux"),
+		OsVersion: aws.String("Debian 12"), InfrastructureConfigurationArn: aws.String(f.infra(t, name, "t4g.small")),
+		Uri: aws.String("file://" + path),
 	})
 	if err != nil {
 		t.Fatalf("ImportDiskImage: %v", err)
@@ -111,11 +119,10 @@ func startWithArm64Parent(t *testing.T, args ...string) *fixture {
 	if img.State.Status != types.ImageStatusAvailable || img.OutputResources == nil || len(img.OutputResources.Amis) != 1 {
 		t.Fatalf("import is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, *out.ImageBuildVersionArn))
 	}
-	f.parent = aws.ToString(img.OutputResources.Amis[0].Image)
 	if log := f.logs(t, *out.ImageBuildVersionArn); !strings.Contains(log, "architecture: arm64 (from /bin/sh -> /bin/busybox)") {
 		t.Errorf("the import's log does not say the architecture it read:\n%s", log)
 	}
-	return f
+	return aws.ToString(img.OutputResources.Amis[0].Image)
 }
 
 // amiArch is the ARCH column of `kiln ami list` for an AMI: the field
@@ -352,7 +359,18 @@ func TestArm64MachineImage(t *testing.T) {
 	if img.OutputResources == nil || len(img.OutputResources.Amis) != 1 {
 		t.Fatalf("outputResources %+v", img.OutputResources)
 	}
-	if got := f.amiArch(t, aws.ToString(img.OutputResources.Amis[0].Image)); got != "arm64" {
+	built := aws.ToString(img.OutputResources.Amis[0].Image)
+	if got := f.amiArch(t, built); got != "arm64" {
 		t.Errorf("kiln ami list: the built AMI's ARCH is %q, want arm64", got)
+	}
+
+	// Its disk, exported and imported again, is read as arm64 too (the
+	// raw-disk import path: the root partition mounted, not a tarball).
+	raw := filepath.Join(f.dir, "arm64.raw")
+	if out, err := exec.Command(kilntest.Binary(t), "ami", "export", "--endpoint", f.srv.URL, built, "--format", "raw", "--output", raw).CombinedOutput(); err != nil {
+		t.Fatalf("kiln ami export: %v\n%s", err, out)
+	}
+	if got := f.amiArch(t, f.importArm64(t, "arm64-disk", raw)); got != "arm64" {
+		t.Errorf("kiln ami list: the re-imported disk's ARCH is %q, want arm64", got)
 	}
 }
