@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/binfmt"
 	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/engine/machine"
 	"github.com/kiln-build/kiln/internal/vm"
@@ -61,4 +65,55 @@ func configureArm64(c arm64Config, eng *engine.Engine, log *slog.Logger) error {
 	x.GuestBinaries = map[string]string{foreign: abs}
 	log.Info("machine images: "+foreign+" test guests run this kiln as their agent", "binary", abs, "firmware", c.firmware)
 	return nil
+}
+
+// checkForeignArch is kiln doctor's line on images of the other
+// architecture (arm64 on an x86_64 host): whether their programs can run
+// here through binfmt_misc, and whether their test guests can boot. It
+// changes nothing: a missing handler is fine when kiln can register its
+// own at the first such build (binfmt_misc writable, qemu-user-static
+// installed). These images are optional, so the worst is a WARN.
+func checkForeignArch() doctorCheck {
+	foreign := binfmt.ARM64
+	if vm.HostArch() == vm.ArchARM64 {
+		foreign = binfmt.X86_64
+	}
+	c := doctorCheck{Name: foreign.Name + " images", Needed: neededMachines}
+	warn := func(found, fix string) doctorCheck {
+		c.Status, c.Found, c.Fix = doctorWarn, found+": "+foreign.Name+" machine images cannot build here", fix
+		return c
+	}
+	hs, err := binfmt.Handlers(binfmt.MiscDir)
+	if err != nil {
+		return warn("binfmt_misc is not mounted at "+binfmt.MiscDir+" ("+err.Error()+")", "mount -t binfmt_misc binfmt_misc "+binfmt.MiscDir+" (kiln tries this itself as root)")
+	}
+	how := ""
+	for _, h := range hs {
+		if !h.Enabled || !h.Runs(foreign) {
+			continue
+		}
+		if !h.FixBinary() {
+			return warn("binfmt_misc handler "+h.Name+" runs them without the fix-binary (F) flag, so not inside build roots",
+				"re-register it with F, or disable it (echo 0 > "+binfmt.MiscDir+"/"+h.Name+") and kiln registers its own")
+		}
+		how = "through binfmt_misc handler " + h.Name + " (" + h.Interpreter + ")"
+		break
+	}
+	if how == "" {
+		if _, err := os.Stat(foreign.QEMU); err != nil {
+			return warn("no binfmt_misc handler runs "+foreign.Name+" programs and "+foreign.QEMU+" is missing", "apt-get install qemu-user-static")
+		}
+		if unix.Access(filepath.Join(binfmt.MiscDir, "register"), unix.W_OK) != nil {
+			return warn("no binfmt_misc handler runs "+foreign.Name+" programs and "+binfmt.MiscDir+"/register is not writable", "run kiln as root, or register "+foreign.QEMU+" with the F flag (Debian's qemu-user-binfmt)")
+		}
+		how = "kiln registers " + foreign.QEMU + " with binfmt_misc at the first such build"
+	}
+	qemu := vm.QEMUFor(foreign.Name)
+	if _, err := exec.LookPath(qemu); err != nil {
+		c.Status, c.Fix = doctorWarn, "apt-get install qemu-system-arm qemu-efi-aarch64"
+		c.Found = "their programs run " + how + ", but " + qemu + " is missing: their test phase cannot boot"
+		return c
+	}
+	c.Status, c.Found = doctorOK, "their programs run "+how+"; test guests boot under "+qemu+" (the agent needs --arm64-binary)"
+	return c
 }
