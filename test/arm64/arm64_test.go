@@ -29,7 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	kilntest.Cleanup()
-	if arm64KilnPath != "" {
+	if arm64KilnPath != "" && os.Getenv("KILN_ARM64_BINARY") == "" {
 		os.RemoveAll(filepath.Dir(arm64KilnPath))
 	}
 	os.Exit(code)

@@ -303,6 +303,8 @@ func arm64RootTarball(t *testing.T, dir string) string {
 
 // arm64Kiln builds kiln for linux/arm64, static, once per test process:
 // the agent of arm64 test guests (kiln serve --arm64-binary).
+// KILN_ARM64_BINARY names a prebuilt one instead (kiln serve reads the
+// same variable), which saves a cold cache's whole arm64 compile.
 var (
 	arm64KilnOnce sync.Once
 	arm64KilnPath string
@@ -312,6 +314,10 @@ var (
 func arm64Kiln(t *testing.T) string {
 	t.Helper()
 	arm64KilnOnce.Do(func() {
+		if p := os.Getenv("KILN_ARM64_BINARY"); p != "" {
+			arm64KilnPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "kiln-arm64-bin-")
 		if err != nil {
 			arm64KilnErr = err
