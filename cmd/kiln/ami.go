@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,10 +67,10 @@ func amiMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "IMAGE ID\tNAME\tREGION\tACCOUNT\tSIZE\tCREATED\tIMAGE")
+		fmt.Fprintln(tw, "IMAGE ID\tNAME\tREGION\tACCOUNT\tSIZE\tARCH\tCREATED\tIMAGE")
 		for _, a := range amis {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dG\t%s\t%s\n", a.ImageID, a.Name, a.Region, a.AccountID, a.Size>>30,
-				a.CreationDate.Format("2006-01-02 15:04:05"), a.Image)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dG\t%s\t%s\t%s\n", a.ImageID, a.Name, a.Region, a.AccountID, a.Size>>30,
+				cmp.Or(a.Architecture, "-"), a.CreationDate.Format("2006-01-02 15:04:05"), a.Image)
 		}
 		tw.Flush()
 		return 0

@@ -169,6 +169,7 @@ func runDoctor(ctx context.Context, dataDir string) []doctorCheck {
 		checkTool(ctx, "qemu-img", neededMachines, "qemu-utils", "converting, importing and exporting disks", "qemu-img", "--version"),
 		checkTool(ctx, "mkfs.ext4", neededMachines, "e2fsprogs", "writing machine images' root filesystems", "mkfs.ext4", "-V"),
 		checkTool(ctx, "debugfs", neededMachines, "e2fsprogs", "editing machine images' root filesystems", "debugfs", "-V"),
+		checkForeignArch(),
 		checkTool(ctx, "xz", neededFaster, "xz-utils", "xz-compressed guest kernels", "xz", "--version"),
 		checkTool(ctx, "skopeo", neededUsers, "skopeo", "pushing parent images and pulling results", "skopeo", "--version"),
 		checkTool(ctx, "aws CLI", neededUsers, "awscli", "driving the API and ecr get-login-password", "aws", "--version"),

@@ -53,7 +53,8 @@ type serveConfig struct {
 	qemuMemory       int
 	accel            string // accel.go
 
-	edge edgeConfig // edge.go
+	edge  edgeConfig  // edge.go
+	arm64 arm64Config // arm64.go
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -91,6 +92,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.accel, "accel", vm.AccelAuto, "QEMU accelerator of those guests: auto (KVM when a probe boot under it works), kvm (fail when it does not) or tcg (KILN_ACCEL)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 	c.edge.flags(fs)
+	c.arm64.flags(fs)
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -292,6 +294,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	builds, err := newEngine(cfg, st, reg, edge.addr, guard, log)
 	if err != nil {
+		return err
+	}
+	if err := configureArm64(cfg.arm64, builds, log); err != nil {
 		return err
 	}
 	fetchers.wire(builds)

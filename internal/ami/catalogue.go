@@ -52,7 +52,12 @@ type AMI struct {
 	// build share it.
 	Disk string `json:"disk"`
 	// Size is the disk's virtual size in bytes.
-	Size         int64     `json:"size"`
+	Size int64 `json:"size"`
+	// Architecture is EC2's name for the CPU the image's programs are
+	// built for, "x86_64" or "arm64", read from the root filesystem's own
+	// binaries (package rootarch); "" for AMIs registered before kiln
+	// recorded it.
+	Architecture string    `json:"architecture,omitempty"`
 	CreationDate time.Time `json:"creationDate"`
 	// Launchable lists accounts with launch permission besides the owner.
 	Launchable []string `json:"launchPermission,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/catalog"
@@ -110,6 +111,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		recipeName string
 		version    string
 		comps      []awsapi.ComponentConfiguration
+		parentAMI  *ami.AMI // an image recipe's parent
 	)
 	if req.ContainerRecipeArn != "" {
 		r, err := s.reference(ctx, tx, account, "containerRecipeArn", req.ContainerRecipeArn, "container recipe", arn.TypeContainerRecipe)
@@ -143,6 +145,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 			return "", err
 		}
 		spec.ParentImage = parent.Repository + "@" + parent.Digest
+		parentAMI = &parent
 	}
 	infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", req.InfrastructureConfigurationArn,
 		"infrastructure configuration", arn.TypeInfrastructureConfiguration)
@@ -154,6 +157,11 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		return "", err
 	}
 	ic.Tags = nil
+	if parentAMI != nil {
+		if err := checkInstanceArchitecture(*parentAMI, infra.ARN, ic); err != nil {
+			return "", err
+		}
+	}
 	img.InfrastructureConfiguration = &ic
 	if req.DistributionConfigurationArn != "" {
 		r, err := s.reference(ctx, tx, account, "distributionConfigurationArn", req.DistributionConfigurationArn,

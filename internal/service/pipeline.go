@@ -246,8 +246,12 @@ func (s *Service) checkPipelineReferences(ctx context.Context, tx store.Tx, acco
 	_ = json.Unmarshal(recipe.Doc, &platform)
 	p.Platform = platform.Platform
 
-	if _, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", p.InfrastructureConfigurationArn,
-		"infrastructure configuration", arn.TypeInfrastructureConfiguration); err != nil {
+	infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", p.InfrastructureConfigurationArn,
+		"infrastructure configuration", arn.TypeInfrastructureConfiguration)
+	if err != nil {
+		return err
+	}
+	if err := s.checkPipelineArchitecture(ctx, tx, account, recipe, infra); err != nil {
 		return err
 	}
 	if p.DistributionConfigurationArn != "" {

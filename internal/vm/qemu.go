@@ -13,6 +13,9 @@ import (
 // disks on virtio-blk, the agent's virtio-serial port, an entropy source
 // (early boot does not stall on getrandom) and a NIC only when asked for.
 func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
+	if cfg.Arch == ArchARM64 {
+		return aarch64Args(cfg, accel, agentSocket)
+	}
 	args := []string{
 		"-nodefaults", "-no-user-config",
 		"-display", "none",

@@ -77,6 +77,12 @@ type Config struct {
 	// A boot under KVM that QEMU aborts fails with ErrKVMAborted; the
 	// caller boots again under TCG.
 	Accel string
+	// Arch is the guest's architecture, ArchX86_64 ("", the default) or
+	// ArchARM64 (the virt board, see arm64.go); QEMU must be its emulator.
+	Arch string
+	// Firmware is the UEFI code volume an arm64 guest starts from
+	// (AAVMFCode); "" boots its kernel directly.
+	Firmware string
 }
 
 // Machine is one running QEMU process.

@@ -50,7 +50,11 @@ func (in *instance) testLayer(root, dir string) error {
 	if err := os.MkdirAll(filepath.Join(kdir, "documents"), 0o755); err != nil {
 		return err
 	}
-	if err := fileutil.Copy(in.x.Binary, filepath.Join(kdir, "kiln"), 0o755); err != nil {
+	binary, err := in.guestBinary()
+	if err != nil {
+		return err
+	}
+	if err := fileutil.Copy(binary, filepath.Join(kdir, "kiln"), 0o755); err != nil {
 		return err
 	}
 	if err := os.Chmod(filepath.Join(kdir, "kiln"), 0o755); err != nil {
@@ -61,12 +65,12 @@ func (in *instance) testLayer(root, dir string) error {
 			return err
 		}
 	}
-	if in.Runner != nil {
-		if err := in.Runner.Stage(filepath.Join(kdir, elfdeps.LibDir)); err != nil {
+	if runner := in.guestRunner(); runner != nil {
+		if err := runner.Stage(filepath.Join(kdir, elfdeps.LibDir)); err != nil {
 			return err
 		}
 	}
-	start := fmt.Sprintf(guestStart, strings.Join(sandboxed.RunnerArgv(in.Runner, "internal", "guest"), " "))
+	start := fmt.Sprintf(guestStart, strings.Join(sandboxed.RunnerArgv(in.guestRunner(), "internal", "guest"), " "))
 	if err := os.WriteFile(filepath.Join(kdir, "guest-start"), []byte(start), 0o755); err != nil {
 		return err
 	}
@@ -186,7 +190,8 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	s.Logf("test disk ready in %s; booting %s", time.Since(start).Round(time.Millisecond), filepath.Base(in.kernel))
 	cfg := in.x.VM
 	cfg.Disks, cfg.Kernel, cfg.Initrd = disks, in.kernel, in.initrd
-	cfg.Append = "root=PARTUUID=" + partUUID + " rw console=ttyS0 panic=-1"
+	cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(in.arch) + " panic=-1"
+	in.guestVM(&cfg)
 	console := &consoleWriter{w: s.Log}
 	cfg.Console = console
 	in.console = console
@@ -225,7 +230,7 @@ func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
 	in.console.set(s.Log)
 	run := func(ctx context.Context, what string, stdout, stderr io.Writer, argv ...string) error {
 		if len(argv) > 0 && argv[0] == sandboxed.GuestBinary {
-			argv = sandboxed.RunnerArgv(in.Runner, argv[1:]...)
+			argv = sandboxed.RunnerArgv(in.guestRunner(), argv[1:]...)
 		}
 		code, err := in.agent.Run(ctx, argv, nil, "/", stdout, stderr)
 		if err != nil {
@@ -317,6 +322,7 @@ func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 		amis[i] = ami.AMI{
 			Name: t.name, Description: t.description, Region: t.region, AccountID: t.account, Tags: t.tags,
 			Repository: Repository, Digest: in.digest, Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
+			Architecture: in.arch,
 		}
 	}
 	amis, err := in.B.RegisterAMIs(ctx, amis)

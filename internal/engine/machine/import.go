@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -137,6 +138,7 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 	var (
 		layer v1.Layer
 		raw   string // the disk to keep, when the source is one
+		arch  string // what the root filesystem's programs are built for
 	)
 	if tarred {
 		fmt.Fprintf(log, "the source is a root filesystem tarball\n")
@@ -154,6 +156,7 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 			return err
 		}
 		err = disk.MountRoot(ctx, raw, func(dir string) error {
+			arch = importArch(dir, log)
 			layer, err = oci.DiffLayer(ctx, dir, b.WorkDir)
 			return err
 		})
@@ -168,13 +171,16 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 	if err != nil {
 		return err
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
+	if tarred {
+		lowers, err := x.Cache.Lowers(ctx, img)
+		if err != nil {
+			return err
+		}
+		if err := mountMerged(lowers, func(root string) error { arch = importArch(root, log); return nil }); err != nil {
+			return err
+		}
 	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
+	if img, err = withArch(img, cmp.Or(arch, "x86_64")); err != nil {
 		return err
 	}
 	digest, err := oci.PushLocal(ctx, x.Registry, Repository, []string{tagFor(b.Image.Name, sandboxed.VersionTag(b.Image))}, img)
@@ -242,6 +248,7 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 		Name:        b.Image.Name + " " + strings.ReplaceAll(now.Format("2006-01-02T15:04:05.000Z"), ":", "-"),
 		Description: "imported from " + b.Job.Import.URI, Region: x.Region, AccountID: b.Job.Account,
 		Repository: Repository, Digest: digest, Disk: rel, Size: fi.Size(), CreationDate: now,
+		Architecture: arch,
 	}})
 	if err != nil {
 		return err

@@ -76,6 +76,12 @@ type Executor struct {
 	VM vm.Config
 	// BootTimeout bounds the wait for a test guest's agent.
 	BootTimeout time.Duration
+	// GuestBinaries are kiln binaries for test guests of other
+	// architectures than the host's, by architecture ("arm64"); see
+	// arch.go. ARM64Firmware is arm64 guests' UEFI code volume
+	// (vm.AAVMFCode); "" boots their kernel without firmware.
+	GuestBinaries map[string]string
+	ARM64Firmware string
 }
 
 // Open implements engine.Executor.
@@ -104,6 +110,7 @@ type instance struct {
 	size   int64
 	kernel string // host copies of the image's kernel and initrd
 	initrd string
+	arch   string // the root filesystem's architecture (arch.go)
 
 	machine  *vm.Machine
 	agent    *agent.Client
@@ -119,6 +126,9 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 			return in.launchTest(ctx, s)
 		}
 		if err := in.Launch(ctx, s, in.x.RegistryHost+"/"+in.B.Job.ParentImage); err != nil {
+			return err
+		}
+		if err := in.detectArch(s); err != nil {
 			return err
 		}
 		return in.userData(ctx, s)
@@ -242,6 +252,9 @@ func (in *instance) createImage(ctx context.Context, s *engine.Step) error {
 		Comment: "the build phase of the image recipe's components",
 	}})
 	if err != nil {
+		return err
+	}
+	if img, err = withArch(img, in.arch); err != nil {
 		return err
 	}
 	tag := sandboxed.VersionTag(in.B.Image)
