@@ -10,6 +10,7 @@ import (
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/catalog"
 	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/scan"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -104,6 +105,9 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 	}
 	if img.ImageTestsConfiguration == nil {
 		img.ImageTestsConfiguration = &awsapi.ImageTestsConfiguration{ImageTestsEnabled: ptr(true), TimeoutMinutes: ptr(int32(720))}
+	}
+	if scan.Enabled(img.ImageScanningConfiguration) {
+		img.ScanState = &awsapi.ImageScanState{Status: awsapi.ImageScanStatusPending}
 	}
 	var (
 		spec       engine.Spec
