@@ -295,6 +295,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	fetchers.wire(builds)
+	wireScanning(st, builds, srv, log)
 	svc.Builds = builds
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err

@@ -53,6 +53,11 @@ type Build struct {
 	Log io.Writer
 
 	engine *Engine
+	// scanned is set once the build's image scan ran (ScanImage);
+	// gateFailure, when set, is the failure the kiln:fail-on-severity
+	// gate gives the build at the end of the current step.
+	scanned     bool
+	gateFailure string
 }
 
 // Component is a resolved recipe component with its document.
@@ -423,6 +428,16 @@ func (e *Engine) runWorkflow(ctx context.Context, b *Build, logDir string, inst 
 			continue
 		}
 		msg := e.runStep(ctx, b, logDir, inst, wf, x.WorkflowExecutionId, i, st)
+		if b.gateFailure != "" && failure == "" {
+			// The scan step ran; the image it scanned fails.
+			if msg == "" {
+				*x.TotalStepsSucceeded++
+			} else {
+				*x.TotalStepsFailed++
+			}
+			failure = b.gateFailure
+			continue
+		}
 		switch {
 		case msg == "":
 			*x.TotalStepsSucceeded++
