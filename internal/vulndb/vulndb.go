@@ -122,4 +122,3 @@ func Open(st store.Store) (*DB, error) {
 	}
 	return &DB{st: a}, nil
 }
-
