@@ -10,10 +10,7 @@
 package vulndb
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/store"
@@ -124,30 +121,4 @@ func Open(st store.Store) (*DB, error) {
 		return nil, ErrUnsupported
 	}
 	return &DB{st: a}, nil
-}
-
-// Import reads OSV records from r, named name: one JSON record (name ends
-// in .json) or a zip archive of them (name ends in .zip), and stores each
-// one whose ID is new or whose modified time is newer than the stored
-// one's. It streams: a zip given as a stream is spooled to a temporary
-// file, and records are read and written a batch at a time. Every record
-// is checked before any is written, so bad input (an *InputError) changes
-// nothing.
-func (db *DB) Import(ctx context.Context, r io.Reader, name string) (ImportStats, error) {
-	return ImportStats{}, fmt.Errorf("vulndb: import %s: not implemented yet", name)
-}
-
-// Status returns each ecosystem's record count and newest modified time,
-// in ecosystem order.
-func (db *DB) Status(ctx context.Context) ([]EcosystemStatus, error) {
-	return nil, errors.New("vulndb: status: not implemented yet")
-}
-
-// Match returns the findings for pkgs: for each package, every record of
-// its ecosystem that names it (or, when the ecosystem's records name
-// source packages, its source) with a version range or versions list
-// that contains its version. Findings come ordered by package, then
-// vulnerability ID.
-func (db *DB) Match(ctx context.Context, pkgs []Package) ([]Finding, error) {
-	return nil, errors.New("vulndb: match: not implemented yet")
 }
