@@ -55,7 +55,8 @@ type Build struct {
 	engine *Engine
 	// scanned is set once the build's image scan ran (ScanImage);
 	// gateFailure, when set, is the failure the kiln:fail-on-severity
-	// gate gives the build at the end of the current step.
+	// gate gives the build once the workflow that scanned it ends: no
+	// later workflow (distribution) runs.
 	scanned     bool
 	gateFailure string
 }
@@ -199,6 +200,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	tests := b.Image.ImageTestsConfiguration == nil || b.Image.ImageTestsConfiguration.ImageTestsEnabled == nil ||
 		*b.Image.ImageTestsConfiguration.ImageTestsEnabled
 	for _, wf := range wfs {
+		if b.gateFailure != "" {
+			return awsapi.ImageStatusFailed, b.gateFailure
+		}
 		status := map[string]string{
 			awsapi.WorkflowTypeBuild:        awsapi.ImageStatusBuilding,
 			awsapi.WorkflowTypeTest:         awsapi.ImageStatusTesting,
@@ -218,6 +222,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 			keep = infra != nil && infra.TerminateInstanceOnFailure != nil && !*infra.TerminateInstanceOnFailure
 			return e.outcome(ctx, errors.New(failure), failure)
 		}
+	}
+	if b.gateFailure != "" {
+		return awsapi.ImageStatusFailed, b.gateFailure
 	}
 	if err := e.setStatus(ctx, j.Image, awsapi.ImageStatusIntegrating); err != nil {
 		return e.outcome(ctx, err, "")
@@ -428,16 +435,6 @@ func (e *Engine) runWorkflow(ctx context.Context, b *Build, logDir string, inst 
 			continue
 		}
 		msg := e.runStep(ctx, b, logDir, inst, wf, x.WorkflowExecutionId, i, st)
-		if b.gateFailure != "" && failure == "" {
-			// The scan step ran; the image it scanned fails.
-			if msg == "" {
-				*x.TotalStepsSucceeded++
-			} else {
-				*x.TotalStepsFailed++
-			}
-			failure = b.gateFailure
-			continue
-		}
 		switch {
 		case msg == "":
 			*x.TotalStepsSucceeded++

@@ -47,6 +47,9 @@ type imageRequest struct {
 // build in the same transaction: once the call returns, the build happens
 // even if kiln is killed right after.
 func (s *Service) CreateImage(ctx context.Context, account string, in *awsapi.CreateImageRequest) (*awsapi.CreateImageResponse, error) {
+	if err := checkGateTag("tags", in.Tags); err != nil {
+		return nil, err
+	}
 	out := &awsapi.CreateImageResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
 		return idempotent(ctx, tx, account, awsapi.OpCreateImage, in.ClientToken, in, out, func() error {

@@ -184,3 +184,22 @@ func isAccountID(s string) bool {
 	}
 	return true
 }
+
+// checkGateTag refuses a kiln:fail-on-severity tag whose value is not a
+// severity the gate knows, when the tag is set: a gate that could not be
+// read would fail every build it guards.
+func checkGateTag(member string, tags map[string]string) error {
+	if v, ok := tags[scan.GateTag]; ok {
+		if _, err := scan.ParseGate(v); err != nil {
+			return badValue(member, "%s.", upperFirst(err.Error()))
+		}
+	}
+	return nil
+}
+
+func upperFirst(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}

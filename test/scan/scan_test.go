@@ -286,6 +286,18 @@ func ids(fs []types.ImageScanFinding) []string {
 	return out
 }
 
+const markerComponent = `name: marker
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Mark
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo scanned > /etc/scanned
+`
+
 func TestScanEndToEnd(t *testing.T) {
 	kilntest.RequireRoot(t)
 	release := debianRelease(t)
@@ -303,16 +315,34 @@ func TestScanEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.infra = *infra.InfrastructureConfigurationArn
+	comp, err := f.client.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
+		Name: aws.String("marker"), SemanticVersion: aws.String("1.0.0"), Platform: types.PlatformLinux,
+		Data: aws.String(markerComponent),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	recipe, err := f.client.CreateContainerRecipe(ctx, &imagebuilder.CreateContainerRecipeInput{
 		Name: aws.String("scanned"), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
 		ParentImage:            aws.String(base),
-		DockerfileTemplateData: aws.String("FROM {{{ imagebuilder:parentImage }}}\nRUN echo scanned > /etc/scanned\n"),
+		Components:             []types.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}},
+		DockerfileTemplateData: aws.String("FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n"),
 		TargetRepository:       &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("scan-e2e/scanned")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.recipe = *recipe.ContainerRecipeArn
+
+	// A gate tag that is not a severity is refused before anything is
+	// stored.
+	_, err = f.client.CreateImage(ctx, &imagebuilder.CreateImageInput{
+		ContainerRecipeArn: aws.String(f.recipe), InfrastructureConfigurationArn: aws.String(f.infra),
+		Tags: map[string]string{"kiln:fail-on-severity": "SEVERE"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "InvalidParameterValueException") || !strings.Contains(err.Error(), "tags") {
+		t.Fatalf("CreateImage with kiln:fail-on-severity=SEVERE: %v", err)
+	}
 
 	// Before any import the database is empty: the scan says it checked
 	// nothing rather than "no findings", and the image is still built.
