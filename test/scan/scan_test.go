@@ -482,7 +482,9 @@ func TestScanEndToEnd(t *testing.T) {
 				return a.AccountAggregation.SeverityCounts
 			}},
 			{&types.Filter{Name: aws.String("imageBuildVersionArn"), Values: []string{scanned}}, "imageBuildVersionArn", 1, 1,
-				func(a types.ImageScanFindingAggregation) *types.SeverityCounts { return a.ImageAggregation.SeverityCounts }},
+				func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
+					return a.ImageAggregation.SeverityCounts
+				}},
 			{&types.Filter{Name: aws.String("vulnerabilityId"), Values: []string{vulnAffected}}, "vulnerabilityId", 2, 2,
 				func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
 					return a.VulnerabilityIdAggregation.SeverityCounts
