@@ -38,17 +38,18 @@ type Result struct {
 	NotChecked string
 }
 
-// ErrNoDatabase is Scan's error when kiln has no vulnerability database
-// (a store backend without one).
+// ErrNoDatabase says kiln has no vulnerability database (a store backend
+// without one): a scan then checks nothing and says so.
 var ErrNoDatabase = errors.New("kiln has no vulnerability database on this store backend")
 
 // Scan matches an image's packages against db. now stamps the findings'
 // firstObservedAt and updatedAt.
 func Scan(ctx context.Context, db Database, osr inventory.OS, pkgs []inventory.Package, now time.Time) (Result, error) {
-	if db == nil {
-		return Result{}, ErrNoDatabase
-	}
 	res := Result{Ecosystem: vulndb.EcosystemFor(osr), Packages: len(pkgs)}
+	if db == nil {
+		res.NotChecked = fmt.Sprintf("%s: the image's %d packages were not checked.", upperFirst(ErrNoDatabase.Error()), len(pkgs))
+		return res, nil
+	}
 	name := osr.PrettyName
 	if name == "" {
 		name = "this image's distribution"
@@ -252,4 +253,11 @@ func remediation(pkgs []awsapi.VulnerablePackage) *awsapi.Remediation {
 		return &awsapi.Remediation{Recommendation: &awsapi.RemediationRecommendation{Text: "None provided."}}
 	}
 	return &awsapi.Remediation{Recommendation: &awsapi.RemediationRecommendation{Text: strings.Join(texts, " ")}}
+}
+
+func upperFirst(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
 }
