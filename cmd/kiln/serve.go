@@ -53,7 +53,8 @@ type serveConfig struct {
 	qemuMemory       int
 	accel            string // accel.go
 
-	edge edgeConfig // edge.go
+	edge   edgeConfig        // edge.go
+	vulndb vulndbServeConfig // vulndb.go
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -91,6 +92,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.accel, "accel", vm.AccelAuto, "QEMU accelerator of those guests: auto (KVM when a probe boot under it works), kvm (fail when it does not) or tcg (KILN_ACCEL)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 	c.edge.flags(fs)
+	c.vulndb.flags(fs)
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -300,7 +302,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}
-	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv)
+	vdb, err := vulndbEndpoints(cfg, st, mode)
+	if err != nil {
+		return err
+	}
+	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv, vdb)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); builds.Run(engineCtx) }()

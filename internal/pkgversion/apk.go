@@ -76,8 +76,11 @@ func apkGetToken(typ int, s string) (value int64, next int, rest string) {
 	switch typ {
 	case apkDigitOrZero, apkDigit, apkSuffixNo, apkRevisionNo:
 		if typ == apkDigitOrZero && s[0] == '0' {
-			// Leading zeros make a fraction: 1.01 < 1.1.
-			for i < len(s) && s[i] == '0' {
+			// A component after a dot with leading zeros is a fraction
+			// (1.01 < 1.1, 1.001 < 1.01): the zeros but the last one
+			// count against it, and the digits follow as a token of
+			// their own.
+			for i+1 < len(s) && s[i+1] == '0' {
 				i++
 			}
 			nt = apkDigit
@@ -110,7 +113,6 @@ func apkGetToken(typ int, s string) (value int64, next int, rest string) {
 		if !found {
 			return -1, apkInvalid, s
 		}
-		nt = apkSuffix
 	default:
 		return -1, apkInvalid, s
 	}

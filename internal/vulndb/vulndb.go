@@ -71,18 +71,18 @@ type Finding struct {
 
 // ImportStats counts what one Import did.
 type ImportStats struct {
-	Records  int // OSV records read
-	Added    int // new IDs
-	Replaced int // IDs whose stored record was older
-	Kept     int // records no newer than the stored one: nothing changed
-	Skipped  int // zip entries that are not .json files
+	Records  int `json:"records"`  // OSV records read
+	Added    int `json:"added"`    // new IDs
+	Replaced int `json:"replaced"` // IDs whose stored record was older
+	Kept     int `json:"kept"`     // records no newer than the stored one: nothing changed
+	Skipped  int `json:"skipped"`  // zip entries that are not .json files
 }
 
 // EcosystemStatus is one line of Status.
 type EcosystemStatus struct {
-	Ecosystem      string
-	Records        int
-	NewestModified time.Time
+	Ecosystem      string    `json:"ecosystem"`
+	Records        int       `json:"records"`
+	NewestModified time.Time `json:"newestModified"`
 }
 
 // ErrUnsupported is returned by Open for a store backend that has no
