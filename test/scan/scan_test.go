@@ -304,7 +304,7 @@ func TestScanEndToEnd(t *testing.T) {
 	pkgs := hostPackages(t, "busybox-static", "debianutils", "base-files")
 	records := writeFixture(t, release, pkgs)
 
-	srv := kilntest.Start(t, "--credentials", twoAccounts(t))
+	srv := kilntest.Start(t, "--credentials", twoAccounts(t), "--operator-account", aliceAccount)
 	f := &fixture{srv: srv, client: srv.Client(alice)}
 	ctx := kilntest.Context(t)
 	base := srv.PushBusyboxBase(t, "base/busybox")
