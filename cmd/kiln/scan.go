@@ -158,7 +158,11 @@ func printScanTable(w io.Writer, r scanReport) {
 	}
 	tw.Flush()
 	c := r.SeverityCounts
-	fmt.Fprintf(w, "\n%d findings: %d critical, %d high, %d medium\n", *c.All, *c.Critical, *c.High, *c.Medium)
+	noun := "findings"
+	if *c.All == 1 {
+		noun = "finding"
+	}
+	fmt.Fprintf(w, "\n%d %s: %d critical, %d high, %d medium\n", *c.All, noun, *c.Critical, *c.High, *c.Medium)
 }
 
 func vulnID(f awsapi.ImageScanFinding) string {

@@ -371,6 +371,22 @@ func TestScanEndToEnd(t *testing.T) {
 	scanned := f.createImage(t, true, nil)
 	gated := f.createImage(t, true, map[string]string{"kiln:fail-on-severity": "CRITICAL"})
 	unscanned := f.createImage(t, false, nil)
+	// A pipeline with scanning on, gated by its own tag on HIGH.
+	pl, err := f.client.CreateImagePipeline(ctx, &imagebuilder.CreateImagePipelineInput{
+		Name: aws.String("gated-pipeline"), ContainerRecipeArn: aws.String(f.recipe), InfrastructureConfigurationArn: aws.String(f.infra),
+		ImageTestsConfiguration:    &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(false)},
+		ImageScanningConfiguration: &types.ImageScanningConfiguration{ImageScanningEnabled: aws.Bool(true)},
+		Tags:                       map[string]string{"kiln:fail-on-severity": "HIGH"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipeline := *pl.ImagePipelineArn
+	run, err := f.client.StartImagePipelineExecution(ctx, &imagebuilder.StartImagePipelineExecutionInput{ImagePipelineArn: aws.String(pipeline)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromPipeline := *run.ImageBuildVersionArn
 
 	img = f.wait(t, scanned)
 	if img.State.Status != types.ImageStatusAvailable {
@@ -420,6 +436,16 @@ func TestScanEndToEnd(t *testing.T) {
 		t.Fatalf("gated build's scanState %+v", img.ScanState)
 	}
 
+	img = f.wait(t, fromPipeline)
+	if img.State.Status != types.ImageStatusFailed || !strings.Contains(aws.ToString(img.State.Reason), "pipeline's tag") ||
+		!strings.Contains(aws.ToString(img.State.Reason), vulnAffected) {
+		t.Fatalf("the gated pipeline's build: %s %q\n%s", img.State.Status, aws.ToString(img.State.Reason), f.logs(t, fromPipeline))
+	}
+	got = findings(t, f.client, filter("imagePipelineArn", pipeline))
+	if len(got) != 1 || aws.ToString(got[0].ImagePipelineArn) != pipeline || aws.ToString(got[0].ImageBuildVersionArn) != fromPipeline {
+		t.Fatalf("findings of the pipeline: %+v", got)
+	}
+
 	img = f.wait(t, unscanned)
 	if img.State.Status != types.ImageStatusAvailable || img.ScanState != nil {
 		t.Fatalf("build without scanning: %s, scanState %+v", img.State.Status, img.ScanState)
@@ -433,10 +459,10 @@ func TestScanEndToEnd(t *testing.T) {
 			filter []types.ImageScanFindingsFilter
 			want   int
 		}{
-			{nil, 2},
-			{[]types.ImageScanFindingsFilter{filter("vulnerabilityId", vulnAffected)}, 2},
+			{nil, 3},
+			{[]types.ImageScanFindingsFilter{filter("vulnerabilityId", vulnAffected)}, 3},
 			{[]types.ImageScanFindingsFilter{filter("vulnerabilityId", vulnFixed)}, 0},
-			{[]types.ImageScanFindingsFilter{filter("severity", "CRITICAL")}, 2},
+			{[]types.ImageScanFindingsFilter{filter("severity", "CRITICAL")}, 3},
 			{[]types.ImageScanFindingsFilter{filter("severity", "HIGH")}, 0},
 			{[]types.ImageScanFindingsFilter{filter("imageBuildVersionArn", gated)}, 1},
 		} {
@@ -444,14 +470,32 @@ func TestScanEndToEnd(t *testing.T) {
 				t.Errorf("filter %v: %d findings %v, want %d", tc.filter, len(got), ids(got), tc.want)
 			}
 		}
-		page, err := f.client.ListImageScanFindings(ctx, &imagebuilder.ListImageScanFindingsInput{MaxResults: aws.Int32(1)})
-		if err != nil || len(page.Findings) != 1 || page.NextToken == nil {
-			t.Fatalf("first page of 1: %v, %+v", err, page)
+		// Pages of one: every finding once, then no token.
+		var seen []string
+		var token *string
+		for range 4 {
+			page, err := f.client.ListImageScanFindings(ctx, &imagebuilder.ListImageScanFindingsInput{MaxResults: aws.Int32(1), NextToken: token})
+			if err != nil || len(page.Findings) != 1 {
+				t.Fatalf("page %d of 1: %v, %+v", len(seen)+1, err, page)
+			}
+			seen = append(seen, aws.ToString(page.Findings[0].ImageBuildVersionArn))
+			if token = page.NextToken; token == nil {
+				break
+			}
 		}
-		next, err := f.client.ListImageScanFindings(ctx, &imagebuilder.ListImageScanFindingsInput{MaxResults: aws.Int32(1), NextToken: page.NextToken})
-		if err != nil || len(next.Findings) != 1 || next.NextToken != nil ||
-			aws.ToString(next.Findings[0].ImageBuildVersionArn) == aws.ToString(page.Findings[0].ImageBuildVersionArn) {
-			t.Fatalf("second page: %v, %+v", err, next)
+		slices.Sort(seen)
+		if want := []string{scanned, gated, fromPipeline}; len(slices.Compact(seen)) != 3 || token != nil {
+			t.Fatalf("pages of 1 gave %v, want each of %v once", seen, want)
+		}
+		// A token is good only for the query it came from.
+		first, err := f.client.ListImageScanFindings(ctx, &imagebuilder.ListImageScanFindingsInput{MaxResults: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.client.ListImageScanFindings(ctx, &imagebuilder.ListImageScanFindingsInput{
+			MaxResults: aws.Int32(1), NextToken: first.NextToken, Filters: []types.ImageScanFindingsFilter{filter("severity", "CRITICAL")}})
+		if err == nil || !strings.Contains(err.Error(), "InvalidPaginationTokenException") {
+			t.Fatalf("a token replayed with another filter: %v", err)
 		}
 		// Bad filters are refused with the error a client expects,
 		// naming what is wrong.
@@ -478,14 +522,18 @@ func TestScanEndToEnd(t *testing.T) {
 			crit    int64
 			extract func(types.ImageScanFindingAggregation) *types.SeverityCounts
 		}{
-			{nil, "accountId", 2, 2, func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
+			{nil, "accountId", 3, 3, func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
 				return a.AccountAggregation.SeverityCounts
 			}},
 			{&types.Filter{Name: aws.String("imageBuildVersionArn"), Values: []string{scanned}}, "imageBuildVersionArn", 1, 1,
 				func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
 					return a.ImageAggregation.SeverityCounts
 				}},
-			{&types.Filter{Name: aws.String("vulnerabilityId"), Values: []string{vulnAffected}}, "vulnerabilityId", 2, 2,
+			{&types.Filter{Name: aws.String("imagePipelineArn"), Values: []string{pipeline}}, "imagePipelineArn", 1, 1,
+				func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
+					return a.ImagePipelineAggregation.SeverityCounts
+				}},
+			{&types.Filter{Name: aws.String("vulnerabilityId"), Values: []string{vulnAffected}}, "vulnerabilityId", 3, 3,
 				func(a types.ImageScanFindingAggregation) *types.SeverityCounts {
 					return a.VulnerabilityIdAggregation.SeverityCounts
 				}},
@@ -626,7 +674,7 @@ func TestScanEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &agg); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if agg.AggregationType != "accountId" || len(agg.Responses) != 1 || agg.Responses[0].AccountAggregation.SeverityCounts.Critical != 2 {
+		if agg.AggregationType != "accountId" || len(agg.Responses) != 1 || agg.Responses[0].AccountAggregation.SeverityCounts.Critical != 3 {
 			t.Fatalf("aws list-image-scan-finding-aggregations:\n%s", out)
 		}
 		out = aws("get-image", "--image-build-version-arn", scanned, "--query", "image.scanState")
@@ -643,8 +691,8 @@ func TestScanEndToEnd(t *testing.T) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		m := regexp.MustCompile(`(?m)^kiln_image_scan_findings_total\{severity="CRITICAL"\} (\d+)$`).FindSubmatch(body)
-		if m == nil || string(m[1]) != "2" {
-			t.Fatalf("/metrics has no CRITICAL count of 2:\n%s", body)
+		if m == nil || string(m[1]) != "3" {
+			t.Fatalf("/metrics has no CRITICAL count of 3:\n%s", body)
 		}
 		if !regexp.MustCompile(`(?m)^kiln_image_scans_total\{status="ABANDONED"\} 1$`).Match(body) {
 			t.Fatalf("/metrics does not count the abandoned scan:\n%s", body)
@@ -655,7 +703,10 @@ func TestScanEndToEnd(t *testing.T) {
 		if _, err := f.client.DeleteImage(ctx, &imagebuilder.DeleteImageInput{ImageBuildVersionArn: aws.String(gated)}); err != nil {
 			t.Fatal(err)
 		}
-		if got := findings(t, f.client, filter("vulnerabilityId", vulnAffected)); len(got) != 1 || aws.ToString(got[0].ImageBuildVersionArn) != scanned {
+		if got := findings(t, f.client, filter("imageBuildVersionArn", gated)); len(got) != 0 {
+			t.Fatalf("the deleted image's findings are still listed: %v", ids(got))
+		}
+		if got := findings(t, f.client, filter("vulnerabilityId", vulnAffected)); len(got) != 2 {
 			t.Fatalf("after deleting the gated image: %v", ids(got))
 		}
 	})
