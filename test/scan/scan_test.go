@@ -235,7 +235,7 @@ func (f *fixture) createImage(t *testing.T, scanning bool, tags map[string]strin
 
 func (f *fixture) wait(t *testing.T, image string) *types.Image {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	for {
 		out, err := f.client.GetImage(ctx, &imagebuilder.GetImageInput{ImageBuildVersionArn: aws.String(image)})
@@ -299,6 +299,7 @@ phases:
 `
 
 func TestScanEndToEnd(t *testing.T) {
+	t.Parallel()
 	kilntest.RequireRoot(t)
 	release := debianRelease(t)
 	pkgs := hostPackages(t, "busybox-static", "debianutils", "base-files")
