@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -80,6 +81,12 @@ func (s *Service) ListImageScanFindings(ctx context.Context, account string, in 
 	params.NextToken, params.MaxResults = "", nil
 	p := listPage{op: awsapi.OpListImageScanFindings, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q}
 	list, next, err := listRows(ctx, s, p, scan.Decode)
+	if errors.Is(err, store.ErrNotFound) && in.NextToken != "" {
+		// The finding a token points after went with its image, and a
+		// finding's key says nothing of where it sorted.
+		return nil, awsapi.Errorf(awsapi.ErrCodeInvalidPaginationTokenException,
+			"The pagination token '%s' is no longer valid: the image whose findings it paged through was deleted. List again without a token.", in.NextToken)
+	}
 	if err != nil {
 		return nil, err
 	}
