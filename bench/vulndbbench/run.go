@@ -215,21 +215,20 @@ func writeArchive(path string, o options, eco string, sources []source) (generat
 		if r.IntN(10) == 0 {
 			recEco = "Other:1"
 		}
-		var pkg, fixed string
+		pkg, introduced, fixed := fmt.Sprintf("synthetic-%05d", r.IntN(20000)), "0", fmt.Sprintf("1.%d-1", r.IntN(100))
 		if i%o.hostShare == 0 {
 			s := sources[r.IntN(len(sources))]
 			pkg = s.name
+			// Versions above what is installed, in every scheme kiln
+			// orders: fixed there (a finding), or introduced there (none).
+			fixed = s.version + "+bench1"
 			if r.IntN(2) == 0 {
-				fixed = s.version + "+bench1" // above what is installed, in every scheme kiln orders
 				if recEco == eco {
 					g.expectedFindings += s.binaries
 				}
 			} else {
-				fixed = "0~bench" // below everything installed
+				introduced, fixed = s.version+"+bench1", s.version+"+bench2"
 			}
-		} else {
-			pkg = fmt.Sprintf("synthetic-%05d", r.IntN(20000))
-			fixed = fmt.Sprintf("1.%d-1", r.IntN(100))
 		}
 		severity := ""
 		if i%3 == 0 {
@@ -237,10 +236,10 @@ func writeArchive(path string, o options, eco string, sources []source) (generat
 		}
 		rec := fmt.Sprintf(`{"schema_version":"1.6.0","id":%q,"modified":%q,"published":%q,"aliases":[%q],`+
 			`"summary":"synthetic vulnerability %d","details":%q,%s`+
-			`"affected":[{"package":{"ecosystem":%q,"name":%q},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":%q}]}]}],`+
+			`"affected":[{"package":{"ecosystem":%q,"name":%q},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":%q},{"fixed":%q}]}]}],`+
 			`"references":[{"type":"ADVISORY","url":"https://example.invalid/%s"}]}`,
 			id, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), base.Format(time.RFC3339), strings.TrimPrefix(id, "BENCH-"),
-			i, details, severity, recEco, pkg, fixed, id)
+			i, details, severity, recEco, pkg, introduced, fixed, id)
 		w, err := zw.Create(id + ".json")
 		if err != nil {
 			return g, err
