@@ -81,6 +81,11 @@ func vulndbEndpoints(cfg serveConfig, st store.Store, mode sigv4.Mode) (*kilnapi
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, err
 	}
+	// Uploads and archives spooled by a kiln that was killed mid-import.
+	stale, _ := filepath.Glob(filepath.Join(spool, "kiln-vulndb-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	db.TempDir = spool
 	operators := slices.Clone([]string(cfg.vulndb.operators))
 	if len(operators) == 0 && mode != sigv4.ModeStrict {

@@ -51,6 +51,9 @@ func (t *tx) putAdvisory(ctx context.Context, a store.Advisory) (store.PutOutcom
 		if _, err := t.exec(ctx, "DELETE FROM advisory_packages WHERE id = ?", a.ID); err != nil {
 			return 0, err
 		}
+		if _, err := t.exec(ctx, "DELETE FROM advisory_ecosystems WHERE id = ?", a.ID); err != nil {
+			return 0, err
+		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return 0, err
 	}
@@ -62,6 +65,10 @@ func (t *tx) putAdvisory(ctx context.Context, a store.Advisory) (store.PutOutcom
 	for _, p := range a.Affects {
 		if _, err := t.exec(ctx, "INSERT OR IGNORE INTO advisory_packages (ecosystem, package, id) VALUES (?, ?, ?)",
 			p.Ecosystem, p.Package, a.ID); err != nil {
+			return 0, err
+		}
+		if _, err := t.exec(ctx, "INSERT OR IGNORE INTO advisory_ecosystems (ecosystem, id, modified) VALUES (?, ?, ?)",
+			p.Ecosystem, a.ID, a.Modified.UnixMicro()); err != nil {
 			return 0, err
 		}
 	}
@@ -107,7 +114,8 @@ func (t *tx) advisoriesFor(ctx context.Context, ecosystem, pkg string, fn func(p
 	return rows.Err()
 }
 
-// AdvisoryCounts groups the index rows by ecosystem.
+// AdvisoryCounts walks advisory_ecosystems, one row per (ecosystem,
+// record).
 func (s *Store) AdvisoryCounts(ctx context.Context) ([]store.AdvisoryCount, error) {
 	var out []store.AdvisoryCount
 	err := s.View(ctx, func(stx store.Tx) error {
@@ -117,9 +125,8 @@ func (s *Store) AdvisoryCounts(ctx context.Context) ([]store.AdvisoryCount, erro
 		if err != nil {
 			return err
 		}
-		rows, err := t.query(qctx, `SELECT p.ecosystem, count(DISTINCT p.id), max(a.modified)
-			FROM advisory_packages p JOIN advisories a ON a.id = p.id
-			GROUP BY p.ecosystem ORDER BY p.ecosystem`)
+		rows, err := t.query(qctx, `SELECT ecosystem, count(*), max(modified)
+			FROM advisory_ecosystems GROUP BY ecosystem ORDER BY ecosystem`)
 		if err != nil {
 			return err
 		}

@@ -19,3 +19,15 @@ CREATE TABLE advisory_packages (
 
 -- Replacing a record deletes its index rows by id.
 CREATE INDEX advisory_packages_by_id ON advisory_packages (id);
+
+-- One row per (ecosystem, record), so that the status — each ecosystem's
+-- record count and newest modified time — is a walk of this table rather
+-- than a join and DISTINCT over the package index.
+CREATE TABLE advisory_ecosystems (
+	ecosystem TEXT NOT NULL,
+	id        TEXT NOT NULL REFERENCES advisories (id) ON DELETE CASCADE,
+	modified  INTEGER NOT NULL,
+	PRIMARY KEY (ecosystem, id)
+) WITHOUT ROWID;
+
+CREATE INDEX advisory_ecosystems_by_id ON advisory_ecosystems (id);
