@@ -320,7 +320,7 @@ func (e *Engine) finish(j Job, status, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
-		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), abandonScan); err != nil {
+		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), func(img *awsapi.Image) { abandonScan(img, status) }); err != nil {
 			return err
 		}
 		err := tx.Delete(ctx, jobKey(j.Image))

@@ -223,8 +223,8 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 			return e.outcome(ctx, errors.New(failure), failure)
 		}
 	}
-	if b.gateFailure != "" {
-		return awsapi.ImageStatusFailed, b.gateFailure
+	if reason := b.gateVerdict(ctx); reason != "" {
+		return awsapi.ImageStatusFailed, reason
 	}
 	if err := e.setStatus(ctx, j.Image, awsapi.ImageStatusIntegrating); err != nil {
 		return e.outcome(ctx, err, "")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,16 +157,42 @@ func (b *Build) setScanState(ctx context.Context, status, reason string) error {
 	})
 }
 
-// abandonScan is the edit of a build's final image record: a scan that
-// was still to come (or running) when the build ended never will run.
-func abandonScan(img *awsapi.Image) {
-	if st := img.ScanState; st != nil {
-		switch st.Status {
-		case awsapi.ImageScanStatusPending, awsapi.ImageScanStatusScanning, awsapi.ImageScanStatusCollecting:
-			img.ScanState = &awsapi.ImageScanState{Status: awsapi.ImageScanStatusAbandoned,
-				Reason: "The build ended before the image was scanned."}
-		}
+// abandonScan is the edit of a build's final image record (status is
+// the build's): a scan that was still to come, or running, when the build
+// ended never will run, and scanState says so rather than staying
+// PENDING.
+func abandonScan(img *awsapi.Image, status string) {
+	st := img.ScanState
+	if st == nil {
+		return
 	}
+	switch st.Status {
+	case awsapi.ImageScanStatusPending, awsapi.ImageScanStatusScanning, awsapi.ImageScanStatusCollecting:
+	default:
+		return
+	}
+	reason := "The build ended before the image was scanned."
+	if status == awsapi.ImageStatusAvailable {
+		reason = "The image was not scanned: its workflows ran no CollectImageScanFindings step (for a machine image, the step runs in the test workflow, which did not run)."
+	}
+	img.ScanState = &awsapi.ImageScanState{Status: awsapi.ImageScanStatusAbandoned, Reason: reason}
+}
+
+// gateVerdict is the gate's last word before the image is integrated:
+// the failure a scan's findings gave, or, for a build whose scanning is on
+// and gated but which never scanned (a machine image with its tests
+// disabled), a failure saying so — a gate that could not look must not
+// let the image through.
+func (b *Build) gateVerdict(ctx context.Context) string {
+	if b.gateFailure != "" || b.scanned || !scan.Enabled(b.Image.ImageScanningConfiguration) {
+		return b.gateFailure
+	}
+	var log bytes.Buffer
+	b.applyGate(ctx, &Step{Log: &log}, nil, "the build ran no CollectImageScanFindings step (for a machine image, it runs in the test workflow)")
+	if b.gateFailure != "" && b.Log != nil {
+		fmt.Fprintln(b.Log, b.gateFailure)
+	}
+	return b.gateFailure
 }
 
 func packagesOf(f awsapi.ImageScanFinding) string {

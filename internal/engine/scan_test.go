@@ -154,3 +154,39 @@ func TestFinishAbandonsAPendingScan(t *testing.T) {
 		t.Fatalf("scanState after the build ended: %+v", img.ScanState)
 	}
 }
+
+// TestGateWithoutScan: a gated build with scanning on that never ran its
+// scan step fails closed; without a gate, or with scanning off, it goes
+// on.
+func TestGateWithoutScan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		scanning bool
+		tags     map[string]string
+		fails    bool
+	}{
+		{"gated", true, map[string]string{scan.GateTag: "CRITICAL"}, true},
+		{"not gated", true, nil, false},
+		{"scanning off", false, map[string]string{scan.GateTag: "CRITICAL"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st, clock := openStore(t), newClock()
+			e := newEngine(st, clock)
+			img := awsapi.Image{Arn: imageARN(1), ImageScanningConfiguration: &awsapi.ImageScanningConfiguration{ImageScanningEnabled: &tc.scanning}}
+			doc, _ := json.Marshal(img)
+			ctx := context.Background()
+			if err := st.Update(ctx, func(tx store.Tx) error {
+				return tx.Insert(ctx, store.Resource{ARN: img.Arn, Kind: "image", Account: "111122223333", Region: testRegion,
+					Name: "img", Version: "1.0.0", Build: 1, Doc: doc, Tags: tc.tags})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			b := &Build{Image: img, engine: e}
+			if got := b.gateVerdict(ctx); (got != "") != tc.fails || (tc.fails && !strings.Contains(got, "CollectImageScanFindings")) {
+				t.Fatalf("gateVerdict = %q", got)
+			}
+		})
+	}
+}
