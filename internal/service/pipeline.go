@@ -109,6 +109,9 @@ func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *a
 // name, ARN, dateCreated and tags stay; a pipeline cannot switch between
 // an image recipe and a container recipe.
 func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *awsapi.UpdateImagePipelineRequest) (*awsapi.UpdateImagePipelineResponse, error) {
+	if err := checkGateTag("imageTags", in.ImageTags); err != nil {
+		return nil, err
+	}
 	a, err := s.parseARN("imagePipelineArn", in.ImagePipelineArn, kindImagePipeline)
 	if err != nil {
 		return nil, err
