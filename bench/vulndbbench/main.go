@@ -71,12 +71,13 @@ type results struct {
 	RecordsMiB  float64   `json:"recordsMiB"` // uncompressed
 	GenerateSec float64   `json:"generateSec"`
 
-	RSSIdleMiB         float64 `json:"rssIdleMiB"`  // kiln before the import
-	PeakRSSMiB         float64 `json:"peakRssMiB"`  // kiln's VmHWM after the import
-	ImportSec          float64 `json:"importSec"`   // kiln vulndb import, wall
-	ReimportSec        float64 `json:"reimportSec"` // the same archive again: every record kept
-	StatusSec          float64 `json:"statusSec"`   // kiln vulndb status, wall
-	DatabaseMiB        float64 `json:"databaseMiB"` // kiln.db and its WAL after the import
+	RSSIdleMiB         float64 `json:"rssIdleMiB"`   // kiln before the import
+	PeakRSSMiB         float64 `json:"peakRssMiB"`   // kiln's VmHWM after the import
+	ImportSec          float64 `json:"importSec"`    // kiln vulndb import, wall
+	ImportCPUSec       float64 `json:"importCpuSec"` // kiln's user+system CPU time during it
+	ReimportSec        float64 `json:"reimportSec"`  // the same archive again: every record kept
+	StatusSec          float64 `json:"statusSec"`    // kiln vulndb status, wall
+	DatabaseMiB        float64 `json:"databaseMiB"`  // kiln.db and its WAL after the import
 	ImportedRecords    int     `json:"importedRecords"`
 	HostPackages       int     `json:"hostPackages"`
 	HostSources        int     `json:"hostSources"`

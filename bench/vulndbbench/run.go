@@ -83,11 +83,20 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	progress("importing through kiln vulndb import")
+	cpuBefore, err := processCPU(srv.PID())
+	if err != nil {
+		return err
+	}
 	out, dur, err := cli(ctx, o.kiln, srv.URL(), "vulndb", "import", archive)
 	if err != nil {
 		return fmt.Errorf("import: %w\n%s", err, srv.LogTail())
 	}
 	res.ImportSec = dur.Seconds()
+	cpuAfter, err := processCPU(srv.PID())
+	if err != nil {
+		return err
+	}
+	res.ImportCPUSec = (cpuAfter - cpuBefore).Seconds()
 	if _, err := fmt.Sscanf(out[strings.Index(out, ": ")+2:], "%d records", &res.ImportedRecords); err != nil {
 		return fmt.Errorf("import printed %q", out)
 	}
@@ -305,4 +314,13 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// processCPU is the CPU time (user and system) a process has used.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(b))
 }

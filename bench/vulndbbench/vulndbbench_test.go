@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestParseStatusKiB(t *testing.T) {
 	status := "Name:\tkiln\nVmPeak:\t  812344 kB\nVmHWM:\t   90112 kB\nVmRSS:\t   61440 kB\n"
@@ -31,6 +34,27 @@ func FuzzParseStatusKiB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status string) {
 		if n, err := parseStatusKiB(status, "VmHWM"); err == nil && n < 0 {
 			t.Errorf("parseStatusKiB(%q) = %d", status, n)
+		}
+	})
+}
+
+func TestParseStatCPU(t *testing.T) {
+	line := "4242 (kiln (serve)) S 1 4242 4242 0 -1 4194560 2914 0 0 0 250 75 0 0 20 0 9 0 1234 812344 15360 18446744073709551615"
+	if got, err := parseStatCPU(line); err != nil || got != 3250*time.Millisecond {
+		t.Errorf("parseStatCPU = %v, %v; want 3.25s", got, err)
+	}
+	for _, bad := range []string{"", "4242 kiln S", "1 (x) S 1 2 3", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 -5 3"} {
+		if _, err := parseStatCPU(bad); err == nil {
+			t.Errorf("parseStatCPU(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add("4242 (kiln) S 1 4242 4242 0 -1 4194560 2914 0 0 0 250 75 0 0")
+	f.Fuzz(func(t *testing.T, line string) {
+		if d, err := parseStatCPU(line); err == nil && d < 0 {
+			t.Errorf("parseStatCPU(%q) = %v", line, d)
 		}
 	})
 }
