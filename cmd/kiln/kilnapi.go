@@ -12,14 +12,15 @@ import (
 )
 
 // kilnEndpoints is the handler for kiln's own endpoints (kilnapi.Prefix),
-// which `kiln ami`, `kiln logs` and `kiln pipeline runs` call, signed like
+// which `kiln ami`, `kiln logs`, `kiln pipeline runs` and `kiln vulndb` call, signed like
 // the API and checked by its Verifier.
-func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server) http.Handler {
+func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server, vdb *kilnapi.VulnDBConfig) http.Handler {
 	return kilnapi.New(kilnapi.Config{
 		Verifier: srv.Verifier,
 		AMIs:     &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
 		Logs:     builds,
 		Runs:     svc,
+		VulnDB:   vdb,
 		Log:      srv.Log,
 	})
 }

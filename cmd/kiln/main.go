@@ -27,7 +27,9 @@ func subcommands() []subcommand {
 		{"logs", "print (and follow) the logs of an image build", logsMain},
 		{"shell", "open a shell in a failed build's kept instance", shellMain},
 		{"ami", "list, export and boot kiln's machine images (AMIs)", amiMain},
+		{"scan", "print the vulnerability findings of an image build", scanMain},
 		{"pipeline", "list the runs of an image pipeline (why a build happened or not)", pipelineMain},
+		{"vulndb", "import OSV vulnerability records into kiln's offline database, show its status", vulndbMain},
 		{"doctor", "check what builds need from this host (overlayfs, namespaces, KVM, QEMU, disk) and what to install", doctorMain},
 		{"aws-model", "write the API model kiln speaks for an older AWS CLI or boto3 (AWS_DATA_PATH)", awsModelMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {

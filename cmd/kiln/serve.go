@@ -53,8 +53,9 @@ type serveConfig struct {
 	qemuMemory       int
 	accel            string // accel.go
 
-	edge  edgeConfig  // edge.go
-	arm64 arm64Config // arm64.go
+	edge   edgeConfig        // edge.go
+	arm64  arm64Config       // arm64.go
+	vulndb vulndbServeConfig // vulndb.go
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -93,6 +94,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 	c.edge.flags(fs)
 	c.arm64.flags(fs)
+	c.vulndb.flags(fs)
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -300,11 +302,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	fetchers.wire(builds)
+	wireScanning(st, builds, srv, log)
 	svc.Builds = builds
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}
-	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv)
+	vdb, err := vulndbEndpoints(cfg, st, mode)
+	if err != nil {
+		return err
+	}
+	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv, vdb)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); builds.Run(engineCtx) }()

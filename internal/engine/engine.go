@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/scan"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -51,6 +52,11 @@ type Engine struct {
 	// UploadLog, when set, ships build logs to the S3 bucket an
 	// infrastructure configuration's logging.s3Logs names.
 	UploadLog LogUploader
+	// Vulns is the vulnerability database image scans match against (nil:
+	// none, and scans end ABANDONED saying so); ScanMetrics, when set,
+	// counts what they find.
+	Vulns       scan.Database
+	ScanMetrics *scan.Metrics
 	// Lease and Poll override the defaults (tests).
 	Lease, Poll time.Duration
 
@@ -315,7 +321,7 @@ func (e *Engine) finish(j Job, status, reason string) {
 	defer cancel()
 	status, reason = j.finalState(status, reason)
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
-		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), nil); err != nil {
+		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), func(img *awsapi.Image) { abandonScan(img, status) }); err != nil {
 			return err
 		}
 		err := tx.Delete(ctx, jobKey(j.Image))

@@ -53,6 +53,12 @@ type Build struct {
 	Log io.Writer
 
 	engine *Engine
+	// scanned is set once the build's image scan ran (ScanImage);
+	// gateFailure, when set, is the failure the kiln:fail-on-severity
+	// gate gives the build once the workflow that scanned it ends: no
+	// later workflow (distribution) runs.
+	scanned     bool
+	gateFailure string
 }
 
 // Component is a resolved recipe component with its document.
@@ -197,6 +203,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	tests := b.Image.ImageTestsConfiguration == nil || b.Image.ImageTestsConfiguration.ImageTestsEnabled == nil ||
 		*b.Image.ImageTestsConfiguration.ImageTestsEnabled
 	for _, wf := range wfs {
+		if b.gateFailure != "" {
+			return awsapi.ImageStatusFailed, b.gateFailure
+		}
 		status := map[string]string{
 			awsapi.WorkflowTypeBuild:        awsapi.ImageStatusBuilding,
 			awsapi.WorkflowTypeTest:         awsapi.ImageStatusTesting,
@@ -216,6 +225,9 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 			keep = infra != nil && infra.TerminateInstanceOnFailure != nil && !*infra.TerminateInstanceOnFailure
 			return e.outcome(ctx, errors.New(failure), failure)
 		}
+	}
+	if reason := b.gateVerdict(ctx); reason != "" {
+		return awsapi.ImageStatusFailed, reason
 	}
 	if err := e.setStatus(ctx, j.Image, awsapi.ImageStatusIntegrating); err != nil {
 		return e.outcome(ctx, err, "")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
+	"github.com/kiln-build/kiln/internal/scan"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -237,7 +238,7 @@ func DeleteImageRecords(ctx context.Context, tx store.Tx, region, image string) 
 	if err := tx.Delete(ctx, imagePackagesKey(image)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return nil
+	return scan.Delete(ctx, tx, region, image)
 }
 
 // WorkflowExecution is a stored workflow execution: the API's Get shape

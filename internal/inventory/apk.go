@@ -26,7 +26,8 @@ func readApk(root fs.FS) ([]Package, error) {
 // parseApkInstalled parses the apk installed database: one record per
 // package, separated by blank lines, each line a one-letter key, a colon
 // and a value. P is the package name, V its version (already including the
-// -rN release suffix) and A its architecture; the other keys (files,
+// -rN release suffix), A its architecture and o its origin, the aports
+// package it was built from (the source package, versioned like it); the other keys (files,
 // checksums, dependencies) are not needed here. Every package in the file
 // is installed. Records without P are skipped.
 func parseApkInstalled(text string) []Package {
@@ -35,6 +36,9 @@ func parseApkInstalled(text string) []Package {
 	flush := func() {
 		if cur.Name != "" {
 			cur.Source = SourceApk
+			if cur.SourceName != "" {
+				cur.SourceVersion = cur.Version // an origin has no version of its own
+			}
 			pkgs = append(pkgs, cur)
 		}
 		cur = Package{}
@@ -56,6 +60,8 @@ func parseApkInstalled(text string) []Package {
 			cur.Version = value
 		case 'A':
 			cur.Arch = value
+		case 'o':
+			cur.SourceName = value
 		}
 	}
 	flush()

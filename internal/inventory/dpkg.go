@@ -67,11 +67,14 @@ func parseDpkgStatus(text string, statusDir bool) []Package {
 		if name := fields["package"]; name != "" {
 			status, hasStatus := fields["status"]
 			if (statusDir && !hasStatus) || dpkgInstalled(status) {
+				srcName, srcVersion := dpkgSource(fields["source"], name, fields["version"])
 				pkgs = append(pkgs, Package{
-					Name:    name,
-					Version: fields["version"],
-					Arch:    fields["architecture"],
-					Source:  SourceDpkg,
+					Name:          name,
+					Version:       fields["version"],
+					Arch:          fields["architecture"],
+					Source:        SourceDpkg,
+					SourceName:    srcName,
+					SourceVersion: srcVersion,
 				})
 			}
 		}
@@ -102,4 +105,26 @@ func parseDpkgStatus(text string, statusDir bool) []Package {
 func dpkgInstalled(status string) bool {
 	words := strings.Fields(status)
 	return len(words) == 3 && words[2] == "installed"
+}
+
+// dpkgSource reads a Source field: "name" or "name (version)", the version
+// given only when the source's differs from the binary's (a binNMU such
+// as "1.2-3+b1" built from source "1.2-3"). Without the field the source
+// package has the binary's name and version (deb-control(5)).
+func dpkgSource(field, name, version string) (string, string) {
+	field = strings.TrimSpace(field)
+	if field == "" {
+		return name, version
+	}
+	src, rest, ok := strings.Cut(field, " ")
+	if !ok {
+		return src, version
+	}
+	rest = strings.TrimSpace(rest)
+	if v, ok := strings.CutPrefix(rest, "("); ok {
+		if v, ok := strings.CutSuffix(v, ")"); ok && strings.TrimSpace(v) != "" {
+			return src, strings.TrimSpace(v)
+		}
+	}
+	return src, version
 }

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -41,6 +42,12 @@ Status: hold ok installed
 Architecture: all
 Version: 1:2.0-1
 
+Package: libbinnmu1
+Status: install ok installed
+Architecture: amd64
+Source: binnmu-src (1:2.0-1)
+Version: 1:2.0-1+b2
+
 Package: half
 Status: install reinstreq half-installed
 Version: 3
@@ -54,10 +61,11 @@ architecture: arm64
 func TestParseDpkgStatus(t *testing.T) {
 	got := parseDpkgStatus(dpkgStatus, false)
 	want := []Package{
-		{Name: "base-files", Version: "12.4+deb12u5", Arch: "amd64", Source: SourceDpkg},
-		{Name: "libc6", Version: "2.36-9+deb12u7", Arch: "amd64", Source: SourceDpkg},
-		{Name: "pinned", Version: "1:2.0-1", Arch: "all", Source: SourceDpkg},
-		{Name: "lower-case-fields", Version: "0.1", Arch: "arm64", Source: SourceDpkg},
+		{Name: "base-files", Version: "12.4+deb12u5", Arch: "amd64", Source: SourceDpkg, SourceName: "base-files", SourceVersion: "12.4+deb12u5"},
+		{Name: "libc6", Version: "2.36-9+deb12u7", Arch: "amd64", Source: SourceDpkg, SourceName: "glibc", SourceVersion: "2.36-9+deb12u7"},
+		{Name: "pinned", Version: "1:2.0-1", Arch: "all", Source: SourceDpkg, SourceName: "pinned", SourceVersion: "1:2.0-1"},
+		{Name: "libbinnmu1", Version: "1:2.0-1+b2", Arch: "amd64", Source: SourceDpkg, SourceName: "binnmu-src", SourceVersion: "1:2.0-1"},
+		{Name: "lower-case-fields", Version: "0.1", Arch: "arm64", Source: SourceDpkg, SourceName: "lower-case-fields", SourceVersion: "0.1"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("parseDpkgStatus =\n%+v\nwant\n%+v", got, want)
@@ -112,7 +120,7 @@ A:noname-record-is-skipped
 func TestParseApkInstalled(t *testing.T) {
 	got := parseApkInstalled(apkInstalled)
 	want := []Package{
-		{Name: "musl", Version: "1.2.4_git20230717-r4", Arch: "x86_64", Source: SourceApk},
+		{Name: "musl", Version: "1.2.4_git20230717-r4", Arch: "x86_64", Source: SourceApk, SourceName: "musl", SourceVersion: "1.2.4_git20230717-r4"},
 		{Name: "busybox", Version: "1.36.1-r15", Arch: "x86_64", Source: SourceApk},
 	}
 	if !slices.Equal(got, want) {
@@ -133,8 +141,8 @@ func TestReadDpkgDistroless(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Package{
-		{Name: "base-files", Version: "12.4", Arch: "amd64", Source: SourceDpkg},
-		{Name: "tzdata", Version: "2024a", Arch: "all", Source: SourceDpkg},
+		{Name: "base-files", Version: "12.4", Arch: "amd64", Source: SourceDpkg, SourceName: "base-files", SourceVersion: "12.4"},
+		{Name: "tzdata", Version: "2024a", Arch: "all", Source: SourceDpkg, SourceName: "tzdata", SourceVersion: "2024a"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("readDpkg =\n%+v\nwant\n%+v", got, want)
@@ -163,6 +171,39 @@ func FuzzParseApkInstalled(f *testing.F) {
 			if p.Name == "" || p.Source != SourceApk {
 				t.Fatalf("bad package %+v", p)
 			}
+		}
+	})
+}
+
+func TestDpkgSource(t *testing.T) {
+	for _, c := range []struct {
+		field, name, version, wantName, wantVersion string
+	}{
+		{"", "bash", "5.2.15-2+b7", "bash", "5.2.15-2+b7"},
+		{"glibc", "libc6", "2.36-9+deb12u7", "glibc", "2.36-9+deb12u7"},
+		{"openssl (3.0.15-1~deb12u1)", "libssl3", "3.0.15-1~deb12u1+b1", "openssl", "3.0.15-1~deb12u1"},
+		{"  util-linux   ( 2.38.1-5 ) ", "libblkid1", "2.38.1-5+deb12u1", "util-linux", "2.38.1-5"},
+		{"broken (", "x", "1", "broken", "1"},
+		{"empty ()", "x", "1", "empty", "1"},
+	} {
+		gotName, gotVersion := dpkgSource(c.field, c.name, c.version)
+		if gotName != c.wantName || gotVersion != c.wantVersion {
+			t.Errorf("dpkgSource(%q, %q, %q) = %q, %q; want %q, %q", c.field, c.name, c.version, gotName, gotVersion, c.wantName, c.wantVersion)
+		}
+	}
+}
+
+func FuzzDpkgSource(f *testing.F) {
+	for _, s := range []string{"", "glibc", "openssl (3.0.15-1~deb12u1)", "a (", "a ()", " ( ) "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, field string) {
+		name, version := dpkgSource(field, "bin", "1.0")
+		if name == "" && strings.TrimSpace(field) != "" {
+			t.Errorf("dpkgSource(%q) lost the name", field)
+		}
+		if version == "" {
+			t.Errorf("dpkgSource(%q) gave no version", field)
 		}
 	})
 }

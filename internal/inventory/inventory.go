@@ -34,6 +34,17 @@ type Package struct {
 	Version string
 	Arch    string // "amd64", "x86_64", "noarch", "all"; may be empty
 	Source  string // SourceDpkg, SourceRPM or SourceApk
+
+	// SourceName and SourceVersion name the source package the binary
+	// package was built from: dpkg's Source field (which carries its own
+	// version in parentheses when it differs from Version; no field means
+	// the source has the binary's name and version), the name and version
+	// in rpm's SOURCERPM (with the binary's epoch), apk's origin (o:, the
+	// version being the binary's). Vulnerability records of Debian and
+	// Ubuntu name source packages, so a scan needs them. Both are set, or
+	// both empty when the database does not say.
+	SourceName    string
+	SourceVersion string
 }
 
 // Packages returns the packages installed in the root file system root,
@@ -71,5 +82,7 @@ func comparePackages(a, b Package) int {
 		cmp.Compare(a.Version, b.Version),
 		cmp.Compare(a.Arch, b.Arch),
 		cmp.Compare(a.Source, b.Source),
+		cmp.Compare(a.SourceName, b.SourceName),
+		cmp.Compare(a.SourceVersion, b.SourceVersion),
 	)
 }

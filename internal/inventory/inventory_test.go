@@ -23,10 +23,10 @@ func TestPackagesEveryDatabase(t *testing.T) {
 	}
 	want := []Package{
 		{Name: "apk-tools", Version: "2.14.0-r5", Arch: "x86_64", Source: SourceApk},
-		{Name: "bash", Version: "5.2.15-2", Arch: "amd64", Source: SourceDpkg},
+		{Name: "bash", Version: "5.2.15-2", Arch: "amd64", Source: SourceDpkg, SourceName: "bash", SourceVersion: "5.2.15-2"},
 		{Name: "bash", Version: "5.2.15-2.amzn2023.0.2", Arch: "x86_64", Source: SourceRPM},
 		{Name: "openssl-libs", Version: "1:3.0.8-1.amzn2023.0.14", Arch: "x86_64", Source: SourceRPM},
-		{Name: "zlib1g", Version: "1:1.2.13", Arch: "amd64", Source: SourceDpkg}, // once, though listed twice
+		{Name: "zlib1g", Version: "1:1.2.13", Arch: "amd64", Source: SourceDpkg, SourceName: "zlib1g", SourceVersion: "1:1.2.13"}, // once, though listed twice
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Packages =\n%+v\nwant\n%+v", got, want)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // RPM header tags and types used here (see rpm's rpmtag.h; the header
@@ -16,6 +17,9 @@ const (
 	rpmTagRelease = 1002
 	rpmTagEpoch   = 1003
 	rpmTagArch    = 1022
+	// rpmTagSourceRPM is the file name of the source package the binary
+	// was built from, "openssl-3.0.7-27.el9.src.rpm".
+	rpmTagSourceRPM = 1044
 
 	rpmTypeInt32       = 4
 	rpmTypeString      = 6
@@ -37,6 +41,7 @@ const rpmIndexEntrySize = 16
 // rpmPackage is what one header says about one installed package.
 type rpmPackage struct {
 	Name, Version, Release, Arch string
+	SourceRPM                    string
 	Epoch                        int32
 	HasEpoch                     bool
 }
@@ -76,7 +81,7 @@ func parseRPMHeader(blob []byte) (rpmPackage, error) {
 	data := blob[indexEnd : indexEnd+uint64(dl)]
 
 	var p rpmPackage
-	var seen [5]bool // name, version, release, epoch, arch
+	var seen [6]bool // name, version, release, epoch, arch, sourcerpm
 	for i := range il {
 		e := index[i*rpmIndexEntrySize:]
 		tag := binary.BigEndian.Uint32(e[0:4])
@@ -95,6 +100,8 @@ func parseRPMHeader(blob []byte) (rpmPackage, error) {
 			slot = 3
 		case rpmTagArch:
 			slot = 4
+		case rpmTagSourceRPM:
+			slot = 5
 		default:
 			continue
 		}
@@ -127,6 +134,8 @@ func parseRPMHeader(blob []byte) (rpmPackage, error) {
 			p.Release = s
 		case rpmTagArch:
 			p.Arch = s
+		case rpmTagSourceRPM:
+			p.SourceRPM = s
 		}
 	}
 	if !seen[0] || !seen[1] || !seen[2] {
@@ -164,7 +173,38 @@ func rpmPackagesFromBlobs(blobs [][]byte) ([]Package, error) {
 		if p.Name == "gpg-pubkey" {
 			continue
 		}
-		pkgs = append(pkgs, Package{Name: p.Name, Version: p.evr(), Arch: p.Arch, Source: SourceRPM})
+		pkg := Package{Name: p.Name, Version: p.evr(), Arch: p.Arch, Source: SourceRPM}
+		if name, vr, ok := splitSourceRPM(p.SourceRPM); ok {
+			pkg.SourceName = name
+			pkg.SourceVersion = vr
+			if p.HasEpoch {
+				pkg.SourceVersion = strconv.Itoa(int(p.Epoch)) + ":" + vr
+			}
+		}
+		pkgs = append(pkgs, pkg)
 	}
 	return pkgs, errors.Join(errs...)
+}
+
+// splitSourceRPM reads a SOURCERPM file name, "NAME-VERSION-RELEASE.src.rpm"
+// (".nosrc.rpm" for packages built without their sources), into the name
+// and "VERSION-RELEASE". The name may contain hyphens; version and release
+// may not. The source package's epoch is not in the file name; it is the
+// binary's, as rpmbuild gives every subpackage the spec's epoch.
+func splitSourceRPM(file string) (name, versionRelease string, ok bool) {
+	base, found := strings.CutSuffix(file, ".src.rpm")
+	if !found {
+		if base, found = strings.CutSuffix(file, ".nosrc.rpm"); !found {
+			return "", "", false
+		}
+	}
+	r := strings.LastIndexByte(base, '-')
+	if r <= 0 {
+		return "", "", false
+	}
+	v := strings.LastIndexByte(base[:r], '-')
+	if v <= 0 || r == len(base)-1 || v == r-1 {
+		return "", "", false
+	}
+	return base[:v], base[v+1:], true
 }

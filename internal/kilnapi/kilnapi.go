@@ -40,6 +40,8 @@ const (
 	AMIExportPath    = "/kiln/v1/amis/export"
 	LogsPath         = "/kiln/v1/logs"
 	PipelineRunsPath = "/kiln/v1/pipeline-runs"
+	VulnDBImportPath = "/kiln/v1/vulndb/import" // vulndb.go
+	VulnDBStatusPath = "/kiln/v1/vulndb/status"
 )
 
 // LogWriter streams an image build's step logs to w, following them until
@@ -63,6 +65,8 @@ type Config struct {
 	AMIs     *ami.Catalogue
 	Logs     LogWriter
 	Runs     RunLister
+	// VulnDB serves kiln vulndb (vulndb.go).
+	VulnDB *VulnDBConfig
 	// Log receives internal errors, which clients see only as a request
 	// ID (server.InternalError).
 	Log *slog.Logger
@@ -87,6 +91,15 @@ func New(c Config) http.Handler {
 	}
 	if c.Runs != nil {
 		mux.HandleFunc("GET "+PipelineRunsPath, h.pipelineRuns)
+	}
+	if c.VulnDB != nil {
+		mux.HandleFunc("GET "+VulnDBStatusPath, h.vulnDBStatus)
+		// The upload checks its own signature, streaming (vulndb.go);
+		// every other request goes through signed.
+		root := http.NewServeMux()
+		root.Handle("/", h.signed(mux))
+		root.HandleFunc("POST "+VulnDBImportPath, h.vulnDBImport)
+		return root
 	}
 	return h.signed(mux)
 }

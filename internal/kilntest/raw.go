@@ -63,3 +63,19 @@ func Sign(t testing.TB, req *http.Request, creds Creds, body []byte, at time.Tim
 		t.Fatal(err)
 	}
 }
+
+// SignPayloadHash signs req like Sign, over the payload hash claimed (as
+// sent in X-Amz-Content-Sha256) when it is not empty, else over body's.
+func SignPayloadHash(t testing.TB, req *http.Request, creds Creds, claimed string, body []byte) {
+	t.Helper()
+	if claimed == "" {
+		Sign(t, req, creds, body, time.Now())
+		return
+	}
+	err := v4.NewSigner().SignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey},
+		req, claimed, "imagebuilder", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -65,6 +65,9 @@ type Server struct {
 	// the Verifier knows, or a request bearing MetricsToken.
 	MetricsAuth  bool
 	MetricsToken string
+	// MoreMetrics, when set, writes metrics of other parts of kiln (image
+	// scans) after the server's own, in the same exposition.
+	MoreMetrics func(io.Writer)
 	// BodyTimeout bounds how long an API request body may take to arrive
 	// (DefaultBodyTimeout when zero). UploadTimeout bounds the body of any
 	// other request, such as a registry blob upload (DefaultUploadTimeout
@@ -147,6 +150,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	s.metrics.write(w)
+	if s.MoreMetrics != nil {
+		s.MoreMetrics(w)
+	}
 }
 
 func (s *Server) bearsMetricsToken(r *http.Request) bool {

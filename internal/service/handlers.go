@@ -43,6 +43,7 @@ func (s *Service) Handlers() map[string]Handler {
 		s.machineImageHandlers(),
 		s.imageExecutionHandlers(),
 		s.marketplaceHandlers(),
+		s.scanFindingHandlers(),
 	} {
 		for name, h := range family {
 			if _, dup := all[name]; dup {

@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/catalog"
 	"github.com/kiln-build/kiln/internal/engine"
+	"github.com/kiln-build/kiln/internal/scan"
 	"github.com/kiln-build/kiln/internal/store"
 )
 
@@ -47,6 +48,9 @@ type imageRequest struct {
 // build in the same transaction: once the call returns, the build happens
 // even if kiln is killed right after.
 func (s *Service) CreateImage(ctx context.Context, account string, in *awsapi.CreateImageRequest) (*awsapi.CreateImageResponse, error) {
+	if err := checkGateTag("tags", in.Tags); err != nil {
+		return nil, err
+	}
 	out := &awsapi.CreateImageResponse{ClientToken: in.ClientToken}
 	err := s.update(ctx, func(tx store.Tx) error {
 		return idempotent(ctx, tx, account, awsapi.OpCreateImage, in.ClientToken, in, out, func() error {
@@ -105,6 +109,9 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 	}
 	if img.ImageTestsConfiguration == nil {
 		img.ImageTestsConfiguration = &awsapi.ImageTestsConfiguration{ImageTestsEnabled: ptr(true), TimeoutMinutes: ptr(int32(720))}
+	}
+	if scan.Enabled(img.ImageScanningConfiguration) {
+		img.ScanState = &awsapi.ImageScanState{Status: awsapi.ImageScanStatusPending}
 	}
 	var (
 		spec       engine.Spec

@@ -41,6 +41,12 @@ func (s *Service) pipelineHandlers() map[string]Handler {
 // or workflow ARN stays a wildcard, resolved again by every build) so that
 // deleting any of them while the pipeline exists is refused.
 func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *awsapi.CreateImagePipelineRequest) (*awsapi.CreateImagePipelineResponse, error) {
+	if err := checkGateTag("tags", in.Tags); err != nil {
+		return nil, err
+	}
+	if err := checkGateTag("imageTags", in.ImageTags); err != nil {
+		return nil, err
+	}
 	p := awsapi.ImagePipeline{
 		Name:                           in.Name,
 		Description:                    in.Description,
@@ -103,6 +109,9 @@ func (s *Service) CreateImagePipeline(ctx context.Context, account string, in *a
 // name, ARN, dateCreated and tags stay; a pipeline cannot switch between
 // an image recipe and a container recipe.
 func (s *Service) UpdateImagePipeline(ctx context.Context, account string, in *awsapi.UpdateImagePipelineRequest) (*awsapi.UpdateImagePipelineResponse, error) {
+	if err := checkGateTag("imageTags", in.ImageTags); err != nil {
+		return nil, err
+	}
 	a, err := s.parseARN("imagePipelineArn", in.ImagePipelineArn, kindImagePipeline)
 	if err != nil {
 		return nil, err

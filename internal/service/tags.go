@@ -55,6 +55,9 @@ func (s *Service) TagResource(ctx context.Context, account string, in *awsapi.Ta
 	if err := checkTagKeys(in.Tags); err != nil {
 		return nil, err
 	}
+	if err := checkGateTag("tags", in.Tags); err != nil {
+		return nil, err
+	}
 	err := s.update(ctx, func(tx store.Tx) error {
 		r, err := s.taggedResource(ctx, tx, account, in.ResourceArn, true)
 		if err != nil {

@@ -260,7 +260,16 @@ func (p *Pending) Finish(body []byte) (Caller, error) {
 	if p.v.Mode != ModeStrict {
 		return p.caller, nil
 	}
-	sum := sha256.Sum256(body)
+	return p.FinishSum(sha256.Sum256(body))
+}
+
+// FinishSum is Finish for a body that was streamed rather than held: sum
+// is the SHA-256 of every byte of it, computed while it was read (an
+// upload spooled to disk, say). It checks exactly what Finish checks.
+func (p *Pending) FinishSum(sum [32]byte) (Caller, error) {
+	if p.v.Mode != ModeStrict {
+		return p.caller, nil
+	}
 	if p.hasClaim {
 		if sum != p.claimed {
 			return Caller{}, invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")

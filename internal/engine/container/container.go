@@ -15,6 +15,10 @@
 //	                               TEST: the test phase of every component
 //	TerminateInstance              drop the instance's writable layer
 //	DistributeContainerImage       tag the image in the distribution's repositories
+//
+// With imageScanningConfiguration.imageScanningEnabled, the image's packages are
+// matched against kiln's vulnerability database right after the push
+// (CollectImageScanFindings in a custom workflow does the same, once).
 package container
 
 import (
@@ -84,6 +88,8 @@ type instance struct {
 	result v1.Image
 	digest string
 	repo   string
+	// inventory is the built image's, read before its layer was made.
+	inventory *guest.Inventory
 }
 
 // Do implements engine.Instance.
@@ -116,6 +122,8 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		return nil
 	case "DistributeContainerImage":
 		return in.distribute(ctx, s)
+	case "CollectImageScanFindings":
+		return in.scanPushed(ctx, s)
 	}
 	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
 }
@@ -190,7 +198,8 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 	s.Outputs["imageUri"] = in.Tools.RegistryHost + "/" + in.repo + ":" + tags[0]
 	s.Outputs["digest"] = digest
 
-	return in.B.Update(ctx, func(img *awsapi.Image) {
+	in.inventory = &inv
+	err = in.B.Update(ctx, func(img *awsapi.Image) {
 		if v := inv.OS.ImageBuilderVersion(); v != "" {
 			img.OsVersion = v
 		}
@@ -199,6 +208,27 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 			ImageUris: []string{in.Tools.RegistryHost + "/" + in.repo + ":" + tags[0]},
 		}}}
 	})
+	if err != nil {
+		return err
+	}
+	return in.scanPushed(ctx, s)
+}
+
+// scanPushed is the container image's scan: Image Builder has Inspector
+// scan a container image once it is in ECR, with no step of its own in
+// the test workflow, so kiln scans the image's inventory as soon as the
+// image is in kiln's registry. A scan that fails does not fail the build
+// (Image Builder's do not); the kiln:fail-on-severity gate may.
+// A custom workflow's CollectImageScanFindings step does the same, once.
+func (in *instance) scanPushed(ctx context.Context, s *engine.Step) error {
+	var inv guest.Inventory
+	if in.inventory != nil {
+		inv = *in.inventory
+	}
+	if err := in.B.ScanImage(ctx, s, inv.OS, inv.Packages); err != nil {
+		s.Logf("%v (the build goes on: a failed scan does not fail an image)", err)
+	}
+	return nil
 }
 
 // runDockerfileStep runs one filesystem-changing instruction.

@@ -13,6 +13,7 @@
 //	LaunchInstance (build)     pull the parent AMI's root filesystem, overlay, run userDataOverride
 //	ExecuteComponents (build)  build and validate phases in the sandbox
 //	CollectImageMetadata       os-release and package databases, read inside the sandbox
+//	CollectImageScanFindings   those packages matched against kiln's vulnerability database
 //	SanitizeInstance           nothing to sanitize: the instance never booted
 //	CreateImage                the new layer, the OCI image, the disk
 //	LaunchInstance (test)      a test copy of the disk with the kiln agent, booted under QEMU
@@ -46,6 +47,7 @@ import (
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/oci"
+	"github.com/kiln-build/kiln/internal/scan"
 	"github.com/kiln-build/kiln/internal/vm"
 	"github.com/kiln-build/kiln/internal/vm/agent"
 )
@@ -112,6 +114,11 @@ type instance struct {
 	initrd string
 	arch   string // the root filesystem's architecture (arch.go)
 
+	// inventory is what CollectImageMetadata read in the build sandbox;
+	// the test stage's scan matches it (the test instance runs the same
+	// root file system).
+	inventory *guest.Inventory
+
 	machine  *vm.Machine
 	agent    *agent.Client
 	console  *consoleWriter
@@ -145,6 +152,7 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		if err != nil {
 			return err
 		}
+		in.inventory = &inv
 		if v := inv.OS.ImageBuilderVersion(); v != "" {
 			return in.B.Update(ctx, func(img *awsapi.Image) { img.OsVersion = v })
 		}
@@ -158,8 +166,7 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 	case "CreateImage":
 		return in.createImage(ctx, s)
 	case "CollectImageScanFindings":
-		s.Logf("image scanning is not configured in kiln; no findings collected")
-		return nil
+		return in.collectScanFindings(ctx, s)
 	case "TerminateInstance":
 		if s.Workflow == awsapi.WorkflowTypeTest {
 			return in.terminateTest(ctx, s)
@@ -170,6 +177,26 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		return in.distribute(ctx, s)
 	}
 	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
+}
+
+// collectScanFindings is CollectImageScanFindings: where Inspector scans
+// the test instance, kiln matches the image's package inventory against
+// its vulnerability database. The inventory is the one the build read
+// (the test instance boots the same root file system); when
+// CollectImageMetadata did not run it is read now from the build's root.
+func (in *instance) collectScanFindings(ctx context.Context, s *engine.Step) error {
+	if in.inventory == nil && scan.Enabled(in.B.Image.ImageScanningConfiguration) {
+		inv, err := in.Inventory(ctx, in.Config(false, s.Log), s)
+		if err != nil {
+			return err
+		}
+		in.inventory = &inv
+	}
+	var inv guest.Inventory
+	if in.inventory != nil {
+		inv = *in.inventory
+	}
+	return in.B.ScanImage(ctx, s, inv.OS, inv.Packages)
 }
 
 // Close implements engine.Instance.

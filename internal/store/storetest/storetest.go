@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PingClose", s.testPingClose},
 		{"GetOutsideTx", s.testGetOutsideTx},
 		{"GetOutsideTxConcurrent", s.testGetOutsideTxConcurrent},
+		{"Advisories", s.testAdvisories}, // advisories.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.fn)
