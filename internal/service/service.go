@@ -52,6 +52,9 @@ type Service struct {
 	ParentImages map[string]string
 	// ImportAllowed checks a file:// import path; nil refuses them all.
 	ImportAllowed func(path string) error
+	// LifecycleArtifacts removes the disks and registry images lifecycle
+	// actions delete (lifecycle_execution.go).
+	LifecycleArtifacts LifecycleArtifacts
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.
