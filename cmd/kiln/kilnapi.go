@@ -16,10 +16,11 @@ import (
 // the API and checked by its Verifier.
 func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server) http.Handler {
 	return kilnapi.New(kilnapi.Config{
-		Verifier: srv.Verifier,
-		AMIs:     &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
-		Logs:     builds,
-		Runs:     svc,
-		Log:      srv.Log,
+		Verifier:  srv.Verifier,
+		AMIs:      &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
+		Logs:      builds,
+		Runs:      svc,
+		Lifecycle: svc,
+		Log:       srv.Log,
 	})
 }

@@ -773,7 +773,7 @@ func (s *Service) runLifecyclePolicy(ctx context.Context, account string, a arn.
 	if !started {
 		return out, nil
 	}
-	e, err := s.performLifecycle(ctx, account, e.LifecycleExecutionId)
+	e, err := s.performLifecycle(context.WithoutCancel(ctx), account, e.LifecycleExecutionId)
 	if err != nil {
 		return out, err
 	}
