@@ -107,6 +107,9 @@ func (l *Loop) Run(ctx context.Context) {
 					log.Error("lifecycle: running", "item", k, "err", err)
 				}
 				notBefore[k] = clock.Now().Add(retry)
+				if notBefore[k].Before(next) {
+					next = notBefore[k]
+				}
 				continue
 			}
 			notBefore[k] = clock.Now().Add(time.Second)
