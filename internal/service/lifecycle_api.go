@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -34,8 +35,9 @@ func (s *Service) GetLifecycleExecution(ctx context.Context, account string, in 
 	return &awsapi.GetLifecycleExecutionResponse{LifecycleExecution: &e.LifecycleExecution}, nil
 }
 
-// ListLifecycleExecutions lists the executions of a lifecycle policy, or
-// the state updates of an image (resourceArn names either), oldest first.
+// ListLifecycleExecutions lists the executions of a lifecycle policy,
+// oldest first, or those that acted on an image: the policy runs (by
+// policy) and then its StartResourceStateUpdates.
 func (s *Service) ListLifecycleExecutions(ctx context.Context, account string, in *awsapi.ListLifecycleExecutionsRequest) (*awsapi.ListLifecycleExecutionsResponse, error) {
 	a, err := s.parseARN("resourceArn", in.ResourceArn, kindLifecyclePolicy, kindImage)
 	if err != nil {
@@ -46,9 +48,30 @@ func (s *Service) ListLifecycleExecutions(ctx context.Context, account string, i
 	}
 	params := *in
 	params.NextToken, params.MaxResults = "", nil
+	q := store.Query{Kind: KindLifecycleExecution, Region: s.Region, Owners: []string{account}, Name: a.String()}
+	if a.Type == kindImage {
+		// An image's executions: its state updates (named by it) and the
+		// policy runs that acted on it (found by their resources).
+		ran := map[string]bool{}
+		err := s.view(ctx, func(tx store.Tx) error {
+			rows, err := tx.List(ctx, store.Query{Kind: KindLifecycleResource, Region: s.Region, Owners: []string{account},
+				Where: []store.Cond{store.Eq(store.DocField("resourceId"), a.String())}})
+			for _, r := range rows {
+				if id, _, _ := strings.Cut(r.Name, "/"); id == r.Name {
+					ran[lifecycleExecutionKey(id)] = true
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		image := a.String()
+		q.Name = ""
+		q.Where = []store.Cond{{Check: func(r store.Resource) bool { return r.Name == image || ran[r.ARN] }}}
+	}
 	p := listPage{
-		op: awsapi.OpListLifecycleExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
-		query: store.Query{Kind: KindLifecycleExecution, Region: s.Region, Owners: []string{account}, Name: a.String()},
+		op: awsapi.OpListLifecycleExecutions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken, query: q,
 	}
 	list, next, err := listRows(ctx, s, p, func(r store.Resource) (awsapi.LifecycleExecution, error) {
 		e, err := decodeLifecycleExecution(r)

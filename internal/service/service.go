@@ -174,12 +174,16 @@ func (s *Service) resolve(ctx context.Context, tx store.Tx, account string, a ar
 	if a.Region != s.Region {
 		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
 	}
+	where := versionedWhere(account, filter, hasVersion)
+	if a.Type == kindImage {
+		where = append(where, notDeleted) // a lifecycle action's DELETED builds
+	}
 	rows, err := tx.List(ctx, store.Query{
 		Kind:   a.Type,
 		Region: s.Region,
 		Owners: []string{a.Account},
 		Name:   a.Name,
-		Where:  versionedWhere(account, filter, hasVersion),
+		Where:  where,
 	})
 	if err != nil {
 		return store.Resource{}, err

@@ -176,6 +176,10 @@ func TestContainerCountRule(t *testing.T) {
 	if len(cli.LifecycleExecutions) != 1 || cli.LifecycleExecutions[0].LifecycleExecutionId != execID || cli.LifecycleExecutions[0].State.Status != "SUCCESS" {
 		t.Errorf("aws imagebuilder list-lifecycle-executions = %+v", cli)
 	}
+	byImage, err := f.client.ListLifecycleExecutions(ctx(t), &imagebuilder.ListLifecycleExecutionsInput{ResourceArn: aws.String(middle)})
+	if err != nil || len(byImage.LifecycleExecutions) != 1 || aws.ToString(byImage.LifecycleExecutions[0].LifecycleExecutionId) != execID {
+		t.Errorf("the deleted image's executions: %+v %v", byImage, err)
+	}
 	_, err = f.client.CancelLifecycleExecution(ctx(t), &imagebuilder.CancelLifecycleExecutionInput{LifecycleExecutionId: aws.String(execID), ClientToken: aws.String("cancel-1")})
 	expectCode(t, err, "ResourceInUseException", "SUCCESS")
 
