@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/catalog"
@@ -143,6 +144,12 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 			return "", err
 		}
 		spec.ParentImage = parent.Repository + "@" + parent.Digest
+		// The build launches an instance from the parent: what lifecycle
+		// exclusion rules call the AMI's last launch.
+		parent.LastLaunched = s.now()
+		if err := ami.Put(ctx, tx, s.Region, parent, parent.LastLaunched); err != nil {
+			return "", err
+		}
 	}
 	infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", req.InfrastructureConfigurationArn,
 		"infrastructure configuration", arn.TypeInfrastructureConfiguration)

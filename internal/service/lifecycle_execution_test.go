@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/store"
 )
@@ -83,5 +84,44 @@ func TestLifecycleOneExecutionAtATime(t *testing.T) {
 	}
 	if _, err := svc.DeleteLifecyclePolicy(ctx, account, &awsapi.DeleteLifecyclePolicyRequest{LifecyclePolicyArn: policy}); err != nil {
 		t.Fatalf("deleting the policy once idle: %v", err)
+	}
+}
+
+// TestBuildMarksParentLaunched: a machine build launches an instance from
+// its parent AMI, which is the last launch lifecycle exclusion rules
+// (lastLaunched) read.
+func TestBuildMarksParentLaunched(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	svc := newWorkflowTestService(t, now)
+	const account = "111122223333"
+	parent := ami.AMI{ImageID: "ami-00000000000000007", Region: "us-east-1", AccountID: account, Repository: "kiln/machine-images", Digest: "sha256:aa"}
+	if err := svc.update(ctx, func(tx store.Tx) error { return ami.Put(ctx, tx, svc.Region, parent, now) }); err != nil {
+		t.Fatal(err)
+	}
+	comp, err := svc.CreateComponent(ctx, account, &awsapi.CreateComponentRequest{Name: "c", SemanticVersion: "1.0.0", Platform: "Linux", ClientToken: "c",
+		Data: "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: ExecuteBash\n        inputs:\n          commands: [true]\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipe, err := svc.CreateImageRecipe(ctx, account, &awsapi.CreateImageRecipeRequest{Name: "r", SemanticVersion: "1.0.0", ClientToken: "r",
+		ParentImage: parent.ImageID, Components: []awsapi.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infra, err := svc.CreateInfrastructureConfiguration(ctx, account, &awsapi.CreateInfrastructureConfigurationRequest{Name: "i", InstanceProfileName: "p", ClientToken: "i"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateImage(ctx, account, &awsapi.CreateImageRequest{ImageRecipeArn: recipe.ImageRecipeArn,
+		InfrastructureConfigurationArn: infra.InfrastructureConfigurationArn, ClientToken: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	var got ami.AMI
+	if err := svc.view(ctx, func(tx store.Tx) (err error) { got, err = ami.Get(ctx, tx, parent.ImageID); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastLaunched.Equal(now) {
+		t.Errorf("the parent's lastLaunched = %v, want %v", got.LastLaunched, now)
 	}
 }
