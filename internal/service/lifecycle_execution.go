@@ -424,29 +424,59 @@ func (s *Service) performLifecycle(ctx context.Context, account, id string) (lif
 			return err
 		}
 		// Whatever was not reached (a cancel) is skipped.
-		all, err := tx.List(ctx, store.Query{Kind: KindLifecycleResource, Region: s.Region, Owners: []string{account},
-			Where: []store.Cond{store.Eq(store.DocField("state", "status"), awsapi.LifecycleExecutionResourceStatusInProgress)}})
+		all, err := s.executionResources(ctx, tx, account, id)
 		if err != nil {
 			return err
 		}
-		for _, r := range all {
-			if r.Name != id && !strings.HasPrefix(r.Name, id+"/") {
+		for _, lr := range all {
+			if lr.State == nil || lr.State.Status != awsapi.LifecycleExecutionResourceStatusInProgress {
 				continue
-			}
-			lr, err := decodeLifecycleResource(r)
-			if err != nil {
-				return err
 			}
 			lr.State = &awsapi.LifecycleExecutionResourceState{Status: awsapi.LifecycleExecutionResourceStatusSkipped,
 				Reason: "the execution ended before reaching this resource"}
 			lr.EndTime = lifecycleTimestamp(now)
-			if err := s.putLifecycleResource(ctx, tx, account, id, r.Build, lr, now, false); err != nil {
+			if err := s.putLifecycleResource(ctx, tx, account, id, lr.seq, lr, now, false); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return e, err
+}
+
+// executionResources reads every resource of an execution in tx, in the
+// order they were recorded: each image, then its AMIs.
+func (s *Service) executionResources(ctx context.Context, tx store.Tx, account, id string) ([]LifecycleResource, error) {
+	var out []LifecycleResource
+	read := func(name string) ([]LifecycleResource, error) {
+		rows, err := tx.List(ctx, store.Query{Kind: KindLifecycleResource, Region: s.Region, Owners: []string{account}, Name: name})
+		if err != nil {
+			return nil, err
+		}
+		list := make([]LifecycleResource, 0, len(rows))
+		for _, r := range rows {
+			lr, err := decodeLifecycleResource(r)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, lr)
+		}
+		return list, nil
+	}
+	tops, err := read(id)
+	if err != nil {
+		return nil, err
+	}
+	for _, top := range tops {
+		children, err := read(id + "/" + top.ResourceId)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, top)
+		out = append(out, children...)
+	}
+	slices.SortFunc(out, func(a, b LifecycleResource) int { return a.seq - b.seq })
+	return out, nil
 }
 
 // applyLifecycleAction acts on one image and its resources. It reports
@@ -790,25 +820,14 @@ func (s *Service) logInfo(msg string, args ...any) {
 
 // lifecycleResourceList reads every resource of an execution, in order.
 func (s *Service) lifecycleResourceList(ctx context.Context, account, id string) ([]LifecycleResource, error) {
-	out := []LifecycleResource{}
-	err := s.view(ctx, func(tx store.Tx) error {
-		rows, err := tx.List(ctx, store.Query{Kind: KindLifecycleResource, Region: s.Region, Owners: []string{account}})
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if r.Name != id && !strings.HasPrefix(r.Name, id+"/") {
-				continue
-			}
-			lr, err := decodeLifecycleResource(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, lr)
-		}
-		return nil
+	var out []LifecycleResource
+	err := s.view(ctx, func(tx store.Tx) (err error) {
+		out, err = s.executionResources(ctx, tx, account, id)
+		return err
 	})
-	slices.SortFunc(out, func(a, b LifecycleResource) int { return a.seq - b.seq })
+	if out == nil {
+		out = []LifecycleResource{}
+	}
 	return out, err
 }
 
