@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,74 @@ func TestBuildMarksParentLaunched(t *testing.T) {
 	}
 	if !got.LastLaunched.Equal(now) {
 		t.Errorf("the parent's lastLaunched = %v, want %v", got.LastLaunched, now)
+	}
+}
+
+// TestCancelRunningLifecycleExecution: a cancel that arrives while an
+// execution is running stops it before its next image: CANCELLING, then
+// CANCELLED, the images not reached untouched and their resources SKIPPED.
+func TestCancelRunningLifecycleExecution(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	svc := newWorkflowTestService(t, now)
+	const account = "111122223333"
+	var images []string
+	err := svc.update(ctx, func(tx store.Tx) error {
+		for b := 1; b <= 2; b++ {
+			a := "arn:aws:imagebuilder:us-east-1:" + account + ":image/r/1.0.0/" + string(rune('0'+b))
+			doc, _ := json.Marshal(awsapi.Image{Arn: a, Name: "r", Version: "1.0.0", Type: awsapi.ImageTypeAmi,
+				State: &awsapi.ImageState{Status: awsapi.ImageStatusAvailable}})
+			if err := tx.Insert(ctx, store.Resource{ARN: a, Kind: kindImage, Account: account, Region: svc.Region, Name: "r",
+				Version: "1.0.0", Build: b, Doc: doc, Created: now, Updated: now}); err != nil {
+				return err
+			}
+			images = append(images, a)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e lifecycleExecution
+	err = svc.update(ctx, func(tx store.Tx) (err error) {
+		e, err = svc.beginLifecycle(ctx, tx, account, "arn:aws:imagebuilder:us-east-1:"+account+":lifecycle-policy/p", lifecycleExecution{
+			Actions: []lifecycleAction{{Image: images[0], Action: "DELETE", Reason: "r"}, {Image: images[1], Action: "DELETE", Reason: "r"}},
+		}, now)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CancelLifecycleExecution(ctx, account, &awsapi.CancelLifecycleExecutionRequest{LifecycleExecutionId: e.LifecycleExecutionId, ClientToken: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.GetLifecycleExecution(ctx, account, &awsapi.GetLifecycleExecutionRequest{LifecycleExecutionId: e.LifecycleExecutionId})
+	if st := got.LifecycleExecution.State.Status; st != awsapi.LifecycleExecutionStatusCancelling {
+		t.Fatalf("after the cancel: %s", st)
+	}
+	done, err := svc.performLifecycle(ctx, account, e.LifecycleExecutionId)
+	if err != nil || done.State.Status != awsapi.LifecycleExecutionStatusCancelled {
+		t.Fatalf("performed: %+v %v", done.State, err)
+	}
+	res, err := svc.ListLifecycleExecutionResources(ctx, account, &awsapi.ListLifecycleExecutionResourcesRequest{LifecycleExecutionId: e.LifecycleExecutionId})
+	if err != nil || len(res.Resources) != 2 {
+		t.Fatalf("resources: %+v %v", res, err)
+	}
+	for _, r := range res.Resources {
+		if r.State.Status != awsapi.LifecycleExecutionResourceStatusSkipped {
+			t.Errorf("%s: %+v", r.ResourceId, r.State)
+		}
+	}
+	for _, a := range images {
+		img, err := svc.GetImage(ctx, account, &awsapi.GetImageRequest{ImageBuildVersionArn: a})
+		if err != nil || img.Image.State.Status != awsapi.ImageStatusAvailable {
+			t.Errorf("%s after the cancelled execution: %+v %v", a, img, err)
+		}
+	}
+	if _, err := svc.CancelLifecycleExecution(ctx, account, &awsapi.CancelLifecycleExecutionRequest{LifecycleExecutionId: e.LifecycleExecutionId, ClientToken: "c2"}); errCode(err) != awsapi.ErrCodeResourceInUseException {
+		t.Errorf("cancelling a cancelled execution: %v", err)
+	}
+	if _, err := svc.CancelLifecycleExecution(ctx, "999988887777", &awsapi.CancelLifecycleExecutionRequest{LifecycleExecutionId: e.LifecycleExecutionId, ClientToken: "c3"}); errCode(err) != awsapi.ErrCodeResourceNotFoundException {
+		t.Errorf("another account's cancel: %v", err)
 	}
 }
