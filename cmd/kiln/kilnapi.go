@@ -16,11 +16,12 @@ import (
 // the API and checked by its Verifier.
 func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server, vdb *kilnapi.VulnDBConfig) http.Handler {
 	return kilnapi.New(kilnapi.Config{
-		Verifier: srv.Verifier,
-		AMIs:     &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
-		Logs:     builds,
-		Runs:     svc,
-		VulnDB:   vdb,
-		Log:      srv.Log,
+		Verifier:  srv.Verifier,
+		AMIs:      &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
+		Logs:      builds,
+		Runs:      svc,
+		VulnDB:    vdb,
+		Lifecycle: svc,
+		Log:       srv.Log,
 	})
 }

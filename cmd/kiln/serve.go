@@ -53,6 +53,8 @@ type serveConfig struct {
 	qemuMemory       int
 	accel            string // accel.go
 
+	lifecycleInterval time.Duration // lifecycle.go
+
 	edge   edgeConfig        // edge.go
 	arm64  arm64Config       // arm64.go
 	vulndb vulndbServeConfig // vulndb.go
@@ -92,6 +94,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.qemuMemory, "vm-memory", 1024, "MiB of memory of the QEMU guests that test machine images (KILN_VM_MEMORY)")
 	fs.StringVar(&c.accel, "accel", vm.AccelAuto, "QEMU accelerator of those guests: auto (KVM when a probe boot under it works), kvm (fail when it does not) or tcg (KILN_ACCEL)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
+	fs.DurationVar(&c.lifecycleInterval, "lifecycle-interval", lifecycleIntervalDefault, "how often every ENABLED lifecycle policy runs (and state updates with updateAt are looked for); 0 turns the periodic run off (KILN_LIFECYCLE_INTERVAL)")
 	c.edge.flags(fs)
 	c.arm64.flags(fs)
 	c.vulndb.flags(fs)
@@ -317,6 +320,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	go func() { defer close(engineDone); builds.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
 	defer startScheduler(svc, clock, log)() // stops before the engine
+	stopLifecycle, err := startLifecycle(cfg, svc, reg, registryHostFor(cfg, edge.addr), clock, log)
+	if err != nil {
+		return err
+	}
+	defer stopLifecycle()
 	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {
 		return err
 	}

@@ -34,13 +34,15 @@ type Catalogue struct {
 	DataDir string
 }
 
-// Launchable lists the AMIs account owns or may launch, never nil.
+// Launchable lists the AMIs account owns or may launch, never nil: its
+// own disabled AMIs are listed too (with disabled set), as EC2 lists them
+// to their owner.
 func (c *Catalogue) Launchable(ctx context.Context, account string) ([]AMI, error) {
 	out := []AMI{}
 	err := c.Store.View(ctx, func(tx store.Tx) error {
 		all, err := List(ctx, tx, c.Home)
 		for _, a := range all {
-			if a.LaunchableBy(account) {
+			if a.LaunchableBy(account) || a.AccountID == account {
 				out = append(out, a)
 			}
 		}
@@ -109,27 +111,14 @@ func (c *Catalogue) Deregister(ctx context.Context, account, id string) error {
 		} else if err != nil {
 			return err
 		}
-		if err := Delete(ctx, tx, id); err != nil {
-			return err
-		}
-		all, err := List(ctx, tx, c.Home)
-		if err != nil {
-			return err
-		}
-		for _, other := range all {
-			if other.Disk == a.Disk {
-				return nil
-			}
-		}
-		orphan = a.Disk
-		return nil
+		orphan, err = Release(ctx, tx, c.Home, a)
+		return err
 	})
 	if err != nil || orphan == "" {
 		return err
 	}
-	// The row is gone whatever happens to the file; a disk left behind
-	// costs space, not correctness, so its removal error is not the
-	// caller's.
-	os.Remove(filepath.Join(c.DataDir, orphan))
+	// The row is gone whatever happens to the file, so its removal error
+	// is not the caller's (see RemoveDisk).
+	RemoveDisk(c.DataDir, orphan)
 	return nil
 }

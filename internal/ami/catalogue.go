@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,15 +63,34 @@ type AMI struct {
 	CreationDate time.Time `json:"creationDate"`
 	// Launchable lists accounts with launch permission besides the owner.
 	Launchable []string `json:"launchPermission,omitempty"`
+	// DeprecationTime is when the AMI was (or will be) deprecated, as
+	// EC2's DeprecationTime: a lifecycle rule or state update sets it;
+	// a deprecated AMI still launches.
+	DeprecationTime *time.Time `json:"deprecationTime,omitempty"`
+	// Disabled is EC2's disabled state: the AMI launches for nobody, its
+	// owner included, until it is enabled again; only the owner still
+	// lists it (and may deregister it).
+	Disabled bool `json:"disabled,omitempty"`
+	// LastLaunched is when an instance was last launched from the AMI
+	// (zero: never, as far as kiln knows); lifecycle exclusion rules
+	// read it.
+	LastLaunched time.Time `json:"lastLaunched,omitzero"`
 }
 
 // LaunchableBy reports whether account may use the AMI: its owner, an
-// account its launch permission names, or anyone when it names "all".
-// It is the one visibility rule: what an account may launch it may also
-// list, export and build on; only the owner deregisters.
+// account its launch permission names, or anyone when it names "all";
+// nobody while it is disabled. It is the one visibility rule: what an
+// account may launch it may also list, export and build on; only the
+// owner deregisters (and lists its disabled AMIs).
 func (a AMI) LaunchableBy(account string) bool {
+	if a.Disabled {
+		return false
+	}
 	return a.AccountID == account || slices.Contains(a.Launchable, account) || slices.Contains(a.Launchable, "all")
 }
+
+// Public reports whether every account may launch the AMI.
+func (a AMI) Public() bool { return slices.Contains(a.Launchable, "all") }
 
 // NewID returns a fresh EC2-style image id.
 func NewID() string {
@@ -136,6 +157,39 @@ func List(ctx context.Context, tx store.Tx, home string, owners ...string) ([]AM
 // Catalogue.Deregister for the disk.
 func Delete(ctx context.Context, tx store.Tx, id string) error {
 	return tx.Delete(ctx, key(id))
+}
+
+// Release removes an AMI's row in tx and returns its disk (relative to
+// the data directory) when no other AMI uses it any more, "" otherwise:
+// the caller removes that file once tx has committed (RemoveDisk), so a
+// rolled-back transaction never loses a disk.
+func Release(ctx context.Context, tx store.Tx, home string, a AMI) (orphan string, err error) {
+	if err := Delete(ctx, tx, a.ImageID); err != nil {
+		return "", err
+	}
+	all, err := List(ctx, tx, home)
+	if err != nil {
+		return "", err
+	}
+	for _, other := range all {
+		if other.Disk == a.Disk {
+			return "", nil
+		}
+	}
+	return a.Disk, nil
+}
+
+// RemoveDisk removes a disk Release returned. The row is gone whatever
+// happens to the file; a disk left behind costs space, not correctness.
+func RemoveDisk(dataDir, rel string) error {
+	if rel == "" || filepath.IsAbs(rel) || strings.HasPrefix(filepath.Clean(rel), "..") {
+		return fmt.Errorf("disk path %q is not inside the data directory", rel)
+	}
+	err := os.Remove(filepath.Join(dataDir, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func decode(r store.Resource) (AMI, error) {

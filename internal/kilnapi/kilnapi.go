@@ -1,6 +1,6 @@
 // Package kilnapi serves kiln's own HTTP endpoints, the ones outside the
 // Image Builder API that kiln's CLI calls (kiln ami, kiln logs, kiln
-// pipeline runs), under /kiln/v1/.
+// pipeline runs, kiln lifecycle run), under /kiln/v1/.
 //
 // Every request is signed like an API call (SigV4 for service
 // imagebuilder) and checked once, by the middleware in front of the
@@ -67,6 +67,8 @@ type Config struct {
 	Runs     RunLister
 	// VulnDB serves kiln vulndb (vulndb.go).
 	VulnDB *VulnDBConfig
+	// Lifecycle runs lifecycle policies (lifecycle.go).
+	Lifecycle LifecycleRunner
 	// Log receives internal errors, which clients see only as a request
 	// ID (server.InternalError).
 	Log *slog.Logger
@@ -91,6 +93,9 @@ func New(c Config) http.Handler {
 	}
 	if c.Runs != nil {
 		mux.HandleFunc("GET "+PipelineRunsPath, h.pipelineRuns)
+	}
+	if c.Lifecycle != nil {
+		mux.HandleFunc("POST "+LifecycleRunsPath, h.runLifecycle)
 	}
 	if c.VulnDB != nil {
 		mux.HandleFunc("GET "+VulnDBStatusPath, h.vulnDBStatus)

@@ -34,6 +34,7 @@ func (s *Service) Handlers() map[string]Handler {
 		s.infrastructureHandlers(),
 		s.distributionHandlers(),
 		s.lifecycleHandlers(),
+		s.lifecycleExecutionHandlers(),
 		s.pipelineHandlers(),
 		s.pipelineRunHandlers(),
 		s.workflowHandlers(),

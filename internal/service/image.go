@@ -91,6 +91,11 @@ func imageSummary(r store.Resource) (awsapi.ImageSummary, error) {
 	}, err
 }
 
+// notDeleted leaves out of lists the images a lifecycle action or
+// StartResourceStateUpdate DELETED; GetImage still answers them by build
+// ARN, with that state, so a client can see what happened.
+var notDeleted = store.Ne(store.DocField("state", "status"), awsapi.ImageStatusDeleted)
+
 // imageStatus is an image's state, "" when it has none.
 func imageStatus(img awsapi.Image) string {
 	if img.State == nil {
@@ -162,6 +167,7 @@ func (s *Service) ListImages(ctx context.Context, account string, in *awsapi.Lis
 	q := store.Query{Kind: kindImage, Region: s.Region}
 	ownerQuery(&q, in.Owner, account)
 	q.Where = append(q.Where, match...)
+	q.Where = append(q.Where, notDeleted)
 	if !includeDeprecated {
 		q.Where = append(q.Where, store.AnyOf(
 			store.Ne(store.FieldAccount, AmazonAccount),
@@ -209,7 +215,7 @@ func (s *Service) ListImageBuildVersions(ctx context.Context, account string, in
 		op: awsapi.OpListImageBuildVersions, params: params, maxResults: in.MaxResults, nextToken: in.NextToken,
 		query: store.Query{
 			Kind: kindImage, Region: s.Region, Owners: []string{a.Account}, Name: a.Name, Version: a.Version,
-			Where: append(match, visibleTo(account)...),
+			Where: append(append(match, notDeleted), visibleTo(account)...),
 		},
 	}
 	if a.Region != s.Region {

@@ -153,6 +153,12 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		}
 		spec.ParentImage = parent.Repository + "@" + parent.Digest
 		parentAMI = &parent
+		// The build launches an instance from the parent: what lifecycle
+		// exclusion rules call the AMI's last launch.
+		parent.LastLaunched = s.now()
+		if err := ami.Put(ctx, tx, s.Region, parent, parent.LastLaunched); err != nil {
+			return "", err
+		}
 	}
 	infra, err := s.reference(ctx, tx, account, "infrastructureConfigurationArn", req.InfrastructureConfigurationArn,
 		"infrastructure configuration", arn.TypeInfrastructureConfiguration)

@@ -40,9 +40,8 @@ func lifecycleStatus(s string) string {
 	return s
 }
 
-// CreateLifecyclePolicy stores a lifecycle policy. Policies are validated
-// and kept; running them (the daily execution, ListLifecycleExecutions)
-// is not part of this file.
+// CreateLifecyclePolicy stores a lifecycle policy. Running it (kiln
+// serve's periodic loop, `kiln lifecycle run`) is lifecycle_execution.go's.
 func (s *Service) CreateLifecyclePolicy(ctx context.Context, account string, in *awsapi.CreateLifecyclePolicyRequest) (*awsapi.CreateLifecyclePolicyResponse, error) {
 	if err := checkLifecyclePolicy(in.ResourceType, in.PolicyDetails, in.ResourceSelection); err != nil {
 		return nil, err
@@ -249,9 +248,9 @@ func (s *Service) ListLifecyclePolicies(ctx context.Context, account string, in 
 	return &awsapi.ListLifecyclePoliciesResponse{LifecyclePolicySummaryList: list, NextToken: next}, nil
 }
 
-// DeleteLifecyclePolicy deletes the caller's lifecycle policy. The model
-// declares ResourceDependencyException (for a policy that is executing);
-// executions are not implemented, so nothing blocks a delete yet.
+// DeleteLifecyclePolicy deletes the caller's lifecycle policy, unless an
+// execution of it is in progress (ResourceDependencyException). Its past
+// executions stay listed under its ARN.
 func (s *Service) DeleteLifecyclePolicy(ctx context.Context, account string, in *awsapi.DeleteLifecyclePolicyRequest) (*awsapi.DeleteLifecyclePolicyResponse, error) {
 	a, err := s.parseNamedARN("lifecyclePolicyArn", in.LifecyclePolicyArn, kindLifecyclePolicy)
 	if err != nil {
@@ -261,6 +260,12 @@ func (s *Service) DeleteLifecyclePolicy(ctx context.Context, account string, in 
 		r, err := s.ownedResource(ctx, tx, account, a, "Lifecycle Policy")
 		if err != nil {
 			return err
+		}
+		if id, err := s.activeLifecycleExecution(ctx, tx, account, r.ARN, s.now()); err != nil {
+			return err
+		} else if id != "" {
+			return awsapi.Errorf(awsapi.ErrCodeResourceDependencyException,
+				"The lifecycle policy '%s' has the execution '%s' in progress; wait for it or cancel it with CancelLifecycleExecution.", a, id)
 		}
 		return tx.Delete(ctx, r.ARN)
 	})

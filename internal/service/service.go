@@ -52,6 +52,9 @@ type Service struct {
 	ParentImages map[string]string
 	// ImportAllowed checks a file:// import path; nil refuses them all.
 	ImportAllowed func(path string) error
+	// LifecycleArtifacts removes the disks and registry images lifecycle
+	// actions delete (lifecycle_execution.go).
+	LifecycleArtifacts LifecycleArtifacts
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.
@@ -171,12 +174,16 @@ func (s *Service) resolve(ctx context.Context, tx store.Tx, account string, a ar
 	if a.Region != s.Region {
 		return store.Resource{}, notFound("The resource %s '%s' does not exist.", label, a)
 	}
+	where := versionedWhere(account, filter, hasVersion)
+	if a.Type == kindImage {
+		where = append(where, notDeleted) // a lifecycle action's DELETED builds
+	}
 	rows, err := tx.List(ctx, store.Query{
 		Kind:   a.Type,
 		Region: s.Region,
 		Owners: []string{a.Account},
 		Name:   a.Name,
-		Where:  versionedWhere(account, filter, hasVersion),
+		Where:  where,
 	})
 	if err != nil {
 		return store.Resource{}, err
