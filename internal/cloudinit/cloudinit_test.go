@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -426,6 +427,44 @@ func FuzzParseAuthorizedKey(f *testing.F) {
 		// A key that parses parses again to itself, on one line.
 		if again, err := ParseAuthorizedKey(k); err != nil || again != k || strings.ContainsAny(k, "\r\n") {
 			t.Fatalf("%q -> %q -> %q, %v", line, k, again, err)
+		}
+	})
+}
+
+func TestDefaultUser(t *testing.T) {
+	debian := "system_info:\n  default_user:\n    name: debian\n    groups: [adm]\n"
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		want  string
+	}{
+		{"no cloud-init", fstest.MapFS{"etc/passwd": {Data: []byte("root:x:0:0::/root:/bin/sh\n")}}, "root"},
+		{"cloud.cfg", fstest.MapFS{"etc/cloud/cloud.cfg": {Data: []byte(debian)}}, "debian"},
+		{"cloud.cfg.d wins, last first", fstest.MapFS{
+			"etc/cloud/cloud.cfg":                       {Data: []byte(debian)},
+			"etc/cloud/cloud.cfg.d/01_debian_cloud.cfg": {Data: []byte("system_info:\n  default_user:\n    name: admin\n")},
+			"etc/cloud/cloud.cfg.d/90_other.cfg":        {Data: []byte("datasource_list: [NoCloud]\n")},
+		}, "admin"},
+		{"no user named", fstest.MapFS{"etc/cloud/cloud.cfg": {Data: []byte("users: [default]\n")}}, ""},
+		{"bad yaml skipped", fstest.MapFS{
+			"etc/cloud/cloud.cfg":          {Data: []byte(debian)},
+			"etc/cloud/cloud.cfg.d/x.cfg":  {Data: []byte("system_info: [\n")},
+			"etc/cloud/cloud.cfg.d/y.cfg":  {Data: []byte("system_info:\n  default_user:\n    name: \"rm -rf /\"\n")},
+			"etc/cloud/cloud.cfg.d/z.conf": {Data: []byte("system_info:\n  default_user:\n    name: nope\n")},
+		}, "debian"},
+	} {
+		if got := DefaultUser(tc.files); got != tc.want {
+			t.Errorf("%s: DefaultUser = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func FuzzDefaultUserIn(f *testing.F) {
+	f.Add([]byte("system_info:\n  default_user:\n    name: admin\n"))
+	f.Add([]byte("system_info: {default_user: {name: [x]}}"))
+	f.Fuzz(func(t *testing.T, cfg []byte) {
+		if u := defaultUserIn(cfg, "prev"); u != "prev" && !checkUserName(u) {
+			t.Fatalf("user %q", u)
 		}
 	})
 }
