@@ -283,8 +283,11 @@ func TestISORoundTrip(t *testing.T) {
 	if err := WriteISO(&b, Label, files, time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	if b.Len()%sectorSize != 0 {
-		t.Errorf("volume is %d bytes, not whole sectors", b.Len())
+	if b.Len()%sectorSize != 0 || b.Len() < minSectors*sectorSize {
+		t.Errorf("volume is %d bytes, not whole sectors or under %d", b.Len(), minSectors*sectorSize)
+	}
+	if got := binary.LittleEndian.Uint32(b.Bytes()[pvdSector*sectorSize+80:]); int(got)*sectorSize != b.Len() {
+		t.Errorf("volume space size %d sectors, volume is %d bytes", got, b.Len())
 	}
 	label, got, err := ReadISO(bytes.NewReader(b.Bytes()), int64(b.Len()))
 	if err != nil {

@@ -31,6 +31,8 @@ const (
 	mPathSector  = 19
 	rootSector   = 20
 	firstFileSec = 21
+	// minSectors is the smallest volume written (128 KiB).
+	minSectors = 64
 	// maxSeedFile bounds each file: a seed holds a few kilobytes, and the
 	// reader must not allocate what a hostile image claims.
 	maxSeedFile = 1 << 20
@@ -71,7 +73,10 @@ func WriteISO(w io.Writer, label string, files []File, now time.Time) error {
 		extents[i] = next
 		next += uint32((len(f.Data) + sectorSize - 1) / sectorSize)
 	}
-	total := next
+	// Probers that read a fixed window from the start (busybox's
+	// volume_id, used by findfs in small initramfs images, reads 68 KiB)
+	// miss a volume shorter than that: pad to minSectors.
+	total := max(next, minSectors)
 
 	root := new(bytes.Buffer)
 	dot := dirRecord(rootSector, sectorSize, true, []byte{0}, now, rootSUSP())
@@ -110,6 +115,11 @@ func WriteISO(w io.Writer, label string, files []File, now time.Time) error {
 			return err
 		}
 		if _, err := w.Write(make([]byte, pad)); err != nil {
+			return err
+		}
+	}
+	if next < total {
+		if _, err := w.Write(make([]byte, int(total-next)*sectorSize)); err != nil {
 			return err
 		}
 	}
