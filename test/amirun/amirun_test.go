@@ -401,7 +401,7 @@ func TestAMIRun(t *testing.T) {
 			t.Skip("no OVMF (CI installs ovmf)")
 		}
 		b := f.startRun(t, "--firmware", "bios")
-		b.waitConsole(t, time.Minute, "firmware bios")
+		b.waitConsole(t, 3*time.Minute, "firmware bios")
 		var args []string
 		for deadline := time.Now().Add(time.Minute); args == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			args = qemuChild(b.cmd.Process.Pid)
