@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,7 +57,7 @@ func (f runFlags) options(memory int, stderr io.Writer) (runOptions, error) {
 	if *f.userData != "" {
 		b, err := readSmallFile(*f.userData, cloudinit.MaxUserData)
 		if err != nil {
-			return o, fmt.Errorf("--user-data: %w", err)
+			return o, fmt.Errorf("--user-data: %w (EC2 takes at most %d bytes of user data)", err, cloudinit.MaxUserData)
 		}
 		o.userData = b
 	}
@@ -96,7 +95,7 @@ func readSmallFile(path string, max int) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes (EC2's limit)", path, max)
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
 	}
 	return b, nil
 }
@@ -182,11 +181,10 @@ func rootUser(root string) string {
 // cannot mount (a filesystem this host lacks) leaves it unknown.
 func imageUser(ctx context.Context, raw string) string {
 	user := ""
-	err := disk.MountRoot(ctx, raw, func(root string) error {
+	if err := disk.MountRoot(ctx, raw, func(root string) error {
 		user = rootUser(root)
 		return nil
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	}); err != nil {
 		return ""
 	}
 	return user
