@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -470,4 +472,102 @@ func FuzzDefaultUserIn(f *testing.F) {
 			t.Fatalf("user %q", u)
 		}
 	})
+}
+
+// TestSeedWithCloudInit hands seeds to cloud-init's own code (Debian's
+// cloud-init package, Python): it must find the user's script and the
+// keys in the user data, merge the keys with keys the user's own
+// cloud-config lists, and read the meta-data and network-config.
+func TestSeedWithCloudInit(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import cloudinit.user_data").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Debian's cloud-init is not installed (.ci/run installs cloud-init): %v", err)
+		}
+		t.Skip("Debian's cloud-init is not installed (apt-get install cloud-init)")
+	}
+	key, other := testKey("me@host"), testKey("old@host")
+	script := "#!/bin/sh\necho hello\n"
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(script))
+	zw.Close()
+	for _, tc := range []struct {
+		name      string
+		user      string
+		keys      []string
+		wantParts []string // content types, in order
+		wantKeys  []string // the merged cloud-config's ssh_authorized_keys
+		wantOther string   // another key the merged cloud-config keeps
+	}{
+		{name: "script and key", user: script, keys: []string{key},
+			wantParts: []string{"text/x-shellscript", "text/cloud-config"}, wantKeys: []string{key}},
+		{name: "cloud-config with keys, and a key", user: "#cloud-config\npackages: [nginx]\nssh_authorized_keys:\n  - " + other + "\n", keys: []string{key},
+			wantParts: []string{"text/cloud-config", "text/cloud-config"}, wantKeys: []string{other, key}, wantOther: "packages"},
+		{name: "gzip and key", user: gz.String(), keys: []string{key},
+			wantParts: []string{"text/x-shellscript", "text/cloud-config"}, wantKeys: []string{key}},
+		{name: "MIME and key", user: "Content-Type: multipart/mixed; boundary=\"XYZ\"\nMIME-Version: 1.0\n\n--XYZ\nContent-Type: text/x-shellscript\n\n" + script + "--XYZ--\n",
+			keys: []string{key}, wantParts: []string{"text/x-shellscript", "text/cloud-config"}, wantKeys: []string{key}},
+		{name: "keys only", keys: []string{key, other}, wantParts: []string{"text/cloud-config"}, wantKeys: []string{key, other}},
+		{name: "script only", user: script, wantParts: []string{"text/x-shellscript"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := Seed{InstanceID: "i-0123456789abcdef0", Hostname: "ip-10-0-2-15.ec2.internal", UserData: []byte(tc.user), SSHKeys: tc.keys, MAC: "52:54:00:ab:cd:01"}
+			files, err := s.Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644)
+			}
+			out, err := exec.Command(python, "testdata/check_seed.py", dir).Output()
+			if err != nil {
+				t.Fatalf("check_seed.py: %v\n%s", err, out)
+			}
+			var got struct {
+				Parts []struct {
+					Type, Payload string
+				}
+				CloudConfig map[string]any `json:"cloud_config"`
+				MetaData    map[string]any `json:"meta_data"`
+				Interfaces  []struct {
+					MAC     string
+					Subnets []string
+				}
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var types []string
+			for _, p := range got.Parts {
+				types = append(types, p.Type)
+			}
+			if strings.Join(types, ",") != strings.Join(tc.wantParts, ",") {
+				t.Fatalf("cloud-init found parts %v, want %v", types, tc.wantParts)
+			}
+			// (A MIME part's last line break belongs to the boundary.)
+			if types[0] == "text/x-shellscript" && strings.TrimSuffix(got.Parts[0].Payload, "\n") != strings.TrimSuffix(script, "\n") {
+				t.Errorf("cloud-init's script = %q, want %q", got.Parts[0].Payload, script)
+			}
+			var keys []string
+			if ks, ok := got.CloudConfig["ssh_authorized_keys"].([]any); ok {
+				for _, k := range ks {
+					keys = append(keys, fmt.Sprint(k))
+				}
+			}
+			if strings.Join(keys, "|") != strings.Join(tc.wantKeys, "|") {
+				t.Errorf("cloud-init's merged ssh_authorized_keys = %q, want %q", keys, tc.wantKeys)
+			}
+			if tc.wantOther != "" && got.CloudConfig[tc.wantOther] == nil {
+				t.Errorf("cloud-init's merged cloud-config lost %s: %v", tc.wantOther, got.CloudConfig)
+			}
+			if got.MetaData["instance-id"] != s.InstanceID || got.MetaData["local-hostname"] != s.Hostname {
+				t.Errorf("cloud-init's meta-data = %v", got.MetaData)
+			}
+			if len(got.Interfaces) != 1 || got.Interfaces[0].MAC != s.MAC || strings.Join(got.Interfaces[0].Subnets, ",") != "dhcp4" {
+				t.Errorf("cloud-init's interfaces = %+v", got.Interfaces)
+			}
+		})
+	}
 }
