@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,14 +201,12 @@ func (w sparseWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+// zeroBlock is what isZero compares against: bytes.Equal is memcmp,
+// many times faster than a byte loop over an 8 GiB disk of mostly holes.
+var zeroBlock [64 << 10]byte
+
+// isZero reports whether b (at most 64 KiB) is all zeros.
+func isZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
 // runAMI boots an AMI on this machine as EC2 launches one: on a
 // throwaway copy of its disk, with a cloud-init NoCloud seed (a new

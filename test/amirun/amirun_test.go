@@ -346,6 +346,8 @@ func TestAMIRun(t *testing.T) {
 		l.Close()
 		start := time.Now()
 		r := f.startRun(t, "--user-data", userData, "--ssh-key", key, "--ssh-port", strconv.Itoa(port))
+		r.waitConsole(t, 3*time.Minute, "kiln ami run: instance ")
+		t.Logf("disk exported, kernel copied out and seed written %s after kiln ami run started", time.Since(start).Round(time.Millisecond))
 		console := r.waitConsole(t, 3*time.Minute, "SEED-CHECK-DONE")
 		t.Logf("guest read its seed %s after kiln ami run started", time.Since(start).Round(time.Millisecond))
 		if !strings.Contains(console, fmt.Sprintf("ssh -p %d root@127.0.0.1", port)) {
