@@ -221,7 +221,7 @@ func runAMI(ctx context.Context, base, id string, opts runOptions, stdout, stder
 	}
 	defer os.RemoveAll(dir)
 	raw := filepath.Join(dir, "disk.raw")
-	if err := exportAMI(ctx, base, id, "raw", raw); err != nil {
+	if err := fetchRaw(ctx, base, id, raw); err != nil {
 		return err
 	}
 	cfg := vm.Config{

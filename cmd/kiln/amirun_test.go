@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"flag"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,5 +94,36 @@ func TestAMIRunOptions(t *testing.T) {
 				t.Errorf("the unreadable id_rsa.pub was skipped silently: %q", stderr.String())
 			}
 		})
+	}
+}
+
+// TestSelfContainedQcow2 refuses what kiln ami run must never convert: a
+// qcow2 whose backing file or data file is a file of this machine.
+func TestSelfContainedQcow2(t *testing.T) {
+	qemuImg, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Skip("qemu-img not installed (CI installs qemu-utils)")
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.raw")
+	os.WriteFile(secret, make([]byte, 1<<20), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"plain", nil, true},
+		{"backing file", []string{"-b", secret, "-F", "raw"}, false},
+		{"data file", []string{"-o", "data_file=" + filepath.Join(dir, "data.raw")}, false},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".qcow2")
+		args := append(append([]string{"create", "-q", "-f", "qcow2"}, tc.args...), p, "1M")
+		if out, err := exec.Command(qemuImg, args...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img %v: %v\n%s", args, err, out)
+		}
+		err := selfContainedQcow2(context.Background(), qemuImg, p)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
 	}
 }
