@@ -45,9 +45,10 @@ bootloader. It attaches a cloud-init NoCloud seed (volume label cidata:
 a new i- instance ID, an EC2-style hostname, the --user-data file, the
 --ssh-key public key, else ~/.ssh/id_*.pub, DHCP on the NIC) and forwards
 127.0.0.1:--ssh-port (default: a free port) to the guest's port 22; it
-prints the ssh command on stderr. run's --accel (KILN_ACCEL) auto uses KVM when a probe boot under
-it works, reusing the verdict kiln serve cached in --data-dir
-(KILN_DATA_DIR); kvm fails when KVM does not work; tcg never tries it.`
+prints the ssh command on stderr. run's --accel (KILN_ACCEL) auto uses
+KVM when a probe boot under it works, reusing the verdict kiln serve
+cached in --data-dir (KILN_DATA_DIR); kvm fails when KVM does not work;
+tcg never tries it.`
 
 // amiMain is `kiln ami`.
 func amiMain(args []string, stdout, stderr io.Writer) int {
