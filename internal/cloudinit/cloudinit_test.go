@@ -492,7 +492,7 @@ func TestSeedWithCloudInit(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(script))
 	zw.Close()
-	for _, tc := range []struct {
+	cases := []struct {
 		name      string
 		user      string
 		keys      []string
@@ -510,34 +510,47 @@ func TestSeedWithCloudInit(t *testing.T) {
 			keys: []string{key}, wantParts: []string{"text/x-shellscript", "text/cloud-config"}, wantKeys: []string{key}},
 		{name: "keys only", keys: []string{key, other}, wantParts: []string{"text/cloud-config"}, wantKeys: []string{key, other}},
 		{name: "script only", user: script, wantParts: []string{"text/x-shellscript"}},
-	} {
+	}
+	type result struct {
+		Parts []struct {
+			Type, Payload string
+		}
+		CloudConfig map[string]any `json:"cloud_config"`
+		MetaData    map[string]any `json:"meta_data"`
+		Interfaces  []struct {
+			MAC     string
+			Subnets []string
+		}
+	}
+	// Every seed goes to one python process: importing cloud-init takes
+	// seconds.
+	seeds := make([]Seed, len(cases))
+	dirs := make([]string, len(cases))
+	for i, tc := range cases {
+		dirs[i] = t.TempDir()
+		seeds[i] = Seed{InstanceID: "i-0123456789abcdef0", Hostname: "ip-10-0-2-15.ec2.internal", UserData: []byte(tc.user), SSHKeys: tc.keys, MAC: "52:54:00:ab:cd:01"}
+		files, err := seeds[i].Files()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, f := range files {
+			os.WriteFile(filepath.Join(dirs[i], f.Name), f.Data, 0o644)
+		}
+	}
+	out, err := exec.Command(python, append([]string{"testdata/check_seed.py"}, dirs...)...).Output()
+	if err != nil {
+		t.Fatalf("check_seed.py: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("check_seed.py answered %d lines for %d seeds:\n%s", len(lines), len(cases), out)
+	}
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := Seed{InstanceID: "i-0123456789abcdef0", Hostname: "ip-10-0-2-15.ec2.internal", UserData: []byte(tc.user), SSHKeys: tc.keys, MAC: "52:54:00:ab:cd:01"}
-			files, err := s.Files()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range files {
-				os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644)
-			}
-			out, err := exec.Command(python, "testdata/check_seed.py", dir).Output()
-			if err != nil {
-				t.Fatalf("check_seed.py: %v\n%s", err, out)
-			}
-			var got struct {
-				Parts []struct {
-					Type, Payload string
-				}
-				CloudConfig map[string]any `json:"cloud_config"`
-				MetaData    map[string]any `json:"meta_data"`
-				Interfaces  []struct {
-					MAC     string
-					Subnets []string
-				}
-			}
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("%v\n%s", err, out)
+			s := seeds[i]
+			var got result
+			if err := json.Unmarshal([]byte(lines[i]), &got); err != nil {
+				t.Fatalf("%v\n%s", err, lines[i])
 			}
 			var types []string
 			for _, p := range got.Parts {
