@@ -12,7 +12,7 @@ import (
 // Arm64 guests. An arm64 machine image boots under qemu-system-aarch64 on
 // QEMU's "virt" board, the machine cloud arm64 images are made for: PCI
 // (so the same virtio-pci disks, entropy and serial port as x86 guests),
-// a PL011 UART as the console (ttyAMA0) and, with Firmware, the UEFI of
+// a PL011 UART as the console (ttyAMA0) and, with AAVMF, the UEFI of
 // Debian's qemu-efi-aarch64 (AAVMF), which also loads a -kernel the way
 // a bootloader would. On an x86_64 host there is no KVM for it: the CPU is
 // emulated (TCG) as a Cortex-A57, which every arm64 distribution kernel
@@ -76,13 +76,13 @@ func aarch64Args(cfg Config, accel, agentSocket string) ([]string, error) {
 	} else {
 		args = append(args, "-accel", "tcg,thread=multi", "-cpu", "cortex-a57")
 	}
-	if cfg.Firmware != "" {
-		if _, err := os.Stat(cfg.Firmware); err != nil {
+	if cfg.AAVMF != "" {
+		if _, err := os.Stat(cfg.AAVMF); err != nil {
 			return nil, fmt.Errorf("vm: arm64 firmware: %w (apt-get install qemu-efi-aarch64)", err)
 		}
 		// The code volume only: without a variables volume UEFI keeps
 		// its variables in memory, which a throwaway guest wants.
-		args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+qemuEscape(cfg.Firmware))
+		args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+qemuEscape(cfg.AAVMF))
 	}
 	if cfg.Kernel != "" {
 		args = append(args, "-kernel", cfg.Kernel)
@@ -92,7 +92,7 @@ func aarch64Args(cfg Config, accel, agentSocket string) ([]string, error) {
 		if cfg.Append != "" {
 			args = append(args, "-append", cfg.Append)
 		}
-	} else if cfg.Firmware == "" {
+	} else if cfg.AAVMF == "" {
 		return nil, fmt.Errorf("vm: an arm64 guest boots a kernel or through firmware: neither given")
 	}
 	for i, d := range cfg.Disks {

@@ -22,12 +22,12 @@ func TestAArch64Args(t *testing.T) {
 		err   string
 	}{
 		{name: "firmware and kernel under TCG", accel: AccelTCG,
-			cfg:  Config{Arch: ArchARM64, Kernel: "/k", Initrd: "/i", Append: "console=ttyAMA0", Firmware: firmware, Disks: []string{"/dev/null"}},
+			cfg:  Config{Arch: ArchARM64, Kernel: "/k", Initrd: "/i", Append: "console=ttyAMA0", AAVMF: firmware, Disks: []string{"/dev/null"}},
 			want: []string{"-machine virt", "-cpu cortex-a57", "-accel tcg,thread=multi", "-kernel /k", "-initrd /i", "-append console=ttyAMA0", "-serial chardev:console"},
 			not:  []string{"q35"}},
 		{name: "kvm on an arm64 host", accel: AccelKVM, cfg: Config{Arch: ArchARM64, Kernel: "/k"},
 			want: []string{"-accel kvm", "-cpu host"}, not: []string{"pflash"}},
-		{name: "missing firmware", accel: AccelTCG, cfg: Config{Arch: ArchARM64, Kernel: "/k", Firmware: "/nonexistent/AAVMF_CODE.fd"},
+		{name: "missing firmware", accel: AccelTCG, cfg: Config{Arch: ArchARM64, Kernel: "/k", AAVMF: "/nonexistent/AAVMF_CODE.fd"},
 			err: "qemu-efi-aarch64"},
 		{name: "nothing to boot", accel: AccelTCG, cfg: Config{Arch: ArchARM64}, err: "neither"},
 	}

@@ -28,6 +28,11 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 		"-device", "virtio-rng-pci",
 	}
 	args = append(args, accelArgs(accel)...)
+	fw, err := firmwareArgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, fw...)
 	if cfg.Kernel != "" {
 		args = append(args, "-kernel", cfg.Kernel)
 		if cfg.Initrd != "" {
@@ -54,12 +59,19 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 		}
 		args = append(args, "-drive", drive)
 	}
+	seed, err := seedArgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, seed...)
 	if cfg.Snapshot {
 		args = append(args, "-snapshot")
 	}
-	if cfg.Network {
-		args = append(args, "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0")
+	nic, err := netArgs(cfg)
+	if err != nil {
+		return nil, err
 	}
+	args = append(args, nic...)
 	args = append(args,
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "socket,id=agent,path="+qemuEscape(agentSocket)+",server=on,wait=off",

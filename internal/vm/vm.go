@@ -72,6 +72,23 @@ type Config struct {
 	// kept for fast software-emulated boots (see uncompressedKernel);
 	// "" makes the copy in the machine's temporary directory every boot.
 	KernelCache string
+	// Firmware is FirmwareBIOS or FirmwareUEFI to boot the first disk
+	// through that firmware and the disk's own bootloader (no Kernel);
+	// "" is direct kernel boot.
+	Firmware string
+	// OVMF is the UEFI firmware image, default DefaultOVMF.
+	OVMF string
+	// FirmwareLog, if set, is a file that receives the firmware's debug
+	// log (SeaBIOS's and OVMF's port 0x402), which says which disks it
+	// tried and why they did not boot.
+	FirmwareLog string
+	// Seed is a cloud-init NoCloud seed volume (package cloudinit),
+	// attached read-only after Disks.
+	Seed string
+	// MAC is the NIC's MAC address ("" lets QEMU choose); PortForwards
+	// forward host ports on 127.0.0.1 to the guest and imply Network.
+	MAC          string
+	PortForwards []PortForward
 	// Accel is AccelKVM or AccelTCG, usually ChooseAccel's verdict; ""
 	// lets Boot choose (ChooseAccel without a cache, once per process).
 	// A boot under KVM that QEMU aborts fails with ErrKVMAborted; the
@@ -80,9 +97,9 @@ type Config struct {
 	// Arch is the guest's architecture, ArchX86_64 ("", the default) or
 	// ArchARM64 (the virt board, see arm64.go); QEMU must be its emulator.
 	Arch string
-	// Firmware is the UEFI code volume an arm64 guest starts from
+	// AAVMF is the UEFI code volume an arm64 guest starts from
 	// (AAVMFCode); "" boots its kernel directly.
-	Firmware string
+	AAVMF string
 }
 
 // Machine is one running QEMU process.

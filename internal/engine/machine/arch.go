@@ -140,7 +140,7 @@ func (in *instance) guestVM(cfg *vm.Config) {
 		// No KVM runs another architecture's guest.
 		cfg.Accel = vm.AccelTCG
 	}
-	cfg.Firmware = in.x.ARM64Firmware
+	cfg.AAVMF = in.x.ARM64Firmware
 }
 
 // withArch records the image's architecture in its OCI configuration, as

@@ -192,6 +192,11 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	cfg.Disks, cfg.Kernel, cfg.Initrd = disks, in.kernel, in.initrd
 	cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(in.arch) + " panic=-1"
 	in.guestVM(&cfg)
+	seed, err := in.testSeed(&cfg)
+	if err != nil {
+		return fmt.Errorf("making the test instance's cloud-init seed: %w", err)
+	}
+	s.Logf("cloud-init NoCloud seed: instance %s, hostname %s, %d bytes of user data", seed.InstanceID, seed.Hostname, len(seed.UserData))
 	console := &consoleWriter{w: s.Log}
 	cfg.Console = console
 	in.console = console
@@ -218,7 +223,7 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	}
 	in.agent = a
 	s.Logf("test instance booted (%s) and its agent answered in %s", m.Accel(), time.Since(start).Round(time.Millisecond))
-	s.Outputs["instanceId"] = "kiln-vm-" + filepath.Base(in.B.WorkDir)
+	s.Outputs["instanceId"] = seed.InstanceID
 	return nil
 }
 
@@ -271,6 +276,7 @@ func (in *instance) terminateTest(ctx context.Context, s *engine.Step) error {
 		in.console.set(nil)
 	}
 	os.Remove(in.testDisk)
+	os.Remove(filepath.Join(in.B.WorkDir, "test-seed.iso"))
 	return nil
 }
 
