@@ -316,7 +316,7 @@ func (e *Engine) runStep(ctx context.Context, b *Build, inst Instance, wf loaded
 	s := StepExecution{GetWorkflowStepExecutionResponse: awsapi.GetWorkflowStepExecutionResponse{
 		StepExecutionId: newID("step"), WorkflowBuildVersionArn: wf.ref.ARN, WorkflowExecutionId: wfID,
 		ImageBuildVersionArn: b.Image.Arn, Name: st.Name, Description: st.Description, Action: st.Action,
-		Status: awsapi.WorkflowStepExecutionStatusRunning,
+		Status:    awsapi.WorkflowStepExecutionStatusRunning,
 		StartTime: recordTime(e.now()), OnFailure: st.OnFailure,
 	}, Seq: i}
 	if st.Timeout > 0 {

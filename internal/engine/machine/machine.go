@@ -101,10 +101,10 @@ type instance struct {
 
 	digest  string // the root filesystem image's manifest digest
 	imageID string // the AMI id CreateImage answered, registered by distribution
-	disk   string // the content-addressed raw disk, relative to DataDir
-	size   int64
-	kernel string // host copies of the image's kernel and initrd
-	initrd string
+	disk    string // the content-addressed raw disk, relative to DataDir
+	size    int64
+	kernel  string // host copies of the image's kernel and initrd
+	initrd  string
 
 	machine  *vm.Machine
 	agent    *agent.Client
