@@ -28,6 +28,7 @@ func subcommands() []subcommand {
 		{"shell", "open a shell in a failed build's kept instance", shellMain},
 		{"ami", "list, export and boot kiln's machine images (AMIs)", amiMain},
 		{"pipeline", "list the runs of an image pipeline (why a build happened or not)", pipelineMain},
+		{"workflow", "resume or stop an image build waiting at a WaitForAction step", workflowMain},
 		{"doctor", "check what builds need from this host (overlayfs, namespaces, KVM, QEMU, disk) and what to install", doctorMain},
 		{"aws-model", "write the API model kiln speaks for an older AWS CLI or boto3 (AWS_DATA_PATH)", awsModelMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {
