@@ -66,9 +66,11 @@ type fixture struct {
 	client *imagebuilder.Client
 	infra  string
 	recipe string
+	// component is the marker component's ARN.
+	component *string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, args ...string) *fixture {
 	t.Helper()
 	kilntest.RequireRoot(t)
 	creds := filepath.Join(t.TempDir(), "credentials")
@@ -77,7 +79,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := kilntest.Start(t, "--credentials", creds)
+	srv := kilntest.Start(t, append([]string{"--credentials", creds}, args...)...)
 	f := &fixture{srv: srv, client: srv.Client(kilntest.DefaultCreds)}
 	base := srv.PushBusyboxBase(t, "base/busybox")
 	ctx := kilntest.Context(t)
@@ -95,6 +97,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.component = comp.ComponentBuildVersionArn
 	recipe, err := f.client.CreateContainerRecipe(ctx, &imagebuilder.CreateContainerRecipeInput{
 		Components: []types.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}},
 		Name: aws.String("wf-recipe"), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
