@@ -41,7 +41,7 @@ const maxPathElems = 64
 func parsePath(path string) (root string, elems []pathElem, err error) {
 	rest, ok := strings.CutPrefix(path, "$.")
 	if !ok {
-		return "", nil, fmt.Errorf("%q is not a reference: it must start with $.", path)
+		return "", nil, fmt.Errorf("%q is not a reference: it must start with \"$.\"", path)
 	}
 	for rest != "" {
 		if len(elems) > maxPathElems {

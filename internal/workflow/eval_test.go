@@ -41,7 +41,7 @@ func TestLookup(t *testing.T) {
 		{"$.imagebuilder.nope", "", "no value in this build"},
 		{"$.other.x", "", "unknown root"},
 		{"$.parameters", "", "must name a value"},
-		{"parameters.x", "", "must start with $."},
+		{"parameters.x", "", "must start with"},
 		{"$.parameters..x", "", "empty name"},
 		{"$.parameters.list[x]", "", "not a list index"},
 		{"$.parameters.list[0", "", "unclosed"},
