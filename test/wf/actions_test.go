@@ -149,7 +149,23 @@ func TestCustomWorkflowActions(t *testing.T) {
 		t.Errorf("CreateImage with copies=many: %v", err)
 	}
 
-	image := f.image(t, use(build, param("greeting", "bonjour"), param("extra", "true")), use(test), use(dist))
+	// A test workflow that fails with the workflow configuration's
+	// onFailure CONTINUE does not fail the image.
+	failing := use(f.workflow(t, "failing-test", types.WorkflowTypeTest, `schemaVersion: 1.0
+steps:
+  - name: Launch
+    action: LaunchInstance
+    inputs:
+      waitFor: ssmAgent
+  - name: Fail
+    action: RunCommand
+    inputs:
+      documentName: AWS-RunShellScript
+      parameters:
+        commands: ["exit 9"]
+`))
+	failing.OnFailure = types.OnWorkflowFailureContinue
+	image := f.image(t, use(build, param("greeting", "bonjour"), param("extra", "true")), failing, use(test), use(dist))
 	img := f.wait(t, image, 4*time.Minute)
 	if img.State.Status != types.ImageStatusAvailable {
 		t.Fatalf("image is %s: %s\n%s", img.State.Status, aws.ToString(img.State.Reason), f.srv.Log())
@@ -192,6 +208,19 @@ func TestCustomWorkflowActions(t *testing.T) {
 		t.Errorf("CreateImage imageId = %q", captured)
 	}
 
+	execs, err := f.client.ListWorkflowExecutions(kilntest.Context(t), &imagebuilder.ListWorkflowExecutionsInput{ImageBuildVersionArn: aws.String(image)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var testStatuses []types.WorkflowExecutionStatus
+	for _, x := range execs.WorkflowExecutions {
+		if x.Type == types.WorkflowTypeTest {
+			testStatuses = append(testStatuses, x.Status)
+		}
+	}
+	if len(testStatuses) != 2 || testStatuses[0] != types.WorkflowExecutionStatusFailed {
+		t.Errorf("test workflows ended %v, want FAILED (onFailure CONTINUE) then COMPLETED", testStatuses)
+	}
 	x, tsteps := f.steps(t, image, types.WorkflowTypeTest)
 	check := outputs(t, tsteps["Check"])
 	if x.Status != types.WorkflowExecutionStatusCompleted || !strings.Contains(check["output"].(string), "bonjour") ||
