@@ -344,3 +344,36 @@ steps:
 		t.Errorf("dangling reference: %s: %s", img.State.Status, reason)
 	}
 }
+
+// TestPipelineWorkflowParameters runs a pipeline whose workflow
+// configuration gives a parameter: the pipeline's build uses it.
+func TestPipelineWorkflowParameters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := kilntest.Context(t)
+	build := f.workflow(t, "custom-build", types.WorkflowTypeBuild, buildDoc)
+	p, err := f.client.CreateImagePipeline(ctx, &imagebuilder.CreateImagePipelineInput{
+		Name: aws.String("parameterised"), ContainerRecipeArn: aws.String(f.recipe), InfrastructureConfigurationArn: aws.String(f.infra),
+		ExecutionRole: aws.String("kiln"), Workflows: []types.WorkflowConfiguration{use(build, param("greeting", "from the pipeline"))},
+		ImageTestsConfiguration: &types.ImageTestsConfiguration{ImageTestsEnabled: aws.Bool(false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.client.StartImagePipelineExecution(ctx, &imagebuilder.StartImagePipelineExecutionInput{ImagePipelineArn: p.ImagePipelineArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := aws.ToString(run.ImageBuildVersionArn)
+	img := f.wait(t, image, 3*time.Minute)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("pipeline image is %s: %s", img.State.Status, aws.ToString(img.State.Reason))
+	}
+	_, steps := f.steps(t, image, types.WorkflowTypeBuild)
+	if in := aws.ToString(steps["Prepare"].Inputs); !strings.Contains(in, "from the pipeline") {
+		t.Errorf("Prepare's inputs lack the pipeline's parameter: %s", in)
+	}
+	if steps["Extra"].Status != types.WorkflowStepExecutionStatusSkipped {
+		t.Errorf("Extra (extra defaults to false) is %s", steps["Extra"].Status)
+	}
+}
