@@ -26,8 +26,8 @@ type waitResult struct {
 	shutdown bool // kiln is stopping: the step stays waiting for the next start
 }
 
-// WaitingMessage is a waiting step's message: what to do to go on.
-const WaitingMessage = "Waiting for an action: send RESUME or STOP with SendWorkflowStepAction (or kiln workflow resume|stop IMAGE-ARN)."
+// waitingMessage is a waiting step's message: what to do to go on.
+const waitingMessage = "Waiting for an action: send RESUME or STOP with SendWorkflowStepAction (or kiln workflow resume|stop IMAGE-ARN)."
 
 // waitForAction runs a WaitForAction step: the step is recorded as
 // waiting (status RUNNING, the model having no WAITING status, and a row
@@ -87,7 +87,7 @@ func reasonSuffix(r string) string {
 // It returns the action, or nil with the error that ended the wait (the
 // timeout, a cancellation), or nil and nil when kiln is stopping.
 func (e *Engine) wait(ctx context.Context, b *Build, s *StepExecution, step *Step) (*StepAction, error) {
-	s.Waiting, s.Message = true, WaitingMessage
+	s.Waiting, s.Message = true, waitingMessage
 	owner, _ := arn.Parse(b.Image.Arn)
 	listed, _ := json.Marshal(awsapi.WorkflowStepExecution{
 		StepExecutionId: s.StepExecutionId, ImageBuildVersionArn: s.ImageBuildVersionArn,
@@ -204,7 +204,7 @@ func DecodeWaitingStep(r store.Resource) (awsapi.WorkflowStepExecution, error) {
 // waiting on it takes it within a moment. It fails with
 // store.ErrNotFound when there is no such step, and with ErrNotWaiting
 // when the step is not waiting or already has an action.
-func SendStepAction(ctx context.Context, tx store.Tx, region, image, id string, action StepAction) error {
+func SendStepAction(ctx context.Context, tx store.Tx, image, id string, action StepAction) error {
 	r, err := tx.Get(ctx, stepExecutionKey(id))
 	if err != nil {
 		return err

@@ -83,7 +83,7 @@ func (s *Service) SendWorkflowStepAction(ctx context.Context, account string, in
 			if _, _, err := s.ownedImage(ctx, tx, account, a); err != nil {
 				return err
 			}
-			err := engine.SendStepAction(ctx, tx, s.Region, a.String(), in.StepExecutionId, engine.StepAction{
+			err := engine.SendStepAction(ctx, tx, a.String(), in.StepExecutionId, engine.StepAction{
 				Action: in.Action, Reason: in.Reason, By: account, At: formatDateTime(s.now()),
 			})
 			switch {
