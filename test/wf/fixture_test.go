@@ -99,10 +99,10 @@ func newFixture(t *testing.T, args ...string) *fixture {
 	}
 	f.component = comp.ComponentBuildVersionArn
 	recipe, err := f.client.CreateContainerRecipe(ctx, &imagebuilder.CreateContainerRecipeInput{
-		Components: []types.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}},
-		Name:       aws.String("wf-recipe"), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
+		Name: aws.String("wf-recipe"), SemanticVersion: aws.String("1.0.0"), ContainerType: types.ContainerTypeDocker,
 		ParentImage: aws.String(base), DockerfileTemplateData: aws.String(minimalTemplate),
 		TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("wf/out")},
+		Components:       []types.ComponentConfiguration{{ComponentArn: comp.ComponentBuildVersionArn}},
 	})
 	if err != nil {
 		t.Fatal(err)
