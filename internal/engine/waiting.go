@@ -108,6 +108,16 @@ func (e *Engine) wait(ctx context.Context, b *Build, s *StepExecution, step *Ste
 		return nil, fmt.Errorf("recording the wait: %w", err)
 	}
 	step.Logf("waiting for RESUME or STOP (step execution %s): aws imagebuilder send-workflow-step-action, or kiln workflow resume|stop %s", s.StepExecutionId, b.Image.Arn)
+	if sl := buildSlot(ctx); sl != nil {
+		// Waiting takes no worker: other builds run meanwhile.
+		sl.release()
+		e.Wake()
+		defer func() {
+			if err := sl.acquire(ctx); err != nil {
+				step.Logf("waiting for a free worker: %v", err)
+			}
+		}()
+	}
 
 	t := time.NewTicker(waitPoll)
 	defer t.Stop()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/engine"
 	"github.com/kiln-build/kiln/internal/store"
@@ -61,10 +62,28 @@ func (s *Service) ListWaitingWorkflowSteps(ctx context.Context, account string, 
 	return out, nil
 }
 
+// sendStepActionAction is the IAM action an image's resource policy
+// grants another account to act on the image's waiting steps.
+const sendStepActionAction = "imagebuilder:SendWorkflowStepAction"
+
+// mayActOnSteps checks that account may act on the steps of image a: it
+// owns the image, or the image's resource policy allows it
+// imagebuilder:SendWorkflowStepAction.
+func (s *Service) mayActOnSteps(ctx context.Context, tx store.Tx, account string, a arn.ARN) error {
+	r, err := s.getVisible(ctx, tx, account, a, "Image")
+	if err != nil {
+		return err
+	}
+	if r.Account != account && !policyAllows(r, account, sendStepActionAction) {
+		return awsapi.Errorf(awsapi.ErrCodeForbiddenException, "The Image '%s' is not owned by account %s, and its resource policy does not allow it %s.", a, account, sendStepActionAction)
+	}
+	return nil
+}
+
 // SendWorkflowStepAction resumes (RESUME) or stops (STOP) a waiting
-// WaitForAction step. Only the image's owner may act on its steps (and,
-// in strict mode, a caller its IAM policies allow, checked before this
-// runs). The action is stored with the step, so the build takes it even
+// WaitForAction step. The image's owner may act on its steps, and so may
+// an account the image's resource policy allows
+// imagebuilder:SendWorkflowStepAction. The action is stored with the step, so the build takes it even
 // if kiln restarts before it does; the clientToken makes a repeated
 // request answer the same without acting twice. A step that is not
 // waiting (it never did, it was acted on, the build ended) is an
@@ -80,7 +99,7 @@ func (s *Service) SendWorkflowStepAction(ctx context.Context, account string, in
 	out := &awsapi.SendWorkflowStepActionResponse{StepExecutionId: in.StepExecutionId, ImageBuildVersionArn: a.String(), ClientToken: in.ClientToken}
 	err = s.update(ctx, func(tx store.Tx) error {
 		return idempotent(ctx, tx, account, awsapi.OpSendWorkflowStepAction, in.ClientToken, in, out, func() error {
-			if _, _, err := s.ownedImage(ctx, tx, account, a); err != nil {
+			if err := s.mayActOnSteps(ctx, tx, account, a); err != nil {
 				return err
 			}
 			err := engine.SendStepAction(ctx, tx, a.String(), in.StepExecutionId, engine.StepAction{

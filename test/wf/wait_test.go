@@ -88,11 +88,17 @@ func TestWaitForActionResumeAndStop(t *testing.T) {
 	resumed := f.image(t, use(wf))
 	stopped := f.image(t, use(wf))
 	timedOut := f.image(t, use(timeoutWF))
+	delegated := f.image(t, use(wf))
 
 	rs := f.waitingStepOf(t, resumed, 3*time.Minute)
 	f.waitingStepOf(t, stopped, 3*time.Minute)
-	if got := waiting(t, f.client, 1); len(got) != 2 {
-		t.Errorf("ListWaitingWorkflowSteps, one per page, listed %d steps: %+v", len(got), got)
+	ds := f.waitingStepOf(t, delegated, 3*time.Minute)
+	listed := map[string]int{}
+	for _, st := range waiting(t, f.client, 1) {
+		listed[aws.ToString(st.ImageBuildVersionArn)]++
+	}
+	if listed[resumed] != 1 || listed[stopped] != 1 || listed[delegated] != 1 {
+		t.Errorf("ListWaitingWorkflowSteps, one per page, listed %v", listed)
 	}
 	if aws.ToString(rs.Name) != "Approve" || aws.ToString(rs.Action) != "WaitForAction" || rs.WorkflowExecutionId == nil || rs.StartTime == nil {
 		t.Errorf("waiting step: %+v", rs)
@@ -117,6 +123,31 @@ func TestWaitForActionResumeAndStop(t *testing.T) {
 	if code := apiCode(err); code != "ResourceNotFoundException" && code != "ForbiddenException" {
 		t.Errorf("another account's STOP: %v", err)
 	}
+	// An account the image's resource policy allows
+	// imagebuilder:SendWorkflowStepAction may act on its steps.
+	_, err = f.client.PutImagePolicy(ctx, &imagebuilder.PutImagePolicyInput{ImageArn: aws.String(delegated), Policy: aws.String(`{
+  "Version": "2012-10-17",
+  "Statement": [{"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::` + otherAccount + `:root"]},
+    "Action": ["imagebuilder:GetImage", "imagebuilder:SendWorkflowStepAction"], "Resource": "` + delegated + `"}]
+}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.SendWorkflowStepAction(ctx, &imagebuilder.SendWorkflowStepActionInput{
+		StepExecutionId: ds.StepExecutionId, ImageBuildVersionArn: aws.String(delegated), Action: types.WorkflowStepActionTypeResume,
+		ClientToken: aws.String("other-2"), Reason: aws.String("delegated"),
+	})
+	if err != nil {
+		t.Errorf("RESUME by the account the image policy allows: %v", err)
+	}
+	// Another account cannot act on a step of an image it may only read.
+	if _, err := other.SendWorkflowStepAction(ctx, &imagebuilder.SendWorkflowStepActionInput{
+		StepExecutionId: rs.StepExecutionId, ImageBuildVersionArn: aws.String(resumed), Action: types.WorkflowStepActionTypeStop,
+		ClientToken: aws.String("other-3"),
+	}); apiCode(err) != "ResourceNotFoundException" {
+		t.Errorf("STOP of an image the account cannot see: %v", err)
+	}
+
 	// A bad action names the member.
 	_, err = f.client.SendWorkflowStepAction(ctx, &imagebuilder.SendWorkflowStepActionInput{
 		StepExecutionId: rs.StepExecutionId, ImageBuildVersionArn: aws.String(resumed), Action: "PAUSE",
@@ -171,6 +202,11 @@ func TestWaitForActionResumeAndStop(t *testing.T) {
 	}
 	if out, err := f.kiln(t, "workflow", "resume", stopped); err == nil || !strings.Contains(out, "no step") {
 		t.Errorf("kiln workflow resume of a finished build: %v\n%s", err, out)
+	}
+
+	img = f.wait(t, delegated, 3*time.Minute)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Errorf("the image resumed by the delegated account is %s: %s", img.State.Status, aws.ToString(img.State.Reason))
 	}
 
 	img = f.wait(t, timedOut, 3*time.Minute)
