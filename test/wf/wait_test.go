@@ -74,10 +74,12 @@ steps:
     action: ExecuteComponents
 `
 
-// TestWaitForActionResumeAndStop pauses two builds at WaitForAction:
-// ListWaitingWorkflowSteps lists both (page by page) to their owner and
-// neither to another account; the AWS CLI resumes one, `kiln workflow
-// stop` stops the other. A third build's wait times out.
+// TestWaitForActionResumeAndStop pauses three builds at WaitForAction:
+// ListWaitingWorkflowSteps lists them (page by page) to their owner and
+// none to another account; the AWS CLI resumes one, `kiln workflow
+// stop` stops the other, and an account the image policy allows resumes
+// a third. Three builds wait at once on kiln's two workers: a waiting
+// build holds none. A fourth build's wait times out.
 func TestWaitForActionResumeAndStop(t *testing.T) {
 	t.Parallel()
 	kilntest.RequireTool(t, "/usr/bin/aws", "awscli")
