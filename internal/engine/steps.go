@@ -91,6 +91,9 @@ func (e *Engine) systemVariables(b *Build, workflowType string) map[string]any {
 		vars["platform"] = img.Platform
 	}
 	if r := img.ImageRecipe; r != nil {
+		// The recipe's parent as the user named it (an AMI id or an image
+		// ARN), not the root filesystem kiln pulls it as.
+		vars["imageId"] = r.ParentImage
 		vars["sourceImageARN"] = r.ParentImage
 		if r.WorkingDirectory != "" {
 			vars["workingDirectory"] = r.WorkingDirectory
