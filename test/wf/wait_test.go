@@ -159,16 +159,22 @@ func TestWaitForActionResumeAndStop(t *testing.T) {
 		t.Errorf("action PAUSE: %v", err)
 	}
 
-	// RESUME through the AWS CLI, twice with one client token: the
-	// second answers the same and acts no more.
-	for range 2 {
-		cmd := exec.Command("aws", "--endpoint-url", f.srv.URL, "--region", "us-east-1", "--output", "json",
-			"imagebuilder", "send-workflow-step-action", "--step-execution-id", aws.ToString(rs.StepExecutionId),
-			"--image-build-version-arn", resumed, "--action", "RESUME", "--reason", "looks good", "--client-token", "cli-resume-1")
+	// The AWS CLI lists the waiting steps, and RESUMEs one twice with one
+	// client token: the second answers the same and acts no more.
+	awsCLI := func(args ...string) (string, error) {
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", f.srv.URL, "--region", "us-east-1", "--output", "json", "imagebuilder"}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+kilntest.DefaultCreds.AccessKeyID,
 			"AWS_SECRET_ACCESS_KEY="+kilntest.DefaultCreds.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), aws.ToString(rs.StepExecutionId)) {
+		return string(out), err
+	}
+	if out, err := awsCLI("list-waiting-workflow-steps"); err != nil || !strings.Contains(out, aws.ToString(rs.StepExecutionId)) || !strings.Contains(out, `"action": "WaitForAction"`) {
+		t.Errorf("aws imagebuilder list-waiting-workflow-steps: %v\n%s", err, out)
+	}
+	for range 2 {
+		out, err := awsCLI("send-workflow-step-action", "--step-execution-id", aws.ToString(rs.StepExecutionId),
+			"--image-build-version-arn", resumed, "--action", "RESUME", "--reason", "looks good", "--client-token", "cli-resume-1")
+		if err != nil || !strings.Contains(out, aws.ToString(rs.StepExecutionId)) {
 			t.Fatalf("aws imagebuilder send-workflow-step-action: %v\n%s", err, out)
 		}
 	}
