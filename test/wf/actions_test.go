@@ -339,9 +339,23 @@ steps:
       instanceId.$: $.stepOutputs.Launch.instanceId
 `)
 	image := f.image(t, use(ref))
+	// A machine-image action in a container build fails with a reason.
+	amiOnly := f.image(t, use(f.workflow(t, "ami-only", types.WorkflowTypeBuild, `schemaVersion: 1.0
+steps:
+  - name: Launch
+    action: LaunchInstance
+    inputs:
+      waitFor: ssmAgent
+  - name: Register
+    action: RegisterImage
+`)))
 	img := f.wait(t, image, 2*time.Minute)
 	if reason := aws.ToString(img.State.Reason); img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, `step "Launch" has not run`) {
 		t.Errorf("dangling reference: %s: %s", img.State.Status, reason)
+	}
+	img = f.wait(t, amiOnly, 2*time.Minute)
+	if reason := aws.ToString(img.State.Reason); img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, "RegisterImage works on machine images") {
+		t.Errorf("RegisterImage in a container build: %s: %s", img.State.Status, reason)
 	}
 }
 
