@@ -203,7 +203,9 @@ func (e *Engine) runWorkflow(ctx context.Context, b *Build, logDir string, inst 
 			failure = fmt.Sprintf("Workflow %s failed at step %s: %s", wf.doc.Name, st.Name, out.msg)
 		}
 	}
-	if failure != "" && len(ran) > 0 && !errors.Is(context.Cause(ctx), errCancelled) {
+	// A cancelled build, or one kiln stops under, is not rolled back: its
+	// instance goes with it (or the next start builds it again).
+	if failure != "" && len(ran) > 0 && ctx.Err() == nil {
 		if undone := e.rollback(ctx, b, inst, x, ran); len(undone) > 0 {
 			failure += fmt.Sprintf(" (rolled back: %s)", strings.Join(undone, ", "))
 		}
