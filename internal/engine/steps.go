@@ -335,6 +335,9 @@ func (e *Engine) runStep(ctx context.Context, b *Build, inst Instance, wf loaded
 		s.Status, s.Message, s.EndTime = status, msg, recordTime(e.now())
 		if status == awsapi.WorkflowStepExecutionStatusFailed {
 			out.msg = msg
+			if s.Log == "" {
+				fmt.Fprintf(b.Log, "step %s (%s) of workflow %s failed before it started: %s\n", st.Name, st.Action, wf.doc.Name, msg)
+			}
 		}
 		out.rec = s
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -372,14 +375,14 @@ func (e *Engine) runStep(ctx context.Context, b *Build, inst Instance, wf loaded
 	case strings.HasPrefix(r, "$."):
 		v, err := vals.Lookup(r)
 		if err == nil {
-			b, ok := v.(bool)
+			on, ok := v.(bool)
 			if !ok {
-				b, ok = v == "true", v == "true" || v == "false"
+				on, ok = v == "true", v == "true" || v == "false"
 			}
 			if !ok {
 				err = fmt.Errorf("%s is not true or false", workflow.Text(v))
 			}
-			out.rollback = b
+			out.rollback = on
 		}
 		if err != nil {
 			return finish(awsapi.WorkflowStepExecutionStatusFailed, "rollbackEnabled: "+err.Error())
