@@ -31,6 +31,7 @@ func subcommands() []subcommand {
 		{"pipeline", "list the runs of an image pipeline (why a build happened or not)", pipelineMain},
 		{"vulndb", "import OSV vulnerability records into kiln's offline database, show its status", vulndbMain},
 		{"lifecycle", "run a lifecycle policy now, or preview what it would do", lifecycleMain},
+		{"workflow", "resume or stop an image build waiting at a WaitForAction step", workflowMain},
 		{"doctor", "check what builds need from this host (overlayfs, namespaces, KVM, QEMU, disk) and what to install", doctorMain},
 		{"aws-model", "write the API model kiln speaks for an older AWS CLI or boto3 (AWS_DATA_PATH)", awsModelMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {

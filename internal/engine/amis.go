@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -50,11 +53,48 @@ func (b *Build) RegisterAMIs(ctx context.Context, amis []ami.AMI) ([]ami.AMI, er
 			}
 		}
 		return b.updateIn(ctx, tx, func(img *awsapi.Image) {
-			img.OutputResources = &awsapi.OutputResources{Amis: mergeAmis(img.OutputResources, outputs, b.Job.Distribution != nil)}
+			if b.Job.Distribution != nil {
+				img.OutputResources = &awsapi.OutputResources{Amis: mergeAmis(img.OutputResources, outputs, true)}
+				return
+			}
+			// AMIs registered earlier in the build (a RegisterImage
+			// step) stay listed beside the new ones.
+			var kept []awsapi.Ami
+			if img.OutputResources != nil {
+				for _, a := range img.OutputResources.Amis {
+					if !slices.ContainsFunc(outputs, func(o awsapi.Ami) bool { return o.Image == a.Image }) && builtAMI(ctx, tx, a.Image, b.Image.Arn) {
+						kept = append(kept, a)
+					}
+				}
+			}
+			img.OutputResources = &awsapi.OutputResources{Amis: append(kept, outputs...)}
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// builtAMI reports whether the AMI id is in the catalogue as one of the
+// image's own: outputs of an interrupted earlier attempt are not.
+func builtAMI(ctx context.Context, tx store.Tx, id, image string) bool {
+	a, err := ami.Get(ctx, tx, id)
+	return err == nil && a.Image == image
+}
+
+// UpdateAMI edits an AMI this build registered (ModifyImageAttributes);
+// an AMI of any other image is refused, so that a workflow never touches
+// what it did not make.
+func (b *Build) UpdateAMI(ctx context.Context, id string, edit func(*ami.AMI)) error {
+	return b.engine.Store.Update(ctx, func(tx store.Tx) error {
+		a, err := ami.Get(ctx, tx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Image != b.Image.Arn) {
+			return fmt.Errorf("the AMI %s was not made by this build", id)
+		} else if err != nil {
+			return err
+		}
+		edit(&a)
+		return ami.Put(ctx, tx, b.engine.Region, a, b.engine.now())
+	})
 }

@@ -120,7 +120,7 @@ func (e *Engine) runDistribution(ctx context.Context, b *Build, exec Executor, l
 	}()
 	for i, wf := range wfs {
 		wf.seq = last + 1 + i
-		if failure := e.runWorkflow(ctx, b, logDir, inst, wf); failure != "" {
+		if failure := e.runWorkflow(ctx, b, logDir, inst, wf, map[string]any{}); failure != "" {
 			return e.outcome(ctx, errors.New(failure), failure)
 		}
 	}

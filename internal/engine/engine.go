@@ -149,10 +149,11 @@ func (e *Engine) Run(ctx context.Context) {
 				break
 			}
 			wg.Add(1)
+			sl := &slot{ch: slots, held: true}
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots; e.Wake() }()
-				e.runJob(ctx, j)
+				defer func() { sl.release(); e.Wake() }()
+				e.runJob(context.WithValue(ctx, slotKey{}, sl), j)
 			}()
 		}
 	wait:
@@ -335,4 +336,41 @@ func (e *Engine) finish(j Job, status, reason string) {
 		return
 	}
 	e.Log.Info("build finished", "image", j.Image, "status", status, "reason", reason)
+}
+
+// slot is a build's place among the engine's Workers. A build waiting for
+// a person (WaitForAction) gives its slot back, so waiting builds never
+// keep the others from running, and takes one again before it goes on.
+// Only the build's own goroutine uses it.
+type slot struct {
+	ch   chan struct{}
+	held bool
+}
+
+type slotKey struct{}
+
+func (s *slot) release() {
+	if s.held {
+		<-s.ch
+		s.held = false
+	}
+}
+
+func (s *slot) acquire(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	select {
+	case s.ch <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// buildSlot is the slot of the build ctx belongs to (nil outside Run).
+func buildSlot(ctx context.Context) *slot {
+	s, _ := ctx.Value(slotKey{}).(*slot)
+	return s
 }

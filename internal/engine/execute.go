@@ -126,8 +126,12 @@ type Step struct {
 	workflow.Step
 	// Log receives the step's output; it is the file `kiln logs` shows.
 	Log io.Writer
-	// Outputs become the step execution's outputs (JSON).
+	// Outputs become the step execution's outputs (JSON), and what later
+	// steps reference as $.stepOutputs.STEP.NAME.
 	Outputs map[string]any
+
+	logPath  string    // the step's log file, reopened by a rollback
+	buildLog io.Writer // the build's log
 }
 
 // Logf writes one line to the step's log.
@@ -200,6 +204,8 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 		}
 	}()
 
+	// Outputs of the workflows run so far: $.workflowOutputs of later ones.
+	wfOutputs := map[string]any{}
 	tests := b.Image.ImageTestsConfiguration == nil || b.Image.ImageTestsConfiguration.ImageTestsEnabled == nil ||
 		*b.Image.ImageTestsConfiguration.ImageTestsEnabled
 	for _, wf := range wfs {
@@ -220,7 +226,13 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 			}
 			continue
 		}
-		if failure := e.runWorkflow(ctx, b, logDir, inst, wf); failure != "" {
+		if failure := e.runWorkflow(ctx, b, logDir, inst, wf, wfOutputs); failure != "" {
+			if strings.EqualFold(wf.ref.OnFailure, awsapi.OnWorkflowFailureContinue) && ctx.Err() == nil {
+				// WorkflowConfiguration.onFailure CONTINUE: the workflow
+				// failed, the image goes on.
+				fmt.Fprintf(buildLog, "%s; the workflow's onFailure is CONTINUE, so the build goes on\n", failure)
+				continue
+			}
 			infra := b.Image.InfrastructureConfiguration
 			keep = infra != nil && infra.TerminateInstanceOnFailure != nil && !*infra.TerminateInstanceOnFailure
 			return e.outcome(ctx, errors.New(failure), failure)
@@ -340,6 +352,12 @@ func (e *Engine) closeInterrupted(ctx context.Context, tx store.Tx, image string
 		}
 		for _, s := range steps {
 			if !isWorkflowTerminal(s.Status) {
+				if s.Waiting {
+					if err := tx.Delete(ctx, waitingStepKey(s.StepExecutionId)); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+				s.Waiting = false
 				s.Status, s.Message, s.EndTime = awsapi.WorkflowStepExecutionStatusFailed, "kiln stopped while this step ran.", now
 				if err := e.putStep(ctx, tx, x.ImageBuildVersionArn, s); err != nil {
 					return err
@@ -417,123 +435,6 @@ func (e *Engine) recordSkipped(ctx context.Context, b *Build, wf loadedWorkflow,
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// runWorkflow runs one workflow's steps in order, recording each, and
-// returns "" on success or the image's failure reason.
-func (e *Engine) runWorkflow(ctx context.Context, b *Build, logDir string, inst Instance, wf loadedWorkflow) string {
-	x := WorkflowExecution{GetWorkflowExecutionResponse: awsapi.GetWorkflowExecutionResponse{
-		WorkflowBuildVersionArn: wf.ref.ARN, WorkflowExecutionId: newID("wf"), ImageBuildVersionArn: b.Image.Arn,
-		Type: wf.ref.Type, Status: awsapi.WorkflowExecutionStatusRunning,
-		TotalStepCount: ptr(int32(len(wf.doc.Steps))), TotalStepsSucceeded: ptr(int32(0)),
-		TotalStepsFailed: ptr(int32(0)), TotalStepsSkipped: ptr(int32(0)),
-		StartTime: recordTime(e.now()),
-	}, Seq: wf.seq}
-	if err := e.Store.Update(ctx, func(tx store.Tx) error { return e.putExecution(ctx, tx, x, true) }); err != nil {
-		return "kiln could not record the workflow: " + err.Error()
-	}
-	failure := ""
-	for i, st := range wf.doc.Steps {
-		if failure != "" || ctx.Err() != nil {
-			*x.TotalStepsSkipped++
-			continue
-		}
-		msg := e.runStep(ctx, b, logDir, inst, wf, x.WorkflowExecutionId, i, st)
-		switch {
-		case msg == "":
-			*x.TotalStepsSucceeded++
-		case st.OnFailure == "Continue":
-			*x.TotalStepsFailed++
-		default:
-			*x.TotalStepsFailed++
-			failure = fmt.Sprintf("Workflow %s failed at step %s: %s", wf.doc.Name, st.Name, msg)
-		}
-	}
-	x.EndTime = recordTime(e.now())
-	switch {
-	case errors.Is(context.Cause(ctx), errCancelled):
-		x.Status, x.Message = awsapi.WorkflowExecutionStatusCancelled, "The image build was cancelled."
-	case failure != "":
-		x.Status, x.Message = awsapi.WorkflowExecutionStatusFailed, failure
-	case ctx.Err() != nil:
-		x.Status, x.Message = awsapi.WorkflowExecutionStatusFailed, "kiln stopped while this workflow ran."
-		failure = x.Message
-	default:
-		x.Status = awsapi.WorkflowExecutionStatusCompleted
-	}
-	// Record the end even when ctx is done: the build's outcome must be
-	// visible.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := e.Store.Update(rctx, func(tx store.Tx) error { return e.putExecution(rctx, tx, x, false) }); err != nil && failure == "" {
-		return "kiln could not record the workflow: " + err.Error()
-	}
-	return failure
-}
-
-// runStep runs one step and records it; it returns "" on success or the
-// failure message.
-func (e *Engine) runStep(ctx context.Context, b *Build, logDir string, inst Instance, wf loadedWorkflow, wfID string, i int, st workflow.Step) string {
-	inputs, _ := json.Marshal(st.Inputs)
-	s := StepExecution{GetWorkflowStepExecutionResponse: awsapi.GetWorkflowStepExecutionResponse{
-		StepExecutionId: newID("step"), WorkflowBuildVersionArn: wf.ref.ARN, WorkflowExecutionId: wfID,
-		ImageBuildVersionArn: b.Image.Arn, Name: st.Name, Description: st.Description, Action: st.Action,
-		Status: awsapi.WorkflowStepExecutionStatusRunning, Inputs: string(inputs),
-		StartTime: recordTime(e.now()), OnFailure: st.OnFailure,
-	}, Seq: i}
-	if st.Timeout > 0 {
-		s.TimeoutSeconds = ptr(int32(st.Timeout / time.Second))
-	}
-	s.Log = filepath.Join(imageDir(b.Image.Arn), fmt.Sprintf("%s-%02d-%s.log", logPrefix(b, wf), i+1, st.Name))
-	record := func(ctx context.Context) error {
-		return e.Store.Update(ctx, func(tx store.Tx) error { return e.putStep(ctx, tx, b.Image.Arn, s) })
-	}
-	if err := record(ctx); err != nil {
-		return "kiln could not record the step: " + err.Error()
-	}
-	f, err := os.OpenFile(filepath.Join(e.logDir(), s.Log), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return "kiln could not open the step's log: " + err.Error()
-	}
-	step := &Step{Workflow: wf.ref.Type, Step: st, Log: io.MultiWriter(f, b.Log), Outputs: map[string]any{}}
-	step.Logf("step %s (%s) of workflow %s", st.Name, st.Action, wf.doc.Name)
-
-	stepCtx := ctx
-	if st.Timeout > 0 {
-		var cancel context.CancelFunc
-		stepCtx, cancel = context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("the step timed out after %s", st.Timeout))
-		defer cancel()
-	}
-	runErr := inst.Do(stepCtx, step)
-	if runErr != nil && stepCtx.Err() != nil {
-		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(stepCtx))
-	}
-	s.EndTime = recordTime(e.now())
-	msg := ""
-	switch {
-	case errors.Is(context.Cause(ctx), errCancelled):
-		s.Status, s.Message, msg = awsapi.WorkflowStepExecutionStatusCancelled, "The image build was cancelled.", "cancelled"
-	case runErr != nil:
-		s.Status, s.Message, msg = awsapi.WorkflowStepExecutionStatusFailed, runErr.Error(), runErr.Error()
-	default:
-		s.Status = awsapi.WorkflowStepExecutionStatusCompleted
-	}
-	if runErr != nil {
-		step.Logf("step %s failed: %v", st.Name, runErr)
-	} else {
-		step.Logf("step %s completed", st.Name)
-	}
-	f.Close()
-	if len(step.Outputs) > 0 {
-		out, _ := json.Marshal(step.Outputs)
-		s.Outputs = string(out)
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := record(rctx); err != nil && msg == "" {
-		return "kiln could not record the step: " + err.Error()
-	}
-	return msg
-}
 
 func (e *Engine) logDir() string { return filepath.Join(e.DataDir, "logs") }
 

@@ -31,6 +31,9 @@ const (
 	KindWorkflowExecution = "kiln/workflow-execution"
 	KindStepExecution     = "kiln/workflow-step-execution"
 	KindImagePackages     = "kiln/image-packages"
+	// KindWaitingStep rows index the WaitForAction steps waiting now, per
+	// account, for ListWaitingWorkflowSteps.
+	KindWaitingStep = "kiln/waiting-workflow-step"
 )
 
 // Store keys of the engine's rows: stable strings derived from what the
@@ -39,6 +42,7 @@ func jobKey(image string) string            { return "kiln:build-job:" + image }
 func workflowExecutionKey(id string) string { return "kiln:workflow-execution:" + id }
 func stepExecutionKey(id string) string     { return "kiln:workflow-step-execution:" + id }
 func imagePackagesKey(image string) string  { return "kiln:image-packages:" + image }
+func waitingStepKey(id string) string       { return "kiln:waiting-workflow-step:" + id }
 func isTerminal(status string) bool         { return terminalStatus[status] }
 func isWorkflowTerminal(status string) bool {
 	return status != "" && status != "PENDING" && status != "RUNNING"
@@ -255,6 +259,24 @@ type StepExecution struct {
 	// Log is the step's log file relative to the engine's log directory.
 	Log string `json:"kilnLog,omitempty"`
 	Seq int    `json:"kilnSeq"`
+	// Waiting is set while a WaitForAction step waits for
+	// SendWorkflowStepAction (its status is RUNNING: the model has no
+	// WAITING status).
+	Waiting bool `json:"kilnWaiting,omitempty"`
+	// Sent is the action SendWorkflowStepAction gave the step. It outlives
+	// the attempt: a build that kiln restarts runs its workflows again,
+	// and its WaitForAction step takes the action sent to the same step
+	// of an earlier attempt instead of waiting anew.
+	Sent *StepAction `json:"kilnSent,omitempty"`
+}
+
+// StepAction is a RESUME or STOP sent to a waiting step.
+type StepAction struct {
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+	// By is the account that sent it.
+	By string `json:"by,omitempty"`
+	At string `json:"at"`
 }
 
 // WorkflowExecutions lists an image's workflow executions in the order

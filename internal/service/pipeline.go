@@ -354,6 +354,13 @@ func checkWorkflowParameters(i int, wf awsapi.Workflow, params []awsapi.Workflow
 			}
 		}
 	}
+	// A parameter the document gives no default must be given here: the
+	// build could not run the workflow without it.
+	for _, d := range wf.Parameters {
+		if !seen[d.Name] && d.DefaultValue == nil && d.Type != "stringList" {
+			return badValue(fmt.Sprintf("workflows[%d].parameters", i), "The workflow '%s' needs a value for its parameter '%s', which has no default.", wf.Arn, d.Name)
+		}
+	}
 	return nil
 }
 

@@ -32,6 +32,8 @@ func (s *Service) workflowHandlers() map[string]Handler {
 		awsapi.OpListWorkflows:             handle(s.ListWorkflows),
 		awsapi.OpListWorkflowBuildVersions: handle(s.ListWorkflowBuildVersions),
 		awsapi.OpDeleteWorkflow:            handle(s.DeleteWorkflow),
+		awsapi.OpListWaitingWorkflowSteps:  handle(s.ListWaitingWorkflowSteps),
+		awsapi.OpSendWorkflowStepAction:    handle(s.SendWorkflowStepAction),
 	}
 }
 

@@ -72,6 +72,11 @@ func init() {
 	}
 }
 
+// RunSysPrepRefusal is why a RunSysPrep step is refused, when the workflow
+// is created and again should one reach a build: Sysprep generalises
+// Windows installations, and kiln builds Linux images only.
+const RunSysPrepRefusal = "RunSysPrep runs Windows Sysprep and works on Windows instances only; kiln builds Linux images, so a workflow cannot use it"
+
 // LookupAction returns the action called name.
 func LookupAction(name string) (Action, bool) {
 	a, ok := actions[name]

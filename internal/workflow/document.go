@@ -174,6 +174,9 @@ func (d *Document) Validate(stage Stage) Problems {
 			}
 			add(st.Line, st.Column, "step %q: the action %s cannot run in a %s workflow (only %s)", st.Name, st.Action, stage, strings.Join(names, ", "))
 		}
+		if st.Action == "RunSysPrep" {
+			add(st.Line, st.Column, "step %q: %s", st.Name, RunSysPrepRefusal)
+		}
 		if hasContainerDistribution && contains(amiDistributionActions, st.Action) {
 			add(st.Line, st.Column, "step %q: %s cannot be combined with DistributeContainerImage in one workflow", st.Name, st.Action)
 		}

@@ -106,6 +106,7 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 			return in.LaunchTest(s)
 		}
 		s.Logf("distribution needs no instance: kiln's registry is local")
+		s.Outputs["instanceId"] = "kiln-dist-" + filepath.Base(in.B.WorkDir)
 		return nil
 	case "BootstrapInstanceForContainer":
 		return in.Bootstrap(s)
@@ -124,8 +125,99 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		return in.distribute(ctx, s)
 	case "CollectImageScanFindings":
 		return in.scanPushed(ctx, s)
+	case "DistributeImage":
+		s.Logf("DistributeImage of a container image: distributed as DistributeContainerImage does")
+		return in.distribute(ctx, s)
+	case "CollectImageMetadata":
+		return in.collectMetadata(ctx, s)
+	case "CreateImage":
+		return in.createImage(s)
+	case "RunCommand":
+		run, err := in.runner(s)
+		if err != nil {
+			return err
+		}
+		return sandboxed.RunCommand(ctx, s, run)
+	case "WaitForSSMAgent":
+		run, err := in.runner(s)
+		if err != nil {
+			return err
+		}
+		return sandboxed.WaitForAgent(ctx, s, run)
+	case "RegisterImage", "ModifyImageAttributes", "ApplyImageConfigurations", "SanitizeInstance", "CreateImageFromIso":
+		return sandboxed.AMIOnly(s.Action)
 	}
 	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
+}
+
+// runner runs commands in the instance of the step's workflow: the build
+// instance in a build workflow, the test instance in a test workflow.
+func (in *instance) runner(s *engine.Step) (sandboxed.Runner, error) {
+	if err := in.Bootstrap(s); err != nil {
+		return nil, err
+	}
+	switch {
+	case s.Workflow == awsapi.WorkflowTypeTest && in.TestUpper != "":
+		return in.SandboxRunner(in.Config(true, s.Log)), nil
+	case s.Workflow != awsapi.WorkflowTypeTest && in.Upper != "":
+		return in.SandboxRunner(in.Config(false, s.Log)), nil
+	}
+	return nil, fmt.Errorf("%s needs a running instance: no LaunchInstance step has run in this %s workflow", s.Action, strings.ToLower(s.Workflow))
+}
+
+// collectMetadata reads the build instance's OS and packages
+// (CollectImageMetadata); the image's osVersion and package list follow.
+func (in *instance) collectMetadata(ctx context.Context, s *engine.Step) error {
+	if in.Upper == "" {
+		return errors.New("CollectImageMetadata needs the build instance: no LaunchInstance step has run")
+	}
+	if err := in.Bootstrap(s); err != nil {
+		return err
+	}
+	inv, err := in.Inventory(ctx, in.Config(false, s.Log), s)
+	if err != nil {
+		return err
+	}
+	v := inv.OS.ImageBuilderVersion()
+	s.Outputs["osVersion"] = v
+	if v == "" {
+		return nil
+	}
+	return in.B.Update(ctx, func(img *awsapi.Image) { img.OsVersion = v })
+}
+
+// createImage is CreateImage for a container: the image was made and
+// pushed by ExecuteComponents, and its digest reference is the image id.
+func (in *instance) createImage(s *engine.Step) error {
+	if in.result == nil {
+		return errors.New("there is no container image to capture: ExecuteComponents makes it in a build workflow")
+	}
+	id := in.Tools.RegistryHost + "/" + in.repo + "@" + in.digest
+	s.Logf("the container image was pushed by ExecuteComponents: %s", id)
+	s.Outputs["imageId"] = id
+	return nil
+}
+
+// Rollback implements engine.Rollbacker: a test instance launched by a
+// workflow that aborted is removed, unless the infrastructure
+// configuration keeps failed instances; the build instance is removed
+// with the build (or kept the same way).
+func (in *instance) Rollback(ctx context.Context, s *engine.Step) error {
+	if s.Action != "LaunchInstance" {
+		s.Logf("nothing to undo: kiln keeps no SSM association")
+		return nil
+	}
+	if in.B.KeepOnFailure() {
+		s.Logf("the instance is kept: terminateInstanceOnFailure is false")
+		return nil
+	}
+	if s.Workflow == awsapi.WorkflowTypeTest {
+		in.TerminateTest()
+		s.Logf("test instance terminated")
+		return nil
+	}
+	s.Logf("the build instance is terminated when the build ends")
+	return nil
 }
 
 // runBuild runs the Dockerfile, then makes and pushes the image.

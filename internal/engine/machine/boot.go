@@ -324,21 +324,33 @@ func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 		targets = append(targets, target{region: in.x.Region, account: owner, name: defaultName})
 	}
 	amis := make([]ami.AMI, len(targets))
+	ownID := in.imageID
 	for i, t := range targets {
 		amis[i] = ami.AMI{
 			Name: t.name, Description: t.description, Region: t.region, AccountID: t.account, Tags: t.tags,
 			Repository: Repository, Digest: in.digest, Disk: in.disk, Size: in.size, CreationDate: now, Launchable: t.launch,
 			Architecture: in.arch,
 		}
+		if ownID != "" && t.region == in.x.Region && t.account == owner {
+			amis[i].ImageID, ownID = ownID, ""
+		}
 	}
+	start := time.Now().UTC()
 	amis, err := in.B.RegisterAMIs(ctx, amis)
 	if err != nil {
 		return err
 	}
-	for _, a := range amis {
+	distributed := make([]map[string]any, len(amis))
+	for i, a := range amis {
 		s.Logf("registered %s %q in %s for account %s", a.ImageID, a.Name, a.Region, a.AccountID)
+		distributed[i] = map[string]any{
+			"region": a.Region, "name": a.Name, "amiId": a.ImageID, "accountId": a.AccountID,
+			"dateStarted": start.Format(time.RFC3339), "dateStopped": time.Now().UTC().Format(time.RFC3339),
+			"status": "COMPLETED", "step": "DISTRIBUTE",
+		}
 	}
 	s.Outputs["amis"] = in.B.Image.OutputResources.Amis
+	s.Outputs["distributedImages"] = distributed
 	return nil
 }
 

@@ -107,12 +107,13 @@ type instance struct {
 	*sandboxed.Instance
 	x *Executor
 
-	digest string // the root filesystem image's manifest digest
-	disk   string // the content-addressed raw disk, relative to DataDir
-	size   int64
-	kernel string // host copies of the image's kernel and initrd
-	initrd string
-	arch   string // the root filesystem's architecture (arch.go)
+	digest  string // the root filesystem image's manifest digest
+	imageID string // the AMI id CreateImage answered, registered by distribution
+	disk    string // the content-addressed raw disk, relative to DataDir
+	size    int64
+	kernel  string // host copies of the image's kernel and initrd
+	initrd  string
+	arch    string // the root filesystem's architecture (arch.go)
 
 	// inventory is what CollectImageMetadata read in the build sandbox;
 	// the test stage's scan matches it (the test instance runs the same
@@ -175,6 +176,27 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		return nil
 	case "DistributeImage":
 		return in.distribute(ctx, s)
+	case "BootstrapInstanceForContainer":
+		s.Logf("staging the kiln runner and the component documents (a machine image needs no container tooling)")
+		return in.Bootstrap(s)
+	case "RunCommand":
+		run, err := in.runner(s)
+		if err != nil {
+			return err
+		}
+		return sandboxed.RunCommand(ctx, s, run)
+	case "WaitForSSMAgent":
+		run, err := in.runner(s)
+		if err != nil {
+			return err
+		}
+		return sandboxed.WaitForAgent(ctx, s, run)
+	case "RegisterImage":
+		return in.registerImage(ctx, s)
+	case "ModifyImageAttributes":
+		return in.modifyAttributes(ctx, s)
+	case "ApplyImageConfigurations":
+		return in.applyConfigurations(s)
 	}
 	return fmt.Errorf("%w: %s", engine.ErrUnsupportedAction, s.Action)
 }
@@ -308,6 +330,13 @@ func (in *instance) createImage(ctx context.Context, s *engine.Step) error {
 	s.Logf("disk %s (%d GiB) ready in %s", in.disk, in.size>>30, time.Since(start).Round(time.Millisecond))
 	s.Outputs["rootFilesystem"] = Repository + "@" + digest
 	s.Outputs["disk"] = in.disk
+	// The AMI id is chosen now, as EC2's CreateImage answers it, and is
+	// the id of the AMI distribution registers in the build's own region
+	// and account.
+	if in.imageID == "" {
+		in.imageID = ami.NewID()
+	}
+	s.Outputs["imageId"] = in.imageID
 	return nil
 }
 

@@ -269,10 +269,14 @@ func overlayDirs(dir string) (upper, work string, err error) {
 	return upper, work, nil
 }
 
+// LaunchTest makes a fresh test instance over the built image: a test
+// workflow never sees what an earlier one (kept after it failed, its
+// onFailure CONTINUE) left in its instance.
 func (in *Instance) LaunchTest(s *engine.Step) error {
 	if in.Upper == "" {
 		return errors.New("there is no built image to test")
 	}
+	in.TerminateTest()
 	var err error
 	in.TestUpper, in.TestWork, err = overlayDirs(filepath.Join(in.B.WorkDir, "test"))
 	s.Outputs["instanceId"] = "kiln-test-" + filepath.Base(in.B.WorkDir)
