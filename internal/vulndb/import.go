@@ -94,7 +94,7 @@ func (db *DB) randomAccess(r io.Reader, br *bufio.Reader) (io.ReaderAt, int64, f
 // walked with walkZip, one directory entry at a time.
 func (db *DB) importZip(ctx context.Context, ra io.ReaderAt, size int64, name string) (ImportStats, error) {
 	var st ImportStats
-	data := &windowReader{r: ra} // the entries, read in order
+	entries := &zipEntryReader{r: &windowReader{r: ra}, size: size} // read in file order
 	skipped := 0
 	each := func(ctx context.Context, fn func(rec parsedRecord, data []byte) error) error {
 		skipped = 0
@@ -107,7 +107,7 @@ func (db *DB) importZip(ctx context.Context, ra io.ReaderAt, size int64, name st
 				return nil
 			}
 			entry := name + ": " + e.name
-			b, err := readZipEntry(data, size, e, maxRecordSize)
+			b, err := entries.read(e, maxRecordSize)
 			if err != nil {
 				return &InputError{Name: entry, Msg: err.Error()}
 			}

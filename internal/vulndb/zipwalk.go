@@ -179,17 +179,26 @@ func zipDirectory(r io.ReaderAt, size int64) (offset, length int64, entries uint
 	return offset, length, entries, nil
 }
 
-// readZipEntry reads one entry's content, at most limit bytes of it (an
-// error beyond), checking its CRC-32.
-func readZipEntry(r io.ReaderAt, size int64, e zipEntry, limit int64) ([]byte, error) {
+// zipEntryReader reads entries' contents, reusing one decompressor: a
+// new flate reader allocates tens of kilobytes, per entry of an archive
+// of hundreds of thousands.
+type zipEntryReader struct {
+	r    io.ReaderAt
+	size int64
+	fr   io.ReadCloser // a flate reader, once one was needed
+}
+
+// read reads one entry's content, at most limit bytes of it (an error
+// beyond), checking its size and CRC-32.
+func (z *zipEntryReader) read(e zipEntry, limit int64) ([]byte, error) {
 	if e.flags&0x1 != 0 {
 		return nil, errors.New("the entry is encrypted")
 	}
-	if e.localOffset > uint64(size) {
+	if e.localOffset > uint64(z.size) {
 		return nil, errors.New("the entry lies outside the archive")
 	}
 	var lh [zipLocalHeaderLen]byte
-	if _, err := r.ReadAt(lh[:], int64(e.localOffset)); err != nil {
+	if _, err := z.r.ReadAt(lh[:], int64(e.localOffset)); err != nil {
 		return nil, fmt.Errorf("local header: %v", err)
 	}
 	le := binary.LittleEndian
@@ -197,22 +206,27 @@ func readZipEntry(r io.ReaderAt, size int64, e zipEntry, limit int64) ([]byte, e
 		return nil, errors.New("bad local header signature")
 	}
 	data := int64(e.localOffset) + zipLocalHeaderLen + int64(le.Uint16(lh[26:])) + int64(le.Uint16(lh[28:]))
-	if e.csize > uint64(size) || data > size-int64(e.csize) {
+	if e.csize > uint64(z.size) || data > z.size-int64(e.csize) {
 		return nil, errors.New("the entry's data lies outside the archive")
 	}
-	var content io.Reader = io.NewSectionReader(r, data, int64(e.csize))
+	var content io.Reader = io.NewSectionReader(z.r, data, int64(e.csize))
 	switch e.method {
 	case 0: // stored
 	case 8: // deflated
-		fr := flate.NewReader(content)
-		defer fr.Close()
-		content = fr
+		if z.fr == nil {
+			z.fr = flate.NewReader(content)
+		} else if err := z.fr.(flate.Resetter).Reset(content, nil); err != nil {
+			return nil, err
+		}
+		content = z.fr
 	default:
 		return nil, fmt.Errorf("compression method %d is not supported (stored and deflated are)", e.method)
 	}
-	var buf bytes.Buffer
+	// bytes.Buffer.ReadFrom reads into the buffer itself; io.Copy through
+	// a MultiWriter would allocate a 32 KiB copy buffer per entry.
+	buf := bytes.NewBuffer(make([]byte, 0, min(e.usize, uint64(limit))+bytes.MinRead))
 	h := crc32.NewIEEE()
-	n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(content, limit+1))
+	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(content, limit+1), h))
 	if err != nil {
 		return nil, err
 	}

@@ -13,13 +13,14 @@ import (
 // walkAll lists an archive with walkZip, reading every regular entry.
 func walkAll(data []byte) ([]string, error) {
 	r := bytes.NewReader(data)
+	zr := &zipEntryReader{r: r, size: int64(len(data))}
 	var out []string
 	err := walkZip(r, int64(len(data)), func(e zipEntry) error {
 		if e.isDir() {
 			out = append(out, e.name)
 			return nil
 		}
-		b, err := readZipEntry(r, int64(len(data)), e, maxRecordSize)
+		b, err := zr.read(e, maxRecordSize)
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.name, err)
 		}
