@@ -295,7 +295,11 @@ func vulndbUpload(ctx context.Context, base, path, name string, stdout io.Writer
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("%s: unreadable answer: %w", path, err)
 	}
-	fmt.Fprintf(stdout, "%s: %d records: %d added, %d replaced, %d unchanged\n", path, st.Records, st.Added, st.Replaced, st.Kept)
+	noun := "records"
+	if st.Records == 1 {
+		noun = "record"
+	}
+	fmt.Fprintf(stdout, "%s: %d %s: %d added, %d replaced, %d unchanged\n", path, st.Records, noun, st.Added, st.Replaced, st.Kept)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package vulndb
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -29,9 +28,9 @@ const importBatch = 2000
 // stored; older or equal ones change nothing.
 //
 // Import streams: a zip given as anything but a file is spooled to a
-// temporary file (a zip's directory is at its end), and records are read,
-// checked and written a batch at a time, so memory does not grow with the
-// archive. Every record is checked in a first pass before any is written,
+// temporary file (a zip's directory is at its end), its directory is
+// walked one entry at a time (walkZip), and records are read, checked and
+// written a batch at a time, so memory does not grow with the archive. Every record is checked in a first pass before any is written,
 // so bad input — an *InputError naming the file, entry and member —
 // changes nothing.
 func (db *DB) Import(ctx context.Context, r io.Reader, name string) (ImportStats, error) {
@@ -49,11 +48,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, name string) (ImportStats
 		return ImportStats{}, err
 	}
 	defer cleanup()
-	zr, err := zip.NewReader(&windowReader{r: ra, size: size}, size)
-	if err != nil {
-		return ImportStats{}, &InputError{Name: name, Msg: "not a readable zip archive: " + err.Error()}
-	}
-	return db.importZip(ctx, zr, name)
+	return db.importZip(ctx, ra, size, name)
 }
 
 // importJSON stores one record.
@@ -95,41 +90,43 @@ func (db *DB) randomAccess(r io.Reader, br *bufio.Reader) (io.ReaderAt, int64, f
 }
 
 // importZip checks every .json entry, then stores them in batches; other
-// entries (directories, a README) are counted as skipped.
-func (db *DB) importZip(ctx context.Context, zr *zip.Reader, name string) (ImportStats, error) {
+// entries (directories, a README) are counted as skipped. The archive is
+// walked with walkZip, one directory entry at a time.
+func (db *DB) importZip(ctx context.Context, ra io.ReaderAt, size int64, name string) (ImportStats, error) {
 	var st ImportStats
+	entries := &zipEntryReader{r: &windowReader{r: ra}, size: size} // read in file order
+	skipped := 0
 	each := func(ctx context.Context, fn func(rec parsedRecord, data []byte) error) error {
-		for _, f := range zr.File {
+		skipped = 0
+		err := walkZip(ra, size, func(e zipEntry) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if f.FileInfo().IsDir() || !strings.EqualFold(path.Ext(f.Name), ".json") {
-				continue
+			if e.isDir() || !strings.EqualFold(path.Ext(e.name), ".json") {
+				skipped++
+				return nil
 			}
-			entry := name + ": " + f.Name
-			data, err := readEntry(f)
+			entry := name + ": " + e.name
+			b, err := entries.read(e, maxRecordSize)
 			if err != nil {
 				return &InputError{Name: entry, Msg: err.Error()}
 			}
-			rec, err := parseRecord(data)
+			rec, err := parseRecord(b)
 			if err != nil {
 				return inputError(entry, err)
 			}
-			if err := fn(rec, data); err != nil {
-				return err
-			}
+			return fn(rec, b)
+		})
+		if errors.Is(err, errZip) {
+			return &InputError{Name: name, Msg: err.Error()}
 		}
-		return nil
-	}
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() || !strings.EqualFold(path.Ext(f.Name), ".json") {
-			st.Skipped++
-		}
+		return err
 	}
 	// First pass: every record is checked, nothing is written.
 	if err := each(ctx, func(parsedRecord, []byte) error { return nil }); err != nil {
 		return ImportStats{}, err
 	}
+	st.Skipped = skipped
 	// Second pass: parse and write, the next batch being read while the
 	// store commits the last. A failed write stops the reading; batches
 	// committed before it stay (they are valid records, and importing
@@ -166,23 +163,6 @@ func (db *DB) importZip(ctx context.Context, zr *zip.Reader, name string) (Impor
 		return st, err
 	}
 	return st, readErr
-}
-
-// readEntry reads one zip entry, refusing one larger than a record may be.
-func readEntry(f *zip.File) ([]byte, error) {
-	rc, err := f.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxRecordSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRecordSize {
-		return nil, fmt.Errorf("record is larger than %d bytes", maxRecordSize)
-	}
-	return data, nil
 }
 
 // put writes one batch and counts what happened to each record.
@@ -246,15 +226,14 @@ func (db *DB) Status(ctx context.Context) ([]EcosystemStatus, error) {
 const windowSize = 1 << 20
 
 // windowReader serves ReadAt from a window of the underlying file, read
-// windowSize bytes at a time. archive/zip reads each entry with a few
-// small ReadAt calls (its local header, then its data), in file order
-// when walking the directory; unbuffered that is three system calls per
-// record, hundreds of thousands for an ecosystem archive.
+// windowSize bytes at a time. Each zip entry is read with two small
+// ReadAt calls (its local header, then its data), in file order when
+// walking the directory; unbuffered that is hundreds of thousands of
+// system calls for an ecosystem archive.
 type windowReader struct {
-	r    io.ReaderAt
-	size int64
-	buf  []byte
-	off  int64 // file offset of buf[0]
+	r   io.ReaderAt
+	buf []byte
+	off int64 // file offset of buf[0]
 }
 
 func (w *windowReader) ReadAt(p []byte, off int64) (int, error) {

@@ -255,7 +255,7 @@ func TestImportIsForOperators(t *testing.T) {
 	}
 
 	out, errOut, code := cli(t, srv, operator, "vulndb", "import", file)
-	if code != 0 || !strings.Contains(out, "1 records: 1 added") {
+	if code != 0 || !strings.Contains(out, "1 record: 1 added") {
 		t.Fatalf("operator import: exit %d\n%s%s", code, out, errOut)
 	}
 	if st := status(t, srv, tenant); len(st.Ecosystems) != 1 || st.Ecosystems[0].Ecosystem != "Debian:12" {
