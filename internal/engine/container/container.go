@@ -86,9 +86,9 @@ type instance struct {
 	fetch    *fetch.Client
 	external *registrymap.Registries
 	plan     *dockerfile.Plan
-	result v1.Image
-	digest string
-	repo   string
+	result   v1.Image
+	digest   string
+	repo     string
 }
 
 // Do implements engine.Instance.
