@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 
+	"github.com/kiln-build/kiln/internal/ecr"
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
@@ -441,6 +442,7 @@ esac
 				t.Fatalf("the build: %+v, want FAILED", img.State)
 			}
 			reason := aws.ToString(img.State.Reason)
+			t.Logf("FAILED: %s", reason)
 			for _, w := range tc.want {
 				if !strings.Contains(reason, w) {
 					t.Errorf("the reason %q does not say %q", reason, w)
@@ -458,3 +460,82 @@ esac
 }
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+
+// TestRegistryForAccounts: repository names in a mapped registry are
+// kiln's to give out. Under --auth strict, alice's distribution to the
+// mapped region claims the repository "shared"; bob's distribution of
+// his own image to the same repository fails before his build starts,
+// and alice's image stays what the registry holds.
+func TestRegistryForAccounts(t *testing.T) {
+	t.Parallel()
+	kilntest.RequireRoot(t)
+	kilntest.RequireTool(t, "/usr/bin/skopeo", "skopeo")
+	reg := startRegistry(t, false)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	write(t, creds, []byte(`[alice]
+aws_access_key_id = AKIDALICE
+aws_secret_access_key = alice-secret
+aws_account_id = 111111111111
+
+[bob]
+aws_access_key_id = AKIDBOB
+aws_secret_access_key = bob-secret
+aws_account_id = 222222222222
+`))
+	conf := dockerConfig(t, `{"auths": {"`+reg.Addr+`": {"username": "`+regUser+`", "password": "`+regPassword+`"}}}`)
+	srv := kilntest.StartEnv(t, []string{"DOCKER_CONFIG=" + conf}, "--auth", "strict", "--credentials", creds,
+		"--registry-for", "us-west-2="+reg.Addr+"/shared-prefix", "--insecure-registry", reg.Addr)
+	key, err := os.ReadFile(filepath.Join(srv.DataDir, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := []struct {
+		name    string
+		account string
+		creds   kilntest.Creds
+	}{
+		{"alice", "111111111111", kilntest.Creds{AccessKeyID: "AKIDALICE", SecretAccessKey: "alice-secret"}},
+		{"bob", "222222222222", kilntest.Creds{AccessKeyID: "AKIDBOB", SecretAccessKey: "bob-secret"}},
+	}
+	shared := reg.Addr + "/shared-prefix/shared:v1"
+	var aliceDigest string
+	for _, a := range accounts {
+		// The account's own parent image, pushed with its own registry token.
+		tok, _ := ecr.NewTokens(key).Issue(ecr.Identity{Account: a.account, ARN: "arn:aws:iam::" + a.account + ":root"})
+		base := srv.Addr + "/" + a.name + "-base:latest"
+		skopeo(t, "copy", "--dest-tls-verify=false", "--dest-creds", "AWS:"+tok, "oci:"+kilntest.BusyboxLayout(t)+":latest", "docker://"+base)
+		f := &fixture{srv: srv, c: srv.Client(a.creds), base: base}
+		ctx := kilntest.Context(t)
+		infra, err := f.c.CreateInfrastructureConfiguration(ctx, &imagebuilder.CreateInfrastructureConfigurationInput{
+			Name: aws.String("infra"), InstanceProfileName: aws.String("kiln"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.infra = *infra.InfrastructureConfigurationArn
+		comp, err := f.c.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
+			Name: aws.String("mark"), SemanticVersion: aws.String("1.0.0"), Platform: types.PlatformLinux,
+			Data: aws.String("name: mark\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Mark\n        action: ExecuteBash\n        inputs:\n          commands: [\"echo " + a.name + " > /etc/mark\"]\n"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.comp = *comp.ComponentBuildVersionArn
+		img := f.build(t, f.recipe(t, a.name+"-app"), f.distribution(t, "shared", "shared", []string{"v1"}, "us-west-2"))
+		if a.name == "alice" {
+			if img.State.Status != types.ImageStatusAvailable {
+				t.Fatalf("alice's build: %+v\n%s", img.State, srv.Log())
+			}
+			aliceDigest = skopeo(t, "inspect", "--tls-verify=false", "--creds", regUser+":"+regPassword, "--format", "{{.Digest}}", "docker://"+shared)
+			continue
+		}
+		reason := aws.ToString(img.State.Reason)
+		if img.State.Status != types.ImageStatusFailed || !strings.Contains(reason, "may not push repository shared") {
+			t.Fatalf("bob's build: %+v %s, want FAILED naming the repository shared", img.State, reason)
+		}
+		t.Logf("bob: %s", reason)
+	}
+	if got := skopeo(t, "inspect", "--tls-verify=false", "--creds", regUser+":"+regPassword, "--format", "{{.Digest}}", "docker://"+shared); got != aliceDigest {
+		t.Errorf("%s is %s after bob's build, want alice's %s", shared, got, aliceDigest)
+	}
+}
