@@ -97,11 +97,11 @@ func ParseTarget(v string) (Target, error) {
 	if strings.Contains(rest, "://") {
 		return Target{}, fmt.Errorf("%q: give the registry as HOST[:PORT][/PREFIX], without a scheme (--insecure-registry allows plain HTTP)", v)
 	}
-	host, prefix, _ := strings.Cut(rest, "/")
+	host, prefix, slash := strings.Cut(rest, "/")
 	if err := checkHost(host); err != nil {
 		return Target{}, fmt.Errorf("%q: the registry host %q %v", v, host, err)
 	}
-	if prefix != "" {
+	if slash {
 		for _, c := range strings.Split(prefix, "/") {
 			if !pathComponent.MatchString(c) {
 				return Target{}, fmt.Errorf("%q: the prefix %q has the path component %q; components are lowercase letters and digits separated by '.', '_', '__' or '-'", v, prefix, c)
@@ -138,6 +138,11 @@ func checkHost(host string) error {
 	}
 	if !hostName.MatchString(h) || len(h) > 253 {
 		return errors.New("is not a host name or address")
+	}
+	// Image references read a first component without a dot or a port
+	// as a Docker Hub path, not a host.
+	if !strings.ContainsAny(host, ".:") && host != "localhost" {
+		return errors.New("has neither a dot nor a port, so image references would read it as a Docker Hub path; add the port (HOST:443)")
 	}
 	return nil
 }
