@@ -148,7 +148,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 // later, so a relative --data-dir such as the default ./kiln-data must
 // not stay relative to whatever the working directory happens to be.
 func (c *serveConfig) absolutePaths() error {
-	for _, p := range []*string{&c.dataDir, &c.credentials, &c.edge.tlsCert, &c.edge.tlsKey, &c.edge.metricsTokenFile} {
+	for _, p := range []*string{&c.dataDir, &c.credentials, &c.edge.tlsCert, &c.edge.tlsKey, &c.edge.metricsTokenFile, &c.registryCA} {
 		if *p == "" {
 			continue
 		}
@@ -299,7 +299,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	fetchers.wire(builds)
-	if err := wireRegistryMap(cfg, builds, fetchers, log); err != nil {
+	if err := wireRegistryMap(cfg, builds, svc, fetchers, log); err != nil {
 		return err
 	}
 	svc.Builds = builds

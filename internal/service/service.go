@@ -52,6 +52,10 @@ type Service struct {
 	ParentImages map[string]string
 	// ImportAllowed checks a file:// import path; nil refuses them all.
 	ImportAllowed func(path string) error
+	// ContainerRegions are regions besides Region whose container
+	// distributions kiln carries out: those kiln serve --registry-for
+	// maps to another registry.
+	ContainerRegions []string
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.

@@ -366,6 +366,27 @@ func TestRegistryForTLS(t *testing.T) {
 	if got := skopeo(t, "inspect", "--format", "{{.Digest}}", "oci:"+layout+":pulled"); got != built {
 		t.Errorf("the pulled copy is %s, want %s", got, built)
 	}
+	// DistributeImage sends the built image again, under another tag,
+	// to the mapped region.
+	again := f.distribution(t, "again", "app", []string{"again"}, "us-west-2")
+	if _, err := f.c.DistributeImage(ctx, &imagebuilder.DistributeImageInput{
+		SourceImage: run.ImageBuildVersionArn, DistributionConfigurationArn: aws.String(again),
+		ExecutionRole: aws.String("distributor"), ClientToken: aws.String("again"),
+	}); err != nil {
+		t.Fatalf("DistributeImage: %v", err)
+	}
+	img = f.wait(t, *run.ImageBuildVersionArn)
+	if img.State.Status != types.ImageStatusAvailable {
+		t.Fatalf("after DistributeImage: %+v\n%s", img.State, f.srv.Log())
+	}
+	external = append(external, reg.Addr+"/team/images/app:again")
+	if got := urisIn(img.OutputResources, "us-west-2"); !slices.Equal(got, external) {
+		t.Errorf("after DistributeImage: us-west-2 URIs %v, want %v", got, external)
+	}
+	if got := skopeo(t, "inspect", "--authfile", authfile, "--cert-dir", reg.CertDir, "--format", "{{.Digest}}", "docker://"+external[2]); got != built {
+		t.Errorf("%s is %s, want the built %s", external[2], got, built)
+	}
+
 	// Without the credentials the registry refuses the same pull: the
 	// push did use the Docker config's.
 	cmd := exec.Command("/usr/bin/skopeo", "inspect", "--cert-dir", reg.CertDir, "docker://"+external[0])
@@ -388,6 +409,7 @@ func TestRegistryForRefusals(t *testing.T) {
 	secure := startRegistry(t, true)
 	_, securePort, _ := net.SplitHostPort(secure.Addr)
 	secureByName := "localhost:" + securePort
+	_, plainPort, _ := net.SplitHostPort(plain.Addr)
 
 	// docker-credential-kilntest answers "get" for the plain registry.
 	helpers := t.TempDir()
@@ -407,6 +429,7 @@ esac
 		"--registry-for", "us-west-2="+plain.Addr+"/plain",
 		"--registry-for", "eu-west-1="+secure.Addr,
 		"--registry-for", "eu-central-1="+secureByName,
+		"--registry-for", "ap-northeast-1=localhost:"+plainPort,
 		"--insecure-registry", plain.Addr, "--insecure-registry", secureByName)
 
 	cases := []struct {
@@ -416,6 +439,7 @@ esac
 		{"insecure", "us-west-2", nil},
 		{"untrusted", "eu-west-1", []string{"TLS certificate kiln does not trust", "--registry-ca", secure.Addr}},
 		{"nocredentials", "eu-central-1", []string{"refused kiln's credentials", "HTTP 401", "Docker config"}},
+		{"plainhttp", "ap-northeast-1", []string{"speaks plain HTTP", "--insecure-registry"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -451,9 +475,11 @@ esac
 			if got := urisIn(img.OutputResources, tc.region); len(got) != 0 {
 				t.Errorf("a refused distribution lists %v", got)
 			}
-			cmd := exec.Command("/usr/bin/skopeo", "inspect", "--tls-verify=false", "--creds", regUser+":"+regPassword, "docker://"+secure.Addr+"/"+tc.name+":v1")
-			if out, err := cmd.CombinedOutput(); err == nil {
-				t.Errorf("the refused push is in the registry:\n%s", out)
+			for _, r := range []*otherRegistry{plain, secure} {
+				cmd := exec.Command("/usr/bin/skopeo", "inspect", "--tls-verify=false", "--creds", regUser+":"+regPassword, "docker://"+r.Addr+"/"+tc.name+":v1")
+				if out, err := cmd.CombinedOutput(); err == nil {
+					t.Errorf("the refused push is in the registry %s:\n%s", r.Addr, out)
+				}
 			}
 		})
 	}
