@@ -169,3 +169,27 @@ func Push(ctx context.Context, img v1.Image, ref string, opt Options) (string, e
 	}
 	return d.String(), nil
 }
+
+// CheckPush asks the registry of ref whether opt's credentials may push
+// to ref's repository, by starting an upload and cancelling it, so a
+// build can fail before it runs rather than after. go-containerregistry
+// gives it no context: the transport's own timeouts bound it.
+func CheckPush(ref string, opt Options) error {
+	r, err := opt.parseRef(ref)
+	if err != nil {
+		return err
+	}
+	kc := opt.Auth
+	if kc == nil {
+		kc = anonymous{}
+	}
+	if err := remote.CheckPushPermission(r, kc, &httpGuard{base: opt.transport(), allowed: opt.plainHTTPAllowed}); err != nil {
+		return fmt.Errorf("oci: checking a push to %s: %w", ref, err)
+	}
+	return nil
+}
+
+// anonymous is a keychain without credentials.
+type anonymous struct{}
+
+func (anonymous) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }

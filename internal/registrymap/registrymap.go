@@ -334,7 +334,7 @@ func (r *Registries) Push(ctx context.Context, t Target, repo string, tags []str
 		ref := t.Repository(repo) + ":" + tag
 		d, err := oci.Push(ctx, img, ref, r.opts)
 		if err != nil {
-			return uris, "", errors.New(r.describe(t, ref, err))
+			return uris, "", errors.New(r.describe(t, "pushing "+ref, err))
 		}
 		digest = d
 		uris = append(uris, ref)
@@ -342,10 +342,21 @@ func (r *Registries) Push(ctx context.Context, t Target, repo string, tags []str
 	return uris, digest, nil
 }
 
+// CheckPush checks that kiln's credentials may push to t's repository
+// for repo, before a build runs: a wrong password, a missing CA or a
+// registry that is down fails the build in seconds, not after it.
+func (r *Registries) CheckPush(t Target, repo string) error {
+	ref := t.Repository(repo) + ":kiln-push-check"
+	if err := oci.CheckPush(ref, r.opts); err != nil {
+		return errors.New(r.describe(t, "checking a push to "+t.Repository(repo), err))
+	}
+	return nil
+}
+
 // describe says why a push failed in words the image's owner and the
 // operator can act on: the certificate, the credentials, or the
 // registry's own answer.
-func (r *Registries) describe(t Target, ref string, err error) string {
+func (r *Registries) describe(t Target, what string, err error) string {
 	var (
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
@@ -360,30 +371,30 @@ func (r *Registries) describe(t Target, ref string, err error) string {
 		if r.hasCA {
 			fix = "the --registry-ca file does not hold the CA that signed it"
 		}
-		return fmt.Sprintf("pushing %s: the registry %s presented a TLS certificate kiln does not trust (signed by an unknown authority); %s, or list the host with --insecure-registry", ref, t.Host, fix)
+		return fmt.Sprintf("%s: the registry %s presented a TLS certificate kiln does not trust (signed by an unknown authority); %s, or list the host with --insecure-registry", what, t.Host, fix)
 	case errors.As(err, &hostname):
-		return fmt.Sprintf("pushing %s: the registry %s presented a TLS certificate for another name (%v)", ref, t.Host, hostname.Error())
+		return fmt.Sprintf("%s: the registry %s presented a TLS certificate for another name (%v)", what, t.Host, hostname.Error())
 	case errors.As(err, &invalid):
-		return fmt.Sprintf("pushing %s: the registry %s presented an invalid TLS certificate (%v)", ref, t.Host, invalid.Error())
+		return fmt.Sprintf("%s: the registry %s presented an invalid TLS certificate (%v)", what, t.Host, invalid.Error())
 	case errors.As(err, &terr):
 		switch terr.StatusCode {
 		case http.StatusUnauthorized:
-			return fmt.Sprintf("pushing %s: the registry %s refused kiln's credentials (HTTP 401%s); the operator gives them in kiln's Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json: auths or credHelpers)", ref, t.Host, codes(terr))
+			return fmt.Sprintf("%s: the registry %s refused kiln's credentials (HTTP 401%s); the operator gives them in kiln's Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json: auths or credHelpers)", what, t.Host, codes(terr))
 		case http.StatusForbidden:
-			return fmt.Sprintf("pushing %s: the registry %s denied the push to kiln's credentials (HTTP 403%s)", ref, t.Host, codes(terr))
+			return fmt.Sprintf("%s: the registry %s denied the push to kiln's credentials (HTTP 403%s)", what, t.Host, codes(terr))
 		}
-		return fmt.Sprintf("pushing %s: the registry %s answered HTTP %d%s", ref, t.Host, terr.StatusCode, codes(terr))
+		return fmt.Sprintf("%s: the registry %s answered HTTP %d%s", what, t.Host, terr.StatusCode, codes(terr))
 	case errors.As(err, &fe):
-		return fmt.Sprintf("pushing %s: %v", ref, fe)
+		return fmt.Sprintf("%s: %v", what, fe)
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) {
-		return fmt.Sprintf("pushing %s: the registry %s could not be reached (%v)", ref, t.Host, oe.Err)
+		return fmt.Sprintf("%s: the registry %s could not be reached (%v)", what, t.Host, oe.Err)
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-		return fmt.Sprintf("pushing %s: the registry %s speaks plain HTTP; list it with --insecure-registry to allow that", ref, t.Host)
+		return fmt.Sprintf("%s: the registry %s speaks plain HTTP; list it with --insecure-registry to allow that", what, t.Host)
 	}
-	return fmt.Sprintf("pushing %s: %v", ref, err)
+	return fmt.Sprintf("%s: %v", what, err)
 }
 
 // codes are the registry's error codes, e.g. " UNAUTHORIZED".

@@ -401,8 +401,10 @@ func TestRegistryForTLS(t *testing.T) {
 // credentials come from a Docker credential helper (credHelpers), which
 // works; eu-west-1 to a TLS registry whose certificate kiln has no CA for;
 // and eu-central-1 to that registry by another name, listed as insecure
-// (unverified TLS) but without credentials. The two refusals fail their
-// builds with reasons that say what to fix, and push nothing.
+// (unverified TLS) but without credentials; and ap-northeast-1 to the
+// plain-HTTP registry by a name not listed as insecure. The refusals fail
+// their builds before anything runs (kiln asks the registry at launch)
+// with reasons that say what to fix, and push nothing.
 func TestRegistryForRefusals(t *testing.T) {
 	t.Parallel()
 	plain := startRegistry(t, false)
@@ -467,6 +469,9 @@ esac
 			}
 			reason := aws.ToString(img.State.Reason)
 			t.Logf("FAILED: %s", reason)
+			if !strings.Contains(reason, "LaunchBuildInstance") {
+				t.Errorf("the reason %q is not the launch step's: the build ran before the refusal", reason)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(reason, w) {
 					t.Errorf("the reason %q does not say %q", reason, w)

@@ -509,6 +509,27 @@ func (in *instance) checkRepositories(ctx context.Context) error {
 			return err
 		}
 	}
+	return in.checkExternal()
+}
+
+// checkExternal asks every registry the distribution goes to through
+// --registry-for whether kiln may push there.
+func (in *instance) checkExternal() error {
+	dc := in.B.Image.DistributionConfiguration
+	if dc == nil {
+		return nil
+	}
+	for _, d := range dc.Distributions {
+		cd := d.ContainerDistributionConfiguration
+		if cd == nil || cd.TargetRepository == nil {
+			continue
+		}
+		if t, mapped := in.external.For(d.Region); mapped {
+			if err := in.external.CheckPush(t, cd.TargetRepository.RepositoryName); err != nil {
+				return fmt.Errorf("distributing to %s: %w", d.Region, err)
+			}
+		}
+	}
 	return nil
 }
 
