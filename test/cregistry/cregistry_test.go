@@ -570,3 +570,33 @@ aws_account_id = 222222222222
 		t.Errorf("%s is %s after bob's build, want alice's %s", shared, got, aliceDigest)
 	}
 }
+
+// TestRegistryForFlags: kiln serve refuses to start on a mapping or CA
+// it cannot use, naming the flag.
+func TestRegistryForFlags(t *testing.T) {
+	t.Parallel()
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	write(t, notPEM, []byte("not a certificate"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no host", []string{"--registry-for", "us-west-2"}, `--registry-for "us-west-2": want REGION=HOST[/PREFIX]`},
+		{"scheme", []string{"--registry-for", "us-west-2=https://registry.example.com"}, "without a scheme"},
+		{"hub path", []string{"--registry-for", "us-west-2=harbor/team"}, "Docker Hub path"},
+		{"same region twice", []string{"--registry-for", "us-west-2=a.example", "--registry-for", "us-west-2=b.example"}, "already mapped"},
+		{"CA not PEM", []string{"--registry-for", "us-west-2=a.example", "--registry-ca", notPEM}, "--registry-ca " + notPEM + ": no PEM certificate"},
+		{"CA alone", []string{"--registry-ca", notPEM}, "no --registry-for"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)
+			cmd := exec.Command(kilntest.Binary(t), args...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("kiln serve %v: %v, want a refusal saying %q:\n%s", tc.args, err, tc.want, out)
+			}
+		})
+	}
+}
