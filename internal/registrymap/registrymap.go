@@ -13,12 +13,15 @@
 // exactly when it may push REPOSITORY to kiln's (see the container
 // executor, which asks kiln's ECR rules before every push).
 //
-// Credentials come from the Docker config as skopeo and crane read it
+// Credentials come from kiln serve's Docker config as crane reads it
 // (go-containerregistry's default keychain): $DOCKER_CONFIG/config.json
-// or ~/.docker/config.json, with "auths" entries (base64 "auth" or
-// username and password) and "credHelpers"/"credsStore", which run
-// docker-credential-NAME get. The file is read at every push, so
-// credentials can be rotated without a restart.
+// when DOCKER_CONFIG is set, else ~/.docker/config.json, with "auths"
+// entries (base64 "auth" or username and password) and
+// "credHelpers"/"credsStore", which run docker-credential-NAME get with
+// kiln's environment; without either file, podman's auth.json
+// ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json) as skopeo
+// reads it. The file is read at every push, so credentials can be
+// rotated without a restart.
 //
 // TLS is verified against the system's roots plus the operator's
 // --registry-ca; a host listed with --insecure-registry may be reached
