@@ -45,6 +45,8 @@ type serveConfig struct {
 	buildNetwork     string
 	buildLimits      bool
 	insecureRegistry stringList
+	registryFor      stringList // registrymap.go
+	registryCA       string
 	registryHost     string
 	allowImportDir   stringList
 	allowFetchCIDR   stringList
@@ -86,7 +88,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBuilds, "max-builds", 2, "most image builds this process runs at once (KILN_MAX_BUILDS)")
 	fs.StringVar(&c.buildNetwork, "build-network", "private", "network of build sandboxes: private (own namespace, outbound through pasta or slirp4netns, not to this host), host (this host's network, loopback included) or none (KILN_BUILD_NETWORK)")
 	fs.BoolVar(&c.buildLimits, "build-limits", true, "limit builds' CPU, memory and processes to their instance type's (KILN_BUILD_LIMITS)")
-	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP; repeatable; loopback is always allowed (KILN_INSECURE_REGISTRY)")
+	fs.Var(&c.insecureRegistry, "insecure-registry", "registry host[:port] parent images may be pulled from over plain HTTP (loopback always may), and a --registry-for registry reached over plain HTTP or unverified TLS; repeatable (KILN_INSECURE_REGISTRY)")
+	fs.Var(&c.registryFor, "registry-for", "REGION=HOST[/PREFIX]: container distributions to REGION push to HOST/PREFIX/REPOSITORY:TAG, with the credentials of kiln's Docker config, for every account; repeatable (KILN_REGISTRY_FOR)")
+	fs.StringVar(&c.registryCA, "registry-ca", "", "PEM file of CA certificates trusted, besides the system's, for --registry-for registries (KILN_REGISTRY_CA)")
 	fs.Var(&c.allowImportDir, "allow-import-dir", "directory ImportDiskImage may read file:// URIs from; repeatable (KILN_ALLOW_IMPORT_DIR)")
 	fs.Var(&c.s3BucketOwner, "s3-bucket-owner", "BUCKET=ACCOUNT: an account that may use BUCKET through kiln's S3 credentials (s3:// documents and imports, shipped logs); repeatable; in loopback mode unlisted buckets are open to the one account (KILN_S3_BUCKET_OWNER)")
 	fs.Var(&c.allowFetchCIDR, "allow-fetch-cidr", "CIDR range (or address) kiln may fetch URIs, ADD URLs and imports from although it is loopback, link-local or private; repeatable (KILN_ALLOW_FETCH_CIDR)")
@@ -151,7 +155,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 // later, so a relative --data-dir such as the default ./kiln-data must
 // not stay relative to whatever the working directory happens to be.
 func (c *serveConfig) absolutePaths() error {
-	for _, p := range []*string{&c.dataDir, &c.credentials, &c.edge.tlsCert, &c.edge.tlsKey, &c.edge.metricsTokenFile} {
+	for _, p := range []*string{&c.dataDir, &c.credentials, &c.edge.tlsCert, &c.edge.tlsKey, &c.edge.metricsTokenFile, &c.registryCA} {
 		if *p == "" {
 			continue
 		}
@@ -306,6 +310,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	fetchers.wire(builds)
 	wireScanning(st, builds, srv, log)
+	if err := wireRegistryMap(cfg, builds, svc, fetchers, log); err != nil {
+		return err
+	}
 	svc.Builds = builds
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err

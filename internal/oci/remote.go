@@ -19,6 +19,11 @@ type Options struct {
 	// Insecure lists registry hosts ("host:port") that may be reached over plain HTTP;
 	// loopback hosts (127.0.0.0/8, ::1, localhost) always may.
 	Insecure []string
+	// PlainHTTPOnlyListed takes loopback's exemption away: plain HTTP
+	// only to the Insecure hosts. Pushes to a registry the operator
+	// mapped (package registrymap) use it, so a registry that happens to
+	// be on this host still gets verified TLS unless listed.
+	PlainHTTPOnlyListed bool
 	// Auth, when set, gives credentials per registry host (nil: anonymous).
 	Auth     authn.Keychain
 	Platform v1.Platform // default linux/amd64
@@ -53,7 +58,7 @@ func (o Options) transport() http.RoundTripper {
 // spoken to without TLS: loopback always (the traffic never leaves the
 // machine), anything else only when the operator listed it.
 func (o Options) plainHTTPAllowed(host string) bool {
-	if isLoopback(host) {
+	if isLoopback(host) && !o.PlainHTTPOnlyListed {
 		return true
 	}
 	h, _, err := net.SplitHostPort(host)
@@ -164,3 +169,27 @@ func Push(ctx context.Context, img v1.Image, ref string, opt Options) (string, e
 	}
 	return d.String(), nil
 }
+
+// CheckPush asks the registry of ref whether opt's credentials may push
+// to ref's repository, by starting an upload and cancelling it, so a
+// build can fail before it runs rather than after. go-containerregistry
+// gives it no context: the transport's own timeouts bound it.
+func CheckPush(ref string, opt Options) error {
+	r, err := opt.parseRef(ref)
+	if err != nil {
+		return err
+	}
+	kc := opt.Auth
+	if kc == nil {
+		kc = anonymous{}
+	}
+	if err := remote.CheckPushPermission(r, kc, &httpGuard{base: opt.transport(), allowed: opt.plainHTTPAllowed}); err != nil {
+		return fmt.Errorf("oci: checking a push to %s: %w", ref, err)
+	}
+	return nil
+}
+
+// anonymous is a keychain without credentials.
+type anonymous struct{}
+
+func (anonymous) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }

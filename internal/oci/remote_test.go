@@ -209,6 +209,27 @@ func TestPlainHTTPGuard(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPOnlyListed: without loopback's exemption (pushes to a
+// registry the operator mapped) plain HTTP goes only to listed hosts,
+// loopback ones included.
+func TestPlainHTTPOnlyListed(t *testing.T) {
+	opt := Options{Insecure: []string{"127.0.0.1:5000", "localhost"}, PlainHTTPOnlyListed: true}
+	for _, tt := range []struct {
+		host    string
+		allowed bool
+	}{
+		{"127.0.0.1:5000", true},
+		{"localhost:6000", true},
+		{"127.0.0.1:5001", false},
+		{"[::1]:5000", false},
+		{"registry.example.com", false},
+	} {
+		if got := opt.plainHTTPAllowed(tt.host); got != tt.allowed {
+			t.Errorf("plainHTTPAllowed(%s) = %v, want %v", tt.host, got, tt.allowed)
+		}
+	}
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/ami"
@@ -83,7 +84,7 @@ func (s *Service) DistributeImage(ctx context.Context, account string, in *awsap
 			dc.Tags = nil
 			if img.Type == awsapi.ImageTypeDocker && !s.hasContainerDistribution(dc) {
 				return badValue("distributionConfigurationArn",
-					"The distribution configuration '%s' names no container repository for %s, where kiln's registry is: it has nothing to distribute a container image to.", dc.Arn, s.Region)
+					"The distribution configuration '%s' names no container repository for %s, where kiln's registry is, or for a region kiln serve --registry-for maps to another registry: it has nothing to distribute a container image to.", dc.Arn, s.Region)
 			}
 			wfs, err := s.buildWorkflows(ctx, tx, row.Account, img.Type, img.Workflows)
 			if err != nil {
@@ -220,7 +221,7 @@ func artifactName(imageType string) string {
 // names a container repository in kiln's region.
 func (s *Service) hasContainerDistribution(dc awsapi.DistributionConfiguration) bool {
 	for _, d := range dc.Distributions {
-		if c := d.ContainerDistributionConfiguration; c != nil && c.TargetRepository != nil && d.Region == s.Region {
+		if c := d.ContainerDistributionConfiguration; c != nil && c.TargetRepository != nil && (d.Region == s.Region || slices.Contains(s.ContainerRegions, d.Region)) {
 			return true
 		}
 	}

@@ -55,6 +55,10 @@ type Service struct {
 	// LifecycleArtifacts removes the disks and registry images lifecycle
 	// actions delete (lifecycle_execution.go).
 	LifecycleArtifacts LifecycleArtifacts
+	// ContainerRegions are regions besides Region whose container
+	// distributions kiln carries out: those kiln serve --registry-for
+	// maps to another registry.
+	ContainerRegions []string
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.

@@ -48,6 +48,7 @@ import (
 	"github.com/kiln-build/kiln/internal/fetch"
 	"github.com/kiln-build/kiln/internal/oci"
 	"github.com/kiln-build/kiln/internal/oci/registry"
+	"github.com/kiln-build/kiln/internal/registrymap"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
@@ -62,6 +63,9 @@ type Executor struct {
 	// Fetch downloads ADD URLs (nil: public addresses only, kiln's
 	// default fetch policy).
 	Fetch *fetch.Client
+	// Registries are the operator's --registry-for mappings: a container
+	// distribution to a mapped region goes to that registry (nil: none).
+	Registries *registrymap.Registries
 }
 
 // Open implements engine.Executor.
@@ -77,17 +81,18 @@ func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, 
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true, Runner: runner}, fetch: x.Fetch}, nil
+	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true, Runner: runner}, fetch: x.Fetch, external: x.Registries}, nil
 }
 
 // instance is one container build.
 type instance struct {
 	*sandboxed.Instance
-	fetch  *fetch.Client
-	plan   *dockerfile.Plan
-	result v1.Image
-	digest string
-	repo   string
+	fetch    *fetch.Client
+	external *registrymap.Registries
+	plan     *dockerfile.Plan
+	result   v1.Image
+	digest   string
+	repo     string
 	// inventory is the built image's, read before its layer was made.
 	inventory *guest.Inventory
 }
@@ -485,22 +490,31 @@ func (in *instance) assemble(layer v1.Layer, plan *dockerfile.Plan) (v1.Image, e
 }
 
 // distribute tags the image in the repositories the distribution
-// configuration names for this region, with its containerTags.
+// configuration names, with its containerTags: in kiln's registry for
+// kiln's own region, and in the operator's registry for a region mapped
+// with --registry-for (other regions are skipped). The image URIs are
+// recorded per region in outputResources.containers.
 func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 	if in.result == nil {
 		return errors.New("there is no built image to distribute")
 	}
 	dc := in.B.Image.DistributionConfiguration
 	region := sandboxed.RegionOf(in.B.Image.Arn)
-	uris := []string{in.Tools.RegistryHost + "/" + in.repo + ":" + sandboxed.VersionTag(in.B.Image)}
+	uris := map[string][]string{region: {in.Tools.RegistryHost + "/" + in.repo + ":" + sandboxed.VersionTag(in.B.Image)}}
+	regions := []string{region}
+	add := func(r, uri string) {
+		if !slices.Contains(regions, r) {
+			regions = append(regions, r)
+		}
+		if !slices.Contains(uris[r], uri) {
+			uris[r] = append(uris[r], uri)
+		}
+		s.Logf("distributed %s", uri)
+	}
 	if dc != nil {
 		for _, d := range dc.Distributions {
 			cd := d.ContainerDistributionConfiguration
 			if cd == nil || cd.TargetRepository == nil {
-				continue
-			}
-			if d.Region != region {
-				s.Logf("skipping region %s: kiln's registry serves one region (%s)", d.Region, region)
 				continue
 			}
 			repo := cd.TargetRepository.RepositoryName
@@ -508,40 +522,85 @@ func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 			if len(tags) == 0 {
 				tags = []string{sandboxed.VersionTag(in.B.Image)}
 			}
+			target, mapped := in.external.For(d.Region)
+			if !mapped && d.Region != region {
+				s.Logf("skipping region %s: kiln's registry serves one region (%s) and kiln serve --registry-for maps no registry to %s", d.Region, region, d.Region)
+				continue
+			}
+			// A mapped registry's repository names are kiln's too: the
+			// owner must be allowed to push the name in kiln's registry,
+			// and the push claims it, so no other account can push over it.
 			if err := in.AuthorizeRepository(ctx, repo, registry.ActionPush, false); err != nil {
 				return err
+			}
+			if mapped {
+				pushed, err := in.pushExternal(ctx, s, target, repo, tags)
+				for _, u := range pushed {
+					add(d.Region, u)
+				}
+				if err != nil {
+					return fmt.Errorf("distributing to %s: %w", d.Region, err)
+				}
+				continue
 			}
 			if _, err := oci.PushLocal(ctx, in.Tools.Registry, repo, tags, in.result); err != nil {
 				return fmt.Errorf("distributing to %s: %w", repo, err)
 			}
 			for _, t := range tags {
-				uri := in.Tools.RegistryHost + "/" + repo + ":" + t
-				if !slices.Contains(uris, uri) {
-					uris = append(uris, uri)
-				}
-				s.Logf("distributed %s", uri)
+				add(region, in.Tools.RegistryHost+"/"+repo+":"+t)
 			}
 		}
 	}
-	s.Outputs["imageUris"] = uris
+	var all []string
+	for _, r := range regions {
+		all = append(all, uris[r]...)
+	}
+	s.Outputs["imageUris"] = all
 	return in.B.Update(ctx, func(img *awsapi.Image) {
 		// What the image was distributed to before (a DistributeImage
 		// adds to its build's distribution) stays listed.
-		var all []string
+		var out []awsapi.Container
 		if img.OutputResources != nil {
-			for _, c := range img.OutputResources.Containers {
-				if c.Region == region {
-					all = append(all, c.ImageUris...)
+			out = img.OutputResources.Containers
+		}
+		for _, r := range regions {
+			i := slices.IndexFunc(out, func(c awsapi.Container) bool { return c.Region == r })
+			if i < 0 {
+				out = append(out, awsapi.Container{Region: r})
+				i = len(out) - 1
+			}
+			for _, u := range uris[r] {
+				if !slices.Contains(out[i].ImageUris, u) {
+					out[i].ImageUris = append(out[i].ImageUris, u)
 				}
 			}
 		}
-		for _, u := range uris {
-			if !slices.Contains(all, u) {
-				all = append(all, u)
-			}
-		}
-		img.OutputResources = &awsapi.OutputResources{Containers: []awsapi.Container{{Region: region, ImageUris: all}}}
+		img.OutputResources = &awsapi.OutputResources{Containers: out}
 	})
+}
+
+// pushExternal pushes the built image to a registry the operator mapped.
+// The image is read back from kiln's registry, where the build put it,
+// with this step's context: its parent's layers may otherwise still be
+// read from a registry through the build step's context.
+func (in *instance) pushExternal(ctx context.Context, s *engine.Step, t registrymap.Target, repo string, tags []string) ([]string, error) {
+	ref := in.Tools.RegistryHost + "/" + in.repo + "@" + in.digest
+	pull := in.Tools.Pull
+	if in.Tools.OwnerAuth != nil {
+		pull.Auth = in.Tools.OwnerAuth(in.Owner())
+	}
+	img, err := oci.Pull(ctx, ref, pull)
+	if err != nil {
+		return nil, fmt.Errorf("reading the built image %s: %w", ref, err)
+	}
+	s.Logf("pushing to %s, the registry kiln serve --registry-for maps %s to", t.Repository(repo), t.Region)
+	start := time.Now()
+	uris, digest, err := in.external.Push(ctx, t, repo, tags, img)
+	if err != nil {
+		return uris, err
+	}
+	s.Logf("pushed %s (%s) in %s", t.Repository(repo), digest, time.Since(start).Round(time.Millisecond))
+	return uris, nil
 }
 
 // checkRepositories checks, before anything is pulled or run, that the
@@ -559,7 +618,10 @@ func (in *instance) checkRepositories(ctx context.Context) error {
 	repos := []string{in.B.Image.ContainerRecipe.TargetRepository.RepositoryName}
 	if dc := in.B.Image.DistributionConfiguration; dc != nil {
 		for _, d := range dc.Distributions {
-			if cd := d.ContainerDistributionConfiguration; cd != nil && cd.TargetRepository != nil && d.Region == sandboxed.RegionOf(in.B.Image.Arn) {
+			if _, mapped := in.external.For(d.Region); !mapped && d.Region != sandboxed.RegionOf(in.B.Image.Arn) {
+				continue
+			}
+			if cd := d.ContainerDistributionConfiguration; cd != nil && cd.TargetRepository != nil {
 				repos = append(repos, cd.TargetRepository.RepositoryName)
 			}
 		}
@@ -567,6 +629,27 @@ func (in *instance) checkRepositories(ctx context.Context) error {
 	for _, repo := range repos {
 		if err := in.AuthorizeRepository(ctx, repo, registry.ActionPush, true); err != nil {
 			return err
+		}
+	}
+	return in.checkExternal()
+}
+
+// checkExternal asks every registry the distribution goes to through
+// --registry-for whether kiln may push there.
+func (in *instance) checkExternal() error {
+	dc := in.B.Image.DistributionConfiguration
+	if dc == nil {
+		return nil
+	}
+	for _, d := range dc.Distributions {
+		cd := d.ContainerDistributionConfiguration
+		if cd == nil || cd.TargetRepository == nil {
+			continue
+		}
+		if t, mapped := in.external.For(d.Region); mapped {
+			if err := in.external.CheckPush(t, cd.TargetRepository.RepositoryName); err != nil {
+				return fmt.Errorf("distributing to %s: %w", d.Region, err)
+			}
 		}
 	}
 	return nil
@@ -595,7 +678,7 @@ func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Insta
 	}
 	in := &instance{
 		Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ActAsOwner: true},
-		fetch:    x.Fetch, repo: recipe.TargetRepository.RepositoryName,
+		fetch:    x.Fetch, external: x.Registries, repo: recipe.TargetRepository.RepositoryName,
 	}
 	if err := in.AuthorizeRepository(ctx, in.repo, registry.ActionPull, true); err != nil {
 		return nil, err
