@@ -315,3 +315,21 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// DescribeBoot says what an imported disk boots with, as kiln will treat it
+// when building on it: the boot partitions it keeps, or why kiln installs its
+// own GRUB in the images built on it.
+func DescribeBoot(raw string) string {
+	pd, why := inspectParent(raw)
+	if pd == nil {
+		return why + ": images built on it get kiln's GRUB"
+	}
+	var have []string
+	if pd.bios != nil {
+		have = append(have, fmt.Sprintf("BIOS boot partition %d", pd.bios.Number))
+	}
+	if pd.esp != nil {
+		have = append(have, fmt.Sprintf("ESP partition %d", pd.esp.Number))
+	}
+	return fmt.Sprintf("%s and an ext4 root (partition %d): images built on it keep this layout and bootloader", strings.Join(have, ", "), pd.root.Number)
+}
