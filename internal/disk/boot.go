@@ -317,6 +317,14 @@ func fstabFor(old, rootUUID, rootFS, espUUID string) string {
 	return b.String()
 }
 
+// kilnKernelArgs follow the root on the kernel command line of kiln's GRUB:
+// the console on the screen and the first serial port, as cloud images
+// have, and no_timer_check, as Fedora's cloud images have — the kernel's
+// check that the IO-APIC delivers timer interrupts within a few busy-wait
+// loops fails on a loaded host under software emulation ("IO-APIC + timer
+// doesn't work!", a panic at boot); on KVM the kernel skips it by itself.
+const kilnKernelArgs = "no_timer_check console=tty0 console=ttyS0,115200"
+
 // kilnGrubConfig is the grub.cfg kiln writes on the ESP for its own GRUB.
 func kilnGrubConfig(title, rootUUID, kernel, initrd string) string {
 	title = strings.NewReplacer("'", "", "\n", " ").Replace(title)
@@ -327,7 +335,7 @@ func kilnGrubConfig(title, rootUUID, kernel, initrd string) string {
 	b.WriteString("set timeout=0\nset default=0\n")
 	fmt.Fprintf(&b, "search --no-floppy --fs-uuid --set=root %s\n", rootUUID)
 	fmt.Fprintf(&b, "menuentry '%s' {\n", title)
-	fmt.Fprintf(&b, "\tlinux %s root=UUID=%s ro console=tty0 console=ttyS0,115200\n", kernel, rootUUID)
+	fmt.Fprintf(&b, "\tlinux %s root=UUID=%s ro %s\n", kernel, rootUUID, kilnKernelArgs)
 	if initrd != "" {
 		fmt.Fprintf(&b, "\tinitrd %s\n", initrd)
 	}
