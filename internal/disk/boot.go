@@ -59,8 +59,8 @@ var (
 
 // BootLayout describes a bootable disk to make.
 type BootLayout struct {
-	// Size is the disk's size in bytes, as for MakeRaw. A disk made on a
-	// parent's layout is never smaller than the parent's disk.
+	// Size is the disk's size in bytes, as for MakeRaw. On a parent's
+	// layout the root, the last partition, ends where the disk does.
 	Size int64
 	// Label is the root filesystem's label when kiln lays the disk out.
 	Label string

@@ -84,12 +84,13 @@ func inspectParent(p string) (*parentDisk, string) {
 
 // makeOn writes the new disk on the parent's layout (see MakeBootable).
 func (pd *parentDisk) makeOn(ctx context.Context, root, img string, l BootLayout, bi *BootInfo) error {
+	// The root is made again from the tree, so the disk may be smaller than
+	// the parent's as long as the partitions before the root fit; the tree
+	// not fitting the root is makeExt4's error.
 	size := (l.Size + mib - 1) / mib * mib
-	if size < pd.size {
-		bi.Notes = append(bi.Notes, fmt.Sprintf("the disk keeps the parent's size, %d MiB: a volume cannot be smaller than its parent", pd.size/mib))
-		size = pd.size
+	if floor := (pd.root.Offset + 16*mib + mib - 1) / mib * mib; size < floor {
+		size = floor
 	}
-	size = (size + sectorSize - 1) / sectorSize * sectorSize
 	if err := os.Truncate(img, size); err != nil {
 		return err
 	}
