@@ -204,6 +204,25 @@ func TestMakeBootableLayouts(t *testing.T) {
 		t.Error("the MBR's boot code was not kept")
 	}
 
+	// A parent whose root is not ext4 (XFS, as Amazon Linux and RHEL
+	// have) cannot have its root made again as it was: kiln lays the disk
+	// out itself, installs its GRUB and says why.
+	xfsParent := filepath.Join(dir, "xfs-parent.raw")
+	if out, err := exec.Command("cp", "--sparse=always", first, xfsParent).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	xf, err := os.OpenFile(xfsParent, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xf.WriteAt(make([]byte, 2048), bootRootStart)
+	xf.WriteAt([]byte("XFSB"), bootRootStart)
+	xf.Close()
+	bi4, err := MakeBootable(ctx, root, filepath.Join(dir, "on-xfs.raw"), BootLayout{Size: 256 * mib, Parent: xfsParent})
+	if err != nil || bi4.Bootloader != "kiln" || bi4.FSUUID == bi.FSUUID || !strings.Contains(strings.Join(bi4.Notes, "\n"), "is xfs, and kiln writes ext4 roots only") {
+		t.Errorf("on an XFS parent: %+v, %v", bi4, err)
+	}
+
 	// A disk without a kernel gets no bootloader, and says so.
 	os.RemoveAll(filepath.Join(root, "boot"))
 	bi3, err := MakeBootable(ctx, root, filepath.Join(dir, "third.raw"), BootLayout{Size: 64 * mib})
