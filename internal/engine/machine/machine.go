@@ -3,10 +3,12 @@
 //
 // A machine image's root filesystem is kept as an OCI image in kiln's
 // registry (so builds on it reuse the layer cache and the sandbox exactly
-// as container builds do), and its disk — a GPT disk with one ext4 root
-// partition, sized by the recipe's block device mappings — is stored once
-// per root filesystem under the data directory, named by the OCI image's
-// digest, and shared by every AMI distributed from it.
+// as container builds do), and its disk — a GPT disk with an ext4 root
+// partition sized by the recipe's block device mappings, which boots on its
+// own under BIOS and UEFI firmware with the parent's bootloader and layout
+// when the parent's disk has them, else with kiln's GRUB (bootdisk.go) — is
+// stored once per root filesystem under the data directory, named by the
+// OCI image's digest, and shared by every AMI distributed from it.
 //
 // The workflow actions map onto a build like this:
 //
