@@ -118,6 +118,13 @@ func MakeBootable(ctx context.Context, root, out string, l BootLayout) (BootInfo
 		bi.Notes = append(bi.Notes, "no kernel in the image: the disk has no bootloader")
 		return bi, err
 	}
+	if isARM64Image(kernel) {
+		// kiln's GRUB images are for PC BIOS and x86-64 UEFI only.
+		info, err := MakeRaw(ctx, root, out, Layout{Size: l.Size, Label: l.Label})
+		bi.Info = info
+		bi.Notes = append(bi.Notes, "the kernel is an arm64 Image, and kiln installs GRUB for x86-64 only: the disk has no bootloader")
+		return bi, err
+	}
 	bi.Kernel = "/" + filepath.ToSlash(mustRel(root, kernel))
 	if initrd != "" {
 		bi.Initrd = "/" + filepath.ToSlash(mustRel(root, initrd))
@@ -612,4 +619,19 @@ func fatIdentity(r io.ReaderAt, off int64) (string, error) {
 		return fatUUID(binary.LittleEndian.Uint32(bs[0x43:])), nil
 	}
 	return fatUUID(binary.LittleEndian.Uint32(bs[0x27:])), nil
+}
+
+// isARM64Image reports whether the file is an arm64 Linux kernel Image:
+// its header carries the magic "ARM\x64" at offset 0x38.
+func isARM64Image(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 4)
+	if _, err := f.ReadAt(b, 0x38); err != nil {
+		return false
+	}
+	return string(b) == "ARM\x64"
 }

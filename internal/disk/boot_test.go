@@ -223,6 +223,15 @@ func TestMakeBootableLayouts(t *testing.T) {
 		t.Errorf("on an XFS parent: %+v, %v", bi4, err)
 	}
 
+	// An arm64 kernel gets no x86 GRUB.
+	arm := make([]byte, 0x40)
+	copy(arm[0x38:], "ARM\x64")
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz-6.1.0-2-amd64"), arm, 0o644)
+	bi5, err := MakeBootable(ctx, root, filepath.Join(dir, "arm64.raw"), BootLayout{Size: 64 * mib})
+	if err != nil || bi5.Bootloader != "" || !strings.Contains(strings.Join(bi5.Notes, "\n"), "arm64") {
+		t.Errorf("with an arm64 kernel: %+v, %v", bi5, err)
+	}
+
 	// A disk without a kernel gets no bootloader, and says so.
 	os.RemoveAll(filepath.Join(root, "boot"))
 	bi3, err := MakeBootable(ctx, root, filepath.Join(dir, "third.raw"), BootLayout{Size: 64 * mib})
