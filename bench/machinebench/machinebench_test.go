@@ -153,3 +153,54 @@ func TestEvaluateTargets(t *testing.T) {
 		}
 	}
 }
+
+// The firmware boot's extra time is the slower firmware's median over the
+// direct boot kiln's test phase uses (its PVH copy when there is one).
+func TestFirmwareOverDirect(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		name  string
+		boots []bootResult
+		want  time.Duration
+	}{
+		{"PVH preferred", []bootResult{
+			{Mode: "direct (PVH vmlinux)", Runs: []time.Duration{10 * s}},
+			{Mode: "direct (bzImage)", Runs: []time.Duration{12 * s}},
+			{Mode: "SeaBIOS → GRUB", Runs: []time.Duration{20 * s, 22 * s, 21 * s}},
+			{Mode: "OVMF → GRUB", Runs: []time.Duration{18 * s}},
+		}, 11 * s},
+		{"bzImage without PVH", []bootResult{
+			{Mode: "direct (bzImage)", Runs: []time.Duration{12 * s}},
+			{Mode: "OVMF → GRUB", Runs: []time.Duration{18 * s}},
+		}, 6 * s},
+		{"a failed firmware boot is left out", []bootResult{
+			{Mode: "direct (bzImage)", Runs: []time.Duration{12 * s}},
+			{Mode: "SeaBIOS → GRUB", Error: "no marker"},
+		}, 0},
+		{"nothing measured", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := firmwareOverDirect(tc.boots); got != tc.want {
+				t.Errorf("firmwareOverDirect = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The marker is seen also when it arrives split across writes.
+func TestMarkerWriter(t *testing.T) {
+	w := &markerWriter{marker: bootMarker, seen: make(chan struct{})}
+	w.Write([]byte("[ 9.1] EXT4-fs (vda1"))
+	select {
+	case <-w.seen:
+		t.Fatal("seen before the marker was complete")
+	default:
+	}
+	w.Write([]byte("): re-mounted. Quota mode: none.\n"))
+	w.Write([]byte("more\n"))
+	select {
+	case <-w.seen:
+	default:
+		t.Fatal("the marker was not seen")
+	}
+}

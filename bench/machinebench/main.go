@@ -7,6 +7,9 @@
 //     GetImage says AVAILABLE with image tests on (kiln builds in its
 //     sandbox, writes the GPT disk, boots a test copy under QEMU with the
 //     image's own kernel and runs the test component in the guest);
+//   - boots: the last image's disk, exported raw, booted in stock QEMU by
+//     direct kernel boot (as kiln's test phase does) and through the
+//     disk's own bootloader under SeaBIOS and OVMF, until its init runs;
 //   - the floor: the same commands in a chroot over an overlay of the
 //     unpacked parent, `mkfs.ext4 -d` into a raw file, a qcow2 test copy
 //     from `qemu-img create`, and a QEMU direct kernel boot with kiln's
@@ -213,6 +216,13 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		rep.Exports, err = benchExports(ctx, o.kiln, kiln.Addr, allKiln[n-1].AMI, filepath.Join(tmp, "exports"), max(o.runs, 1), logf)
 		if err != nil {
 			return fmt.Errorf("exports: %w\nkiln's log ends:\n%s", err, kiln.LogTail())
+		}
+	}
+	if n := len(allKiln); n > 0 && allKiln[n-1].AMI != "" {
+		rep.Boots, err = benchBoots(ctx, o.kiln, kiln.Addr, allKiln[n-1].AMI, filepath.Join(tmp, "boots"), max(o.runs, 1),
+			fb.accel, o.memoryMB, fb.cpus, kernel, fb.kernel, initrd, logf)
+		if err != nil {
+			return fmt.Errorf("boots: %w\nkiln's log ends:\n%s", err, kiln.LogTail())
 		}
 	}
 	rep.Checks = append(rep.Checks, kilnChecks(allKiln)...)

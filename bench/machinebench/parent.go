@@ -81,7 +81,9 @@ func prepareParent(ctx context.Context, mode, cacheDir, suite, mirror string, lo
 func debootstrapParent(ctx context.Context, cacheDir, suite, mirror string, logf func(string, ...any)) (parent, error) {
 	name := "debian-" + suite + "-minbase"
 	tarball := filepath.Join(cacheDir, name+".tar")
-	kind := fmt.Sprintf("Debian %s minbase by `debootstrap --variant=minbase --include=%s` from %s, busybox as init", suite, debootstrapPackages, mirror)
+	// The report names no mirror: results are committed, and the mirror is
+	// the host's (or -mirror's), not the tree's.
+	kind := fmt.Sprintf("Debian %s minbase by `debootstrap --variant=minbase --include=%s` from the host's Debian mirror, busybox as init", suite, debootstrapPackages)
 	if fi, err := os.Stat(tarball); err == nil {
 		logf("parent: cached %s", tarball)
 		return parent{Tarball: tarball, Kind: kind, Bytes: fi.Size()}, nil

@@ -47,6 +47,7 @@ const (
 	neededMachines = "machine images" // machine-image (AMI) builds and their test boots
 	neededFaster   = "speed"          // builds work without it, slower or less confined
 	neededUsers    = "users"          // the tools a user drives kiln with
+	neededBooting  = "booting"        // machine images boot on their own, under BIOS and UEFI
 )
 
 // doctorCheck is one line of the report.
@@ -156,7 +157,7 @@ func oneLine(s string) string {
 // first (most checks need it), then what every build needs, then machine
 // images, then the user's tools.
 func runDoctor(ctx context.Context, dataDir string) []doctorCheck {
-	return []doctorCheck{
+	checks := []doctorCheck{
 		checkRoot(),
 		checkBinary(ctx),
 		checkNamespaces(),
@@ -169,11 +170,14 @@ func runDoctor(ctx context.Context, dataDir string) []doctorCheck {
 		checkTool(ctx, "qemu-img", neededMachines, "qemu-utils", "converting, importing and exporting disks", "qemu-img", "--version"),
 		checkTool(ctx, "mkfs.ext4", neededMachines, "e2fsprogs", "writing machine images' root filesystems", "mkfs.ext4", "-V"),
 		checkTool(ctx, "debugfs", neededMachines, "e2fsprogs", "editing machine images' root filesystems", "debugfs", "-V"),
+	}
+	checks = append(checks, bootloaderChecks(ctx)...)
+	return append(checks,
 		checkForeignArch(),
 		checkTool(ctx, "xz", neededFaster, "xz-utils", "xz-compressed guest kernels", "xz", "--version"),
 		checkTool(ctx, "skopeo", neededUsers, "skopeo", "pushing parent images and pulling results", "skopeo", "--version"),
 		checkTool(ctx, "aws CLI", neededUsers, "awscli", "driving the API and ecr get-login-password", "aws", "--version"),
-	}
+	)
 }
 
 // missing is the status of something absent: FAIL when builds need it.

@@ -42,18 +42,22 @@ func CopyWithTree(ctx context.Context, src, dst, tree string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var root *Partition
-	for i := range parts {
-		if strings.EqualFold(parts[i].Type, linuxFilesystemType.String()) {
-			root = &parts[i]
-			break
-		}
-	}
-	if root == nil {
+	root, ok := rootPartition(parts)
+	if !ok || !isLinuxType(root.Type) {
 		return "", errors.New("the disk has no Linux root partition")
 	}
+	if err := addTreeExt4(ctx, dst, root.Offset, tree); err != nil {
+		return "", err
+	}
+	return strings.ToLower(root.UUID), nil
+}
+
+// addTreeExt4 writes the files of the host directory tree into the ext4
+// filesystem at byte offset off of the image file img, with debugfs (see
+// CopyWithTree for what is written how).
+func addTreeExt4(ctx context.Context, img string, off int64, tree string) error {
 	var script bytes.Buffer
-	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == tree {
 			return err
 		}
@@ -84,23 +88,23 @@ func CopyWithTree(ctx context.Context, src, dst, tree string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return err
 	}
-	fsPath := fmt.Sprintf("%s?offset=%d", dst, root.Offset)
+	fsPath := fmt.Sprintf("%s?offset=%d", img, off)
 	cmd := exec.CommandContext(ctx, "debugfs", "-w", "-f", "-", fsPath)
 	cmd.Stdin = &script
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("debugfs: %w: %s", err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("debugfs: %w: %s", err, strings.TrimSpace(out.String()))
 	}
 	// debugfs reports per-command problems on its output and exits 0;
 	// the ones that matter are writes that did not happen.
 	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.Contains(line, "write:") || strings.Contains(line, "No free space") || strings.Contains(line, "Could not allocate") {
-			return "", fmt.Errorf("debugfs: %s", line)
+			return fmt.Errorf("debugfs: %s", line)
 		}
 	}
-	return strings.ToLower(root.UUID), nil
+	return nil
 }

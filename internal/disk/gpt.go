@@ -34,6 +34,8 @@ type Partition struct {
 	Offset int64  // bytes from the start of the disk
 	Size   int64  // bytes
 	Name   string // GPT partition name
+	// Attributes are the GPT entry's attribute bits (bit 2: legacy BIOS bootable).
+	Attributes uint64
 }
 
 // gptPartition is what writeGPT is asked to record.
@@ -41,6 +43,10 @@ type gptPartition struct {
 	typ, id    guid
 	first, end int64 // LBAs, end inclusive
 	name       string
+	// num is the 1-based entry number; 0 places the partition at its index in
+	// the list. Cloud images number their boot partitions 14 and 15.
+	num   int
+	attrs uint64
 }
 
 // writeGPT writes a protective MBR, the primary header and entry array at the start of
@@ -61,12 +67,23 @@ func writeGPT(w io.WriterAt, sectors int64, disk guid, parts []gptPartition) err
 		if p.first < firstUsable || p.end > lastUsable || p.first > p.end {
 			return fmt.Errorf("partition %d (LBA %d-%d) is outside the usable LBAs %d-%d", i+1, p.first, p.end, firstUsable, lastUsable)
 		}
-		e := entries[i*gptEntrySize : (i+1)*gptEntrySize]
+		n := i
+		if p.num > 0 {
+			n = p.num - 1
+		}
+		if n >= gptEntryCount {
+			return fmt.Errorf("partition number %d: a GPT has %d entries", n+1, gptEntryCount)
+		}
+		e := entries[n*gptEntrySize : (n+1)*gptEntrySize]
+		if !guidFromDisk(e[0:16]).isZero() {
+			return fmt.Errorf("partition number %d given twice", n+1)
+		}
 		t, id := p.typ.toDisk(), p.id.toDisk()
 		copy(e[0:16], t[:])
 		copy(e[16:32], id[:])
 		binary.LittleEndian.PutUint64(e[32:], uint64(p.first))
 		binary.LittleEndian.PutUint64(e[40:], uint64(p.end))
+		binary.LittleEndian.PutUint64(e[48:], p.attrs)
 		name := utf16.Encode([]rune(p.name))
 		if len(name) > 36 {
 			return fmt.Errorf("partition name %q is longer than 36 UTF-16 units", p.name)
@@ -254,6 +271,8 @@ func readGPTAt(r io.ReaderAt, size, ss, lba int64) ([]Partition, error) {
 			Offset: int64(first) * ss,
 			Size:   int64(end-first+1) * ss,
 			Name:   string(utf16.Decode(u)),
+
+			Attributes: binary.LittleEndian.Uint64(e[48:]),
 		})
 	}
 	return parts, nil

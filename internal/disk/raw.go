@@ -66,46 +66,11 @@ func MakeRaw(ctx context.Context, root, out string, l Layout) (Info, error) {
 	if len(label) > 16 {
 		return info, fmt.Errorf("label %q: ext4 labels have at most 16 bytes", label)
 	}
-	st, err := os.Stat(root)
-	if err != nil {
-		return info, fmt.Errorf("root tree: %w", err)
-	}
-	if !st.IsDir() {
-		return info, fmt.Errorf("root tree %s is not a directory", root)
-	}
-
-	// mkfs.ext4 1.47.0 -d gives the filesystem's top directory a fixed 0755 and the
-	// owner from root_owner; the tree's own top directory owner and mode are carried
-	// over explicitly (the mode by debugfs below, in the rare case it is not 0755).
-	var rootUID, rootGID uint32
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		rootUID, rootGID = sys.Uid, sys.Gid
-	}
-	rootMode := uint32(st.Mode().Perm())
-	if st.Mode()&fs.ModeSetuid != 0 {
-		rootMode |= syscall.S_ISUID
-	}
-	if st.Mode()&fs.ModeSetgid != 0 {
-		rootMode |= syscall.S_ISGID
-	}
-	if st.Mode()&fs.ModeSticky != 0 {
-		rootMode |= syscall.S_ISVTX
-	}
-
 	sectors := size / sectorSize
 	firstLBA := int64(partitionStart / sectorSize)
 	lastLBA := sectors - 2 - gptEntrySectors // last usable LBA, before the backup GPT
 	info.PartitionOffset = partitionStart
 	info.PartitionSize = (lastLBA - firstLBA + 1) * sectorSize
-	fsBlocks := info.PartitionSize / fsBlockSize
-
-	usage, err := measureTree(ctx, root)
-	if err != nil {
-		return info, err
-	}
-	if usage.blocks > fsBlocks {
-		return info, fmt.Errorf("tree %s needs at least %d MiB of file data; a %d MiB disk cannot hold it", root, usage.blocks*fsBlockSize/mib+1, size/mib)
-	}
 
 	diskID, err := newGUID()
 	if err != nil {
@@ -137,50 +102,8 @@ func MakeRaw(ctx context.Context, root, out string, l Layout) (Info, error) {
 	if err := tmp.Truncate(size); err != nil {
 		return info, err
 	}
-
-	// Inodes: the default ratio (one per 16 KiB) unless the tree needs more, as a
-	// small disk holding many small files can.
-	inodes := fsBlocks * fsBlockSize / 16384
-	if need := usage.inodes + usage.inodes/4 + 64; need > inodes {
-		inodes = need
-	}
-	args := []string{
-		"-F", "-q",
-		"-t", "ext4",
-		"-b", strconv.Itoa(fsBlockSize),
-		"-N", strconv.FormatInt(inodes, 10),
-		"-L", label,
-		"-U", info.FSUUID,
-		// Discard stays on: on a regular file it punches holes, which tells mke2fs the
-		// inode tables and journal already read as zeros, so it neither writes them
-		// (keeping the file sparse) nor leaves them for the guest kernel to zero at boot.
-		// The file is fresh, so nothing of value can be discarded; the GPT comes after.
-		// lazy_journal_init: the journal already reads as zeros in a fresh file, and
-		// zeroing it would allocate (as unwritten extents) 32+ MiB of host disk.
-		"-E", fmt.Sprintf("offset=%d,lazy_journal_init=1,root_owner=%d:%d", partitionStart, rootUID, rootGID),
-		"-d", root,
-		tmpName,
-		strconv.FormatInt(fsBlocks*fsBlockSize/1024, 10) + "k",
-	}
-	cmd := exec.CommandContext(ctx, "mkfs.ext4", args...)
-	var outBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(outBuf.String())
-		if strings.Contains(msg, "Could not allocate") || strings.Contains(msg, "No space left") {
-			return info, fmt.Errorf("tree %s does not fit a %d MiB disk: mkfs.ext4: %s", root, size/mib, msg)
-		}
-		return info, fmt.Errorf("mkfs.ext4: %w: %s", err, msg)
-	}
-
-	if rootMode != 0o755 {
-		fsPath := fmt.Sprintf("%s?offset=%d", tmpName, partitionStart)
-		cmd := exec.CommandContext(ctx, "debugfs", "-w", "-R", fmt.Sprintf("set_inode_field / mode 0%o", syscall.S_IFDIR|rootMode), fsPath)
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return info, fmt.Errorf("debugfs setting the root directory's mode: %w: %s", err, strings.TrimSpace(string(out)))
-		}
+	if err := makeExt4(ctx, root, tmpName, info.PartitionOffset, info.PartitionSize, label, info.FSUUID, size); err != nil {
+		return info, err
 	}
 
 	// Written after mkfs so nothing mkfs does near its own offset can touch it.
@@ -242,4 +165,91 @@ func measureTree(ctx context.Context, root string) (treeUsage, error) {
 		return u, fmt.Errorf("reading tree %s: %w", root, err)
 	}
 	return u, err
+}
+
+// makeExt4 makes an ext4 filesystem of partSize bytes at offset off inside the
+// image file img, populated from the directory root by `mkfs.ext4 -d`, with the
+// given label and filesystem UUID. diskSize is only for messages.
+func makeExt4(ctx context.Context, root, img string, off, partSize int64, label, fsUUID string, diskSize int64) error {
+	st, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("root tree: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("root tree %s is not a directory", root)
+	}
+	// mkfs.ext4 1.47.0 -d gives the filesystem's top directory a fixed 0755 and the
+	// owner from root_owner; the tree's own top directory owner and mode are carried
+	// over explicitly (the mode by debugfs below, in the rare case it is not 0755).
+	var rootUID, rootGID uint32
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		rootUID, rootGID = sys.Uid, sys.Gid
+	}
+	rootMode := uint32(st.Mode().Perm())
+	if st.Mode()&fs.ModeSetuid != 0 {
+		rootMode |= syscall.S_ISUID
+	}
+	if st.Mode()&fs.ModeSetgid != 0 {
+		rootMode |= syscall.S_ISGID
+	}
+	if st.Mode()&fs.ModeSticky != 0 {
+		rootMode |= syscall.S_ISVTX
+	}
+
+	fsBlocks := partSize / fsBlockSize
+
+	usage, err := measureTree(ctx, root)
+	if err != nil {
+		return err
+	}
+	if usage.blocks > fsBlocks {
+		return fmt.Errorf("tree %s needs at least %d MiB of file data; a %d MiB disk cannot hold it", root, usage.blocks*fsBlockSize/mib+1, diskSize/mib)
+	}
+
+	// Inodes: the default ratio (one per 16 KiB) unless the tree needs more, as a
+	// small disk holding many small files can.
+	inodes := fsBlocks * fsBlockSize / 16384
+	if need := usage.inodes + usage.inodes/4 + 64; need > inodes {
+		inodes = need
+	}
+	args := []string{
+		"-F", "-q",
+		"-t", "ext4",
+		"-b", strconv.Itoa(fsBlockSize),
+		"-N", strconv.FormatInt(inodes, 10),
+		"-L", label,
+		"-U", fsUUID,
+		// Discard stays on: on a regular file it punches holes, which tells mke2fs the
+		// inode tables and journal already read as zeros, so it neither writes them
+		// (keeping the file sparse) nor leaves them for the guest kernel to zero at boot.
+		// The file is fresh, so nothing of value can be discarded; the GPT comes after.
+		// lazy_journal_init: the journal already reads as zeros in a fresh file, and
+		// zeroing it would allocate (as unwritten extents) 32+ MiB of host disk.
+		"-E", fmt.Sprintf("offset=%d,lazy_journal_init=1,root_owner=%d:%d", off, rootUID, rootGID),
+		"-d", root,
+		img,
+		strconv.FormatInt(fsBlocks*fsBlockSize/1024, 10) + "k",
+	}
+	cmd := exec.CommandContext(ctx, "mkfs.ext4", args...)
+	var outBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(outBuf.String())
+		if strings.Contains(msg, "Could not allocate") || strings.Contains(msg, "No space left") {
+			return fmt.Errorf("tree %s does not fit a %d MiB disk: mkfs.ext4: %s", root, diskSize/mib, msg)
+		}
+		return fmt.Errorf("mkfs.ext4: %w: %s", err, msg)
+	}
+
+	if rootMode != 0o755 {
+		fsPath := fmt.Sprintf("%s?offset=%d", img, off)
+		cmd := exec.CommandContext(ctx, "debugfs", "-w", "-R", fmt.Sprintf("set_inode_field / mode 0%o", syscall.S_IFDIR|rootMode), fsPath)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("debugfs setting the root directory's mode: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+	}
+
+	return nil
 }

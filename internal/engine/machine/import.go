@@ -155,6 +155,7 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 		if err := disk.ToRaw(ctx, src, raw); err != nil {
 			return err
 		}
+		fmt.Fprintf(log, "boot: %s\n", disk.DescribeBoot(raw))
 		err = disk.MountRoot(ctx, raw, func(dir string) error {
 			arch = importArch(dir, log)
 			layer, err = oci.DiffLayer(ctx, dir, b.WorkDir)
@@ -217,7 +218,7 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 		size := int64(defaultVolumeSize) << 30
 		err = mountMerged(lowers, func(root string) error {
 			readTree(root)
-			_, err := disk.MakeRaw(ctx, root, final+".tmp", disk.Layout{Size: size, Label: "kiln-root"})
+			_, err := x.makeBootable(ctx, root, final+".tmp", "", size, log)
 			return err
 		})
 		if err != nil {

@@ -3,10 +3,12 @@
 //
 // A machine image's root filesystem is kept as an OCI image in kiln's
 // registry (so builds on it reuse the layer cache and the sandbox exactly
-// as container builds do), and its disk — a GPT disk with one ext4 root
-// partition, sized by the recipe's block device mappings — is stored once
-// per root filesystem under the data directory, named by the OCI image's
-// digest, and shared by every AMI distributed from it.
+// as container builds do), and its disk — a GPT disk with an ext4 root
+// partition sized by the recipe's block device mappings, which boots on its
+// own under BIOS and UEFI firmware with the parent's bootloader and layout
+// when the parent's disk has them, else with kiln's GRUB (bootdisk.go) — is
+// stored once per root filesystem under the data directory, named by the
+// OCI image's digest, and shared by every AMI distributed from it.
 //
 // The workflow actions map onto a build like this:
 //
@@ -318,7 +320,7 @@ func (in *instance) createImage(ctx context.Context, s *engine.Step) error {
 	start = time.Now()
 	err = mountMerged(append([]string{in.Upper}, in.ParentLowers...), func(root string) error {
 		var err error
-		in.disk, in.size, err = in.x.writeDisk(ctx, root, digest, size, s)
+		in.disk, in.size, err = in.x.writeDisk(ctx, root, digest, in.x.parentDisk(in.B.Job.ParentImage), size, s)
 		if err != nil {
 			return err
 		}
@@ -355,8 +357,9 @@ func tagFor(name, versionTag string) string {
 }
 
 // writeDisk writes the disk for a root tree unless the disk of this
-// digest exists (the same content was built before).
-func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int64, s *engine.Step) (string, int64, error) {
+// digest exists (the same content was built before). parent is the parent
+// AMI's disk, whose bootloader and layout the new disk keeps (bootdisk.go).
+func (x *Executor) writeDisk(ctx context.Context, root, digest, parent string, size int64, s *engine.Step) (string, int64, error) {
 	rel := ami.DiskPath(digest)
 	final := filepath.Join(x.DataDir, rel)
 	if fi, err := os.Stat(final); err == nil {
@@ -368,7 +371,7 @@ func (x *Executor) writeDisk(ctx context.Context, root, digest string, size int6
 	}
 	tmp := final + ".tmp"
 	os.Remove(tmp)
-	info, err := disk.MakeRaw(ctx, root, tmp, disk.Layout{Size: size, Label: "kiln-root"})
+	info, err := x.makeBootable(ctx, root, tmp, parent, size, s.Log)
 	if err != nil {
 		os.Remove(tmp)
 		return "", 0, fmt.Errorf("writing the disk: %w", err)
