@@ -304,6 +304,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	fetchers.wire(builds)
 	wireScanning(st, builds, srv, log)
 	svc.Builds = builds
+	wireContainerPlatforms(svc, builds)
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}

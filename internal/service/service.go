@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/store"
@@ -52,6 +54,10 @@ type Service struct {
 	ParentImages map[string]string
 	// ImportAllowed checks a file:// import path; nil refuses them all.
 	ImportAllowed func(path string) error
+	// ContainerParentPlatforms returns the platforms of a container
+	// parent image in kiln's registry (nil: unknown), so CreateImage
+	// refuses an architecture the parent has no image of.
+	ContainerParentPlatforms func(ctx context.Context, ref string) ([]v1.Platform, error)
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.
