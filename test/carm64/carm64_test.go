@@ -232,9 +232,6 @@ func TestArm64ContainerImage(t *testing.T) {
 		t.Fatalf("the image's manifest is not a single image's: %v\n%s", err, raw)
 	}
 	checkBuiltFor(t, pull(t, uri, "arm64"), "arm64", "aarch64")
-	if log := f.srv.Log(); !strings.Contains(log, "binfmt") && !strings.Contains(log, "platform: linux/arm64") {
-		t.Logf("server log does not say how arm64 programs ran:\n%s", log)
-	}
 }
 
 // TestBothArchitectures builds the recipe tagged
