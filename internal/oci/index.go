@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-build/kiln/internal/oci/registry"
 )
@@ -49,4 +50,21 @@ func PushLocalIndex(ctx context.Context, reg *registry.Registry, repo string, ta
 		}
 	}
 	return d.String(), nil
+}
+
+// PullIndex resolves ref to an image index (a multi-platform image); its
+// images are fetched when read, with ctx.
+func PullIndex(ctx context.Context, ref string, opt Options) (v1.ImageIndex, error) {
+	r, err := opt.parseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := remote.Index(r, opt.remoteOptions(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("oci: pulling the index %s: %w", ref, err)
+	}
+	if _, err := idx.IndexManifest(); err != nil {
+		return nil, fmt.Errorf("oci: pulling the index %s: %w", ref, err)
+	}
+	return idx, nil
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,6 +44,8 @@ type fixture struct {
 	client    *imagebuilder.Client
 	parents   parents
 	component string
+	// lastImage is the image build version ARN of the last build.
+	lastImage string
 }
 
 // archComponent writes what `uname -m` says in the build phase, and
@@ -115,6 +118,7 @@ func (f *fixture) build(t *testing.T, recipe, infra string) (string, time.Durati
 	if err != nil {
 		t.Fatalf("CreateImage: %v", err)
 	}
+	f.lastImage = *out.ImageBuildVersionArn
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for {
@@ -266,6 +270,42 @@ func TestBothArchitectures(t *testing.T) {
 	}
 	checkBuiltFor(t, pull(t, uri, "arm64"), "arm64", "aarch64")
 	checkBuiltFor(t, pull(t, uri, "amd64"), "amd64", "x86_64")
+
+	// DistributeImage copies the index whole, not one platform's image.
+	ctx := kilntest.Context(t)
+	dist, err := f.client.CreateDistributionConfiguration(ctx, &imagebuilder.CreateDistributionConfigurationInput{
+		Name: aws.String("copies"), Distributions: []types.Distribution{{Region: aws.String("us-east-1"),
+			ContainerDistributionConfiguration: &types.ContainerDistributionConfiguration{
+				ContainerTags:    []string{"stable"},
+				TargetRepository: &types.TargetContainerRepository{Service: types.ContainerRepositoryServiceEcr, RepositoryName: aws.String("carm64/copies")},
+			}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.DistributeImage(ctx, &imagebuilder.DistributeImageInput{
+		SourceImage: aws.String(f.lastImage), DistributionConfigurationArn: dist.DistributionConfigurationArn,
+		ExecutionRole: aws.String("arn:aws:iam::000000000000:role/distributor"), ClientToken: aws.String("copy-once"),
+	}); err != nil {
+		t.Fatalf("DistributeImage: %v", err)
+	}
+	copied := f.srv.Addr + "/carm64/copies:stable"
+	distStart := time.Now()
+	defer func() { t.Logf("DistributeImage of the index: %s", time.Since(distStart).Round(time.Millisecond)) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+copied).Output()
+		if err == nil {
+			if string(out) != raw {
+				t.Fatalf("the distributed copy is not the built index:\n%s\nwant:\n%s", out, raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared: %v; server log:\n%s", copied, err, f.srv.Log())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // TestArchitectureRefusals: what no build could make is refused at create

@@ -542,6 +542,13 @@ func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Insta
 	if x.OwnerAuth != nil {
 		pull.Auth = x.OwnerAuth(in.Owner())
 	}
+	if x.builtIndex(ctx, in.repo, sandboxed.VersionTag(b.Image)) {
+		// A build of several platforms: the index is distributed whole.
+		if err := in.openBuiltIndex(ctx, ref, pull); err != nil {
+			return nil, err
+		}
+		return &builtInstance{in}, nil
+	}
 	img, err := oci.Pull(ctx, ref, pull)
 	if err != nil {
 		return nil, fmt.Errorf("reading the built image %s: %w", ref, err)

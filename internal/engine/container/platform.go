@@ -289,3 +289,42 @@ func (x *Executor) ParentPlatforms(ctx context.Context, ref string) ([]v1.Platfo
 	}
 	return []v1.Platform{{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}}, nil
 }
+
+// builtIndex reports whether repo:tag of kiln's registry is an image
+// index: the build that pushed it made several platforms.
+func (x *Executor) builtIndex(ctx context.Context, repo, tag string) bool {
+	if x.Registry == nil {
+		return false
+	}
+	m, err := x.Registry.GetManifest(ctx, repo, tag)
+	if err != nil {
+		return false
+	}
+	mt := types.MediaType(m.MediaType)
+	return mt == types.OCIImageIndex || mt == types.DockerManifestList
+}
+
+// openBuiltIndex reads a built index back for DistributeImage: the index
+// is what is pushed, its first image stands for the build's result.
+func (in *instance) openBuiltIndex(ctx context.Context, ref string, pull oci.Options) error {
+	idx, err := oci.PullIndex(ctx, ref, pull)
+	if err != nil {
+		return fmt.Errorf("reading the built image %s: %w", ref, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(im.Manifests) == 0 {
+		return fmt.Errorf("the built image %s is an empty index", ref)
+	}
+	if in.result, err = idx.Image(im.Manifests[0].Digest); err != nil {
+		return fmt.Errorf("reading the built image %s: %w", ref, err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	in.index, in.digest = idx, d.String()
+	return nil
+}
