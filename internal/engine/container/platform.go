@@ -120,12 +120,12 @@ func (in *instance) settlePlatform(s *engine.Step, explicit bool) error {
 		}
 	}
 	s.Logf("platform: %s", platform.String(in.platform))
-	return ensureRunnable(in.platform, in.B.WorkDir, s.Logf)
+	return ensureRunnable(in.platform, binfmt.Options{ProbeDir: in.B.WorkDir}, s.Logf)
 }
 
 // ensureRunnable makes sure programs of p run on this host, logging how,
-// or says why they cannot.
-func ensureRunnable(p v1.Platform, probeDir string, logf func(string, ...any)) error {
+// or says why they cannot (o: the real host's binfmt_misc but in tests).
+func ensureRunnable(p v1.Platform, o binfmt.Options, logf func(string, ...any)) error {
 	a, ok := binfmt.ForName(p.Architecture)
 	if !ok {
 		return fmt.Errorf("the image is %s, which kiln cannot build (linux/amd64 and linux/arm64)", platform.String(p))
@@ -133,7 +133,7 @@ func ensureRunnable(p v1.Platform, probeDir string, logf func(string, ...any)) e
 	if a.Native() {
 		return nil
 	}
-	r, err := binfmt.Ensure(a, binfmt.Options{ProbeDir: probeDir})
+	r, err := binfmt.Ensure(a, o)
 	if err != nil {
 		return fmt.Errorf("the image is %s and this host cannot run its programs (RUN steps and components run under qemu-user through binfmt_misc): %w", platform.String(p), err)
 	}

@@ -1,8 +1,11 @@
 package container
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -10,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/kiln-build/kiln/internal/binfmt"
 	"github.com/kiln-build/kiln/internal/platform"
 )
 
@@ -87,5 +91,42 @@ func TestIndexOfAndWithPlatform(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnsureRunnableRefusals: a host whose binfmt_misc cannot run arm64
+// programs fails the build with the reason and the fix. A fake
+// binfmt_misc directory stands for the host's (the real one is shared).
+func TestEnsureRunnableRefusals(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("arm64 is native here")
+	}
+	for _, tc := range []struct {
+		name   string
+		status string
+		interp string
+		want   string
+	}{
+		{"binfmt_misc disabled", "disabled", "", "binfmt_misc is disabled on this host"},
+		{"no handler and no emulator", "enabled", "/nonexistent/qemu-aarch64-static", "apt-get install qemu-user-static"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range map[string]string{"register": "", "status": tc.status + "\n"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := ensureRunnable(platform.LinuxARM64, binfmt.Options{Dir: dir, Interpreter: tc.interp, ProbeDir: t.TempDir()}, t.Logf)
+			if err == nil || !strings.Contains(err.Error(), "the image is linux/arm64 and this host cannot run its programs") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want the reason with %q", err, tc.want)
+			}
+		})
+	}
+	if err := ensureRunnable(platform.LinuxAMD64, binfmt.Options{Dir: "/nonexistent"}, t.Logf); err != nil {
+		t.Errorf("a native platform needs no binfmt_misc: %v", err)
+	}
+	if err := ensureRunnable(v1.Platform{OS: "linux", Architecture: "s390x"}, binfmt.Options{}, t.Logf); err == nil || !strings.Contains(err.Error(), "linux/s390x") {
+		t.Errorf("s390x: %v", err)
 	}
 }
