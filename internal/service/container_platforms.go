@@ -10,6 +10,7 @@ import (
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/instancetype"
 	"github.com/kiln-build/kiln/internal/platform"
+	"github.com/kiln-build/kiln/internal/store"
 )
 
 // checkPlatformsTag refuses a kiln:platforms tag kiln could not build, so
@@ -93,4 +94,26 @@ func platformNames(ps []v1.Platform) string {
 		names = append(names, platform.String(p))
 	}
 	return strings.Join(names, ", ")
+}
+
+// checkContainerPipelinePlatforms applies containerPlatforms' refusals to
+// a container pipeline when it is created or updated, as
+// checkPipelineArchitecture does for image recipes: a pipeline whose every
+// build would be refused is refused now. A parent that does not resolve
+// yet is left to each build.
+func (s *Service) checkContainerPipelinePlatforms(ctx context.Context, tx store.Tx, account string, recipe, infra store.Resource) error {
+	r, err := decodeContainerRecipe(recipe)
+	if err != nil {
+		return nil
+	}
+	parent, err := s.containerParent(ctx, tx, account, r.ParentImage)
+	if err != nil {
+		return nil
+	}
+	ic, err := decodeInfrastructure(infra)
+	if err != nil {
+		return nil
+	}
+	_, err = s.containerPlatforms(ctx, r.Tags, parent, infra.ARN, ic)
+	return err
 }

@@ -339,6 +339,12 @@ func TestArchitectureRefusals(t *testing.T) {
 			checkRefusal(t, err, tc.want...)
 		})
 	}
+	t.Run("a pipeline of graviton on an amd64 parent", func(t *testing.T) {
+		_, err := f.client.CreateImagePipeline(ctx, &imagebuilder.CreateImagePipelineInput{
+			Name: aws.String("graviton-on-amd"), ContainerRecipeArn: aws.String(amdRecipe), InfrastructureConfigurationArn: aws.String(graviton),
+		})
+		checkRefusal(t, err, "infrastructureConfigurationArn", "t4g.small", "linux/amd64")
+	})
 	t.Run("a tag kiln cannot build", func(t *testing.T) {
 		_, err := f.recipe(t, "riscv", f.parents.multi, map[string]string{"kiln:platforms": "linux/riscv64"})
 		checkRefusal(t, err, "tags", "kiln:platforms", "linux/riscv64")
