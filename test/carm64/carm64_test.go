@@ -49,7 +49,8 @@ type fixture struct {
 }
 
 // archComponent writes what `uname -m` says in the build phase, and
-// proves a file written by the image's own shell lands in the image.
+// proves a file written by the image's own shell lands in the image; its
+// test phase checks the image is tested on the machine it was built for.
 const archComponent = `name: arch
 schemaVersion: 1.0
 phases:
@@ -61,6 +62,13 @@ phases:
           commands:
             - uname -m > /arch.txt
             - echo built > /built.txt
+  - name: test
+    steps:
+      - name: same-machine
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test "$(cat /arch.txt)" = "$(uname -m)"
 `
 
 const template = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\nRUN uname -m > /run-arch.txt\n"
