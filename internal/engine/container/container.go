@@ -16,6 +16,10 @@
 //	TerminateInstance              drop the instance's writable layer
 //	DistributeContainerImage       tag the image in the distribution's repositories
 //
+// An image of another architecture (arm64 on an x86_64 host) is built the
+// same way, its programs run under qemu-user through binfmt_misc; a build
+// may make several platforms and push an image index (platform.go).
+//
 // With imageScanningConfiguration.imageScanningEnabled, the image's packages are
 // matched against kiln's vulnerability database right after the push
 // (CollectImageScanFindings in a custom workflow does the same, once).
