@@ -95,7 +95,10 @@ func layerTar(es []entry) ([]byte, error) {
 // a new OCI layout directory dir, tagged "latest" (skopeo's
 // oci:DIR:latest reads the ref.name annotation). OCI media types
 // throughout: skopeo's oci: transport ignores entries of Docker types.
-func writeLayout(dir string, es []entry) error {
+func writeLayout(dir string, es []entry) error { return writeLayoutArch(dir, es, "amd64") }
+
+// writeLayoutArch is writeLayout for a linux image of another GOARCH.
+func writeLayoutArch(dir string, es []entry, arch string) error {
 	data, err := layerTar(es)
 	if err != nil {
 		return err
@@ -116,7 +119,7 @@ func writeLayout(dir string, es []entry) error {
 		return err
 	}
 	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.OS, cfg.Architecture = "linux", arch
 	cfg.Config.Env = []string{"PATH=/bin"}
 	cfg.Config.Cmd = []string{"/bin/sh"}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {

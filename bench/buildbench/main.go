@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&o.files, "files", 2000, "small files the workload creates")
 	flag.IntVar(&o.bigMiB, "big-mib", 20, "size of the workload's random file in MiB")
 	flag.StringVar(&o.storageDriver, "storage-driver", "overlay", "buildah's storage driver (overlay or vfs)")
-	flag.StringVar(&tools, "tools", "kiln,buildah,floor", "which tools to run, comma-separated")
+	flag.StringVar(&tools, "tools", "kiln,buildah,floor,kiln-arm64", "which tools to run, comma-separated (kiln-arm64: kiln's build of the workload for linux/arm64, under qemu-user)")
 	flag.StringVar(&o.tmpDir, "tmpdir", "", "parent of the run's working directory (default: the system temp dir); every tool's files go there")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, kiln's data) after the run")
@@ -93,14 +93,14 @@ func parseTools(s string) ([]string, error) {
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
 		switch f {
-		case toolKiln, toolBuildah, toolFloor:
+		case toolKiln, toolBuildah, toolFloor, toolKilnARM64:
 			want[f] = true
 		default:
-			return nil, fmt.Errorf("%q: want kiln, buildah or floor", f)
+			return nil, fmt.Errorf("%q: want kiln, buildah, floor or kiln-arm64", f)
 		}
 	}
 	var out []string
-	for _, t := range []string{toolKiln, toolBuildah, toolFloor} {
+	for _, t := range []string{toolKiln, toolBuildah, toolFloor, toolKilnARM64} {
 		if want[t] {
 			out = append(out, t)
 		}
@@ -174,6 +174,22 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 			}
 		}
 	}
+	if slices.Contains(o.tools, toolKilnARM64) {
+		// Left out, saying why, where no arm64 busybox can be had.
+		if ab, err := newKilnARM64Builder(ctx, tmp, kiln.Addr, steps, es); err != nil {
+			logf("kiln-arm64: left out: %v", err)
+			o.tools = slices.DeleteFunc(slices.Clone(o.tools), func(t string) bool { return t == toolKilnARM64 })
+		} else {
+			builders[toolKilnARM64] = func(ctx context.Context, n int) (time.Duration, layerCheck, error) {
+				d, uri, err := ab.build(ctx)
+				if err != nil {
+					return 0, layerCheck{}, fmt.Errorf("%w\nkiln's log ends:\n%s", err, kiln.LogTail())
+				}
+				lc, err := registryCheck(ctx, uri)
+				return d, lc, err
+			}
+		}
+	}
 	if slices.Contains(o.tools, toolBuildah) {
 		bb, err := newBuildahBuilder(o.buildah, kiln.Addr, o.storageDriver, filepath.Join(tmp, "buildah"), steps)
 		if err != nil {
@@ -205,6 +221,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		toolBuildah: "`bud` + `push`",
 		toolFloor:   "mount, chroot ×" + fmt.Sprint(len(steps)) + ", umount, tar → " + rep.Compressor,
 	}
+	timed[toolKilnARM64] = arm64Timed
 	results := map[string]*toolResult{}
 	failed := map[string]error{}
 	for _, t := range o.tools {
@@ -260,7 +277,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 		rep.Checks = append(rep.Checks, layerChecks(*results[t], o.files, o.bigMiB)...)
 	}
-	rep.Targets = rep.evaluateTargets()
+	rep.Targets = append(rep.evaluateTargets(), rep.arm64Ratio()...)
 	rep.Machine = machineInfo(o.kiln, o.buildah, tmp, loadBefore)
 	rep.writeMarkdown(out)
 	if o.jsonPath != "" {

@@ -314,6 +314,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	svc.Builds = builds
+	wireContainerPlatforms(svc, builds)
 	if err := configureMachineImages(cfg, svc); err != nil {
 		return err
 	}

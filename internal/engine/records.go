@@ -98,6 +98,11 @@ type Spec struct {
 	// reference; for machine images the parent AMI's root filesystem in
 	// kiln's registry, "REPOSITORY@DIGEST" (the executor adds the host).
 	ParentImage string `json:"parentImage"`
+	// Platforms, for a container image, are the platforms to build
+	// ("linux/arm64"), resolved at CreateImage time from the recipe's
+	// kiln:platforms tag, the instance types' architecture or a
+	// single-platform parent; empty: the parent's own, else the host's.
+	Platforms []string `json:"platforms,omitempty"`
 	// Import, for ImportDiskImage, is what to import instead of a build.
 	Import *ImportSpec `json:"import,omitempty"`
 	// Distribution, for DistributeImage, makes the job distribute an

@@ -43,6 +43,9 @@ func checkInstanceArchitecture(parent ami.AMI, infraArn string, ic awsapi.Infras
 // resolve now (a wildcard parent with no AVAILABLE image yet is checked
 // by each build instead).
 func (s *Service) checkPipelineArchitecture(ctx context.Context, tx store.Tx, account string, recipe, infra store.Resource) error {
+	if strings.Contains(recipe.ARN, ":container-recipe/") {
+		return s.checkContainerPipelinePlatforms(ctx, tx, account, recipe, infra)
+	}
 	if !strings.Contains(recipe.ARN, ":image-recipe/") {
 		return nil
 	}

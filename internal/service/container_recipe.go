@@ -59,6 +59,9 @@ func (s *Service) CreateContainerRecipe(ctx context.Context, account string, in 
 	if err := checkComponentCount(in.Components); err != nil {
 		return nil, err
 	}
+	if err := checkPlatformsTag("tags", in.Tags); err != nil {
+		return nil, err
+	}
 	if in.InstanceConfiguration != nil {
 		if err := checkBlockDeviceMappings("instanceConfiguration.blockDeviceMappings", in.InstanceConfiguration.BlockDeviceMappings); err != nil {
 			return nil, err

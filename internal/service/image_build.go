@@ -119,6 +119,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		version    string
 		comps      []awsapi.ComponentConfiguration
 		parentAMI  *ami.AMI // an image recipe's parent
+		recipeTags map[string]string
 	)
 	if req.ContainerRecipeArn != "" {
 		r, err := s.reference(ctx, tx, account, "containerRecipeArn", req.ContainerRecipeArn, "container recipe", arn.TypeContainerRecipe)
@@ -129,7 +130,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		if err != nil {
 			return "", err
 		}
-		recipe.Tags = nil
+		recipeTags, recipe.Tags = recipe.Tags, nil
 		img.Type, img.Platform, img.ContainerRecipe = awsapi.ImageTypeDocker, recipe.Platform, &recipe
 		recipeName, version, comps = recipe.Name, recipe.Version, recipe.Components
 		if spec.ParentImage, err = s.containerParent(ctx, tx, account, recipe.ParentImage); err != nil {
@@ -172,6 +173,11 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 	ic.Tags = nil
 	if parentAMI != nil {
 		if err := checkInstanceArchitecture(*parentAMI, infra.ARN, ic); err != nil {
+			return "", err
+		}
+	}
+	if img.ContainerRecipe != nil {
+		if spec.Platforms, err = s.containerPlatforms(ctx, recipeTags, spec.ParentImage, infra.ARN, ic); err != nil {
 			return "", err
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/store"
@@ -59,6 +61,10 @@ type Service struct {
 	// distributions kiln carries out: those kiln serve --registry-for
 	// maps to another registry.
 	ContainerRegions []string
+	// ContainerParentPlatforms returns the platforms of a container
+	// parent image in kiln's registry (nil: unknown), so CreateImage
+	// refuses an architecture the parent has no image of.
+	ContainerParentPlatforms func(ctx context.Context, ref string) ([]v1.Platform, error)
 
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.

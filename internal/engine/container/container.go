@@ -16,6 +16,10 @@
 //	TerminateInstance              drop the instance's writable layer
 //	DistributeContainerImage       tag the image in the distribution's repositories
 //
+// An image of another architecture (arm64 on an x86_64 host) is built the
+// same way, its programs run under qemu-user through binfmt_misc; a build
+// may make several platforms and push an image index (platform.go).
+//
 // With imageScanningConfiguration.imageScanningEnabled, the image's packages are
 // matched against kiln's vulnerability database right after the push
 // (CollectImageScanFindings in a custom workflow does the same, once).
@@ -81,7 +85,10 @@ func (x *Executor) Open(ctx context.Context, b *engine.Build) (engine.Instance, 
 	if dir == "" {
 		dir = "/tmp"
 	}
-	return &instance{Instance: &sandboxed.Instance{Tools: &x.Tools, B: b, ComponentDir: dir, ActAsOwner: true, Runner: runner}, fetch: x.Fetch, external: x.Registries}, nil
+	// Each build has its own copy of the tools: its pulls ask for its
+	// platform (Tools.Pull.Platform).
+	tools := x.Tools
+	return &instance{Instance: &sandboxed.Instance{Tools: &tools, B: b, ComponentDir: dir, ActAsOwner: true, Runner: runner}, fetch: x.Fetch, external: x.Registries}, nil
 }
 
 // instance is one container build.
@@ -95,6 +102,14 @@ type instance struct {
 	repo     string
 	// inventory is the built image's, read before its layer was made.
 	inventory *guest.Inventory
+	// platforms are the platforms the build makes, the one built first
+	// (and tested) first; empty: the parent's own (platform.go).
+	platforms []v1.Platform
+	// platform is what this instance's image is built for.
+	platform v1.Platform
+	// index, for a build of several platforms, lists result and the
+	// other platforms' images; it is what the recipe's tag names.
+	index v1.ImageIndex
 }
 
 // Do implements engine.Instance.
@@ -105,7 +120,7 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 			if err := in.checkRepositories(ctx); err != nil {
 				return err
 			}
-			return in.Launch(ctx, s, in.B.Job.ParentImage)
+			return in.launchPlatform(ctx, s)
 		}
 		if s.Workflow == awsapi.WorkflowTypeTest {
 			return in.LaunchTest(s)
@@ -232,61 +247,23 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 			return err
 		}
 	}
-	recipe := in.B.Image.ContainerRecipe
-	text, err := ExpandTemplate(recipe.DockerfileTemplateData, in.B.Job.ParentImage)
-	if err != nil {
-		return err
-	}
-	f, err := dockerfile.Parse(text, nil, componentsInstruction)
-	if err != nil {
-		return fmt.Errorf("the Dockerfile: %w", err)
-	}
-	cfgFile, err := in.Parent.ConfigFile()
-	if err != nil {
-		return fmt.Errorf("reading the parent image's config: %w", err)
-	}
-	plan, err := f.Evaluate(cfgFile.Config)
-	if err != nil {
-		return fmt.Errorf("the Dockerfile: %w", err)
-	}
-	in.plan = plan
-	in.Env, in.Dir = plan.Config.Env, plan.Config.WorkingDir
-	cfg := in.Config(false, s.Log)
-	for _, st := range plan.Steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := in.runDockerfileStep(ctx, cfg, s, st); err != nil {
-			return err
-		}
-	}
-
-	s.Logf("collecting the image's inventory")
-	inv, err := in.Inventory(ctx, cfg, s)
-	if err != nil {
-		return err
-	}
-	s.Logf("making the image layer")
-	start := time.Now()
-	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
-	if err != nil {
-		return err
-	}
-	size, _ := layer.Size()
-	s.Logf("layer %s bytes compressed, made in %s", fmt.Sprint(size), time.Since(start).Round(time.Millisecond))
-	img, err := in.assemble(layer, plan)
+	img, inv, err := in.buildImage(ctx, s, true)
 	if err != nil {
 		return err
 	}
 	in.result = img
+	if err := in.buildOtherPlatforms(ctx, s); err != nil {
+		return err
+	}
 
 	// The target repository of the recipe is the build's own output.
+	recipe := in.B.Image.ContainerRecipe
 	in.repo = recipe.TargetRepository.RepositoryName
 	tags := []string{sandboxed.VersionTag(in.B.Image)}
 	if err := in.AuthorizeRepository(ctx, in.repo, registry.ActionPush, false); err != nil {
 		return err
 	}
-	digest, err := oci.PushLocal(ctx, in.Tools.Registry, in.repo, tags, img)
+	digest, err := in.push(ctx, in.repo, tags)
 	if err != nil {
 		return fmt.Errorf("pushing to %s: %w", in.repo, err)
 	}
@@ -309,6 +286,62 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 		return err
 	}
 	return in.scanPushed(ctx, s)
+}
+
+// buildImage runs the Dockerfile over the launched parent and makes the
+// image of this instance's platform; withInventory also reads the
+// image's inventory (for the build's record and scan: one platform's).
+func (in *instance) buildImage(ctx context.Context, s *engine.Step, withInventory bool) (v1.Image, guest.Inventory, error) {
+	var inv guest.Inventory
+	recipe := in.B.Image.ContainerRecipe
+	text, err := ExpandTemplate(recipe.DockerfileTemplateData, in.B.Job.ParentImage)
+	if err != nil {
+		return nil, inv, err
+	}
+	f, err := dockerfile.Parse(text, nil, componentsInstruction)
+	if err != nil {
+		return nil, inv, fmt.Errorf("the Dockerfile: %w", err)
+	}
+	cfgFile, err := in.Parent.ConfigFile()
+	if err != nil {
+		return nil, inv, fmt.Errorf("reading the parent image's config: %w", err)
+	}
+	plan, err := f.Evaluate(cfgFile.Config)
+	if err != nil {
+		return nil, inv, fmt.Errorf("the Dockerfile: %w", err)
+	}
+	in.plan = plan
+	in.Env, in.Dir = plan.Config.Env, plan.Config.WorkingDir
+	cfg := in.Config(false, s.Log)
+	for _, st := range plan.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, inv, err
+		}
+		if err := in.runDockerfileStep(ctx, cfg, s, st); err != nil {
+			return nil, inv, err
+		}
+	}
+
+	if withInventory {
+		s.Logf("collecting the image's inventory")
+		if inv, err = in.Inventory(ctx, cfg, s); err != nil {
+			return nil, inv, err
+		}
+	}
+	s.Logf("making the image layer")
+	start := time.Now()
+	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
+	if err != nil {
+		return nil, inv, err
+	}
+	size, _ := layer.Size()
+	s.Logf("layer %s bytes compressed, made in %s", fmt.Sprint(size), time.Since(start).Round(time.Millisecond))
+	img, err := in.assemble(layer, plan)
+	if err != nil {
+		return nil, inv, err
+	}
+	img, err = withPlatform(img, in.platform)
+	return img, inv, err
 }
 
 // scanPushed is the container image's scan: Image Builder has Inspector
@@ -543,7 +576,7 @@ func (in *instance) distribute(ctx context.Context, s *engine.Step) error {
 				}
 				continue
 			}
-			if _, err := oci.PushLocal(ctx, in.Tools.Registry, repo, tags, in.result); err != nil {
+			if _, err := in.push(ctx, repo, tags); err != nil {
 				return fmt.Errorf("distributing to %s: %w", repo, err)
 			}
 			for _, t := range tags {
@@ -687,6 +720,13 @@ func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Insta
 	pull := x.Pull
 	if x.OwnerAuth != nil {
 		pull.Auth = x.OwnerAuth(in.Owner())
+	}
+	if x.builtIndex(ctx, in.repo, sandboxed.VersionTag(b.Image)) {
+		// A build of several platforms: the index is distributed whole.
+		if err := in.openBuiltIndex(ctx, ref, pull); err != nil {
+			return nil, err
+		}
+		return &builtInstance{in}, nil
 	}
 	img, err := oci.Pull(ctx, ref, pull)
 	if err != nil {
