@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command. Run as root on a fresh Debian 12 machine with
+# Go, it first installs the Debian packages in scripts/debian-packages that
+# are missing, then runs every test. Not as root, it names what is missing
+# (the tests that need it say so when they skip) and runs the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+for p in $(grep -v '^#' scripts/debian-packages); do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+  else
+    echo "scripts/test.sh: not root, so these Debian packages stay missing: ${missing[*]}" >&2
+  fi
+fi
+exec go test -count=1 "$@" ./...
