@@ -756,6 +756,11 @@ func (in *builtInstance) Do(ctx context.Context, s *engine.Step) error {
 	switch s.Action {
 	case "LaunchInstance", "BootstrapInstanceForContainer", "TerminateInstance":
 		s.Logf("%s: distributing a built image needs no instance", s.Action)
+		if s.Action == "LaunchInstance" {
+			// Later steps may reference the instance's id, as they do
+			// in a build's distribution workflow.
+			s.Outputs["instanceId"] = "kiln-dist-" + filepath.Base(in.B.WorkDir)
+		}
 		return nil
 	}
 	return in.instance.Do(ctx, s)
