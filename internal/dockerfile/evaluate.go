@@ -54,7 +54,7 @@ type Step struct {
 	// (FromStage is its index) or, when FromStage is -1 and From is not empty, from an image.
 	From      string
 	FromStage int
-	Link     bool   // COPY/ADD --link (a layer-independence hint; the result is the same)
+	Link      bool // COPY/ADD --link (a layer-independence hint; the result is the same)
 	// Flags are RUN's --mount, --network and --security flags after variable expansion,
 	// as "--name=value"; the engine refuses those it cannot honour.
 	Flags []string
