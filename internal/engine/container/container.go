@@ -143,13 +143,14 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 		return fmt.Errorf("the recipe tag %s=%q: want docker or squash", TagLayers, v)
 	}
 	switch v := recipe.Tags[TagCache]; v {
-	case "", "on":
+	case "", "on", "all":
 		if !b.squash {
 			b.cache = &oci.StepCache{Dir: filepath.Join(in.Tools.Cache.Dir, ".steps")}
+			b.cacheComponents = v == "all"
 		}
 	case "off":
 	default:
-		return fmt.Errorf("the recipe tag %s=%q: want on or off", TagCache, v)
+		return fmt.Errorf("the recipe tag %s=%q: want on, all or off", TagCache, v)
 	}
 	final, err := b.build(ctx, len(f.Stages)-1)
 	if err != nil {

@@ -38,8 +38,13 @@ const (
 	// did; the default ("docker") is one layer per filesystem-changing
 	// instruction and one for the components' build phase.
 	TagLayers = "kiln:layers"
-	// TagCache = "off" runs every step even when an earlier build made
-	// the same layer.
+	// TagCache says which steps may reuse the layer an earlier build made
+	// for the same step over the same layers: "on" (the default) the
+	// Dockerfile's instructions, as docker build does, while the
+	// components' build phase runs in every build (a recipe rebuilt on a
+	// schedule is rebuilt to run them again); "all" the components'
+	// phase too, when its documents and parameters are unchanged; "off"
+	// nothing.
 	TagCache = "kiln:cache"
 )
 
@@ -84,6 +89,8 @@ type stageBuilder struct {
 	file     *dockerfile.File
 	squash   bool
 	cache    *oci.StepCache // nil: no reuse
+	// cacheComponents lets the components' phase be reused too.
+	cacheComponents bool
 	done     map[int]*stageResult
 	images   map[string]*pulled
 	nextDir  int
@@ -491,6 +498,10 @@ func (b *stageBuilder) prepare(ctx context.Context, r *stageResult, st dockerfil
 		var docs []any
 		for _, c := range in.B.Components {
 			docs = append(docs, c.ARN, c.Data, c.Parameters)
+		}
+		if !b.cacheComponents {
+			// This build's own: no other build arrives at the key.
+			docs = append(docs, in.B.Image.Arn)
 		}
 		p.inputs = hashOf(docs...)
 		return p, nil
