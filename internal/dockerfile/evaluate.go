@@ -50,8 +50,8 @@ type Step struct {
 	Chown    string
 	Chmod    string
 	Checksum string // ADD --checksum
-	// From is COPY/ADD --from after expansion: the sources are read from an earlier stage
-	// (FromStage is its index) or, when FromStage is -1 and From is not empty, from an image.
+	// From is COPY/ADD --from after expansion ("" without it): the sources are read from an
+	// earlier stage (FromStage is its index) or, when FromStage is -1, from an image.
 	From      string
 	FromStage int
 	Link      bool // COPY/ADD --link (a layer-independence hint; the result is the same)

@@ -399,7 +399,7 @@ RUN --mount=type=cache,target=/var/cache/app cp /var/cache/app/f /from-cache
 		t.Parallel()
 		for _, tt := range []struct{ name, line, want string }{
 			{"secret mount", "RUN --mount=type=secret,id=x cat /run/secrets/x", "line 4: RUN --mount=type=secret,id=x: mount type secret is not supported by kiln"},
-			{"later stage", "COPY --from=later /a /b\nFROM scratch AS later", "stage \"later\" is not defined before this one"},
+			{"later stage", "FROM {{{ imagebuilder:parentImage }}} AS a\nCOPY --from=later /a /b\nFROM {{{ imagebuilder:parentImage }}} AS later\nCOPY --from=a /b /c", "stage \"later\" is not defined before this one"},
 		} {
 			template := "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n" + tt.line + "\n"
 			img := f.build(t, f.recipe(t, "refused-"+strings.ReplaceAll(tt.name, " ", "-"), "1.0.0", template, nil))

@@ -206,7 +206,7 @@ func (b *stageBuilder) build(ctx context.Context, i int) (*stageResult, error) {
 	}
 	r.plan = plan
 	for _, step := range plan.Steps {
-		if step.FromStage >= 0 {
+		if step.From != "" && step.FromStage >= 0 {
 			if _, err := b.build(ctx, step.FromStage); err != nil {
 				return nil, err
 			}
