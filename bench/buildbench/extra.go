@@ -75,6 +75,22 @@ func rebuildDockerfile(steps []step, version string) string {
 
 const noopComponent = "name: noop\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Noop\n        action: ExecuteBash\n        inputs:\n          commands:\n            - \"true\"\n"
 
+// runLayering runs the layering workloads into rep; the multi-stage one
+// needs buildah.
+func runLayering(ctx context.Context, rep *report, kb *kilnBuilder, bb *buildahBuilder, addr string, steps []step, runs int, logf func(string, ...any)) error {
+	x, err := newExtraKiln(ctx, kb, addr)
+	if err != nil {
+		return err
+	}
+	if bb != nil {
+		if rep.MultiStage, err = runMultiStage(ctx, x, bb, steps, runs, logf); err != nil {
+			return err
+		}
+	}
+	rep.Rebuild, err = runRebuild(ctx, x, steps, logf)
+	return err
+}
+
 // extraKiln is the recipes the layering workloads build.
 type extraKiln struct {
 	kb   *kilnBuilder
