@@ -306,13 +306,22 @@ func (in *instance) cacheMount(st dockerfile.Step, spec string) (sandbox.Bind, e
 	if target == "" || !path.IsAbs(path.Join(st.Dir, target)) {
 		return fail("a cache mount needs target=PATH")
 	}
-	if !path.IsAbs(target) {
+	if path.IsAbs(target) {
+		target = path.Clean(target)
+	} else {
 		target = path.Join(st.Dir, target)
+	}
+	if target == "/" || target == sandboxed.StageDir || strings.HasPrefix(target, sandboxed.StageDir+"/") {
+		return fail("a cache mount cannot be at %s", target)
 	}
 	mode := os.FileMode(0o755)
 	for k, v := range opts {
 		switch k {
-		case "type", "target", "id", "sharing", "uid", "gid":
+		case "type", "target", "id", "sharing":
+		case "uid", "gid":
+			if n, err := strconv.Atoi(v); err != nil || n < 0 {
+				return fail("invalid %s %q", k, v)
+			}
 		case "mode":
 			m, err := strconv.ParseUint(v, 8, 32)
 			if err != nil || m > 0o7777 {
@@ -336,16 +345,17 @@ func (in *instance) cacheMount(st dockerfile.Step, spec string) (sandbox.Bind, e
 	sum := sha256.Sum256([]byte(recipe + "\x00" + id))
 	dir := filepath.Join(in.Tools.Cache.Dir, ".run-caches", hex.EncodeToString(sum[:16]))
 	if _, err := os.Stat(dir); err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return sandbox.Bind{}, err
-		}
 		uid, _ := strconv.Atoi(opts["uid"])
 		gid, _ := strconv.Atoi(opts["gid"])
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return sandbox.Bind{}, err
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = os.Chown(dir, uid, gid)
 		}
-		if err := os.Chmod(dir, mode); err != nil {
-			return sandbox.Bind{}, err
+		if err == nil {
+			err = os.Chmod(dir, mode)
+		}
+		if err != nil {
+			return fail("making the cache directory: %v", err)
 		}
 	}
 	return sandbox.Bind{Source: dir, Target: target}, nil
