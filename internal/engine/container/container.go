@@ -135,6 +135,13 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 		return fmt.Errorf("the Dockerfile: %w", err)
 	}
 	b := &stageBuilder{in: in, s: s, file: f, done: map[int]*stageResult{}, images: map[string]*pulled{}}
+	if in.Parent != nil {
+		// The parent Launch pulled, before the stages' steps repoint the
+		// instance's layers.
+		if _, err := b.remember(in.B.Job.ParentImage, in.Parent, in.ParentLowers); err != nil {
+			return err
+		}
+	}
 	switch v := recipe.Tags[TagLayers]; v {
 	case "", "docker":
 	case "squash":

@@ -133,9 +133,7 @@ func (b *stageBuilder) image(ctx context.Context, ref string) (*pulled, error) {
 		return p, nil
 	}
 	var p pulled
-	if ref == b.in.B.Job.ParentImage && b.in.Parent != nil {
-		p.img, p.lowers = b.in.Parent, b.in.ParentLowers
-	} else {
+	{
 		if repo := b.in.OwnRepository(ref); repo != "" {
 			if err := b.in.AuthorizeRepository(ctx, repo, registry.ActionPull, false); err != nil {
 				return nil, fmt.Errorf("the image %s: %w", ref, err)
@@ -156,13 +154,25 @@ func (b *stageBuilder) image(ctx context.Context, ref string) (*pulled, error) {
 		}
 		p.img, p.lowers = img, lowers
 	}
-	d, err := p.img.Digest()
+	return b.remember(ref, p.img, p.lowers)
+}
+
+// remember records an image pulled and unpacked for ref.
+func (b *stageBuilder) remember(ref string, img v1.Image, lowers []string) (*pulled, error) {
+	d, err := img.Digest()
 	if err != nil {
 		return nil, err
 	}
-	p.digest = d.String()
-	b.images[ref] = &p
-	return &p, nil
+	p := &pulled{img: img, lowers: lowers, digest: d.String()}
+	b.images[ref] = p
+	return p, nil
+}
+
+// running makes the instance describe the sandbox a step runs in, so a
+// build kept after a failure (terminateInstanceOnFailure: false) opens
+// in `kiln shell` with the failed step's files.
+func (b *stageBuilder) running(cfg sandbox.Config) {
+	b.in.ParentLowers, b.in.Upper, b.in.Work = cfg.Lower, cfg.Upper, cfg.Work
 }
 
 // emptyLower stands for scratch: overlayfs needs a lower directory.
@@ -274,6 +284,7 @@ func (b *stageBuilder) runLayered(ctx context.Context, r *stageResult) error {
 		if err != nil {
 			return err
 		}
+		b.running(cfg)
 		if err := b.in.runDockerfileStep(ctx, cfg, b.s, step, prep); err != nil {
 			return err
 		}
@@ -306,6 +317,7 @@ func (b *stageBuilder) runSquashed(ctx context.Context, r *stageResult) error {
 	if err != nil {
 		return err
 	}
+	b.running(cfg)
 	for _, step := range r.plan.Steps {
 		if err := ctx.Err(); err != nil {
 			return err
