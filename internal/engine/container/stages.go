@@ -84,17 +84,17 @@ func (r *stageResult) lowers() []string {
 // stageBuilder builds the stages the last stage needs, each once, in the
 // order it needs them (as BuildKit does: an unused stage is not built).
 type stageBuilder struct {
-	in       *instance
-	s        *engine.Step
-	file     *dockerfile.File
-	squash   bool
-	cache    *oci.StepCache // nil: no reuse
+	in     *instance
+	s      *engine.Step
+	file   *dockerfile.File
+	squash bool
+	cache  *oci.StepCache // nil: no reuse
 	// cacheComponents lets the components' phase be reused too.
 	cacheComponents bool
-	done     map[int]*stageResult
-	images   map[string]*pulled
-	nextDir  int
-	mediaTyp types.MediaType
+	done            map[int]*stageResult
+	images          map[string]*pulled
+	nextDir         int
+	mediaTyp        types.MediaType
 }
 
 type pulled struct {
@@ -126,35 +126,31 @@ func (b *stageBuilder) newDirs() (upper, work string, err error) {
 	return upper, work, nil
 }
 
-// image pulls an image a FROM or --from names, once per reference; the
-// job's parent is the one Launch pulled.
+// image pulls an image a FROM or --from names, once per reference (the
+// job's parent is remembered from Launch), as the build's owner.
 func (b *stageBuilder) image(ctx context.Context, ref string) (*pulled, error) {
 	if p, ok := b.images[ref]; ok {
 		return p, nil
 	}
-	var p pulled
-	{
-		if repo := b.in.OwnRepository(ref); repo != "" {
-			if err := b.in.AuthorizeRepository(ctx, repo, registry.ActionPull, false); err != nil {
-				return nil, fmt.Errorf("the image %s: %w", ref, err)
-			}
+	if repo := b.in.OwnRepository(ref); repo != "" {
+		if err := b.in.AuthorizeRepository(ctx, repo, registry.ActionPull, false); err != nil {
+			return nil, fmt.Errorf("the image %s: %w", ref, err)
 		}
-		b.s.Logf("pulling %s", ref)
-		pull := b.in.Tools.Pull
-		if b.in.Tools.OwnerAuth != nil {
-			pull.Auth = b.in.Tools.OwnerAuth(b.in.Owner())
-		}
-		img, err := oci.Pull(ctx, ref, pull)
-		if err != nil {
-			return nil, fmt.Errorf("pulling %s: %w", ref, err)
-		}
-		lowers, err := b.in.Tools.Cache.Lowers(ctx, img)
-		if err != nil {
-			return nil, fmt.Errorf("unpacking %s: %w", ref, err)
-		}
-		p.img, p.lowers = img, lowers
 	}
-	return b.remember(ref, p.img, p.lowers)
+	b.s.Logf("pulling %s", ref)
+	pull := b.in.Tools.Pull
+	if b.in.Tools.OwnerAuth != nil {
+		pull.Auth = b.in.Tools.OwnerAuth(b.in.Owner())
+	}
+	img, err := oci.Pull(ctx, ref, pull)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	lowers, err := b.in.Tools.Cache.Lowers(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("unpacking %s: %w", ref, err)
+	}
+	return b.remember(ref, img, lowers)
 }
 
 // remember records an image pulled and unpacked for ref.
