@@ -52,7 +52,8 @@ const (
 // steps after it, and the image layer made of them.
 type layer struct {
 	dir    string
-	layer  v1.Layer // nil: the step changed nothing (an empty history entry)
+	empty  bool     // the step changed nothing (an empty history entry)
+	layer  v1.Layer // nil when empty, or when no image will hold it (see needsLayers)
 	key    string   // step cache key ("" in squash mode)
 	reused bool
 }
@@ -72,7 +73,7 @@ type stageResult struct {
 func (r *stageResult) lowers() []string {
 	var out []string
 	for i := len(r.layers) - 1; i >= 0; i-- {
-		if r.layers[i].layer != nil || r.layers[i].reused {
+		if !r.layers[i].empty {
 			out = append(out, r.layers[i].dir)
 		}
 	}
@@ -285,9 +286,12 @@ func (b *stageBuilder) runLayered(ctx context.Context, r *stageResult) error {
 			return err
 		}
 		l := layer{dir: upper, key: key}
-		if ents, err := os.ReadDir(upper); err != nil {
+		ents, err := os.ReadDir(upper)
+		if err != nil {
 			return err
-		} else if len(ents) > 0 {
+		}
+		l.empty = len(ents) == 0
+		if !l.empty && b.needsLayers(r.index) {
 			start := time.Now()
 			if l.layer, err = oci.DiffLayer(ctx, upper, b.in.B.WorkDir); err != nil {
 				return err
@@ -300,6 +304,23 @@ func (b *stageBuilder) runLayered(ctx context.Context, r *stageResult) error {
 		r.key = key
 	}
 	return nil
+}
+
+// needsLayers says whether stage i's steps must be made into layers: the
+// stages of the result's FROM chain go into the image, and with step
+// reuse on every stage's layers are kept for the next build. Otherwise a
+// stage is only a filesystem to copy from, and tarring and compressing
+// it would be wasted.
+func (b *stageBuilder) needsLayers(i int) bool {
+	if b.cache != nil {
+		return true
+	}
+	for j := len(b.file.Stages) - 1; j >= 0; j = b.file.Stages[j].BaseStage {
+		if j == i {
+			return true
+		}
+	}
+	return false
 }
 
 // runSquashed runs every step of the stage into one upper directory,
@@ -327,13 +348,17 @@ func (b *stageBuilder) runSquashed(ctx context.Context, r *stageResult) error {
 		}
 	}
 	l := layer{dir: upper}
+	r.layers = []layer{l}
+	if !b.needsLayers(r.index) {
+		return nil
+	}
 	start := time.Now()
 	if l.layer, err = oci.DiffLayer(ctx, upper, b.in.B.WorkDir); err != nil {
 		return err
 	}
 	size, _ := l.layer.Size()
 	b.s.Logf("squashed layer: %d bytes compressed, made in %s", size, time.Since(start).Round(time.Millisecond))
-	r.layers = []layer{l}
+	r.layers[0] = l
 	return nil
 }
 
