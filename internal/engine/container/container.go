@@ -1,16 +1,20 @@
 // Package container is the build engine's executor for container images
 // (type DOCKER): it pulls the parent image, runs the recipe's Dockerfile
-// and components in a sandbox over the parent's unpacked layers, turns
-// what changed into one new layer, tests the result in a fresh sandbox,
-// and pushes it into kiln's registry — with no Docker daemon anywhere.
+// (every stage the result needs) and components in a sandbox over the
+// unpacked layers, one overlay upper directory per filesystem-changing
+// instruction, each of which becomes a layer as docker build's would (or
+// one layer for all, with the kiln:layers=squash recipe tag), reuses the
+// layers an earlier build made for the same steps (stages.go), tests the
+// result in a fresh sandbox, and pushes it into kiln's registry — with no
+// Docker daemon anywhere.
 //
 // The workflow actions map onto a build like this:
 //
-//	LaunchInstance                 BUILD: pull the parent, unpack its layers (cached), make the overlay
-//	                               TEST: an overlay over the new layer and the parent's
+//	LaunchInstance                 BUILD: pull the parent, unpack its layers (cached)
+//	                               TEST: an overlay over the new layers and the parent's
 //	BootstrapInstanceForContainer  stage the component documents and the kiln runner
-//	ExecuteComponents              BUILD: the Dockerfile (RUN, COPY, ...) with the components in
-//	                               place of {{{ imagebuilder:components }}}, then the layer, the
+//	ExecuteComponents              BUILD: the Dockerfile's stages (RUN, COPY, ...) with the components in
+//	                               place of {{{ imagebuilder:components }}}, then the layers, the
 //	                               image config, the inventory, and the push to the target repository
 //	                               TEST: the test phase of every component
 //	TerminateInstance              drop the instance's writable layer
