@@ -237,6 +237,7 @@ FROM {{{ imagebuilder:parentImage }}}
 {{{ imagebuilder:components }}}
 COPY --from=build /src/out/app /usr/local/bin/
 COPY --from=0 /src/out/lib /opt/lib/
+COPY --from=build /src/out/lib/*.so /opt/glob/
 ADD --from=build /src/bundle.tar.gz /opt/unpacked/
 ADD --from=build /src/plain.tar /opt/plain/
 COPY --from=` + f.base + ` /bin/busybox /from-image/busybox
@@ -248,6 +249,7 @@ CMD ["app"]
 		for path, want := range map[string]string{
 			"usr/local/bin/app":     "compiled\n",
 			"opt/lib/x.so":          "lib\n",
+			"opt/glob/x.so":         "lib\n",
 			"opt/unpacked/app":      "compiled\n",
 			"opt/unpacked/lib/x.so": "lib\n",
 			"opt/plain/app":         "compiled\n",
@@ -271,9 +273,9 @@ CMD ["app"]
 		if !slices.Equal(p.config.Config.Cmd, []string{"app"}) {
 			t.Errorf("CMD = %v: the last stage's config is not the result's", p.config.Config.Cmd)
 		}
-		// base + components + 5 COPY/ADD layers.
-		if n := len(p.manifest.Layers); n != 7 {
-			t.Errorf("%d layers, want 7", n)
+		// base + components + 6 COPY/ADD layers.
+		if n := len(p.manifest.Layers); n != 8 {
+			t.Errorf("%d layers, want 8", n)
 		}
 		if logs := f.logs(t, aws.ToString(img.Arn)); strings.Contains(logs, "stage unused") {
 			t.Errorf("the unused stage was built:\n%s", logs)
