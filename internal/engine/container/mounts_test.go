@@ -1,6 +1,8 @@
 package container
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -107,4 +109,34 @@ func FuzzRunMounts(f *testing.F) {
 			t.Fatalf("binds %+v", binds)
 		}
 	})
+}
+
+// TestTooManyLayers: a stage whose layers no longer fit one overlay mount
+// fails naming the stage and the way out, before any sandbox starts.
+func TestTooManyLayers(t *testing.T) {
+	in := testInstance(t, "arn:aws:imagebuilder:us-east-1:000000000000:container-recipe/app/1.0.0")
+	in.Tools.NoLimits = true
+	in.B.WorkDir = t.TempDir()
+	f, err := dockerfile.Parse("FROM a AS big\nRUN x\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &stageBuilder{in: in, file: f, s: &engine.Step{Log: io.Discard}}
+	tests := []struct {
+		layers int
+		ok     bool
+	}{{3, true}, {200, false}}
+	for _, tt := range tests {
+		r := &stageResult{index: 0}
+		for i := range tt.layers {
+			r.layers = append(r.layers, layer{dir: fmt.Sprintf("/var/lib/kiln/builds/000000000000/app/1.0.0/1/L/%d/u", i)})
+		}
+		_, err := b.stepConfig(r, "/u", "/w")
+		if tt.ok != (err == nil) {
+			t.Errorf("%d layers: error %v", tt.layers, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "stage big: 200 layers") || !strings.Contains(err.Error(), "kiln:layers=squash")) {
+			t.Errorf("error %q names neither the stage nor the way out", err)
+		}
+	}
 }

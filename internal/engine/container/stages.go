@@ -219,11 +219,7 @@ func (b *stageBuilder) build(ctx context.Context, i int) (*stageResult, error) {
 			}
 		}
 	}
-	name := st.Name
-	if name == "" {
-		name = strconv.Itoa(i)
-	}
-	b.s.Logf("stage %s: FROM %s, %d filesystem step(s)", name, st.From, len(plan.Steps))
+	b.s.Logf("stage %s: FROM %s, %d filesystem step(s)", b.stageName(i), st.From, len(plan.Steps))
 	if b.squash {
 		err = b.runSquashed(ctx, r)
 	} else {
@@ -251,7 +247,22 @@ func (b *stageBuilder) stepConfig(r *stageResult, upper, work string) (sandbox.C
 		cfg.Lower = []string{e}
 	}
 	cfg.Upper, cfg.Work = upper, work
+	// Every layer is a lowerdir in one overlay mount option, which the
+	// kernel bounds to a page: say so in the recipe's terms rather than
+	// the mount's.
+	if n := len(strings.Join(cfg.Lower, ":")) + len(upper) + len(work) + 80; n >= os.Getpagesize() {
+		return cfg, fmt.Errorf("stage %s: %d layers are more than one overlay mount can stack (%d bytes of mount options, the kernel allows %d); "+
+			"use fewer filesystem-changing instructions, or the recipe tag %s=squash", b.stageName(r.index), len(cfg.Lower), n, os.Getpagesize(), TagLayers)
+	}
 	return cfg, nil
+}
+
+// stageName is how the build log names stage i: its name, or its index.
+func (b *stageBuilder) stageName(i int) string {
+	if n := b.file.Stages[i].Name; n != "" {
+		return n
+	}
+	return strconv.Itoa(i)
 }
 
 // runLayered runs each step over the layers before it, into its own
