@@ -157,15 +157,19 @@ func TestReport(t *testing.T) {
 	}
 	rep.Targets = rep.evaluateTargets()
 	want := []benchkit.Check{
-		{Name: "kiln ≤ 0.5× buildah (median wall time)", OK: true, Detail: "0.38× (fastest against fastest: 0.33×)"},
-		{Name: "kiln ≤ 1.5× floor (median wall time)", OK: true, Detail: "1.50× (fastest against fastest: 1.00×)"},
+		{Name: "kiln ≤ 0.3× buildah (median wall time)", OK: false, Detail: "0.38× (fastest against fastest: 0.33×)"},
+		{Name: "kiln ≤ 1.1× floor (median wall time)", OK: false, Detail: "1.50× (fastest against fastest: 1.00×)"},
 	}
 	if !slices.Equal(rep.Targets, want) {
 		t.Errorf("targets = %+v, want %+v", rep.Targets, want)
 	}
+	rep.MultiStage = &multiStageResult{Kiln: []time.Duration{2 * s, 3 * s}, Buildah: []time.Duration{6 * s, 6 * s}}
+	rep.Rebuild = []rebuildResult{{Mode: "docker", Layers: 5, NewLayers: 1, NewBytes: 170, TotalBytes: 22_000_000, PullTime: s / 100, FirstTime: 3 * s, RebuildTime: 2 * s}}
 	var buf bytes.Buffer
 	rep.writeMarkdown(&buf)
 	for _, line := range []string{
+		"| kiln | 2.50 s | 2.00 s | 3.00 s | 0.42× |",
+		"| docker | 5 | 1 | 170 | 22,000,000 | 0.01 s | 3.00 s | 2.00 s |",
 		"| kiln | k | 3.00 s | 3.00 s | 2.00 s | 4.00 s | 0.38× | 1.50× |",
 		"| buildah | b | 7.00 s | 8.00 s | 6.00 s | 10.00 s | 1.00× | 4.00× |",
 		"| floor | f | — | 2.00 s | 2.00 s | 2.00 s | 0.25× | 1.00× |",

@@ -47,6 +47,7 @@ type options struct {
 	tmpDir        string
 	jsonPath      string
 	keep          bool
+	layering      bool
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.tmpDir, "tmpdir", "", "parent of the run's working directory (default: the system temp dir); every tool's files go there")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, kiln's data) after the run")
+	flag.BoolVar(&o.layering, "layering", true, "also run the layering workloads: multi-stage against buildah bud, and a rebuild with one changed instruction")
 	flag.Parse()
 
 	var err error
@@ -157,6 +159,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	rep := report{Runs: o.runs, Files: o.files, BigMiB: o.bigMiB, Steps: steps, BuildahDriver: o.storageDriver}
 	builders := map[string]builder{}
 	var kb *kilnBuilder
+	var bb *buildahBuilder
 	var setupErrs []benchkit.Check
 	if slices.Contains(o.tools, toolKiln) {
 		kb, err = newKilnBuilder(ctx, kiln.Addr, steps)
@@ -191,7 +194,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 	}
 	if slices.Contains(o.tools, toolBuildah) {
-		bb, err := newBuildahBuilder(o.buildah, kiln.Addr, o.storageDriver, filepath.Join(tmp, "buildah"), steps)
+		bb, err = newBuildahBuilder(o.buildah, kiln.Addr, o.storageDriver, filepath.Join(tmp, "buildah"), steps)
 		if err != nil {
 			return err
 		}
@@ -266,6 +269,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		rep.KilnStates = kb.lastStates
 	}
 
+	if o.layering && kb != nil && failed[toolKiln] == nil {
+		if err := runLayering(ctx, &rep, kb, bb, kiln.Addr, steps, o.runs, logf); err != nil {
+			logf("layering workloads: %v", err)
+			rep.Checks = append(rep.Checks, benchkit.Check{Name: "layering workloads ran", Detail: oneLine(err)})
+		}
+	}
 	for _, t := range o.tools {
 		rep.Tools = append(rep.Tools, *results[t])
 	}

@@ -371,7 +371,9 @@ func TestContainerBuildEndToEnd(t *testing.T) {
 }
 
 // readSkopeoDir reads a `skopeo copy dir:` result: the config and the
-// regular files (and whiteouts) of the top layer.
+// regular files (and whiteouts) of the layers over the base's (the test
+// base image has one layer), later layers winning: kiln gives a build one
+// layer per filesystem-changing instruction.
 func readSkopeoDir(t *testing.T, dir string) (*v1.ConfigFile, map[string]string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
@@ -390,8 +392,16 @@ func readSkopeoDir(t *testing.T, dir string) (*v1.ConfigFile, map[string]string)
 	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	top := m.Layers[len(m.Layers)-1]
-	lf, err := os.Open(filepath.Join(dir, top.Digest.Hex))
+	files := map[string]string{}
+	for _, l := range m.Layers[1:] {
+		readLayerFiles(t, filepath.Join(dir, l.Digest.Hex), files)
+	}
+	return &cfg, files
+}
+
+func readLayerFiles(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	lf, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +410,6 @@ func readSkopeoDir(t *testing.T, dir string) (*v1.ConfigFile, map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{}
 	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
@@ -416,7 +425,6 @@ func readSkopeoDir(t *testing.T, dir string) (*v1.ConfigFile, map[string]string)
 			files[name] = string(b)
 		}
 	}
-	return &cfg, files
 }
 
 const failingComponent = `name: failing

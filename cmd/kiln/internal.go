@@ -28,7 +28,7 @@ func internalMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	case guest.CopyRequest:
-		err = guest.Copy(r.Sources, r.Dest, r.Chown, r.Chmod)
+		err = guest.CopyOrExtract(r)
 	case guest.MkdirRequest:
 		err = os.MkdirAll(r.Dir, 0o755)
 	case guest.SanitizeRequest:

@@ -7,11 +7,14 @@
 // Both sit behind this package: no exported name mentions a buildkit type, so the engine can
 // swap the parser without touching its callers.
 //
-// Parse checks the structure (one stage, known instructions, flags) and resolves the FROM
-// reference; Evaluate walks the instructions over the parent image's config the way docker
-// build does and returns the filesystem-changing steps plus the final config.
+// Parse checks the structure (stages, known instructions, flags) and resolves each FROM
+// reference; EvaluateStage walks one stage's instructions over its base image's config the
+// way docker build does and returns the filesystem-changing steps plus the final config.
 //
-// kiln builds single-stage Dockerfiles: several FROM lines and COPY --from are refused.
+// Multi-stage files work as in docker build: named stages, FROM an earlier stage, COPY
+// --from=STAGE|INDEX|IMAGE, ARGs before the first FROM usable in every FROM, and the last
+// stage as the result. ADD --from=STAGE|IMAGE is a kiln extension: an Image Builder recipe has
+// no local build context, so a local archive to extract can only come from a stage or image.
 package dockerfile
 
 import (
@@ -26,16 +29,33 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
-// File is a parsed single-stage Dockerfile.
+// File is a parsed Dockerfile. From, Platform, FromLine and Instructions are those of the
+// last stage, the one whose image is the result.
 type File struct {
 	From         string // the FROM image reference, after substituting ARGs declared before FROM
 	Platform     string // FROM --platform value, after substitution ("" when absent)
 	FromLine     int    // 1-based line of the FROM instruction
 	Instructions []Instruction
+	// Stages are every stage in order; the last is the result.
+	Stages []Stage
 
 	escape     rune              // escape token from the parser directive
 	buildArgs  map[string]string // --build-arg values, as given
 	globalArgs map[string]string // ARGs declared before FROM (and automatic ones), with their values
+}
+
+// Stage is one FROM and the instructions up to the next FROM.
+type Stage struct {
+	// Name is the "AS name", lower-cased as docker compares it ("" when unnamed).
+	Name string
+	// From is the base: an image reference after substituting the global ARGs, or the name
+	// of an earlier stage (then BaseStage is its index).
+	From      string
+	BaseStage int // index of the earlier stage From names, or -1 when From is an image
+	Platform  string
+	FromLine  int
+	// Instructions are the stage's instructions after FROM.
+	Instructions []Instruction
 }
 
 // Instruction is one instruction after FROM, as written (before variable substitution,
@@ -70,8 +90,8 @@ func errorf(line int, format string, a ...any) error {
 	return &Error{Line: line, Msg: fmt.Sprintf(format, a...)}
 }
 
-// errSingleStage is the wording for everything multi-stage.
-const errSingleStage = "kiln builds single-stage Dockerfiles"
+// reStageName is what docker accepts as a stage name.
+var reStageName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
 
 // known lists the Dockerfile instructions kiln evaluates after FROM.
 var known = map[string]bool{
@@ -85,7 +105,8 @@ var known = map[string]bool{
 var allowedFlags = map[string]map[string]bool{
 	"FROM": {"platform": false},
 	"COPY": {"chown": false, "chmod": false, "link": true, "from": false},
-	"ADD":  {"chown": false, "chmod": false, "link": true, "checksum": false, "keep-git-dir": true},
+	// ADD --from is kiln's: see the package documentation.
+	"ADD": {"chown": false, "chmod": false, "link": true, "checksum": false, "keep-git-dir": true, "from": false},
 	// RUN flags are handed to the engine in Step.Flags; it refuses those it cannot honour.
 	"RUN":         {"mount": false, "network": false, "security": false},
 	"HEALTHCHECK": {"interval": false, "timeout": false, "start-period": false, "start-interval": false, "retries": false},
@@ -102,7 +123,7 @@ func automaticArgs() map[string]string {
 }
 
 // Parse parses text. buildArgs are --build-arg values. Errors are *Error and name the line.
-// Multi-stage files (several FROM, COPY --from) are refused. Instructions whose name is in
+// Instructions whose name is in
 // extensions (e.g. "KILN", matched case-insensitively) are kept as-is for the caller: their
 // Args are the whitespace-separated words (or the JSON array) after any --flags, unexpanded.
 func Parse(text string, buildArgs map[string]string, extensions ...string) (*File, error) {
@@ -134,9 +155,6 @@ func Parse(text string, buildArgs map[string]string, extensions ...string) (*Fil
 		line := node.StartLine
 		switch {
 		case cmd == "FROM":
-			if seenFrom {
-				return nil, errorf(line, "second FROM: %s", errSingleStage)
-			}
 			seenFrom = true
 			if err := f.parseFrom(node, lex); err != nil {
 				return nil, err
@@ -152,12 +170,15 @@ func Parse(text string, buildArgs map[string]string, extensions ...string) (*Fil
 			if err != nil {
 				return nil, err
 			}
-			f.Instructions = append(f.Instructions, in)
+			st := &f.Stages[len(f.Stages)-1]
+			st.Instructions = append(st.Instructions, in)
 		}
 	}
 	if !seenFrom {
 		return nil, errorf(0, "no FROM instruction")
 	}
+	last := f.Stages[len(f.Stages)-1]
+	f.From, f.Platform, f.FromLine, f.Instructions = last.From, last.Platform, last.FromLine, last.Instructions
 	return f, nil
 }
 
@@ -228,7 +249,7 @@ func parseFlags(cmd string, line int, flags []string) (map[string]string, error)
 
 func (f *File) parseFrom(node *parser.Node, lex *shell.Lex) error {
 	line := node.StartLine
-	f.FromLine = line
+	st := Stage{FromLine: line, BaseStage: -1}
 	flags, err := parseFlags("FROM", line, node.Flags)
 	if err != nil {
 		return err
@@ -237,7 +258,13 @@ func (f *File) parseFrom(node *parser.Node, lex *shell.Lex) error {
 	switch {
 	case len(args) == 1:
 	case len(args) == 3 && strings.EqualFold(args[1], "AS"):
-		// A named stage is harmless as long as nothing refers to it (COPY --from is refused).
+		st.Name = strings.ToLower(args[2])
+		if !reStageName.MatchString(st.Name) {
+			return errorf(line, "FROM: invalid stage name %q: it must start with a letter and contain only letters, digits, '_', '.' and '-'", args[2])
+		}
+		if f.stageIndex(st.Name) >= 0 {
+			return errorf(line, "FROM: a stage named %q is already defined", st.Name)
+		}
 	default:
 		return errorf(line, "FROM requires one argument, or three as in FROM image AS name")
 	}
@@ -249,13 +276,25 @@ func (f *File) parseFrom(node *parser.Node, lex *shell.Lex) error {
 	if ref == "" {
 		return errorf(line, "FROM: image reference %q is empty after substitution", args[0])
 	}
-	f.From = ref
+	st.From = ref
+	st.BaseStage = f.stageIndex(strings.ToLower(ref))
 	if p, ok := flags["platform"]; ok {
-		if f.Platform, _, err = lex.ProcessWord(p, env); err != nil {
+		if st.Platform, _, err = lex.ProcessWord(p, env); err != nil {
 			return errorf(line, "FROM --platform: %v", err)
 		}
 	}
+	f.Stages = append(f.Stages, st)
 	return nil
+}
+
+// stageIndex is the index of the stage named name (lower case), or -1.
+func (f *File) stageIndex(name string) int {
+	for i, s := range f.Stages {
+		if s.Name != "" && s.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseGlobalArg records an ARG before FROM: usable in FROM, and as the default of a
@@ -366,8 +405,8 @@ func checkArity(in Instruction, flags map[string]string) error {
 	n, line, cmd := len(in.Args), in.Line, in.Command
 	switch cmd {
 	case "COPY", "ADD":
-		if _, ok := flags["from"]; ok {
-			return errorf(line, "COPY --from: %s", errSingleStage)
+		if v, ok := flags["from"]; ok && v == "" {
+			return errorf(line, "%s --from needs a stage name, index or image", cmd)
 		}
 		if n < 2 {
 			return errorf(line, "%s requires at least two arguments: source(s) and destination", cmd)

@@ -103,8 +103,9 @@ func TestParseErrors(t *testing.T) {
 		{"only comments", "# hi\n", 0, "no instructions"},
 		{"no from", "ARG A=1\n", 0, "no FROM"},
 		{"run before from", "RUN true\nFROM busybox\n", 1, "before FROM"},
-		{"second from", "FROM a\nRUN x\nFROM b\n", 3, "single-stage"},
-		{"copy from", "FROM a\nCOPY --from=build /a /b\n", 2, "single-stage"},
+		{"duplicate stage name", "FROM a AS x\nFROM b AS X\n", 2, "already defined"},
+		{"invalid stage name", "FROM a AS 1x\n", 1, "invalid stage name"},
+		{"copy from empty", "FROM a\nCOPY --from= /a /b\n", 2, "--from"},
 		{"unknown instruction", "FROM a\n\nFOO bar\n", 3, "unknown instruction: FOO"},
 		{"unknown flag", "FROM a\nCOPY --own=1 a b\n", 2, "unknown flag --own"},
 		{"flag on env", "FROM a\nENV --x=1 A=b\n", 2, "takes no flags"},
@@ -159,5 +160,34 @@ func TestParseExtensionCaseInsensitive(t *testing.T) {
 	}
 	if in := f.Instructions[0]; in.Command != "KILN" || !reflect.DeepEqual(in.Args, []string{"x"}) {
 		t.Errorf("got %+v", in)
+	}
+}
+
+func TestParseStages(t *testing.T) {
+	text := "ARG BASE=debian:12\nFROM $BASE AS Build\nRUN make\nFROM build AS test\nRUN check\nFROM busybox\nCOPY --from=build /out /bin/\n"
+	f, err := Parse(text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name, from string
+		base, line int
+		n          int
+	}{
+		{"build", "debian:12", -1, 2, 1},
+		{"test", "build", 0, 4, 1},
+		{"", "busybox", -1, 6, 1},
+	}
+	if len(f.Stages) != len(want) {
+		t.Fatalf("%d stages, want %d", len(f.Stages), len(want))
+	}
+	for i, w := range want {
+		s := f.Stages[i]
+		if s.Name != w.name || s.From != w.from || s.BaseStage != w.base || s.FromLine != w.line || len(s.Instructions) != w.n {
+			t.Errorf("stage %d = %+v, want %+v", i, s, w)
+		}
+	}
+	if f.From != "busybox" || f.FromLine != 6 || len(f.Instructions) != 1 {
+		t.Errorf("the file's own fields are not the last stage's: %q line %d", f.From, f.FromLine)
 	}
 }

@@ -50,7 +50,11 @@ type Step struct {
 	Chown    string
 	Chmod    string
 	Checksum string // ADD --checksum
-	Link     bool   // COPY/ADD --link (a layer-independence hint; the result is the same)
+	// From is COPY/ADD --from after expansion ("" without it): the sources are read from an
+	// earlier stage (FromStage is its index) or, when FromStage is -1, from an image.
+	From      string
+	FromStage int
+	Link      bool // COPY/ADD --link (a layer-independence hint; the result is the same)
 	// Flags are RUN's --mount, --network and --security flags after variable expansion,
 	// as "--name=value"; the engine refuses those it cannot honour.
 	Flags []string
@@ -72,6 +76,7 @@ var proxyArgs = map[string]bool{
 // evaluator carries the state docker build keeps while dispatching instructions.
 type evaluator struct {
 	f        *File
+	stage    int // index in f.Stages
 	lex      *shell.Lex
 	cfg      v1.Config
 	argNames []string          // declared ARGs with a value, in declaration order
@@ -81,11 +86,21 @@ type evaluator struct {
 	plan     *Plan
 }
 
-// Evaluate walks the instructions over the parent image's config (which it does not
-// modify) and returns the steps that change the filesystem and the final config.
+// Evaluate evaluates the last stage, the one whose image is the result.
 func (f *File) Evaluate(base v1.Config) (*Plan, error) {
+	return f.EvaluateStage(len(f.Stages)-1, base)
+}
+
+// EvaluateStage walks stage i's instructions over its base image's config (which it does not
+// modify) and returns the steps that change the filesystem and the final config. For a stage
+// built FROM an earlier stage, base is that stage's final config.
+func (f *File) EvaluateStage(i int, base v1.Config) (*Plan, error) {
+	if i < 0 || i >= len(f.Stages) {
+		return nil, errorf(0, "no stage %d", i)
+	}
 	e := &evaluator{
 		f:       f,
+		stage:   i,
 		lex:     shell.NewLex(f.escape),
 		cfg:     copyConfig(base),
 		argVals: map[string]string{},
@@ -94,12 +109,12 @@ func (f *File) Evaluate(base v1.Config) (*Plan, error) {
 	if _, ok := lookupEnv(e.cfg.Env, "PATH"); !ok {
 		e.cfg.Env = append(e.cfg.Env, "PATH="+defaultPath)
 	}
-	triggers, err := f.parentTriggers(base.OnBuild)
+	triggers, err := f.parentTriggers(base.OnBuild, f.Stages[i].FromLine)
 	if err != nil {
 		return nil, err
 	}
 	e.cfg.OnBuild = nil
-	for _, in := range append(triggers, f.Instructions...) {
+	for _, in := range append(triggers, f.Stages[i].Instructions...) {
 		if err := e.dispatch(in); err != nil {
 			return nil, err
 		}
@@ -111,17 +126,17 @@ func (f *File) Evaluate(base v1.Config) (*Plan, error) {
 
 // parentTriggers parses the parent image's ONBUILD triggers; docker runs them right after
 // FROM, so they are located at the FROM line.
-func (f *File) parentTriggers(onbuild []string) ([]Instruction, error) {
+func (f *File) parentTriggers(onbuild []string, fromLine int) ([]Instruction, error) {
 	var out []Instruction
 	for _, t := range onbuild {
 		res, err := parser.Parse(strings.NewReader(t + "\n"))
 		if err != nil || len(res.AST.Children) != 1 {
-			return nil, errorf(f.FromLine, "parent image has an invalid ONBUILD trigger %q", t)
+			return nil, errorf(fromLine, "parent image has an invalid ONBUILD trigger %q", t)
 		}
 		node := res.AST.Children[0]
 		cmd := strings.ToUpper(node.Value)
 		if cmd == "FROM" || cmd == "ONBUILD" || cmd == "MAINTAINER" {
-			return nil, errorf(f.FromLine, "parent image's ONBUILD %s isn't allowed", cmd)
+			return nil, errorf(fromLine, "parent image's ONBUILD %s isn't allowed", cmd)
 		}
 		in, err := convert(node, cmd, nil)
 		if err != nil {
@@ -130,9 +145,9 @@ func (f *File) parentTriggers(onbuild []string) ([]Instruction, error) {
 			if errors.As(err, &de) {
 				msg = de.Msg
 			}
-			return nil, errorf(f.FromLine, "parent image's ONBUILD trigger %q: %s", t, msg)
+			return nil, errorf(fromLine, "parent image's ONBUILD trigger %q: %s", t, msg)
 		}
-		in.Line = f.FromLine
+		in.Line = fromLine
 		out = append(out, in)
 	}
 	return out, nil
@@ -509,10 +524,27 @@ func (e *evaluator) copy(in Instruction, flags map[string]string) error {
 			return err
 		}
 	}
+	s.FromStage = -1
+	if v, ok := flags["from"]; ok {
+		if s.From, err = e.expand(in, v); err != nil {
+			return err
+		}
+		if s.FromStage, err = e.resolveFrom(in, s.From); err != nil {
+			return err
+		}
+		for _, src := range srcs {
+			if strings.Contains(src, "://") {
+				return errorf(in.Line, "%s --from cannot take a URL (%s)", in.Command, src)
+			}
+		}
+	}
 	if len(srcs) > 1 && !strings.HasSuffix(s.Dest, "/") {
 		return errorf(in.Line, "%s with more than one source needs a destination directory ending in /", in.Command)
 	}
 	by := in.Command + " "
+	if s.From != "" {
+		by += "--from=" + s.From + " "
+	}
 	if s.Chown != "" {
 		by += "--chown=" + s.Chown + " "
 	}
@@ -521,6 +553,27 @@ func (e *evaluator) copy(in Instruction, flags map[string]string) error {
 	}
 	e.step(s, by+strings.Join(srcs, " ")+" "+s.Dest+" # buildkit")
 	return nil
+}
+
+// resolveFrom resolves a --from value as docker does: the name of an earlier stage
+// (case-insensitive), an earlier stage's index, or else an image reference (-1).
+func (e *evaluator) resolveFrom(in Instruction, from string) (int, error) {
+	if from == "" {
+		return -1, errorf(in.Line, "%s --from is empty after substitution", in.Command)
+	}
+	if n, err := strconv.Atoi(from); err == nil {
+		if n < 0 || n >= e.stage {
+			return -1, errorf(in.Line, "%s --from=%d: only an earlier stage (0 to %d) can be copied from", in.Command, n, e.stage-1)
+		}
+		return n, nil
+	}
+	if i := e.f.stageIndex(strings.ToLower(from)); i >= 0 {
+		if i >= e.stage {
+			return -1, errorf(in.Line, "%s --from=%s: stage %q is not defined before this one", in.Command, from, from)
+		}
+		return i, nil
+	}
+	return -1, nil
 }
 
 // resolveDest makes a COPY/ADD destination absolute against the working directory, keeping

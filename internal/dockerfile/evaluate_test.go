@@ -90,7 +90,7 @@ func TestEvaluateRules(t *testing.T) {
 		}},
 		{"copy and add", "FROM a\nWORKDIR /app\nENV OWNER=1000 D=dst\nCOPY --chown=$OWNER:$OWNER --chmod=0644 --link src/${D}.txt $D\nCOPY a b ./\nCOPY [\"x y\", \"$D/\"]\nADD --checksum=sha256:abc https://e.com/f.tgz /opt/\nCOPY . .\n", nil, v1.Config{}, func(t *testing.T, p *Plan) {
 			c := p.Steps[1]
-			equal(t, "copy", c, Step{Kind: "COPY", Sources: []string{"src/dst.txt"}, Dest: "/app/dst", Chown: "1000:1000", Chmod: "0644", Link: true,
+			equal(t, "copy", c, Step{Kind: "COPY", Sources: []string{"src/dst.txt"}, Dest: "/app/dst", Chown: "1000:1000", Chmod: "0644", Link: true, FromStage: -1,
 				Env: []string{testPath, "OWNER=1000", "D=dst"}, Dir: "/app", Line: 4})
 			equal(t, "multi dest", p.Steps[2].Dest, "/app/")
 			equal(t, "json", p.Steps[3].Sources, []string{"x y"})
@@ -225,6 +225,55 @@ func TestEvaluateErrors(t *testing.T) {
 			}
 			if de.Line != tt.line || !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("error %q (line %d), want line %d containing %q", err, de.Line, tt.line, tt.contains)
+			}
+		})
+	}
+}
+
+func TestEvaluateCopyFrom(t *testing.T) {
+	text := "FROM a AS one\nRUN x\nFROM b AS two\nARG S=one\nCOPY --from=$S /x /y\nCOPY --from=0 /x /z\nCOPY --from=alpine:3 /etc/os-release /\nADD --from=one /x.tar.gz /opt/\n"
+	f, err := Parse(text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.EvaluateStage(1, v1.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		kind, from string
+		stage      int
+	}{{"COPY", "one", 0}, {"COPY", "0", 0}, {"COPY", "alpine:3", -1}, {"ADD", "one", 0}}
+	if len(p.Steps) != len(want) {
+		t.Fatalf("%d steps, want %d", len(p.Steps), len(want))
+	}
+	for i, w := range want {
+		if s := p.Steps[i]; s.Kind != w.kind || s.From != w.from || s.FromStage != w.stage {
+			t.Errorf("step %d: %s --from=%q stage %d, want %+v", i, s.Kind, s.From, s.FromStage, w)
+		}
+	}
+}
+
+func TestEvaluateCopyFromErrors(t *testing.T) {
+	tests := []struct{ name, text, contains string }{
+		{"itself by index", "FROM a\nCOPY --from=0 /x /y\n", "earlier stage"},
+		{"later stage", "FROM a\nCOPY --from=later /x /y\nFROM b AS later\n", "not defined before"},
+		{"url", "FROM a AS s\nFROM b\nADD --from=s http://h/x /y\n", "URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse(tt.text, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := 0
+			if strings.Contains(tt.text, "FROM b\n") {
+				idx = 1
+			}
+			_, err = f.EvaluateStage(idx, v1.Config{})
+			var de *Error
+			if !errors.As(err, &de) || !strings.Contains(de.Msg, tt.contains) {
+				t.Fatalf("error %v, want one containing %q", err, tt.contains)
 			}
 		})
 	}

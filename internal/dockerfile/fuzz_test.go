@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"FROM a\nKILN --x=1 a b\nVOLUME /a [\nSTOPSIGNAL 9\nMAINTAINER me\nUSER ${U:+u}\n",
 		"FROM a\nCOPY <<EOF /x\nhi\nEOF\n",
 		"\xef\xbb\xbfFROM a\r\nRUN x\\\r\n y\r\n",
+		"ARG B=a\nFROM $B AS one\nRUN x\nFROM one AS two\nCOPY --from=one /x /y\nFROM b\nADD --from=0 /t.tar /\nCOPY --from=img:1 /a /\n",
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -31,9 +32,18 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		base := v1.Config{OnBuild: []string{"RUN x"}, Labels: map[string]string{"a": "b"}}
-		if _, err := file.Evaluate(base); err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("Evaluate error %T: %v", err, err)
+		for i := range file.Stages {
+			p, err := file.EvaluateStage(i, base)
+			if err != nil {
+				if _, ok := err.(*Error); !ok {
+					t.Fatalf("EvaluateStage error %T: %v", err, err)
+				}
+				continue
+			}
+			for _, s := range p.Steps {
+				if s.From != "" && s.FromStage >= i {
+					t.Fatalf("stage %d copies from stage %d, not an earlier one", i, s.FromStage)
+				}
 			}
 		}
 	})

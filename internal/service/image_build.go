@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kiln-build/kiln/internal/ami"
 	"github.com/kiln-build/kiln/internal/arn"
@@ -130,7 +131,7 @@ func (s *Service) createImage(ctx context.Context, tx store.Tx, account string, 
 		if err != nil {
 			return "", err
 		}
-		recipeTags, recipe.Tags = recipe.Tags, nil
+		recipeTags, recipe.Tags = recipe.Tags, buildTags(recipe.Tags)
 		img.Type, img.Platform, img.ContainerRecipe = awsapi.ImageTypeDocker, recipe.Platform, &recipe
 		recipeName, version, comps = recipe.Name, recipe.Version, recipe.Components
 		if spec.ParentImage, err = s.containerParent(ctx, tx, account, recipe.ParentImage); err != nil {
@@ -494,4 +495,21 @@ func (s *Service) GetImagePolicy(ctx context.Context, account string, in *awsapi
 		return nil, err
 	}
 	return &awsapi.GetImagePolicyResponse{Policy: policy}, nil
+}
+
+// buildTags keeps, of a recipe's tags, the "kiln:" ones that ask the build
+// for kiln's extensions (kiln:layers, kiln:cache): the image's copy of the
+// recipe carries them to the build engine; the user's own tags stay on the
+// recipe.
+func buildTags(tags map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range tags {
+		if strings.HasPrefix(k, "kiln:") {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -1,16 +1,20 @@
 // Package container is the build engine's executor for container images
 // (type DOCKER): it pulls the parent image, runs the recipe's Dockerfile
-// and components in a sandbox over the parent's unpacked layers, turns
-// what changed into one new layer, tests the result in a fresh sandbox,
-// and pushes it into kiln's registry — with no Docker daemon anywhere.
+// (every stage the result needs) and components in a sandbox over the
+// unpacked layers, one overlay upper directory per filesystem-changing
+// instruction, each of which becomes a layer as docker build's would (or
+// one layer for all, with the kiln:layers=squash recipe tag), reuses the
+// layers an earlier build made for the same steps (stages.go), tests the
+// result in a fresh sandbox, and pushes it into kiln's registry — with no
+// Docker daemon anywhere.
 //
 // The workflow actions map onto a build like this:
 //
-//	LaunchInstance                 BUILD: pull the parent, unpack its layers (cached), make the overlay
-//	                               TEST: an overlay over the new layer and the parent's
+//	LaunchInstance                 BUILD: pull the parent, unpack its layers (cached)
+//	                               TEST: an overlay over the new layers and the parent's
 //	BootstrapInstanceForContainer  stage the component documents and the kiln runner
-//	ExecuteComponents              BUILD: the Dockerfile (RUN, COPY, ...) with the components in
-//	                               place of {{{ imagebuilder:components }}}, then the layer, the
+//	ExecuteComponents              BUILD: the Dockerfile's stages (RUN, COPY, ...) with the components in
+//	                               place of {{{ imagebuilder:components }}}, then the layers, the
 //	                               image config, the inventory, and the push to the target repository
 //	                               TEST: the test phase of every component
 //	TerminateInstance              drop the instance's writable layer
@@ -37,12 +41,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/dockerfile"
@@ -240,14 +243,14 @@ func (in *instance) Rollback(ctx context.Context, s *engine.Step) error {
 	return nil
 }
 
-// runBuild runs the Dockerfile, then makes and pushes the image.
+// runBuild runs the Dockerfile's stages, then makes and pushes the image.
 func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 	if in.Stage == "" {
 		if err := in.Bootstrap(s); err != nil {
 			return err
 		}
 	}
-	img, inv, err := in.buildImage(ctx, s, true)
+	img, inv, record, err := in.buildImage(ctx, s, true)
 	if err != nil {
 		return err
 	}
@@ -268,6 +271,7 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 		return fmt.Errorf("pushing to %s: %w", in.repo, err)
 	}
 	in.digest = digest
+	record(ctx, in.repo)
 	s.Logf("pushed %s/%s:%s (%s)", in.Tools.RegistryHost, in.repo, tags[0], digest)
 	s.Outputs["imageUri"] = in.Tools.RegistryHost + "/" + in.repo + ":" + tags[0]
 	s.Outputs["digest"] = digest
@@ -288,60 +292,89 @@ func (in *instance) runBuild(ctx context.Context, s *engine.Step) error {
 	return in.scanPushed(ctx, s)
 }
 
-// buildImage runs the Dockerfile over the launched parent and makes the
-// image of this instance's platform; withInventory also reads the
-// image's inventory (for the build's record and scan: one platform's).
-func (in *instance) buildImage(ctx context.Context, s *engine.Step, withInventory bool) (v1.Image, guest.Inventory, error) {
-	var inv guest.Inventory
+// buildImage runs the Dockerfile's stages over the launched parent and
+// makes the image of this instance's platform, layer by layer;
+// withInventory also reads the image's inventory (for the build's record
+// and scan: one platform's). record, called once the image is in the
+// registry, remembers its steps' layers for later builds to reuse.
+func (in *instance) buildImage(ctx context.Context, s *engine.Step, withInventory bool) (img v1.Image, inv guest.Inventory, record func(context.Context, string), err error) {
 	recipe := in.B.Image.ContainerRecipe
 	text, err := ExpandTemplate(recipe.DockerfileTemplateData, in.B.Job.ParentImage)
 	if err != nil {
-		return nil, inv, err
+		return nil, inv, nil, err
 	}
 	f, err := dockerfile.Parse(text, nil, componentsInstruction)
 	if err != nil {
-		return nil, inv, fmt.Errorf("the Dockerfile: %w", err)
+		return nil, inv, nil, fmt.Errorf("the Dockerfile: %w", err)
 	}
-	cfgFile, err := in.Parent.ConfigFile()
+	b := &stageBuilder{in: in, s: s, file: f, done: map[int]*stageResult{}, images: map[string]*pulled{}}
+	if in.Parent != nil {
+		// The parent Launch pulled, before the stages' steps repoint the
+		// instance's layers.
+		if _, err := b.remember(in.B.Job.ParentImage, in.Parent, in.ParentLowers); err != nil {
+			return nil, inv, nil, err
+		}
+	}
+	switch v := recipe.Tags[TagLayers]; v {
+	case "", "docker":
+	case "squash":
+		b.squash = true
+	default:
+		return nil, inv, nil, fmt.Errorf("the recipe tag %s=%q: want docker or squash", TagLayers, v)
+	}
+	switch v := recipe.Tags[TagCache]; v {
+	case "", "on", "all":
+		if !b.squash {
+			b.cache = &oci.StepCache{Dir: filepath.Join(in.Tools.Cache.Dir, ".steps")}
+			b.cacheComponents = v == "all"
+		}
+	case "off":
+	default:
+		return nil, inv, nil, fmt.Errorf("the recipe tag %s=%q: want on, all or off", TagCache, v)
+	}
+	final, err := b.build(ctx, len(f.Stages)-1)
 	if err != nil {
-		return nil, inv, fmt.Errorf("reading the parent image's config: %w", err)
+		return nil, inv, nil, err
 	}
-	plan, err := f.Evaluate(cfgFile.Config)
-	if err != nil {
-		return nil, inv, fmt.Errorf("the Dockerfile: %w", err)
-	}
+	plan := final.plan
 	in.plan = plan
 	in.Env, in.Dir = plan.Config.Env, plan.Config.WorkingDir
-	cfg := in.Config(false, s.Log)
-	for _, st := range plan.Steps {
-		if err := ctx.Err(); err != nil {
-			return nil, inv, err
+	// The test instance and the inventory see the result: its layers
+	// under a fresh, empty upper.
+	in.ParentLowers = final.lowers()
+	if len(in.ParentLowers) == 0 {
+		e, err := b.emptyLower()
+		if err != nil {
+			return nil, inv, nil, err
 		}
-		if err := in.runDockerfileStep(ctx, cfg, s, st); err != nil {
-			return nil, inv, err
-		}
+		in.ParentLowers = []string{e}
 	}
-
+	if in.Upper, in.Work, err = b.newDirs(); err != nil {
+		return nil, inv, nil, err
+	}
 	if withInventory {
 		s.Logf("collecting the image's inventory")
-		if inv, err = in.Inventory(ctx, cfg, s); err != nil {
-			return nil, inv, err
+		if inv, err = in.Inventory(ctx, in.Config(false, s.Log), s); err != nil {
+			return nil, inv, nil, err
 		}
 	}
-	s.Logf("making the image layer")
-	start := time.Now()
-	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
-	if err != nil {
-		return nil, inv, err
+	if n := len(final.layers); n > 0 {
+		made, reused := 0, 0
+		for _, l := range final.layers {
+			switch {
+			case l.reused:
+				reused++
+			case l.layer != nil:
+				made++
+			}
+		}
+		s.Logf("the image has %d new layer(s) over its base: %d made, %d reused", made+reused, made, reused)
 	}
-	size, _ := layer.Size()
-	s.Logf("layer %s bytes compressed, made in %s", fmt.Sprint(size), time.Since(start).Round(time.Millisecond))
-	img, err := in.assemble(layer, plan)
+	img, err = withPlatform(final.image, in.platform)
 	if err != nil {
-		return nil, inv, err
+		return nil, inv, nil, err
 	}
-	img, err = withPlatform(img, in.platform)
-	return img, inv, err
+	return img, inv, func(ctx context.Context, repo string) { b.record(ctx, repo, final) }, nil
 }
 
 // scanPushed is the container image's scan: Image Builder has Inspector
@@ -361,19 +394,20 @@ func (in *instance) scanPushed(ctx context.Context, s *engine.Step) error {
 	return nil
 }
 
-// runDockerfileStep runs one filesystem-changing instruction.
-func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step) error {
+// runDockerfileStep runs one filesystem-changing instruction; prep has its
+// sources resolved.
+func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step, prep prepared) error {
 	cfg.Env, cfg.Dir = st.Env, st.Dir
 	if cfg.Dir == "" {
 		cfg.Dir = "/"
 	}
 	switch st.Kind {
 	case "RUN":
-		for _, fl := range st.Flags {
-			if !strings.HasPrefix(fl, "--network=host") && fl != "--network=default" {
-				return fmt.Errorf("line %d: RUN %s is not supported by kiln", st.Line, fl)
-			}
+		binds, err := in.runMounts(st)
+		if err != nil {
+			return err
 		}
+		cfg.Binds = append(slices.Clone(cfg.Binds), binds...)
 		s.Logf("RUN %s", strings.Join(st.Argv, " "))
 		// The working directory may not exist yet: create it as docker does.
 		if err := in.Mkdir(ctx, cfg, st.Dir); err != nil {
@@ -387,40 +421,149 @@ func (in *instance) runDockerfileStep(ctx context.Context, cfg sandbox.Config, s
 	case "WORKDIR":
 		return in.Mkdir(ctx, cfg, st.Dest)
 	case "COPY", "ADD":
-		return in.copy(ctx, cfg, s, st)
+		return in.copy(ctx, cfg, s, st, prep)
 	case componentsInstruction:
 		return in.RunComponents(ctx, cfg, s, []string{"build", "validate"}, false)
 	}
 	return fmt.Errorf("line %d: %s is not supported by kiln", st.Line, st.Kind)
 }
 
-// copy runs COPY/ADD. Sources are read from the build context, which for
-// an Image Builder recipe holds the staged component documents (there is
-// no other context: the recipe is a template, not a directory).
-func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step) error {
-	var srcs []string
-	for i, src := range st.Sources {
-		if strings.Contains(src, "://") {
-			if st.Kind != "ADD" {
-				return fmt.Errorf("line %d: COPY cannot take a URL (%s); ADD can", st.Line, src)
+// runMounts checks RUN's flags and returns the binds its cache mounts
+// need. A cache mount is a directory kept per recipe (all its versions)
+// and mount id under kiln's data directory, bound read-write at the
+// target; it never becomes part of a layer. Other mount types are
+// refused, naming the instruction.
+func (in *instance) runMounts(st dockerfile.Step) ([]sandbox.Bind, error) {
+	var binds []sandbox.Bind
+	for _, fl := range st.Flags {
+		switch {
+		case strings.HasPrefix(fl, "--network="):
+			if v := strings.TrimPrefix(fl, "--network="); v != "host" && v != "default" {
+				return nil, fmt.Errorf("line %d: RUN %s is not supported by kiln (only default and host)", st.Line, fl)
 			}
-			name, err := in.download(ctx, s, i, src, st.Checksum)
+		case strings.HasPrefix(fl, "--mount="):
+			b, err := in.cacheMount(st, strings.TrimPrefix(fl, "--mount="))
 			if err != nil {
-				return fmt.Errorf("line %d: ADD %s: %w", st.Line, src, err)
+				return nil, err
 			}
-			srcs = append(srcs, sandboxed.GuestDocs+"/"+name)
-			continue
+			binds = append(binds, b)
+		default:
+			return nil, fmt.Errorf("line %d: RUN %s is not supported by kiln", st.Line, fl)
 		}
-		clean := filepath.Clean("/" + src)
-		if _, err := os.Lstat(filepath.Join(in.Stage, "documents", clean)); err != nil {
-			return fmt.Errorf("line %d: %s %s: not in the build context (the component documents)", st.Line, st.Kind, src)
-		}
-		srcs = append(srcs, sandboxed.GuestDocs+clean)
 	}
+	return binds, nil
+}
+
+// cacheMount turns a --mount=type=cache,... value into a bind.
+func (in *instance) cacheMount(st dockerfile.Step, spec string) (sandbox.Bind, error) {
+	fail := func(format string, a ...any) (sandbox.Bind, error) {
+		return sandbox.Bind{}, fmt.Errorf("line %d: RUN --mount=%s: %s", st.Line, spec, fmt.Sprintf(format, a...))
+	}
+	opts := map[string]string{}
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		switch k {
+		case "dst", "destination":
+			k = "target"
+		}
+		opts[k] = v
+	}
+	if t := opts["type"]; t != "cache" {
+		if t == "" {
+			t = "bind"
+		}
+		return fail("mount type %s is not supported by kiln (only type=cache)", t)
+	}
+	target := opts["target"]
+	if target == "" || !path.IsAbs(path.Join(st.Dir, target)) {
+		return fail("a cache mount needs target=PATH")
+	}
+	if path.IsAbs(target) {
+		target = path.Clean(target)
+	} else {
+		target = path.Join(st.Dir, target)
+	}
+	if target == "/" || target == sandboxed.StageDir || strings.HasPrefix(target, sandboxed.StageDir+"/") {
+		return fail("a cache mount cannot be at %s", target)
+	}
+	mode := os.FileMode(0o755)
+	for k, v := range opts {
+		switch k {
+		case "type", "target", "id", "sharing":
+		case "uid", "gid":
+			if n, err := strconv.Atoi(v); err != nil || n < 0 {
+				return fail("invalid %s %q", k, v)
+			}
+		case "mode":
+			m, err := strconv.ParseUint(v, 8, 32)
+			if err != nil || m > 0o7777 {
+				return fail("invalid mode %q", v)
+			}
+			mode = os.FileMode(m)
+		case "readonly", "ro":
+			return fail("a read-only cache mount is not supported by kiln")
+		default:
+			return fail("unknown option %q", k)
+		}
+	}
+	id := opts["id"]
+	if id == "" {
+		id = target
+	}
+	recipe := in.B.Image.ContainerRecipe.Arn
+	if i := strings.LastIndex(recipe, "/"); i > 0 {
+		recipe = recipe[:i] // every version of the recipe shares its caches
+	}
+	sum := sha256.Sum256([]byte(recipe + "\x00" + id))
+	dir := filepath.Join(in.Tools.Cache.Dir, ".run-caches", hex.EncodeToString(sum[:16]))
+	if _, err := os.Stat(dir); err != nil {
+		uid, _ := strconv.Atoi(opts["uid"])
+		gid, _ := strconv.Atoi(opts["gid"])
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = os.Chown(dir, uid, gid)
+		}
+		if err == nil {
+			err = os.Chmod(dir, mode)
+		}
+		if err != nil {
+			return fail("making the cache directory: %v", err)
+		}
+	}
+	return sandbox.Bind{Source: dir, Target: target}, nil
+}
+
+// copy runs COPY/ADD from the sources prepare resolved. A local archive
+// given to ADD is unpacked; one downloaded from a URL is not, as in
+// docker build.
+func (in *instance) copy(ctx context.Context, cfg sandbox.Config, s *engine.Step, st dockerfile.Step, prep prepared) error {
 	s.Logf("%s %s %s", st.Kind, strings.Join(st.Sources, " "), st.Dest)
-	args := guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: srcs, Dest: st.Dest, Chown: st.Chown, Chmod: st.Chmod})
 	cfg.Dir = "/"
-	return in.Run(ctx, cfg, fmt.Sprintf("line %d: %s", st.Line, st.Kind), args...)
+	what := fmt.Sprintf("line %d: %s", st.Line, st.Kind)
+	if st.Kind == "ADD" && !slices.Contains(prep.urls, true) {
+		return in.Run(ctx, cfg, what, guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: prep.sources, Dest: st.Dest, Chown: st.Chown, Chmod: st.Chmod, Extract: true})...)
+	}
+	if st.Kind == "ADD" && slices.Contains(prep.urls, false) {
+		// Mixed: the local sources are unpacked, the downloads copied.
+		dest := st.Dest
+		if !strings.HasSuffix(dest, "/") {
+			dest += "/"
+		}
+		var local, remote []string
+		for i, src := range prep.sources {
+			if prep.urls[i] {
+				remote = append(remote, src)
+			} else {
+				local = append(local, src)
+			}
+		}
+		if err := in.Run(ctx, cfg, what, guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: local, Dest: dest, Chown: st.Chown, Chmod: st.Chmod, Extract: true})...); err != nil {
+			return err
+		}
+		return in.Run(ctx, cfg, what, guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: remote, Dest: dest, Chown: st.Chown, Chmod: st.Chmod})...)
+	}
+	return in.Run(ctx, cfg, what, guest.Argv(sandboxed.GuestBinary, guest.CopyRequest{Sources: prep.sources, Dest: st.Dest, Chown: st.Chown, Chmod: st.Chmod})...)
 }
 
 // maxDownload bounds an ADD from a URL.
@@ -432,10 +575,10 @@ const maxDownload = 4 << 30
 // name when the destination is a directory. It goes through kiln's
 // guarded fetcher: the recipe's author must not reach the host's own
 // services, the metadata service or a private network through kiln.
-func (in *instance) download(ctx context.Context, s *engine.Step, i int, src, checksum string) (string, error) {
+func (in *instance) download(ctx context.Context, s *engine.Step, i int, src, checksum string) (name, sum string, err error) {
 	u, err := url.Parse(src)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("only http and https URLs can be added")
+		return "", "", fmt.Errorf("only http and https URLs can be added")
 	}
 	base := path.Base(u.Path)
 	if base == "/" || base == "." || base == "" {
@@ -443,16 +586,16 @@ func (in *instance) download(ctx context.Context, s *engine.Step, i int, src, ch
 	}
 	dir := filepath.Join(in.Stage, "documents", fmt.Sprintf(".add-%d", i))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", "", err
 	}
 	body, err := in.fetch.Open(ctx, src, maxDownload)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer body.Close()
 	f, err := os.OpenFile(filepath.Join(dir, base), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, maxDownload+1))
@@ -460,18 +603,17 @@ func (in *instance) download(ctx context.Context, s *engine.Step, i int, src, ch
 		err = cerr
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if n > maxDownload {
-		return "", fmt.Errorf("larger than %d bytes", int64(maxDownload))
+		return "", "", fmt.Errorf("larger than %d bytes", int64(maxDownload))
 	}
-	if checksum != "" {
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != checksum {
-			return "", fmt.Errorf("checksum %s, want %s", got, checksum)
-		}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if checksum != "" && got != checksum {
+		return "", "", fmt.Errorf("checksum %s, want %s", got, checksum)
 	}
 	s.Logf("downloaded %s (%d bytes)", src, n)
-	return filepath.Base(dir) + "/" + base, nil
+	return filepath.Base(dir) + "/" + base, got, nil
 }
 
 func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
@@ -483,43 +625,6 @@ func (in *instance) runTests(ctx context.Context, s *engine.Step) error {
 	cfg := in.Config(true, s.Log)
 	cfg.Env = in.Env
 	return in.RunComponents(ctx, cfg, s, []string{"test"}, true)
-}
-
-// assemble puts the new layer and the Dockerfile's config on the parent.
-func (in *instance) assemble(layer v1.Layer, plan *dockerfile.Plan) (v1.Image, error) {
-	now := time.Now().UTC()
-	var hist []v1.History
-	for _, h := range plan.History {
-		h.EmptyLayer = true
-		h.Created = v1.Time{Time: now}
-		hist = append(hist, h)
-	}
-	add := mutate.Addendum{Layer: layer, History: v1.History{
-		Created: v1.Time{Time: now}, CreatedBy: "kiln: " + in.B.Image.Arn, Comment: "the Dockerfile's RUN, COPY and ADD steps and the components' build phase",
-	}}
-	// A Docker-schema parent keeps Docker media types throughout: a
-	// manifest mixing them is refused by some registries.
-	if mt, err := in.Parent.MediaType(); err == nil && mt == types.DockerManifestSchema2 {
-		add.MediaType = types.DockerLayer
-	}
-	img, err := mutate.Append(in.Parent, add)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Config = plan.Config
-	cf.Created = v1.Time{Time: now}
-	if plan.Author != "" {
-		cf.Author = plan.Author
-	}
-	// The Dockerfile's instructions go before the layer's own entry.
-	n := len(cf.History)
-	cf.History = slices.Concat(cf.History[:n-1], hist, cf.History[n-1:])
-	return mutate.ConfigFile(img, cf)
 }
 
 // distribute tags the image in the repositories the distribution

@@ -190,7 +190,7 @@ func (in *instance) buildPlatform(ctx context.Context, s *engine.Step, p v1.Plat
 	if err := sub.Bootstrap(s); err != nil {
 		return nil, err
 	}
-	img, _, err := sub.buildImage(ctx, s, false)
+	img, _, _, err := sub.buildImage(ctx, s, false)
 	return img, err
 }
 

@@ -192,11 +192,27 @@ func Copy(sources []string, dest, chown, chmod string) error {
 		}
 		mode = fs.FileMode(m)
 	}
-	intoDir := len(sources) > 1 || strings.HasSuffix(dest, "/")
+	var expanded []string
+	for _, src := range sources {
+		if !strings.ContainsAny(src, "*?[") {
+			expanded = append(expanded, src)
+			continue
+		}
+		// Wildcards match as in docker build (Go's filepath.Match rules).
+		matches, err := filepath.Glob(src)
+		if err != nil {
+			return fmt.Errorf("COPY source %s: %w", src, err)
+		}
+		if len(matches) == 0 {
+			return fmt.Errorf("COPY source %s: no file matches", src)
+		}
+		expanded = append(expanded, matches...)
+	}
+	intoDir := len(expanded) > 1 || strings.HasSuffix(dest, "/")
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		intoDir = true
 	}
-	for _, src := range sources {
+	for _, src := range expanded {
 		fi, err := os.Lstat(src)
 		if err != nil {
 			return fmt.Errorf("COPY source %s: %w", src, err)

@@ -45,6 +45,9 @@ type CopyRequest struct {
 	Sources      []string
 	Dest         string
 	Chown, Chmod string
+	// Extract is ADD of a local file: a source that is a tar archive
+	// (plain, gzip, bzip2, xz or zstd) is unpacked into Dest instead.
+	Extract bool
 }
 
 // MkdirRequest creates Dir and its parents (a RUN's or WORKDIR's
@@ -82,7 +85,7 @@ const (
 const defaultWorkingDir = "/tmp"
 
 // Usage is the protocol's synopsis, for an error message.
-const Usage = "usage: kiln internal run [--user USER] -- COMMAND... | copy [--chown U] [--chmod M] -- SRC... DEST | mkdir -- DIR | sanitize [--working-dir DIR] [--user-data] | inventory | guest [--port PORT]"
+const Usage = "usage: kiln internal run [--user USER] -- COMMAND... | copy [--chown U] [--chmod M] [--extract] -- SRC... DEST | mkdir -- DIR | sanitize [--working-dir DIR] [--user-data] | inventory | guest [--port PORT]"
 
 func (r RunRequest) Args() []string {
 	args := []string{verbRun}
@@ -99,6 +102,9 @@ func (r CopyRequest) Args() []string {
 	}
 	if r.Chmod != "" {
 		args = append(args, "--chmod", r.Chmod)
+	}
+	if r.Extract {
+		args = append(args, "--extract")
 	}
 	args = append(append(args, "--"), r.Sources...)
 	return append(args, r.Dest)
@@ -161,6 +167,7 @@ func Parse(args []string) (Request, error) {
 	case verbCopy:
 		chown := fs.String("chown", "", "owner of the copied files")
 		chmod := fs.String("chmod", "", "mode of the copied files")
+		extract := fs.Bool("extract", false, "unpack sources that are tar archives (ADD)")
 		if err := parse(); err != nil {
 			return nil, err
 		}
@@ -168,7 +175,7 @@ func Parse(args []string) (Request, error) {
 		if n < 2 {
 			return nil, fmt.Errorf("%w: copy needs at least one source and a destination, got %q", ErrUsage, fs.Args())
 		}
-		return CopyRequest{Sources: fs.Args()[:n-1], Dest: fs.Arg(n - 1), Chown: *chown, Chmod: *chmod}, nil
+		return CopyRequest{Sources: fs.Args()[:n-1], Dest: fs.Arg(n - 1), Chown: *chown, Chmod: *chmod, Extract: *extract}, nil
 	case verbMkdir:
 		if err := parse(); err != nil {
 			return nil, err

@@ -23,6 +23,8 @@ var roundTrips = []struct {
 		[]string{"copy", "--", "/.kiln/docs/a.txt", "/etc/a.txt"}},
 	{"copy with owner and mode", CopyRequest{Sources: []string{"/s/a", "/s/b"}, Dest: "-odd/", Chown: "app:app", Chmod: "0755"},
 		[]string{"copy", "--chown", "app:app", "--chmod", "0755", "--", "/s/a", "/s/b", "-odd/"}},
+	{"add, unpacking archives", CopyRequest{Sources: []string{"/s/a.tar.gz"}, Dest: "/opt/", Extract: true},
+		[]string{"copy", "--extract", "--", "/s/a.tar.gz", "/opt/"}},
 	{"mkdir", MkdirRequest{Dir: "/srv/app"}, []string{"mkdir", "--", "/srv/app"}},
 	{"mkdir of a dash name", MkdirRequest{Dir: "-v"}, []string{"mkdir", "--", "-v"}},
 	{"sanitize", SanitizeRequest{WorkingDir: "/tmp/work"}, []string{"sanitize", "--working-dir", "/tmp/work"}},
