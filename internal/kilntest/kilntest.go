@@ -323,6 +323,15 @@ func (s *Server) Client(creds Creds, optFns ...func(*imagebuilder.Options)) *ima
 	}, optFns...)
 }
 
+// Main is the TestMain of a package whose tests start kiln: it runs the
+// tests, removes the kiln binary they built (Cleanup), and exits with
+// their code.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
 // Context returns a context that ends with the test or after eight
 // minutes: a guard against a hung call, not a time limit on the work. Tests
 // that build machine images under TCG on a loaded 2-core CI machine take

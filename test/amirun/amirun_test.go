@@ -32,11 +32,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // guestModules are the host kernel's modules the test guest loads beyond
 // what its initramfs loaded: ISO 9660 for the seed, virtio-net for SSH.

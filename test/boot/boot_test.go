@@ -31,11 +31,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // ovmf is Debian's UEFI firmware for QEMU (package ovmf).
 const ovmf = "/usr/share/ovmf/OVMF.fd"

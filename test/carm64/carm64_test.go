@@ -31,11 +31,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // fixture is a kiln with the parents in its registry and a component that
 // records the machine it ran on.

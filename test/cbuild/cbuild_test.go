@@ -28,11 +28,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // fixture is one kiln server with a busybox base in its registry, shared
 // by the subtests (each server start costs a build's worth of CPU).

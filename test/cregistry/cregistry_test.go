@@ -36,11 +36,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // The registry's one user.
 const (

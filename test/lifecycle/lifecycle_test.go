@@ -25,11 +25,7 @@ import (
 	"github.com/kiln-build/kiln/internal/testclock"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // fixture is one kiln with a test clock, an infrastructure configuration
 // and the helpers the tests share.

@@ -31,11 +31,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 var (
 	alice = kilntest.Creds{AccessKeyID: "AKIDSCANALICE", SecretAccessKey: "alice-scan-secret"}

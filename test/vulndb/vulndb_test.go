@@ -23,11 +23,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 // osvRecord is a Debian-style OSV record for a source package.
 func osvRecord(id, modified, eco, pkg, fixed string) []byte {

@@ -25,11 +25,7 @@ import (
 	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	kilntest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kilntest.Main(m) }
 
 const (
 	minimalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:environments }}}\n{{{ imagebuilder:components }}}\n"
