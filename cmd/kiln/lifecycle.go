@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,23 +36,16 @@ func lifecycleMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, lifecycleUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("kiln lifecycle run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, lifecycleUsage) }
-	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	fs, endpoint := clientFlags("kiln lifecycle run", lifecycleUsage, stderr)
 	dryRun := fs.Bool("dry-run", false, "print what a run would act on; change nothing")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
-	rest, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		return 2
-	}
-	if len(rest) != 1 {
-		fs.Usage()
+	arg, ok := oneArgument(fs, args[1:])
+	if !ok {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	q := url.Values{"lifecyclePolicyArn": {rest[0]}}
+	q := url.Values{"lifecyclePolicyArn": {arg}}
 	if *dryRun {
 		q.Set("dryRun", "true")
 	}

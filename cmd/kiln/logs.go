@@ -31,23 +31,16 @@ loopback kiln); the endpoint from --endpoint or KILN_ENDPOINT.`
 
 // logsMain is `kiln logs`.
 func logsMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("kiln logs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, logsUsage) }
-	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	fs, endpoint := clientFlags("kiln logs", logsUsage, stderr)
 	follow := fs.Bool("follow", false, "keep printing until the build ends")
 	fs.BoolVar(follow, "f", false, "short for --follow")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(rest) != 1 {
-		fs.Usage()
+	arg, ok := oneArgument(fs, args)
+	if !ok {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	q := url.Values{"imageBuildVersionArn": {rest[0]}}
+	q := url.Values{"imageBuildVersionArn": {arg}}
 	if *follow {
 		q.Set("follow", "true")
 	}
@@ -71,6 +64,31 @@ func logsMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// clientFlags is the flag set of a kiln subcommand that calls a kiln
+// server (name is how the user typed it): its usage goes to stderr, and it
+// has the --endpoint flag every such subcommand has.
+func clientFlags(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	return fs, fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+}
+
+// oneArgument parses args, flags before or after the positional
+// argument, and returns the one argument; false, after the usage when
+// the fault is the count, when there is not exactly one.
+func oneArgument(fs *flag.FlagSet, args []string) (string, bool) {
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return "", false
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return "", false
+	}
+	return rest[0], true
 }
 
 // parseInterleaved parses flags that may come before or after the

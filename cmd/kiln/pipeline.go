@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,22 +32,15 @@ func pipelineMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, pipelineUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("kiln pipeline runs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, pipelineUsage) }
-	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	fs, endpoint := clientFlags("kiln pipeline runs", pipelineUsage, stderr)
 	asJSON := fs.Bool("json", false, "print the runs as JSON")
-	rest, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		return 2
-	}
-	if len(rest) != 1 {
-		fs.Usage()
+	arg, ok := oneArgument(fs, args[1:])
+	if !ok {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	q := url.Values{"imagePipelineArn": {rest[0]}}
+	q := url.Values{"imagePipelineArn": {arg}}
 	resp, err := kilnCall(ctx, http.MethodGet, strings.TrimRight(*endpoint, "/")+kilnapi.PipelineRunsPath+"?"+q.Encode())
 	if err != nil {
 		fmt.Fprintln(stderr, "kiln pipeline runs:", err)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,17 +34,10 @@ the endpoint from --endpoint or KILN_ENDPOINT.`
 
 // scanMain is `kiln scan`.
 func scanMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("kiln scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, scanUsage) }
-	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	fs, endpoint := clientFlags("kiln scan", scanUsage, stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
-	}
-	if len(rest) != 1 {
-		fs.Usage()
+	arg, ok := oneArgument(fs, args)
+	if !ok {
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -55,7 +47,7 @@ func scanMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kiln scan:", err)
 		return 1
 	}
-	report, err := c.scanReport(ctx, rest[0])
+	report, err := c.scanReport(ctx, arg)
 	if err != nil {
 		// kiln's message may quote what the caller sent.
 		safe := &termSafeWriter{w: stderr}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,20 +35,12 @@ func workflowMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	verb := args[0]
-	fs := flag.NewFlagSet("kiln workflow "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, workflowUsage) }
-	endpoint := fs.String("endpoint", defaultEndpoint(), "kiln's URL (KILN_ENDPOINT)")
+	fs, endpoint := clientFlags("kiln workflow "+verb, workflowUsage, stderr)
 	reason := fs.String("reason", "", "why, recorded as the step's reason output")
-	rest, err := parseInterleaved(fs, args[1:])
-	if err != nil {
+	image, ok := oneArgument(fs, args[1:])
+	if !ok {
 		return 2
 	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return 2
-	}
-	image := rest[0]
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	client, err := imageBuilderClient(ctx, *endpoint)
