@@ -154,7 +154,19 @@ func MakeBootable(ctx context.Context, root, out string, l BootLayout) (BootInfo
 	}()
 	if p != nil {
 		err = p.makeOn(ctx, root, tmpName, l, &bi)
-	} else {
+		var loopErr *errLoopMount
+		if errors.As(err, &loopErr) {
+			// An XFS root needs a loop mount; without one the image gets
+			// kiln's layout and an ext4 root, which boots all the same.
+			bi = BootInfo{Kernel: bi.Kernel, Initrd: bi.Initrd, Notes: append(bi.Notes,
+				fmt.Sprintf("the parent's root is XFS, and %v; kiln installs its own GRUB and an ext4 root", loopErr))}
+			p = nil
+			if err = os.Truncate(tmpName, 0); err != nil {
+				return bi, err
+			}
+		}
+	}
+	if p == nil {
 		err = makeKilnLayout(ctx, root, tmpName, l, &bi)
 	}
 	if err != nil {
