@@ -154,6 +154,38 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 	return dst.Close()
 }
 
+// addTreeXFS writes the files of the host directory tree into the XFS
+// filesystem of size bytes at offset off of img, mounted through a loop
+// device bound to that range (see CopyWithTree).
+func addTreeXFS(ctx context.Context, img string, off, size int64, tree string) error {
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	loop, err := attachLoop(f, off, size, false)
+	if err != nil {
+		return &errLoopMount{err}
+	}
+	defer loop.Close()
+	dir, err := os.MkdirTemp("", "kiln-xfs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount(loop.Name(), dir, "xfs", 0, "nouuid"); err != nil {
+		return &errLoopMount{fmt.Errorf("mount %s: %w", loop.Name(), err)}
+	}
+	out, cerr := exec.CommandContext(ctx, "cp", "-RP", "--remove-destination", "--preserve=mode,timestamps", "--", tree+"/.", dir+"/").CombinedOutput()
+	if err := unmount(dir); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("copying into the XFS root: %w: %s", cerr, firstLine(strings.TrimSpace(string(out))))
+	}
+	return loop.Close()
+}
+
 // copyDataExtents copies the first n bytes of src to dst at off, only the
 // ranges SEEK_DATA finds, by copy_file_range (which on one filesystem may
 // share or offload the copy), falling back to read and write.

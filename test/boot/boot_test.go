@@ -417,6 +417,70 @@ func TestCloudImageParent(t *testing.T) {
 	checkBooted(t, "vhdx under OVMF", uefiConsole, uuid)
 }
 
+// TestXFSCloudImageParent imports a cloud-image-style disk whose root is
+// XFS, as Amazon Linux's and RHEL's are (GRUB with the xfs module in the
+// BIOS boot partition and on the ESP), builds an image on it with the test
+// phase on, and boots the image under SeaBIOS: the child keeps the parent's
+// layout and boot code, and its root is XFS again with the parent's UUID and
+// label, its grub.cfg pointed at the image's renamed kernel.
+func TestXFSCloudImageParent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	kilntest.RequireTool(t, "/usr/sbin/sfdisk", "fdisk")
+	kilntest.RequireTool(t, "/usr/sbin/mkfs.xfs", "xfsprogs")
+	tree := filepath.Join(f.dir, "tree")
+	unpack(t, kilntest.BootableRootTarball(t, t.TempDir()), tree)
+	parent := filepath.Join(f.dir, "cloud-xfs.raw")
+	cmd := exec.Command("sh", "testdata/cloud-parent.sh", tree, parent)
+	cmd.Env = append(os.Environ(), "ROOTFS=xfs")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// The script fills the XFS root through a loop mount.
+		t.Skipf("cloud-parent.sh (XFS, needs a loop mount): %v\n%s", err, stderr.String())
+	}
+	uuid := strings.TrimSpace(string(out))
+	parentParts := partitions(t, parent)
+
+	parentAMI, importLog := f.importDisk(t, parent)
+	if !strings.Contains(importLog, "ESP partition 15 and an XFS root (partition 1)") {
+		t.Errorf("the import does not say it keeps the XFS layout:\n%s", importLog)
+	}
+	ami, logs := f.build(t, parentAMI, 2, true)
+	for _, want := range []string{"kept the parent's bootloader and layout (bios, uefi)", "xfs root filesystem " + uuid, "/boot/grub/grub.cfg: vmlinuz-", "TESTED-IN-GUEST"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, logs)
+		}
+	}
+	raw := f.export(t, ami, "raw")
+	got := partitions(t, raw)
+	if len(got) != len(parentParts) {
+		t.Fatalf("partitions %+v, want the parent's %+v", got, parentParts)
+	}
+	var rootOff int64
+	for i, p := range parentParts {
+		g := got[i]
+		if g.Number != p.Number || g.Type != p.Type || g.UUID != p.UUID || g.Offset != p.Offset || (p.Number != 1 && g.Size != p.Size) {
+			t.Errorf("partition %+v, the parent's %+v", g, p)
+		}
+		if p.Number == 1 {
+			rootOff = g.Offset
+		}
+	}
+	sb := readAt(t, raw, rootOff, 120)
+	if string(sb[:4]) != "XFSB" {
+		t.Fatalf("the root is not XFS: superblock starts %q", sb[:4])
+	}
+	if u := fmt.Sprintf("%x-%x-%x-%x-%x", sb[32:36], sb[36:38], sb[38:40], sb[40:42], sb[42:48]); u != uuid {
+		t.Errorf("the XFS root's UUID is %s, the parent's %s", u, uuid)
+	}
+	if l := string(bytes.TrimRight(sb[108:120], "\x00")); l != "rootfs" {
+		t.Errorf("the XFS root's label is %q, the parent's \"rootfs\"", l)
+	}
+	checkBooted(t, "XFS root under SeaBIOS", firmwareBoot(t, raw, "raw", "bios"), uuid)
+}
+
 // TestKilnBootloader imports a root tarball — no bootloader of its own —
 // and builds an image on it: kiln's GRUB boots both the import and the
 // image (raw under OVMF, qcow2 under SeaBIOS), its grub.cfg written again
