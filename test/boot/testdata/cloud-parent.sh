@@ -23,7 +23,7 @@ ver=$(cd "$root/boot" && ls vmlinuz-* | head -n1 | sed 's/^vmlinuz-//')
 uuid=$(cat /proc/sys/kernel/random/uuid)
 espid=C10D1234
 work=$(mktemp -d)
-trap 'umount "$work/mnt" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'umount "$work/mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkdir -p "$root/boot/grub" "$root/boot/efi"
 cat >"$root/boot/grub/grub.cfg" <<EOF
