@@ -361,3 +361,28 @@ func DescribeBoot(raw string) string {
 	}
 	return fmt.Sprintf("%s and %s root (partition %d): images built on it keep this layout and bootloader", strings.Join(have, ", "), article, pd.root.Number)
 }
+
+// BootFirmware lists the firmwares ("bios", "uefi") a disk boots under on
+// its own, from what is on it: a BIOS boot partition with boot code in the
+// MBR, an ESP with EFI/BOOT/BOOTX64.EFI. It is what MakeBootable reported
+// when it wrote the disk, read again for a disk written by an earlier build.
+func BootFirmware(ctx context.Context, raw string) []string {
+	pd, _ := inspectParent(raw)
+	if pd == nil {
+		return nil
+	}
+	var fw []string
+	if pd.bios != nil && !allZero(pd.bootCode) {
+		fw = append(fw, "bios")
+	}
+	if pd.esp != nil {
+		files, _ := mtoolsList(ctx, raw, pd.esp.Offset)
+		for _, f := range files {
+			if strings.EqualFold(f, "/EFI/BOOT/BOOTX64.EFI") {
+				fw = append(fw, "uefi")
+				break
+			}
+		}
+	}
+	return fw
+}
