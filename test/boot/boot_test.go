@@ -83,7 +83,7 @@ type fixture struct {
 	dir    string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, serveArgs ...string) *fixture {
 	t.Helper()
 	kilntest.RequireRoot(t)
 	kilntest.RequireTool(t, "/usr/bin/qemu-system-x86_64", "qemu-system-x86")
@@ -95,7 +95,7 @@ func newFixture(t *testing.T) *fixture {
 	kilntest.RequireTool(t, "/usr/sbin/mkfs.fat", "dosfstools")
 	kilntest.RequireTool(t, "/usr/bin/mcopy", "mtools")
 	dir := t.TempDir()
-	srv := kilntest.Start(t, "--allow-import-dir", dir)
+	srv := kilntest.Start(t, append([]string{"--allow-import-dir", dir}, serveArgs...)...)
 	f := &fixture{srv: srv, client: srv.Client(kilntest.DefaultCreds), dir: dir}
 	out, err := f.client.CreateInfrastructureConfiguration(kilntest.Context(t), &imagebuilder.CreateInfrastructureConfigurationInput{
 		Name: aws.String("boot"), InstanceProfileName: aws.String("kiln"),
@@ -420,12 +420,13 @@ func TestCloudImageParent(t *testing.T) {
 // TestXFSCloudImageParent imports a cloud-image-style disk whose root is
 // XFS, as Amazon Linux's and RHEL's are (GRUB with the xfs module in the
 // BIOS boot partition and on the ESP), builds an image on it with the test
-// phase on, and boots the image under SeaBIOS: the child keeps the parent's
-// layout and boot code, and its root is XFS again with the parent's UUID and
-// label, its grub.cfg pointed at the image's renamed kernel.
+// phase booting through SeaBIOS (kiln serve --test-boot bios), and boots
+// the exported image under SeaBIOS: the child keeps the parent's layout and
+// boot code, and its root is XFS again with the parent's UUID and label,
+// its grub.cfg pointed at the image's renamed kernel.
 func TestXFSCloudImageParent(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "--test-boot", "bios")
 	kilntest.RequireTool(t, "/usr/sbin/sfdisk", "fdisk")
 	kilntest.RequireTool(t, "/usr/sbin/mkfs.xfs", "xfsprogs")
 	tree := filepath.Join(f.dir, "tree")
@@ -448,7 +449,8 @@ func TestXFSCloudImageParent(t *testing.T) {
 		t.Errorf("the import does not say it keeps the XFS layout:\n%s", importLog)
 	}
 	ami, logs := f.build(t, parentAMI, 2, true)
-	for _, want := range []string{"kept the parent's bootloader and layout (bios, uefi)", "xfs root filesystem " + uuid, "/boot/grub/grub.cfg: vmlinuz-", "TESTED-IN-GUEST"} {
+	for _, want := range []string{"kept the parent's bootloader and layout (bios, uefi)", "xfs root filesystem " + uuid, "/boot/grub/grub.cfg: vmlinuz-",
+		"booting the test instance through bios firmware", "TESTED-IN-GUEST"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the build's log lacks %q:\n%s", want, logs)
 		}
@@ -483,18 +485,21 @@ func TestXFSCloudImageParent(t *testing.T) {
 
 // TestKilnBootloader imports a root tarball — no bootloader of its own —
 // and builds an image on it: kiln's GRUB boots both the import and the
-// image (raw under OVMF, qcow2 under SeaBIOS), its grub.cfg written again
+// image (its test instance under OVMF, kiln serve --test-boot uefi; the
+// export raw under OVMF, qcow2 under SeaBIOS), its grub.cfg written again
 // for the image's renamed kernel, and /etc/fstab names the root by UUID.
 func TestKilnBootloader(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "--test-boot", "uefi")
 	parentAMI, importLog := f.importDisk(t, kilntest.BootableRootTarball(t, f.dir))
 	if !strings.Contains(importLog, "kiln's GRUB installed (bios, uefi)") {
 		t.Errorf("the import did not install kiln's GRUB:\n%s", importLog)
 	}
-	ami, logs := f.build(t, parentAMI, 1, false)
-	if !strings.Contains(logs, "kept kiln's (from the parent) bootloader and layout (bios, uefi)") {
-		t.Errorf("the build's log does not say it kept kiln's GRUB:\n%s", logs)
+	ami, logs := f.build(t, parentAMI, 1, true)
+	for _, want := range []string{"kept kiln's (from the parent) bootloader and layout (bios, uefi)", "booting the test instance through uefi firmware", "TESTED-IN-GUEST"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, logs)
+		}
 	}
 	raw, qcow2 := f.export(t, ami, "raw"), f.export(t, ami, "qcow2")
 	uuid := rootUUID(t, raw)
