@@ -58,6 +58,7 @@ type options struct {
 	tmpDir    string
 	jsonPath  string
 	keep      bool
+	testBoot  string
 }
 
 func main() {
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.mirror, "mirror", "", "Debian mirror for debootstrap (default: the host's, from /etc/apt/sources.list.d)")
 	flag.StringVar(&o.tmpDir, "tmpdir", "", "parent of the run's working directory (default: the system temp dir)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.testBoot, "test-boot", "direct", "how kiln's test instances boot (kiln serve --test-boot): direct, bios or uefi")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (kiln's data and logs) after the run")
 	flag.Parse()
 
@@ -85,6 +87,12 @@ func main() {
 	}
 	if o.runs < 1 || o.files < 1 || o.volumeGiB < 1 || o.memoryMB < 128 {
 		fmt.Fprintln(os.Stderr, "machinebench: -runs, -files and -volume-gib must be at least 1, -vm-memory at least 128")
+		os.Exit(2)
+	}
+	switch o.testBoot {
+	case "direct", "bios", "uefi":
+	default:
+		fmt.Fprintln(os.Stderr, "machinebench: -test-boot must be direct, bios or uefi")
 		os.Exit(2)
 	}
 	switch o.parent {
@@ -142,7 +150,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 
 	kiln, err := benchkit.StartKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Join(tmp, "kiln.log"),
-		"--allow-import-dir", filepath.Dir(p.Tarball), "--vm-memory", strconv.Itoa(o.memoryMB))
+		"--allow-import-dir", filepath.Dir(p.Tarball), "--vm-memory", strconv.Itoa(o.memoryMB), "--test-boot", o.testBoot)
 	if err != nil {
 		return err
 	}
@@ -164,8 +172,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 	rep := report{
 		Runs: o.runs, Files: o.files, VolumeGiB: o.volumeGiB, MemoryMB: o.memoryMB, CPUs: fb.cpus, Accel: fb.accel,
-		Parent: p, Import: imported, Components: cs,
-		Kiln:  toolResult{Tool: toolKiln, Timed: "CreateImage → AVAILABLE (image tests on)"},
+		Parent: p, Import: imported, Components: cs, TestBoot: o.testBoot,
+		Kiln:  toolResult{Tool: toolKiln, Timed: "CreateImage → AVAILABLE (image tests on, test boot " + o.testBoot + ")"},
 		Floor: toolResult{Tool: toolFloor, Timed: "overlay + chroot, truncate + mkfs.ext4 -d, qemu-img create, QEMU boot + test until exit"},
 	}
 	steps, tests := buildSteps(cs), testScript(cs)
