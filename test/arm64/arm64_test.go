@@ -365,6 +365,11 @@ func TestArm64MachineImage(t *testing.T) {
 		t.Errorf("kiln ami list: the built AMI's ARCH is %q, want arm64", got)
 	}
 
+	// An arm64 AMI has no BIOS to boot through: refused before any download.
+	if out, err := exec.Command(kilntest.Binary(t), "ami", "run", "--endpoint", f.srv.URL, "--firmware", "bios", built).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "--firmware bios: the AMI is arm64") {
+		t.Errorf("kiln ami run --firmware bios of an arm64 AMI: err %v, output %s", err, out)
+	}
 	// kiln ami run reads the AMI's architecture and boots it as an arm64
 	// instance: qemu-system-aarch64, AAVMF loading the image's kernel, the
 	// console on ttyAMA0, up to the root filesystem mounted.

@@ -554,3 +554,15 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestTestBootFlag checks kiln serve --test-boot: a value it does not know
+// stops kiln at start, naming the flag and the values it takes.
+func TestTestBootFlag(t *testing.T) {
+	t.Parallel()
+	kilntest.RequireRoot(t)
+	cmd := exec.Command(kilntest.Binary(t), "serve", "--test-boot", "pxe", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `--test-boot "pxe": want direct, bios, uefi`) {
+		t.Errorf("kiln serve --test-boot pxe: err %v, output:\n%s", err, out)
+	}
+}
