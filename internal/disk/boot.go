@@ -156,12 +156,14 @@ func MakeBootable(ctx context.Context, root, out string, l BootLayout) (BootInfo
 		}
 	}()
 	if p != nil {
+		notes := len(bi.Notes)
 		err = p.makeOn(ctx, root, tmpName, l, &bi)
 		var loopErr *errLoopMount
 		if errors.As(err, &loopErr) {
 			// An XFS root needs a loop mount; without one the image gets
 			// kiln's layout and an ext4 root, which boots all the same.
-			bi = BootInfo{Kernel: bi.Kernel, Initrd: bi.Initrd, Notes: append(bi.Notes,
+			// What makeOn noted of the parent's layout no longer holds.
+			bi = BootInfo{Kernel: bi.Kernel, Initrd: bi.Initrd, Notes: append(bi.Notes[:notes],
 				fmt.Sprintf("the parent's root is XFS, and %v; kiln installs its own GRUB and an ext4 root", loopErr))}
 			p = nil
 			if err = os.Truncate(tmpName, 0); err != nil {
