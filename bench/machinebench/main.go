@@ -234,6 +234,9 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 	}
 	rep.Checks = append(rep.Checks, kilnChecks(allKiln)...)
+	if o.testBoot != "direct" {
+		rep.Checks = append(rep.Checks, testBootCheck(allKiln, o.testBoot))
+	}
 	rep.Checks = append(rep.Checks, benchkit.Check{Name: "floor: every boot printed " + testMarker, OK: true,
 		Detail: fmt.Sprintf("%d boots and the warm-up (a boot without it fails the run)", len(rep.FloorRuns))})
 	rep.Targets = rep.evaluateTargets()
@@ -313,4 +316,23 @@ func hostMirror() string {
 		}
 	}
 	return ""
+}
+
+// testBootCheck states that every kiln build's test instance booted
+// through the firmware asked for, not directly (kiln falls back to direct
+// boot, and says so, when the disk has no bootloader for it).
+func testBootCheck(runs []kilnRun, firmware string) benchkit.Check {
+	want := "booting the test instance through " + firmware + " firmware"
+	var missing []string
+	for i, r := range runs {
+		if !strings.Contains(r.Log, want) {
+			missing = append(missing, strconv.Itoa(i))
+		}
+	}
+	c := benchkit.Check{Name: "kiln: every build's test instance booted through " + firmware + " and the disk's GRUB", OK: len(missing) == 0,
+		Detail: fmt.Sprintf("%d builds (warm-up included)", len(runs))}
+	if len(missing) > 0 {
+		c.Detail = "builds without it (0 is the warm-up): " + strings.Join(missing, ", ")
+	}
+	return c
 }
