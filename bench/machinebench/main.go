@@ -58,6 +58,7 @@ type options struct {
 	tmpDir    string
 	jsonPath  string
 	keep      bool
+	testBoot  string
 }
 
 func main() {
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.mirror, "mirror", "", "Debian mirror for debootstrap (default: the host's, from /etc/apt/sources.list.d)")
 	flag.StringVar(&o.tmpDir, "tmpdir", "", "parent of the run's working directory (default: the system temp dir)")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.testBoot, "test-boot", "direct", "how kiln's test instances boot (kiln serve --test-boot): direct, bios or uefi")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (kiln's data and logs) after the run")
 	flag.Parse()
 
@@ -85,6 +87,12 @@ func main() {
 	}
 	if o.runs < 1 || o.files < 1 || o.volumeGiB < 1 || o.memoryMB < 128 {
 		fmt.Fprintln(os.Stderr, "machinebench: -runs, -files and -volume-gib must be at least 1, -vm-memory at least 128")
+		os.Exit(2)
+	}
+	switch o.testBoot {
+	case "direct", "bios", "uefi":
+	default:
+		fmt.Fprintln(os.Stderr, "machinebench: -test-boot must be direct, bios or uefi")
 		os.Exit(2)
 	}
 	switch o.parent {
@@ -142,7 +150,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 
 	kiln, err := benchkit.StartKiln(ctx, o.kiln, filepath.Join(tmp, "kiln-data"), filepath.Join(tmp, "kiln.log"),
-		"--allow-import-dir", filepath.Dir(p.Tarball), "--vm-memory", strconv.Itoa(o.memoryMB))
+		"--allow-import-dir", filepath.Dir(p.Tarball), "--vm-memory", strconv.Itoa(o.memoryMB), "--test-boot", o.testBoot)
 	if err != nil {
 		return err
 	}
@@ -164,8 +172,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 	}
 	rep := report{
 		Runs: o.runs, Files: o.files, VolumeGiB: o.volumeGiB, MemoryMB: o.memoryMB, CPUs: fb.cpus, Accel: fb.accel,
-		Parent: p, Import: imported, Components: cs,
-		Kiln:  toolResult{Tool: toolKiln, Timed: "CreateImage → AVAILABLE (image tests on)"},
+		Parent: p, Import: imported, Components: cs, TestBoot: o.testBoot,
+		Kiln:  toolResult{Tool: toolKiln, Timed: "CreateImage → AVAILABLE (image tests on, test boot " + o.testBoot + ")"},
 		Floor: toolResult{Tool: toolFloor, Timed: "overlay + chroot, truncate + mkfs.ext4 -d, qemu-img create, QEMU boot + test until exit"},
 	}
 	steps, tests := buildSteps(cs), testScript(cs)
@@ -226,6 +234,9 @@ func run(ctx context.Context, o options, out, progress io.Writer) (err error) {
 		}
 	}
 	rep.Checks = append(rep.Checks, kilnChecks(allKiln)...)
+	if o.testBoot != "direct" {
+		rep.Checks = append(rep.Checks, testBootCheck(allKiln, o.testBoot))
+	}
 	rep.Checks = append(rep.Checks, benchkit.Check{Name: "floor: every boot printed " + testMarker, OK: true,
 		Detail: fmt.Sprintf("%d boots and the warm-up (a boot without it fails the run)", len(rep.FloorRuns))})
 	rep.Targets = rep.evaluateTargets()
@@ -305,4 +316,23 @@ func hostMirror() string {
 		}
 	}
 	return ""
+}
+
+// testBootCheck states that every kiln build's test instance booted
+// through the firmware asked for, not directly (kiln falls back to direct
+// boot, and says so, when the disk has no bootloader for it).
+func testBootCheck(runs []kilnRun, firmware string) benchkit.Check {
+	want := "booting the test instance through " + firmware + " firmware"
+	var missing []string
+	for i, r := range runs {
+		if !strings.Contains(r.Log, want) {
+			missing = append(missing, strconv.Itoa(i))
+		}
+	}
+	c := benchkit.Check{Name: "kiln: every build's test instance booted through " + firmware + " and the disk's GRUB", OK: len(missing) == 0,
+		Detail: fmt.Sprintf("%d builds (warm-up included)", len(runs))}
+	if len(missing) > 0 {
+		c.Detail = "builds without it (0 is the warm-up): " + strings.Join(missing, ", ")
+	}
+	return c
 }

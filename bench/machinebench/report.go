@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os/exec"
@@ -53,6 +54,7 @@ type report struct {
 	MemoryMB    int              `json:"vm_memory_mib"`
 	CPUs        int              `json:"vm_cpus"`
 	Accel       string           `json:"accel"`
+	TestBoot    string           `json:"test_boot"` // kiln serve --test-boot
 	Parent      parent           `json:"parent"`
 	Import      time.Duration    `json:"import_ns"`
 	Components  []component      `json:"components"`
@@ -136,11 +138,24 @@ func (rep report) evaluateTargets() []benchkit.Check {
 		}
 		out = append(out, benchkit.Check{Name: fmt.Sprintf("kiln ≤ %.1f× the floor (median wall time)", targetRatio), OK: r <= targetRatio, Detail: detail})
 	}
-	// Issue 13's target supposes the test phase boots through firmware;
-	// kiln's test phase boots the kernel directly, so the firmware boot's
-	// extra time (measured above on the same disk) is added to kiln's median
-	// and to the floor's, whose boot is direct too.
-	if extra := firmwareOverDirect(rep.Boots); extra > 0 {
+	// Issue 13's target supposes the test phase boots through firmware.
+	// With kiln serve --test-boot bios or uefi kiln's median is measured so;
+	// with direct boot the firmware boot's extra time (measured above on
+	// the same disk) is added to it. The floor boots directly either way,
+	// so the extra time is added to its median.
+	if rep.TestBoot == "bios" || rep.TestBoot == "uefi" {
+		extra := firmwareOverDirect(rep.Boots)
+		out = append(out, benchkit.Check{
+			Name:   fmt.Sprintf("issue 13: end to end with a firmware (%s) test boot < %s (kiln's median, measured)", rep.TestBoot, benchkit.Seconds(firmwareTargetWall)),
+			OK:     k < firmwareTargetWall,
+			Detail: benchkit.Seconds(k),
+		})
+		if fm, _, _ := rep.Floor.stats(); fm > 0 && extra > 0 {
+			r := float64(k) / float64(fm+extra)
+			out = append(out, benchkit.Check{Name: fmt.Sprintf("issue 13: ≤ %.1f× the floor, both booting through firmware (the floor's median + %s firmware over direct boot)", firmwareTargetRatio, benchkit.Seconds(extra)),
+				OK: r <= firmwareTargetRatio, Detail: fmt.Sprintf("%.2f× (the floor's firmware boot estimated)", r)})
+		}
+	} else if extra := firmwareOverDirect(rep.Boots); extra > 0 {
 		var f time.Duration
 		if fm, _, _ := rep.Floor.stats(); fm > 0 {
 			f = fm + extra
@@ -213,7 +228,7 @@ func (rep report) writeMarkdown(w io.Writer) {
 		names = append(names, fmt.Sprintf("%s (%s, %d step(s))", c.Name, c.Phase, len(c.Steps)))
 	}
 	fmt.Fprintf(w, "- workload: %s; %d small files; %d GiB root volume\n", strings.Join(names, ", "), rep.Files, rep.VolumeGiB)
-	fmt.Fprintf(w, "- test guests: %s, %d vCPUs, %d MiB; floor boots %s\n", rep.Accel, rep.CPUs, rep.MemoryMB, rep.FloorKernel)
+	fmt.Fprintf(w, "- test guests: %s, %d vCPUs, %d MiB; kiln's test boot %s (kiln serve --test-boot); floor boots %s\n", rep.Accel, rep.CPUs, rep.MemoryMB, cmp.Or(rep.TestBoot, "direct"), rep.FloorKernel)
 	fmt.Fprintf(w, "- %d measured builds per tool after one unmeasured warm-up each, alternating kiln, floor\n\n", rep.Runs)
 
 	fmt.Fprintln(w, "| tool | timed | warm-up | median | min | max | vs floor |")

@@ -222,22 +222,30 @@ func runAMI(ctx context.Context, base, id string, opts runOptions, stdout, stder
 		return err
 	}
 	defer os.RemoveAll(dir)
+	arch, err := amiArch(ctx, base, id)
+	if err != nil {
+		return err
+	}
+	cfg := vm.Config{
+		MemoryMB: opts.memory, Firmware: opts.firmware,
+		Console: stdout, ConsoleInput: os.Stdin, Snapshot: true, Accel: opts.accel,
+	}
+	if err := archVM(arch, opts.firmware, &cfg); err != nil {
+		return err
+	}
 	raw := filepath.Join(dir, "disk.raw")
 	if err := fetchRaw(ctx, base, id, raw); err != nil {
 		return err
 	}
-	cfg := vm.Config{
-		Disks: []string{raw}, MemoryMB: opts.memory, Firmware: opts.firmware,
-		Console: stdout, ConsoleInput: os.Stdin, Snapshot: true, Accel: opts.accel,
-	}
+	cfg.Disks = []string{raw}
 	user := ""
-	if opts.firmware == "" {
+	if cfg.Firmware == "" {
 		kernel, initrd, partUUID, u, err := bootFiles(ctx, raw, dir)
 		if err != nil {
 			return err
 		}
 		cfg.Kernel, cfg.Initrd, user = kernel, initrd, u
-		cfg.Append = "root=PARTUUID=" + partUUID + " rw console=ttyS0"
+		cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(arch)
 	} else {
 		user = imageUser(ctx, raw)
 	}
@@ -248,7 +256,11 @@ func runAMI(ctx context.Context, base, id string, opts runOptions, stdout, stder
 	if user == "" {
 		user = "USER"
 	}
-	fmt.Fprintf(stderr, "kiln ami run: instance %s (%s), firmware %s, accelerator %s\n", inst.InstanceID, inst.Hostname, firmwareName(opts.firmware), cfg.Accel)
+	fw := firmwareName(cfg.Firmware)
+	if cfg.AAVMF != "" {
+		fw = "AAVMF (UEFI) loading the image's kernel"
+	}
+	fmt.Fprintf(stderr, "kiln ami run: instance %s (%s), %s, firmware %s, accelerator %s\n", inst.InstanceID, inst.Hostname, arch, fw, cfg.Accel)
 	fmt.Fprintf(stderr, "kiln ami run: ssh -p %d %s@127.0.0.1\n", opts.sshPort, user)
 	for {
 		m, err := vm.Boot(ctx, cfg)

@@ -54,6 +54,7 @@ type serveConfig struct {
 	parentImage      stringList
 	qemuMemory       int
 	accel            string // accel.go
+	testBoot         string // testboot.go
 
 	lifecycleInterval time.Duration // lifecycle.go
 
@@ -99,6 +100,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.accel, "accel", vm.AccelAuto, "QEMU accelerator of those guests: auto (KVM when a probe boot under it works), kvm (fail when it does not) or tcg (KILN_ACCEL)")
 	fs.StringVar(&c.registryHost, "registry-host", "", "host:port in the image URIs of built images; default: the listen address (KILN_REGISTRY_HOST)")
 	fs.DurationVar(&c.lifecycleInterval, "lifecycle-interval", lifecycleIntervalDefault, "how often every ENABLED lifecycle policy runs (and state updates with updateAt are looked for); 0 turns the periodic run off (KILN_LIFECYCLE_INTERVAL)")
+	fs.StringVar(&c.testBoot, "test-boot", "direct", "how machine images' test instances boot: direct (the image's kernel under QEMU's -kernel), bios (SeaBIOS) or uefi (OVMF), through the disk's own bootloader (KILN_TEST_BOOT)")
 	c.edge.flags(fs)
 	c.arm64.flags(fs)
 	c.vulndb.flags(fs)
@@ -306,6 +308,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	if err := configureArm64(cfg.arm64, builds, log); err != nil {
+		return err
+	}
+	if err := configureTestBoot(cfg.testBoot, builds); err != nil {
 		return err
 	}
 	fetchers.wire(builds)

@@ -21,8 +21,9 @@ import (
 // merged; regular files and symlinks are written, owned by root, with
 // tree's modes. It returns the root partition's PARTUUID.
 //
-// The filesystem is edited with debugfs at the partition's offset, so no
-// loop device or mount is involved.
+// An ext4 filesystem is edited with debugfs at the partition's offset, so
+// no loop device or mount is involved; an XFS one (see makeXFS) is mounted
+// through a loop device bound to the partition's byte range.
 func CopyWithTree(ctx context.Context, src, dst, tree string) (string, error) {
 	cp := exec.CommandContext(ctx, "cp", "--sparse=always", "--reflink=auto", src, dst)
 	if out, err := cp.CombinedOutput(); err != nil {
@@ -46,7 +47,18 @@ func CopyWithTree(ctx context.Context, src, dst, tree string) (string, error) {
 	if !ok || !isLinuxType(root.Type) {
 		return "", errors.New("the disk has no Linux root partition")
 	}
-	if err := addTreeExt4(ctx, dst, root.Offset, tree); err != nil {
+	f, err = os.Open(dst)
+	if err != nil {
+		return "", err
+	}
+	fstype, _ := detectFilesystem(f, root.Offset)
+	f.Close()
+	if fstype == "xfs" {
+		err = addTreeXFS(ctx, dst, root.Offset, root.Size, tree)
+	} else {
+		err = addTreeExt4(ctx, dst, root.Offset, tree)
+	}
+	if err != nil {
 		return "", err
 	}
 	return strings.ToLower(root.UUID), nil

@@ -65,10 +65,10 @@ type BootLayout struct {
 	// Label is the root filesystem's label when kiln lays the disk out.
 	Label string
 	// Parent is the parent image's raw disk, or "". When it carries a
-	// bootloader (a BIOS boot partition or an ESP) and an ext4 root that ends
-	// the disk, the new disk keeps its partition table, boot code, boot
-	// partitions and root filesystem UUID; otherwise kiln lays the disk out
-	// and installs its own GRUB.
+	// bootloader (a BIOS boot partition or an ESP) and an ext4 or XFS (v5)
+	// root that ends the disk, the new disk keeps its partition table, boot
+	// code, boot partitions and root filesystem type, UUID and label;
+	// otherwise kiln lays the disk out and installs its own GRUB.
 	Parent string
 	// Title names the GRUB menu entry kiln writes.
 	Title string
@@ -98,8 +98,9 @@ type BootInfo struct {
 //
 // A parent that has a bootloader keeps it: the new disk is the parent's
 // layout (partition table, protective MBR boot code, BIOS boot partition and
-// ESP copied as they are, the root filesystem made again with the parent's
-// UUID and label, grown to the new size), and every GRUB configuration that
+// ESP copied as they are, the root filesystem made again — ext4, or XFS
+// through a loop mount (makeXFS) — with the parent's UUID and label, grown
+// to the new size), and every GRUB configuration that
 // names a kernel — /boot/grub/grub.cfg, /boot/grub2/grub.cfg in the root and
 // grub.cfg files on the ESP — is rewritten for the image's kernel. Otherwise
 // kiln installs Debian's GRUB, built without any device access: core.img
@@ -107,8 +108,10 @@ type BootInfo struct {
 // protective MBR pointing at it, the sector patching grub-install does, and a
 // standalone GRUB at EFI/BOOT/BOOTX64.EFI on a FAT32 ESP made by mkfs.fat and
 // filled by mtools. No loop device or mount is used, so this works wherever
-// MakeRaw does. What a host lacks (GRUB's files, mtools) costs only that
-// firmware, and the notes say so.
+// MakeRaw does; only an XFS root needs a loop mount, and where that fails the
+// image gets kiln's layout with an ext4 root, the notes saying why. What a
+// host lacks (GRUB's files, mtools) costs only that firmware, and the notes
+// say so.
 func MakeBootable(ctx context.Context, root, out string, l BootLayout) (BootInfo, error) {
 	var bi BootInfo
 	kernel, initrd, err := FindKernel(root)
@@ -153,8 +156,22 @@ func MakeBootable(ctx context.Context, root, out string, l BootLayout) (BootInfo
 		}
 	}()
 	if p != nil {
+		notes := len(bi.Notes)
 		err = p.makeOn(ctx, root, tmpName, l, &bi)
-	} else {
+		var loopErr *errLoopMount
+		if errors.As(err, &loopErr) {
+			// An XFS root needs a loop mount; without one the image gets
+			// kiln's layout and an ext4 root, which boots all the same.
+			// What makeOn noted of the parent's layout no longer holds.
+			bi = BootInfo{Kernel: bi.Kernel, Initrd: bi.Initrd, Notes: append(bi.Notes[:notes],
+				fmt.Sprintf("the parent's root is XFS, and %v; kiln installs its own GRUB and an ext4 root", loopErr))}
+			p = nil
+			if err = os.Truncate(tmpName, 0); err != nil {
+				return bi, err
+			}
+		}
+	}
+	if p == nil {
 		err = makeKilnLayout(ctx, root, tmpName, l, &bi)
 	}
 	if err != nil {

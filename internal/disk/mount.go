@@ -45,7 +45,7 @@ func MountRoot(ctx context.Context, raw string, fn func(dir string) error) (err 
 		return err
 	}
 
-	loop, err := attachLoop(f, part.Offset, part.Size)
+	loop, err := attachLoop(f, part.Offset, part.Size, true)
 	if err != nil {
 		return fmt.Errorf("%s: %w", raw, err)
 	}
@@ -165,8 +165,8 @@ func unmount(dir string) error {
 }
 
 // attachLoop binds a free loop device to the byte range [off, off+size) of f,
-// read-only and autoclearing, and returns the open device.
-func attachLoop(f *os.File, off, size int64) (*os.File, error) {
+// autoclearing and, when readOnly, read-only, and returns the open device.
+func attachLoop(f *os.File, off, size int64, readOnly bool) (*os.File, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loop devices: %w", err)
@@ -185,14 +185,18 @@ func attachLoop(f *os.File, off, size int64) (*os.File, error) {
 				return nil, fmt.Errorf("creating %s: %w", name, err)
 			}
 		}
-		dev, err := os.OpenFile(name, os.O_RDONLY, 0)
+		mode, flags := os.O_RDWR, uint32(unix.LO_FLAGS_AUTOCLEAR)
+		if readOnly {
+			mode, flags = os.O_RDONLY, flags|unix.LO_FLAGS_READ_ONLY
+		}
+		dev, err := os.OpenFile(name, mode, 0)
 		if err != nil {
 			return nil, err
 		}
 		cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
 		cfg.Info.Offset = uint64(off)
 		cfg.Info.Sizelimit = uint64(size)
-		cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+		cfg.Info.Flags = flags
 		err = unix.IoctlLoopConfigure(int(dev.Fd()), &cfg)
 		if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
 			err = legacyLoopSetup(dev, f, &cfg.Info) // kernels before 5.8

@@ -19,6 +19,8 @@ type parentDisk struct {
 	root       Partition
 	rootUUID   string
 	rootLabel  string
+	rootFS     string      // "ext4" or "xfs"
+	xfsFeat    xfsFeatures // the XFS root's features, to make again
 	bios, esp  *Partition
 	bootCode   []byte // sector 0 up to the disk signature: the MBR's boot code
 	bootStatus byte   // the protective MBR entry's status byte
@@ -61,13 +63,22 @@ func inspectParent(p string) (*parentDisk, string) {
 		return nil, "no Linux root partition"
 	}
 	pd.root = root
-	if pd.rootUUID, pd.rootLabel, err = ext4Identity(f, root.Offset); err != nil {
-		fstype, _ := detectFilesystem(f, root.Offset)
+	fstype, _ := detectFilesystem(f, root.Offset)
+	switch fstype {
+	case "ext4":
+		pd.rootUUID, pd.rootLabel, err = ext4Identity(f, root.Offset)
+	case "xfs":
+		pd.rootUUID, pd.rootLabel, pd.xfsFeat, err = xfsIdentity(f, root.Offset)
+	default:
 		if fstype == "" {
 			fstype = "an unknown filesystem"
 		}
-		return nil, fmt.Sprintf("its root (partition %d) is %s, and kiln writes ext4 roots only", root.Number, fstype)
+		return nil, fmt.Sprintf("its root (partition %d) is %s, and kiln writes ext4 and XFS roots only", root.Number, fstype)
 	}
+	if err != nil {
+		return nil, fmt.Sprintf("its root (partition %d): %v", root.Number, err)
+	}
+	pd.rootFS = fstype
 	for _, q := range pd.parts {
 		if q.Number != root.Number && q.Offset+q.Size > root.Offset {
 			return nil, fmt.Sprintf("partition %d lies after the root, which then cannot grow", q.Number)
@@ -105,7 +116,29 @@ func (pd *parentDisk) makeOn(ctx context.Context, root, img string, l BootLayout
 	if label == "" {
 		label = l.Label
 	}
-	if err := makeExt4(ctx, root, img, bi.PartitionOffset, bi.PartitionSize, label, bi.FSUUID, size); err != nil {
+	// The root's GRUB configurations, pointed at the image's kernel, are
+	// written with the root filesystem (XFS) or into it afterwards (ext4).
+	rootCfgs := map[string][]byte{}
+	for _, rel := range []string{"boot/grub/grub.cfg", "boot/grub2/grub.cfg"} {
+		old, err := readFileIn(root, rel)
+		if err != nil {
+			continue
+		}
+		cfg, was := patchGrubConfig(string(old), bi.Kernel, bi.Initrd)
+		if was == "" {
+			continue
+		}
+		bi.Notes = append(bi.Notes, fmt.Sprintf("/%s: %s → %s", rel, was, path.Base(bi.Kernel)))
+		rootCfgs[rel] = []byte(cfg)
+	}
+	if pd.rootFS == "xfs" {
+		if len(label) > 12 {
+			label = label[:12] // XFS labels hold 12 bytes
+		}
+		if err := makeXFS(ctx, root, img, bi.PartitionOffset, bi.PartitionSize, label, bi.FSUUID, pd.xfsFeat, rootCfgs); err != nil {
+			return err
+		}
+	} else if err := makeExt4(ctx, root, img, bi.PartitionOffset, bi.PartitionSize, label, bi.FSUUID, size); err != nil {
 		return err
 	}
 
@@ -200,31 +233,20 @@ func (pd *parentDisk) makeOn(ctx context.Context, root, img string, l BootLayout
 			}
 		}
 	}
-	tree, err := os.MkdirTemp("", "kiln-bootcfg-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tree)
-	changed := false
-	for _, rel := range []string{"boot/grub/grub.cfg", "boot/grub2/grub.cfg"} {
-		old, err := readFileIn(root, rel)
+	if len(rootCfgs) > 0 && pd.rootFS == "ext4" {
+		tree, err := os.MkdirTemp("", "kiln-bootcfg-")
 		if err != nil {
-			continue
-		}
-		cfg, was := patchGrubConfig(string(old), bi.Kernel, bi.Initrd)
-		if was == "" {
-			continue
-		}
-		bi.Notes = append(bi.Notes, fmt.Sprintf("/%s: %s → %s", rel, was, path.Base(bi.Kernel)))
-		if err := os.MkdirAll(filepath.Join(tree, path.Dir(rel)), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(tree, rel), []byte(cfg), 0o644); err != nil {
-			return err
+		defer os.RemoveAll(tree)
+		for rel, cfg := range rootCfgs {
+			if err := os.MkdirAll(filepath.Join(tree, path.Dir(rel)), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(tree, rel), cfg, 0o644); err != nil {
+				return err
+			}
 		}
-		changed = true
-	}
-	if changed {
 		if err := addTreeExt4(ctx, img, bi.PartitionOffset, tree); err != nil {
 			return err
 		}
@@ -233,9 +255,10 @@ func (pd *parentDisk) makeOn(ctx context.Context, root, img string, l BootLayout
 	if kilnOwned {
 		who = "kiln's (from the parent)"
 	}
-	bi.Notes = append(bi.Notes, fmt.Sprintf("kept %s bootloader and layout (%s): partitions %s, root filesystem %s as partition %d",
-		who, strings.Join(bi.Firmware, ", "), partitionNumbers(pd.parts), bi.FSUUID, pd.root.Number))
-	if kilnOwned {
+	bi.Notes = append(bi.Notes, fmt.Sprintf("kept %s bootloader and layout (%s): partitions %s, %s root filesystem %s as partition %d",
+		who, strings.Join(bi.Firmware, ", "), partitionNumbers(pd.parts), pd.rootFS, bi.FSUUID, pd.root.Number))
+	if kilnOwned && pd.rootFS == "ext4" {
+		// kiln lays out ext4 roots only, so a kiln-owned GRUB sits over one.
 		return writeFstab(ctx, root, img, bi)
 	}
 	return nil
@@ -332,5 +355,34 @@ func DescribeBoot(raw string) string {
 	if pd.esp != nil {
 		have = append(have, fmt.Sprintf("ESP partition %d", pd.esp.Number))
 	}
-	return fmt.Sprintf("%s and an ext4 root (partition %d): images built on it keep this layout and bootloader", strings.Join(have, ", "), pd.root.Number)
+	article := "an ext4"
+	if pd.rootFS == "xfs" {
+		article = "an XFS"
+	}
+	return fmt.Sprintf("%s and %s root (partition %d): images built on it keep this layout and bootloader", strings.Join(have, ", "), article, pd.root.Number)
+}
+
+// BootFirmware lists the firmwares ("bios", "uefi") a disk boots under on
+// its own, from what is on it: a BIOS boot partition with boot code in the
+// MBR, an ESP with EFI/BOOT/BOOTX64.EFI. It is what MakeBootable reported
+// when it wrote the disk, read again for a disk written by an earlier build.
+func BootFirmware(ctx context.Context, raw string) []string {
+	pd, _ := inspectParent(raw)
+	if pd == nil {
+		return nil
+	}
+	var fw []string
+	if pd.bios != nil && !allZero(pd.bootCode) {
+		fw = append(fw, "bios")
+	}
+	if pd.esp != nil {
+		files, _ := mtoolsList(ctx, raw, pd.esp.Offset)
+		for _, f := range files {
+			if strings.EqualFold(f, "/EFI/BOOT/BOOTX64.EFI") {
+				fw = append(fw, "uefi")
+				break
+			}
+		}
+	}
+	return fw
 }

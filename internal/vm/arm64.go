@@ -106,12 +106,21 @@ func aarch64Args(cfg Config, accel, agentSocket string) ([]string, error) {
 		}
 		args = append(args, "-drive", drive)
 	}
+	// The seed, the NIC and its port forwards as an x86 guest has them:
+	// all on virtio-pci, which the virt board has as well.
+	seed, err := seedArgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, seed...)
 	if cfg.Snapshot {
 		args = append(args, "-snapshot")
 	}
-	if cfg.Network {
-		args = append(args, "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0")
+	nic, err := netArgs(cfg)
+	if err != nil {
+		return nil, err
 	}
+	args = append(args, nic...)
 	return append(args,
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "socket,id=agent,path="+qemuEscape(agentSocket)+",server=on,wait=off",

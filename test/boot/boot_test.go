@@ -79,7 +79,7 @@ type fixture struct {
 	dir    string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, serveArgs ...string) *fixture {
 	t.Helper()
 	kilntest.RequireRoot(t)
 	kilntest.RequireTool(t, "/usr/bin/qemu-system-x86_64", "qemu-system-x86")
@@ -91,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 	kilntest.RequireTool(t, "/usr/sbin/mkfs.fat", "dosfstools")
 	kilntest.RequireTool(t, "/usr/bin/mcopy", "mtools")
 	dir := t.TempDir()
-	srv := kilntest.Start(t, "--allow-import-dir", dir)
+	srv := kilntest.Start(t, append([]string{"--allow-import-dir", dir}, serveArgs...)...)
 	f := &fixture{srv: srv, client: srv.Client(kilntest.DefaultCreds), dir: dir}
 	out, err := f.client.CreateInfrastructureConfiguration(kilntest.Context(t), &imagebuilder.CreateInfrastructureConfigurationInput{
 		Name: aws.String("boot"), InstanceProfileName: aws.String("kiln"),
@@ -413,20 +413,89 @@ func TestCloudImageParent(t *testing.T) {
 	checkBooted(t, "vhdx under OVMF", uefiConsole, uuid)
 }
 
+// TestXFSCloudImageParent imports a cloud-image-style disk whose root is
+// XFS, as Amazon Linux's and RHEL's are (GRUB with the xfs module in the
+// BIOS boot partition and on the ESP), builds an image on it with the test
+// phase booting through SeaBIOS (kiln serve --test-boot bios), and boots
+// the exported image under SeaBIOS: the child keeps the parent's layout and
+// boot code, and its root is XFS again with the parent's UUID and label,
+// its grub.cfg pointed at the image's renamed kernel.
+func TestXFSCloudImageParent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "--test-boot", "bios")
+	kilntest.RequireTool(t, "/usr/sbin/sfdisk", "fdisk")
+	kilntest.RequireTool(t, "/usr/sbin/mkfs.xfs", "xfsprogs")
+	tree := filepath.Join(f.dir, "tree")
+	unpack(t, kilntest.BootableRootTarball(t, t.TempDir()), tree)
+	parent := filepath.Join(f.dir, "cloud-xfs.raw")
+	cmd := exec.Command("sh", "testdata/cloud-parent.sh", tree, parent)
+	cmd.Env = append(os.Environ(), "ROOTFS=xfs")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		// The script fills the XFS root through a loop mount.
+		t.Skipf("cloud-parent.sh (XFS, needs a loop mount): %v\n%s", err, stderr.String())
+	}
+	uuid := strings.TrimSpace(string(out))
+	parentParts := partitions(t, parent)
+
+	parentAMI, importLog := f.importDisk(t, parent)
+	if !strings.Contains(importLog, "ESP partition 15 and an XFS root (partition 1)") {
+		t.Errorf("the import does not say it keeps the XFS layout:\n%s", importLog)
+	}
+	ami, logs := f.build(t, parentAMI, 2, true)
+	for _, want := range []string{"kept the parent's bootloader and layout (bios, uefi)", "xfs root filesystem " + uuid, "/boot/grub/grub.cfg: vmlinuz-",
+		"booting the test instance through bios firmware", "TESTED-IN-GUEST"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, logs)
+		}
+	}
+	raw := f.export(t, ami, "raw")
+	got := partitions(t, raw)
+	if len(got) != len(parentParts) {
+		t.Fatalf("partitions %+v, want the parent's %+v", got, parentParts)
+	}
+	var rootOff int64
+	for i, p := range parentParts {
+		g := got[i]
+		if g.Number != p.Number || g.Type != p.Type || g.UUID != p.UUID || g.Offset != p.Offset || (p.Number != 1 && g.Size != p.Size) {
+			t.Errorf("partition %+v, the parent's %+v", g, p)
+		}
+		if p.Number == 1 {
+			rootOff = g.Offset
+		}
+	}
+	sb := readAt(t, raw, rootOff, 120)
+	if string(sb[:4]) != "XFSB" {
+		t.Fatalf("the root is not XFS: superblock starts %q", sb[:4])
+	}
+	if u := fmt.Sprintf("%x-%x-%x-%x-%x", sb[32:36], sb[36:38], sb[38:40], sb[40:42], sb[42:48]); u != uuid {
+		t.Errorf("the XFS root's UUID is %s, the parent's %s", u, uuid)
+	}
+	if l := string(bytes.TrimRight(sb[108:120], "\x00")); l != "rootfs" {
+		t.Errorf("the XFS root's label is %q, the parent's \"rootfs\"", l)
+	}
+	checkBooted(t, "XFS root under SeaBIOS", firmwareBoot(t, raw, "raw", "bios"), uuid)
+}
+
 // TestKilnBootloader imports a root tarball — no bootloader of its own —
 // and builds an image on it: kiln's GRUB boots both the import and the
-// image (raw under OVMF, qcow2 under SeaBIOS), its grub.cfg written again
+// image (its test instance under OVMF, kiln serve --test-boot uefi; the
+// export raw under OVMF, qcow2 under SeaBIOS), its grub.cfg written again
 // for the image's renamed kernel, and /etc/fstab names the root by UUID.
 func TestKilnBootloader(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f := newFixture(t, "--test-boot", "uefi")
 	parentAMI, importLog := f.importDisk(t, kilntest.BootableRootTarball(t, f.dir))
 	if !strings.Contains(importLog, "kiln's GRUB installed (bios, uefi)") {
 		t.Errorf("the import did not install kiln's GRUB:\n%s", importLog)
 	}
-	ami, logs := f.build(t, parentAMI, 1, false)
-	if !strings.Contains(logs, "kept kiln's (from the parent) bootloader and layout (bios, uefi)") {
-		t.Errorf("the build's log does not say it kept kiln's GRUB:\n%s", logs)
+	ami, logs := f.build(t, parentAMI, 1, true)
+	for _, want := range []string{"kept kiln's (from the parent) bootloader and layout (bios, uefi)", "booting the test instance through uefi firmware", "TESTED-IN-GUEST"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, logs)
+		}
 	}
 	raw, qcow2 := f.export(t, ami, "raw"), f.export(t, ami, "qcow2")
 	uuid := rootUUID(t, raw)
@@ -480,4 +549,16 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestTestBootFlag checks kiln serve --test-boot: a value it does not know
+// stops kiln at start, naming the flag and the values it takes.
+func TestTestBootFlag(t *testing.T) {
+	t.Parallel()
+	kilntest.RequireRoot(t)
+	cmd := exec.Command(kilntest.Binary(t), "serve", "--test-boot", "pxe", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `--test-boot "pxe": want direct, bios, uefi`) {
+		t.Errorf("kiln serve --test-boot pxe: err %v, output:\n%s", err, out)
+	}
 }

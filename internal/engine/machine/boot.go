@@ -189,8 +189,16 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 	}
 	s.Logf("test disk ready in %s; booting %s", time.Since(start).Round(time.Millisecond), filepath.Base(in.kernel))
 	cfg := in.x.VM
-	cfg.Disks, cfg.Kernel, cfg.Initrd = disks, in.kernel, in.initrd
-	cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(in.arch) + " panic=-1"
+	cfg.Disks = disks
+	if fw := in.testFirmware(ctx, s); fw != "" {
+		// The disk's bootloader boots the image's kernel with its own
+		// command line (root by UUID, console on ttyS0).
+		cfg.Firmware = fw
+		s.Logf("booting the test instance through %s firmware and the disk's bootloader", fw)
+	} else {
+		cfg.Kernel, cfg.Initrd = in.kernel, in.initrd
+		cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(in.arch) + " panic=-1"
+	}
 	in.guestVM(&cfg)
 	seed, err := in.testSeed(&cfg)
 	if err != nil {

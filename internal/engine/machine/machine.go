@@ -86,6 +86,11 @@ type Executor struct {
 	// (vm.AAVMFCode); "" boots their kernel without firmware.
 	GuestBinaries map[string]string
 	ARM64Firmware string
+	// TestBoot is how x86_64 test instances boot: TestBootDirect ("",
+	// the default: the image's kernel under QEMU's -kernel), TestBootBIOS
+	// or TestBootUEFI (through that firmware and the disk's bootloader);
+	// see testboot.go.
+	TestBoot string
 }
 
 // Open implements engine.Executor.
