@@ -46,6 +46,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
 	"github.com/kiln-build/kiln/internal/dockerfile"
@@ -311,7 +312,11 @@ func (in *instance) buildImage(ctx context.Context, s *engine.Step, withInventor
 	if in.Parent != nil {
 		// The parent Launch pulled, before the stages' steps repoint the
 		// instance's layers.
-		if _, err := b.remember(in.B.Job.ParentImage, in.Parent, in.ParentLowers); err != nil {
+		parent, lowers, err := in.instanceBase(ctx, b)
+		if err != nil {
+			return nil, inv, nil, err
+		}
+		if _, err := b.remember(in.B.Job.ParentImage, parent, lowers); err != nil {
 			return nil, inv, nil, err
 		}
 	}
@@ -375,6 +380,31 @@ func (in *instance) buildImage(ctx context.Context, s *engine.Step, withInventor
 		return nil, inv, nil, err
 	}
 	return img, inv, func(ctx context.Context, repo string) { b.record(ctx, repo, final) }, nil
+}
+
+// instanceBase is what the Dockerfile builds on: the parent, and over it,
+// as one more layer, whatever the build workflow's steps before
+// ExecuteComponents wrote into the instance (RunCommand, user data), which
+// Image Builder's snapshot of the instance would hold too.
+func (in *instance) instanceBase(ctx context.Context, b *stageBuilder) (v1.Image, []string, error) {
+	ents, err := os.ReadDir(in.Upper)
+	if err != nil || len(ents) == 0 {
+		return in.Parent, in.ParentLowers, nil
+	}
+	s := b.s
+	s.Logf("the instance was changed before ExecuteComponents: those changes are a layer over the parent")
+	layer, err := oci.DiffLayer(ctx, in.Upper, in.B.WorkDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := mutate.Append(in.Parent, mutate.Addendum{
+		Layer: layer, MediaType: b.layerMediaType(in.Parent),
+		History: v1.History{Created: v1.Time{Time: time.Now().UTC()}, CreatedBy: "kiln: the build instance's changes before ExecuteComponents"},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, append([]string{in.Upper}, in.ParentLowers...), nil
 }
 
 // scanPushed is the container image's scan: Image Builder has Inspector
