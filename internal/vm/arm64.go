@@ -95,32 +95,11 @@ func aarch64Args(cfg Config, accel, agentSocket string) ([]string, error) {
 	} else if cfg.AAVMF == "" {
 		return nil, fmt.Errorf("vm: an arm64 guest boots a kernel or through firmware: neither given")
 	}
-	for i, d := range cfg.Disks {
-		format, err := diskFormat(d)
-		if err != nil {
-			return nil, err
-		}
-		drive := fmt.Sprintf("file=%s,format=%s,if=virtio,index=%d", qemuEscape(d), format, i)
-		if cfg.Snapshot {
-			drive += ",cache=unsafe"
-		}
-		args = append(args, "-drive", drive)
-	}
-	// The seed, the NIC and its port forwards as an x86 guest has them:
-	// all on virtio-pci, which the virt board has as well.
-	seed, err := seedArgs(cfg)
+	devices, err := deviceArgs(cfg)
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, seed...)
-	if cfg.Snapshot {
-		args = append(args, "-snapshot")
-	}
-	nic, err := netArgs(cfg)
-	if err != nil {
-		return nil, err
-	}
-	args = append(args, nic...)
+	args = append(args, devices...)
 	return append(args,
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "socket,id=agent,path="+qemuEscape(agentSocket)+",server=on,wait=off",

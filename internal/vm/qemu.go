@@ -47,6 +47,28 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 	if len(cfg.Disks) == 0 && cfg.Kernel == "" {
 		return nil, fmt.Errorf("vm: nothing to boot: no disk and no kernel")
 	}
+	devices, err := deviceArgs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, devices...)
+	args = append(args,
+		"-device", "virtio-serial-pci,id=vser0",
+		"-chardev", "socket,id=agent,path="+qemuEscape(agentSocket)+",server=on,wait=off",
+		"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+agent.DefaultPort,
+	)
+	return args, nil
+}
+
+// qemuEscape escapes a value inside QEMU's comma-separated options, where
+// a literal comma is written twice.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// deviceArgs are the QEMU options for cfg's disks, its cloud-init seed and
+// its NIC with the port forwards: all on virtio-pci, which both the x86
+// machine and arm64's virt board have.
+func deviceArgs(cfg Config) ([]string, error) {
+	var args []string
 	for i, d := range cfg.Disks {
 		format, err := diskFormat(d)
 		if err != nil {
@@ -71,15 +93,5 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, nic...)
-	args = append(args,
-		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "socket,id=agent,path="+qemuEscape(agentSocket)+",server=on,wait=off",
-		"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+agent.DefaultPort,
-	)
-	return args, nil
+	return append(args, nic...), nil
 }
-
-// qemuEscape escapes a value inside QEMU's comma-separated options, where
-// a literal comma is written twice.
-func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
