@@ -156,18 +156,8 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 		return in.collectMetadata(ctx, s)
 	case "CreateImage":
 		return in.createImage(s)
-	case "RunCommand":
-		run, err := in.runner(s)
-		if err != nil {
-			return err
-		}
-		return sandboxed.RunCommand(ctx, s, run)
-	case "WaitForSSMAgent":
-		run, err := in.runner(s)
-		if err != nil {
-			return err
-		}
-		return sandboxed.WaitForAgent(ctx, s, run)
+	case "RunCommand", "WaitForSSMAgent":
+		return sandboxed.RunInstanceAction(ctx, s, in.runner)
 	case "RegisterImage", "ModifyImageAttributes", "ApplyImageConfigurations", "SanitizeInstance", "CreateImageFromIso":
 		return sandboxed.AMIOnly(s.Action)
 	}

@@ -186,18 +186,8 @@ func (in *instance) Do(ctx context.Context, s *engine.Step) error {
 	case "BootstrapInstanceForContainer":
 		s.Logf("staging the kiln runner and the component documents (a machine image needs no container tooling)")
 		return in.Bootstrap(s)
-	case "RunCommand":
-		run, err := in.runner(s)
-		if err != nil {
-			return err
-		}
-		return sandboxed.RunCommand(ctx, s, run)
-	case "WaitForSSMAgent":
-		run, err := in.runner(s)
-		if err != nil {
-			return err
-		}
-		return sandboxed.WaitForAgent(ctx, s, run)
+	case "RunCommand", "WaitForSSMAgent":
+		return sandboxed.RunInstanceAction(ctx, s, in.runner)
 	case "RegisterImage":
 		return in.registerImage(ctx, s)
 	case "ModifyImageAttributes":

@@ -141,3 +141,17 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 func AMIOnly(action string) error {
 	return fmt.Errorf("%s works on machine images (AMIs); this build makes a container image", action)
 }
+
+// RunInstanceAction runs the step actions that need only a command runner
+// in the step's instance, RunCommand and WaitForSSMAgent, with runner the
+// executor's way of finding that instance.
+func RunInstanceAction(ctx context.Context, s *engine.Step, runner func(*engine.Step) (Runner, error)) error {
+	run, err := runner(s)
+	if err != nil {
+		return err
+	}
+	if s.Action == "WaitForSSMAgent" {
+		return WaitForAgent(ctx, s, run)
+	}
+	return RunCommand(ctx, s, run)
+}
