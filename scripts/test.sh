@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: not root, so these Debian packages stay missing: ${missing[*]}" >&2
   fi
 fi
+# The S3 tests run the Versity S3 gateway (internal/s3gw); it is built
+# once from the module proxy, about three minutes on two cores.
+if [ ! -x "$(go env GOPATH)/bin/versitygw" ]; then
+  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi
 # cmd/kiln's end-to-end tests take about five of the ten minutes Go
 # allows a package by default, with the test/ packages running beside them
 # on two cores; the longer limit keeps a loaded machine from failing them.

@@ -68,6 +68,9 @@ type Generator struct {
 	Concurrency int
 	Warmup      time.Duration // sent but not counted
 	Duration    time.Duration // counted
+	// ServerPID, when set, is the server's process, whose CPU time over
+	// the measured window Result.ServerCPU reports.
+	ServerPID int
 }
 
 // Result is what one run of a scenario measured.
@@ -82,6 +85,12 @@ type Result struct {
 	Max         time.Duration `json:"max_ns"`
 	Errors      int           `json:"errors"` // non-200s and transport errors, warm-up included
 	FirstError  string        `json:"first_error,omitempty"`
+	// ServerCPU is the CPU time (user and system, all threads) the
+	// server process spent per measured request, 0 when unknown. It moves
+	// less than throughput when other work shares the machine (though a
+	// contended machine inflates it too, the floor's figure shows by how
+	// much), so it helps compare runs made under different loads.
+	ServerCPU time.Duration `json:"server_cpu_per_request_ns,omitempty"`
 }
 
 // newClient returns a client that keeps one idle connection per goroutine,
@@ -122,6 +131,13 @@ func (g *Generator) Run(ctx context.Context, sc Scenario) (Result, error) {
 	measureFrom := start.Add(g.Warmup)
 	stopAt := measureFrom.Add(g.Duration)
 	stats := make([]workerStats, n)
+	cpuStart := make(chan time.Duration, 1)
+	if g.ServerPID > 0 {
+		go func() {
+			time.Sleep(time.Until(measureFrom))
+			cpuStart <- benchkit.ProcessCPU(g.ServerPID)
+		}()
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		w := sc.NewWorker(i, n)
@@ -154,6 +170,11 @@ func (g *Generator) Run(ctx context.Context, sc Scenario) (Result, error) {
 	res.Elapsed = last.Sub(measureFrom)
 	if res.Elapsed > 0 {
 		res.PerSecond = float64(res.Requests) / res.Elapsed.Seconds()
+	}
+	if g.ServerPID > 0 && res.Requests > 0 {
+		if before, after := <-cpuStart, benchkit.ProcessCPU(g.ServerPID); before > 0 && after > before {
+			res.ServerCPU = (after - before) / time.Duration(res.Requests)
+		}
 	}
 	res.P50 = benchkit.Percentile(all, 50)
 	res.P99 = benchkit.Percentile(all, 99)

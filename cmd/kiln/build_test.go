@@ -27,7 +27,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/internal/kilntest"
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 	"github.com/kiln-build/kiln/internal/testclock"
 )
 
@@ -55,10 +55,6 @@ func newClockedBuildFixture(t *testing.T, clock *testclock.Clock, terminateOnFai
 	t.Helper()
 	return startBuildFixture(t, []string{clock.Env()}, terminateOnFailure, nil, args...)
 }
-
-// s3Creds are the credentials kiln signs its S3 requests with in the
-// tests that give it an S3 endpoint (the test's s3test bucket).
-var s3Creds = []string{"AWS_ACCESS_KEY_ID=kiln-test", "AWS_SECRET_ACCESS_KEY=kiln-test"}
 
 func startBuildFixture(t *testing.T, env []string, terminateOnFailure bool, logging *types.Logging, args ...string) *buildFixture {
 	t.Helper()
@@ -453,10 +449,9 @@ const minimalTemplate = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder
 func TestContainerBuildFailure(t *testing.T) {
 	t.Parallel()
 	// The build's logs also go to the bucket logging.s3Logs names.
-	bucket := s3test.Start()
-	t.Cleanup(bucket.Close)
+	bucket := s3gw.Start(t)
 	bucket.CreateBucket("build-logs")
-	f := startBuildFixture(t, s3Creds, false,
+	f := startBuildFixture(t, bucket.Env(), false,
 		&types.Logging{S3Logs: &types.S3Logs{S3BucketName: aws.String("build-logs"), S3KeyPrefix: aws.String("kiln")}},
 		"--s3-endpoint", bucket.URL)
 	comp := f.component(t, "failing", failingComponent)

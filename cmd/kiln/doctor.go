@@ -177,6 +177,7 @@ func runDoctor(ctx context.Context, dataDir string) []doctorCheck {
 		checkTool(ctx, "xz", neededFaster, "xz-utils", "xz-compressed guest kernels", "xz", "--version"),
 		checkTool(ctx, "skopeo", neededUsers, "skopeo", "pushing parent images and pulling results", "skopeo", "--version"),
 		checkTool(ctx, "aws CLI", neededUsers, "awscli", "driving the API and ecr get-login-password", "aws", "--version"),
+		checkParentImages(dataDir),
 	)
 }
 

@@ -144,7 +144,7 @@ func TestDoctorMissingTool(t *testing.T) {
 // doctorChecks are the lines every report has, in order.
 var doctorChecks = []string{"root", "kiln binary", "namespaces", "overlayfs", "disk space", "cgroup limits", "build network",
 	"KVM", "QEMU", "qemu-img", "mkfs.ext4", "debugfs", "grub-mkimage", "GRUB for BIOS", "GRUB for UEFI", "mkfs.fat", "mtools",
-	"arm64 images", "xz", "skopeo", "aws CLI"}
+	"arm64 images", "xz", "skopeo", "aws CLI", "parent images"}
 
 // runDoctorBinary runs `kiln doctor` from bin and returns its output and
 // exit code.

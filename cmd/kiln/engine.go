@@ -75,10 +75,12 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 	}
 	return &engine.Engine{
 		Store: st, Region: cfg.region, Workers: cfg.maxBuilds, DataDir: cfg.dataDir, Log: log,
+		NodeID: cfg.nodes.nodeID,
+		Blobs:  cfg.sharedBlobs(),
 		Executors: map[string]engine.Executor{
 			awsapi.ImageTypeDocker: &container.Executor{Tools: tools},
 			awsapi.ImageTypeAmi: &machine.Executor{
-				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir,
+				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir, Blobs: cfg.sharedBlobs(),
 				AllowImportDirs: cfg.allowImportDir,
 				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels"), Accel: accel},
 			},

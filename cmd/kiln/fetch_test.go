@@ -20,7 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kiln-build/kiln/internal/kilntest"
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 )
 
 // hostSecret is what a service on kiln's host keeps from the world.
@@ -158,10 +158,9 @@ func TestFetchRefusesHostServices(t *testing.T) {
 // status code only.
 func TestFetchS3EndpointTrusted(t *testing.T) {
 	t.Parallel()
-	bucket := s3test.Start()
-	t.Cleanup(bucket.Close)
+	bucket := s3gw.Start(t)
 	bucket.Put("docs", "hello.yaml", []byte(helloDoc))
-	srv := kilntest.StartEnv(t, s3Creds, "--s3-endpoint", bucket.URL)
+	srv := kilntest.StartEnv(t, bucket.Env(), "--s3-endpoint", bucket.URL)
 	c := srv.Client(kilntest.DefaultCreds)
 	ctx := kilntest.Context(t)
 	out, err := c.CreateComponent(ctx, &imagebuilder.CreateComponentInput{
@@ -307,12 +306,11 @@ phases:
 // a component document, though kiln's credentials could.
 func TestS3BucketsBelongToAccounts(t *testing.T) {
 	t.Parallel()
-	bucket := s3test.Start()
-	t.Cleanup(bucket.Close)
+	bucket := s3gw.Start(t)
 	bucket.Put("alice-private", "doc.yaml", []byte(helloDoc))
 	bucket.Put("unclaimed", "doc.yaml", []byte(helloDoc))
 	credFile, alice, bob := writeCredentials(t)
-	srv := kilntest.StartEnv(t, s3Creds, "--auth", "strict", "--credentials", credFile, "--s3-endpoint", bucket.URL,
+	srv := kilntest.StartEnv(t, bucket.Env(), "--auth", "strict", "--credentials", credFile, "--s3-endpoint", bucket.URL,
 		"--s3-bucket-owner", "alice-private=111111111111")
 	ctx := kilntest.Context(t)
 	create := func(c *imagebuilder.Client, version, uri string) error {

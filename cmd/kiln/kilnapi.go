@@ -17,7 +17,7 @@ import (
 func kilnEndpoints(cfg serveConfig, st store.Store, builds *engine.Engine, svc *service.Service, srv *server.Server, vdb *kilnapi.VulnDBConfig) http.Handler {
 	return kilnapi.New(kilnapi.Config{
 		Verifier:  srv.Verifier,
-		AMIs:      &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir},
+		AMIs:      &ami.Catalogue{Store: st, Home: cfg.region, DataDir: cfg.dataDir, Blobs: cfg.sharedBlobs()},
 		Logs:      builds,
 		Runs:      svc,
 		VulnDB:    vdb,

@@ -138,7 +138,7 @@ func startLifecycle(cfg serveConfig, svc *service.Service, reg *registry.Registr
 	if cfg.lifecycleInterval < 0 {
 		return nil, fmt.Errorf("--lifecycle-interval %s: want a duration of 0 (off) or more", cfg.lifecycleInterval)
 	}
-	svc.LifecycleArtifacts = &lifecycle.Artifacts{Registry: reg, Hosts: []string{registryHost}, DataDir: cfg.dataDir}
+	svc.LifecycleArtifacts = &lifecycle.Artifacts{Registry: reg, Hosts: []string{registryHost}, DataDir: cfg.dataDir, Blobs: cfg.sharedBlobs()}
 	if cfg.lifecycleInterval == 0 {
 		return func() {}, nil
 	}

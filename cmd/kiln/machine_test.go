@@ -16,7 +16,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/kilntest"
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 )
 
 // requireQEMU skips (or fails under CI) without QEMU.
@@ -334,9 +334,8 @@ func TestMachineImageCancelDuringTest(t *testing.T) {
 	t.Parallel()
 	requireQEMU(t)
 	// The parent comes from an S3-compatible endpoint this time.
-	bucket := s3test.Start()
-	t.Cleanup(bucket.Close)
-	f := startBuildFixture(t, s3Creds, true, nil, "--s3-endpoint", bucket.URL)
+	bucket := s3gw.Start(t)
+	f := startBuildFixture(t, bucket.Env(), true, nil, "--s3-endpoint", bucket.URL)
 	ctx := kilntest.Context(t)
 	tarball, err := os.ReadFile(kilntest.BootableRootTarball(t, t.TempDir()))
 	if err != nil {

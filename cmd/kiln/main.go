@@ -32,7 +32,9 @@ func subcommands() []subcommand {
 		{"vulndb", "import OSV vulnerability records into kiln's offline database, show its status", vulndbMain},
 		{"lifecycle", "run a lifecycle policy now, or preview what it would do", lifecycleMain},
 		{"workflow", "resume or stop an image build waiting at a WaitForAction step", workflowMain},
+		{"images", "get a first parent image into kiln's registry (pull-parent debian-12|ubuntu-24.04|alpine-3)", imagesMain},
 		{"doctor", "check what builds need from this host (overlayfs, namespaces, KVM, QEMU, disk) and what to install", doctorMain},
+		{"migrate", "copy a SQLite data directory's state into PostgreSQL (and its blobs into a bucket)", migrateMain},
 		{"aws-model", "write the API model kiln speaks for an older AWS CLI or boto3 (AWS_DATA_PATH)", awsModelMain},
 		{"version", "print kiln's version", func([]string, io.Writer, io.Writer) int {
 			fmt.Println("kiln", version)

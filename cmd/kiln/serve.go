@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,11 +18,9 @@ import (
 
 	"github.com/kiln-build/kiln/internal/arn"
 	"github.com/kiln-build/kiln/internal/kilnapi"
-	"github.com/kiln-build/kiln/internal/oci/registry"
 	"github.com/kiln-build/kiln/internal/server"
 	"github.com/kiln-build/kiln/internal/service"
 	"github.com/kiln-build/kiln/internal/sigv4"
-	"github.com/kiln-build/kiln/internal/store/sqlite"
 	"github.com/kiln-build/kiln/internal/vm"
 )
 
@@ -39,6 +35,8 @@ type serveConfig struct {
 	auth        string
 	credentials string
 	s3Endpoint  string
+	blobStore   string      // blobstore.go
+	blobs       *blobStores // opened by serve from blobStore
 	logLevel    string
 
 	maxBuilds        int
@@ -61,6 +59,10 @@ type serveConfig struct {
 	edge   edgeConfig        // edge.go
 	arm64  arm64Config       // arm64.go
 	vulndb vulndbServeConfig // vulndb.go
+
+	console consoleConfig // console.go
+	store   storeConfig   // storeopen.go
+	nodes   nodesConfig   // nodes.go
 }
 
 // stringList is a repeatable string flag (also read from a
@@ -84,7 +86,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.account, "account", "000000000000", "account for callers the credentials file does not name (KILN_ACCOUNT)")
 	fs.StringVar(&c.auth, "auth", "", "signature checking: strict (verify against --credentials), open (accept any well-formed signature); default: open on loopback addresses only (KILN_AUTH)")
 	fs.StringVar(&c.credentials, "credentials", "", "AWS shared-credentials file mapping access keys to secrets and accounts (KILN_CREDENTIALS)")
-	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint for s3:// document URIs (KILN_S3_ENDPOINT)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint (path-style) for s3:// document URIs and --blob-store (KILN_S3_ENDPOINT)")
+	fs.StringVar(&c.blobStore, "blob-store", "", "s3://BUCKET[/PREFIX]: keep registry content, machine disks and build logs in this bucket, shared by every node; credentials from the standard AWS chain; default: the data directory (KILN_BLOB_STORE)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (KILN_LOG_LEVEL)")
 	fs.IntVar(&c.maxBuilds, "max-builds", 2, "most image builds this process runs at once (KILN_MAX_BUILDS)")
 	fs.StringVar(&c.buildNetwork, "build-network", "private", "network of build sandboxes: private (own namespace, outbound through pasta or slirp4netns, not to this host), host (this host's network, loopback included) or none (KILN_BUILD_NETWORK)")
@@ -104,6 +107,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	c.edge.flags(fs)
 	c.arm64.flags(fs)
 	c.vulndb.flags(fs)
+	c.console.flags(fs)
+	c.store.flags(fs)
+	c.nodes.flags(fs)
 }
 
 // applyEnv sets every flag not given on the command line from its KILN_*
@@ -216,6 +222,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if log, err = cfg.nodes.logger(log); err != nil {
+		return err
+	}
 	mode, err := authMode(cfg)
 	if err != nil {
 		return err
@@ -244,15 +253,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
-	tokenKey, err := loadOrCreateKey(filepath.Join(cfg.dataDir, "token.key"))
-	if err != nil {
-		return err
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.dataDir, "kiln.db"))
+	st, err := openStore(ctx, cfg.store, cfg.dataDir, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	tokenKey, err := sharedTokenKey(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
 
 	fetchers, err := newFetchers(cfg, mode, log)
 	if err != nil {
@@ -273,10 +282,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return fmt.Errorf("seeding the Amazon-owned parent images: %w", err)
 	}
 
-	reg, err := registry.New(filepath.Join(cfg.dataDir, "registry"))
+	blobs, err := openBlobStores(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("opening the registry: %w", err)
+		return err
 	}
+	cfg.blobs = blobs
+	reg := openRegistry(blobs)
 	reg.Log = log
 
 	handlers := map[string]server.HandlerFunc{}
@@ -315,6 +326,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	}
 	fetchers.wire(builds)
 	wireScanning(st, builds, srv, log)
+	wireNodes(builds, srv, blobs.Ping)
 	if err := wireRegistryMap(cfg, builds, svc, fetchers, log); err != nil {
 		return err
 	}
@@ -328,11 +340,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 		return err
 	}
 	srv.Extra[kilnapi.Prefix] = kilnEndpoints(cfg, st, builds, svc, srv, vdb)
+	if err := wireConsole(cfg, mode, principals, tokenKey, st, builds, svc, srv, guard, reg, edge.scheme+"://"+dialable(edge.addr), registryHostFor(cfg, edge.addr)); err != nil {
+		return err
+	}
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan struct{})
 	go func() { defer close(engineDone); builds.Run(engineCtx) }()
 	defer func() { stopEngine(); <-engineDone }()
 	defer startScheduler(svc, clock, log)() // stops before the engine
+	defer shareScheduleWakes(st, svc, log)()
 	stopLifecycle, err := startLifecycle(cfg, svc, reg, registryHostFor(cfg, edge.addr), clock, log)
 	if err != nil {
 		return err
@@ -345,7 +361,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	errc := make(chan error, 1)
 	go func() { errc <- edge.serve() }()
 	fmt.Fprintf(stdout, "kiln listening on %s://%s (region %s, auth %s, data %s)\n", edge.scheme, edge.addr, cfg.region, mode, cfg.dataDir)
-	printStartup(stdout, startup{Scheme: edge.scheme, Addr: edge.addr, RegistryHost: registryHostFor(cfg, edge.addr), Region: cfg.region, Mode: mode})
+	printStartup(stdout, startup{Scheme: edge.scheme, Addr: edge.addr, RegistryHost: registryHostFor(cfg, edge.addr), Region: cfg.region, Mode: mode, Console: cfg.console.enabled})
 
 	select {
 	case err := <-errc:
@@ -364,23 +380,4 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: %w", level, err)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-// loadOrCreateKey returns the secret that signs pagination tokens, made
-// once per data directory so tokens stay valid across restarts.
-func loadOrCreateKey(path string) ([]byte, error) {
-	key, err := os.ReadFile(path)
-	if err == nil && len(key) >= 32 {
-		return key, nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	key = make([]byte, 32)
-	rand.Read(key)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, key, 0o600); err != nil {
-		return nil, err
-	}
-	return key, os.Rename(tmp, path)
 }

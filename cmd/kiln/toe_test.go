@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 )
 
 const toeGoodDoc = `name: cli-good
@@ -222,16 +222,15 @@ func TestParseParameters(t *testing.T) {
 }
 
 // TestToeRunAwstoeFlags: awstoe's documented run flags are accepted. The
-// log folder goes to S3 through --s3-endpoint (here kiln's in-memory S3
-// server); the CloudWatch flags are accepted and the run says they are
+// log folder goes to S3 through --s3-endpoint (here the Versity S3
+// gateway); the CloudWatch flags are accepted and the run says they are
 // not shipped; --version prints and exits.
 func TestToeRunAwstoeFlags(t *testing.T) {
-	srv := s3test.Start()
-	t.Cleanup(srv.Close)
+	srv := s3gw.Start(t)
 	srv.CreateBucket("toe-logs")
 	home := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.Access)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.Secret)
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
@@ -252,7 +251,7 @@ func TestToeRunAwstoeFlags(t *testing.T) {
 		{name: "version", args: []string{"--version"}, stdout: "kiln toe"},
 		{name: "version short", args: []string{"-v"}, stdout: "awstoe-compatible"},
 		{name: "s3 long flags", args: append([]string{"-d", doc, "-p", "build", "-i", "s3-long", "--log-s3-bucket-name", "toe-logs",
-			"--log-s3-key-prefix", "runs", "--log-s3-bucket-owner", s3test.Owner}, s3...),
+			"--log-s3-key-prefix", "runs", "--log-s3-bucket-owner", s3gw.Owner}, s3...),
 			stdout: `"status": "success"`, stderr: []string{"logs uploaded to s3://toe-logs/runs/TOE_"}, wantPrefix: "runs/TOE_"},
 		{name: "s3 short flags", args: append([]string{"-d", doc, "-p", "build", "-i", "s3-short", "-b", "toe-logs", "-k", "short/"}, s3...),
 			stdout: `"status": "success"`, wantPrefix: "short/TOE_"},

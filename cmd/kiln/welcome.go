@@ -19,6 +19,7 @@ type startup struct {
 	RegistryHost string // host:port in image names (--registry-host)
 	Region       string
 	Mode         sigv4.Mode
+	Console      bool // the web console is served (--console)
 }
 
 // dialable turns a wildcard listen address (0.0.0.0:8080, [::]:8080) into
@@ -43,11 +44,19 @@ func (s startup) lines() []string {
 		// skopeo and docker want TLS unless told otherwise.
 		tlsFlag = " --tls-verify=false"
 	}
-	out := []string{
-		"  API endpoint: " + endpoint + " (region " + s.Region + ")",
-		"    aws --endpoint-url " + endpoint + " --region " + s.Region + " imagebuilder list-images",
-		"  registry:     " + reg + " (images are " + reg + "/REPOSITORY:TAG; ECR's API is at the API endpoint)",
+	var out []string
+	if s.Console {
+		how := "no sign-in, auth " + s.Mode.String()
+		if s.Mode == sigv4.ModeStrict {
+			how = "sign in with an access key from --credentials"
+		}
+		out = append(out, "  console:      "+endpoint+"/console/ ("+how+")")
 	}
+	out = append(out,
+		"  API endpoint: "+endpoint+" (region "+s.Region+")",
+		"    aws --endpoint-url "+endpoint+" --region "+s.Region+" imagebuilder list-images",
+		"  registry:     "+reg+" (images are "+reg+"/REPOSITORY:TAG; ECR's API is at the API endpoint)",
+	)
 	if s.Mode == sigv4.ModeStrict {
 		out = append(out, "    aws ecr get-login-password --endpoint-url "+endpoint+" --region "+s.Region+
 			" | skopeo login -u AWS --password-stdin"+tlsFlag+" "+reg)

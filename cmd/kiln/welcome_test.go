@@ -18,8 +18,9 @@ func TestStartupLines(t *testing.T) {
 	}{
 		{
 			name: "loopback over http",
-			s:    startup{Scheme: "http", Addr: "127.0.0.1:8080", RegistryHost: "127.0.0.1:8080", Region: "us-east-1", Mode: sigv4.ModeLoopback},
+			s:    startup{Scheme: "http", Addr: "127.0.0.1:8080", RegistryHost: "127.0.0.1:8080", Region: "us-east-1", Mode: sigv4.ModeLoopback, Console: true},
 			want: []string{
+				"  console:      http://127.0.0.1:8080/console/ (no sign-in, auth loopback)\n",
 				"  API endpoint: http://127.0.0.1:8080 (region us-east-1)\n",
 				"aws --endpoint-url http://127.0.0.1:8080 --region us-east-1 imagebuilder list-images\n",
 				"  registry:     127.0.0.1:8080 (images are 127.0.0.1:8080/REPOSITORY:TAG;",
@@ -30,8 +31,9 @@ func TestStartupLines(t *testing.T) {
 		},
 		{
 			name: "strict over https with a registry name",
-			s:    startup{Scheme: "https", Addr: "[::]:8443", RegistryHost: "kiln.example:8443", Region: "eu-west-1", Mode: sigv4.ModeStrict},
+			s:    startup{Scheme: "https", Addr: "[::]:8443", RegistryHost: "kiln.example:8443", Region: "eu-west-1", Mode: sigv4.ModeStrict, Console: true},
 			want: []string{
+				"  console:      https://127.0.0.1:8443/console/ (sign in with an access key from --credentials)\n",
 				"  API endpoint: https://127.0.0.1:8443 (region eu-west-1)\n",
 				"  registry:     kiln.example:8443 (",
 				"    aws ecr get-login-password --endpoint-url https://127.0.0.1:8443 --region eu-west-1 | skopeo login -u AWS --password-stdin kiln.example:8443\n",
@@ -40,9 +42,10 @@ func TestStartupLines(t *testing.T) {
 			absent: []string{"tls-verify", "no login needed"},
 		},
 		{
-			name: "wildcard IPv4 listener",
-			s:    startup{Scheme: "http", Addr: "0.0.0.0:9000", RegistryHost: "127.0.0.1:9000", Region: "us-east-1", Mode: sigv4.ModeOpen},
-			want: []string{"http://127.0.0.1:9000 (region", "no login needed (auth open)"},
+			name:   "wildcard IPv4 listener",
+			s:      startup{Scheme: "http", Addr: "0.0.0.0:9000", RegistryHost: "127.0.0.1:9000", Region: "us-east-1", Mode: sigv4.ModeOpen},
+			want:   []string{"http://127.0.0.1:9000 (region", "no login needed (auth open)"},
+			absent: []string{"console:"},
 		},
 	}
 	for _, tt := range tests {
@@ -76,6 +79,7 @@ func TestServeStartupLines(t *testing.T) {
 	srv := kilntest.Start(t)
 	want := []string{
 		"kiln listening on " + srv.URL + " (region ",
+		"  console:      " + srv.URL + "/console/ (",
 		"  API endpoint: " + srv.URL + " (region us-east-1)",
 		"  registry:     " + srv.Addr + " (images are " + srv.Addr + "/REPOSITORY:TAG",
 		"skopeo copy --dest-tls-verify=false oci:DIR docker://" + srv.Addr + "/base:latest",
@@ -93,7 +97,7 @@ func TestServeStartupLines(t *testing.T) {
 			t.Errorf("missing %q in kiln's output:\n%s", w, log)
 		}
 	}
-	if i, j := strings.Index(log, "kiln listening on"), strings.Index(log, "API endpoint:"); i < 0 || j < i {
+	if i, j := strings.Index(log, "kiln listening on"), strings.Index(log, "console:"); i < 0 || j < i {
 		t.Errorf("the endpoint lines do not follow the ready line:\n%s", log)
 	}
 }

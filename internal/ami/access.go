@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/blob"
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/store"
 )
@@ -32,7 +32,12 @@ type Catalogue struct {
 	Home string
 	// DataDir is kiln's data directory, which AMI.Disk is relative to.
 	DataDir string
+	// Blobs, when set, is the store shared by every node that holds the
+	// disks (see Disks).
+	Blobs blob.Store
 }
+
+func (c *Catalogue) disks() *Disks { return &Disks{DataDir: c.DataDir, Blobs: c.Blobs} }
 
 // Launchable lists the AMIs account owns or may launch, never nil: its
 // own disabled AMIs are listed too (with disabled set), as EC2 lists them
@@ -81,7 +86,9 @@ func (c *Catalogue) Export(ctx context.Context, account, id, format string) (pat
 	if err != nil {
 		return "", nil, err
 	}
-	path = filepath.Join(c.DataDir, a.Disk)
+	if path, err = c.disks().Local(ctx, a.Disk); err != nil {
+		return "", nil, err
+	}
 	if format == "raw" {
 		return path, func() {}, nil
 	}
@@ -119,6 +126,6 @@ func (c *Catalogue) Deregister(ctx context.Context, account, id string) error {
 	}
 	// The row is gone whatever happens to the file, so its removal error
 	// is not the caller's (see RemoveDisk).
-	RemoveDisk(c.DataDir, orphan)
+	c.disks().Remove(ctx, orphan)
 	return nil
 }

@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/internal/blob"
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/awsapi"
@@ -49,6 +47,11 @@ type Engine struct {
 	DataDir string
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Blobs, when set, is the store shared by every node (kiln serve
+	// --blob-store) that build logs are shipped to and read from, so any
+	// node serves any build's logs (logsegments.go). Nil keeps logs in
+	// DataDir only.
+	Blobs blob.Store
 	// UploadLog, when set, ships build logs to the S3 bucket an
 	// infrastructure configuration's logging.s3Logs names.
 	UploadLog LogUploader
@@ -57,6 +60,9 @@ type Engine struct {
 	// counts what they find.
 	Vulns       scan.Database
 	ScanMetrics *scan.Metrics
+	// NodeID names this kiln process among the nodes sharing the store
+	// (DefaultNodeID when empty); see node.go.
+	NodeID string
 	// Lease and Poll override the defaults (tests).
 	Lease, Poll time.Duration
 
@@ -66,6 +72,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // image ARN → cancel of its build
+
+	metrics nodeMetrics
 }
 
 // errCancelled is the cause a build's context carries when
@@ -77,7 +85,10 @@ func (e *Engine) init() {
 		b := make([]byte, 6)
 		rand.Read(b)
 		host, _ := os.Hostname()
-		e.id = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+		if e.NodeID == "" {
+			e.NodeID = DefaultNodeID()
+		}
+		e.id = fmt.Sprintf("%s/%s/%d/%s", e.NodeID, host, os.Getpid(), hex.EncodeToString(b))
 		e.wake = make(chan struct{}, 1)
 		e.running = map[string]context.CancelCauseFunc{}
 		if e.Log == nil {
@@ -91,6 +102,9 @@ func (e *Engine) init() {
 		}
 		if e.Poll <= 0 {
 			e.Poll = defaultPoll
+			if _, ok := e.Store.(store.Notifier); ok {
+				e.Poll = notifiedPoll
+			}
 		}
 	})
 }
@@ -103,9 +117,16 @@ func (e *Engine) now() time.Time {
 }
 
 // Wake tells the engine a job was enqueued, so an idle worker claims it
-// now rather than at its next poll.
+// now rather than at its next poll; when the store can notify, the other
+// nodes' engines are told too.
 func (e *Engine) Wake() {
 	e.init()
+	e.wakeLocal()
+	e.notify()
+}
+
+// wakeLocal wakes this engine only: a slot came free here.
+func (e *Engine) wakeLocal() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -124,6 +145,8 @@ func (e *Engine) Run(ctx context.Context) {
 	slots := make(chan struct{}, e.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	notified, unsubscribe := e.subscribe()
+	defer unsubscribe()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -132,7 +155,12 @@ func (e *Engine) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		case <-e.wake:
+		case <-notified:
 		}
+		// The next look: at the poll, or sooner when a job another
+		// worker holds has a lease that lapses first (its worker may
+		// have died), so a takeover waits for the lease and no longer.
+		next := e.Poll
 		// Claim as many jobs as there are free slots.
 		for {
 			select {
@@ -140,7 +168,10 @@ func (e *Engine) Run(ctx context.Context) {
 			default:
 				goto wait
 			}
-			j, ok, err := e.claim(ctx)
+			j, ok, lapse, err := e.claim(ctx)
+			if !lapse.IsZero() {
+				next = min(next, max(lapse.Sub(e.now())+50*time.Millisecond, 50*time.Millisecond))
+			}
 			if err != nil && ctx.Err() == nil {
 				e.Log.Error("claiming a build job", "err", err)
 			}
@@ -152,7 +183,7 @@ func (e *Engine) Run(ctx context.Context) {
 			sl := &slot{ch: slots, held: true}
 			go func() {
 				defer wg.Done()
-				defer func() { sl.release(); e.Wake() }()
+				defer func() { sl.release(); e.wakeLocal() }()
 				e.runJob(context.WithValue(ctx, slotKey{}, sl), j)
 			}()
 		}
@@ -163,7 +194,7 @@ func (e *Engine) Run(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(e.Poll)
+		timer.Reset(next)
 	}
 }
 
@@ -172,14 +203,22 @@ func (e *Engine) Run(ctx context.Context) {
 // engines reading the same free job cannot both take it even on a store
 // whose Updates are not serializable: the loser moves on to the next job.
 // fn resets what it found on entry, as Update may run it more than once.
-func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
+//
+// It also returns the earliest lease among the jobs other live workers
+// hold (zero when none), when one of them may next be free.
+func (e *Engine) claim(ctx context.Context) (Job, bool, time.Time, error) {
 	var (
-		got Job
-		ok  bool
+		got          Job
+		ok           bool
+		lapse        time.Time
+		waiting      int
+		waitedFor    time.Duration
+		now          time.Time
+		claimStarted = time.Now()
 	)
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
-		got, ok = Job{}, false
-		now := e.now()
+		got, ok, lapse, waiting, waitedFor = Job{}, false, time.Time{}, 0, 0
+		now = e.now()
 		rows, err := tx.List(ctx, store.Query{Kind: KindJob, Region: e.Region})
 		if err != nil {
 			return err
@@ -195,13 +234,28 @@ func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 				return err
 			}
 			if j.Worker != "" && now.Before(j.LeaseUntil) && !e.deadWorker(j.Worker) {
+				if lapse.IsZero() || j.LeaseUntil.Before(lapse) {
+					lapse = j.LeaseUntil
+				}
 				continue
 			}
 			candidates = append(candidates, free{j, r.Doc})
 		}
+		waiting = len(candidates)
 		slices.SortStableFunc(candidates, func(a, b free) int { return a.job.Enqueued.Compare(b.job.Enqueued) })
 		for _, c := range candidates {
 			j := c.job
+			// How long the job waited to be claimed: since it was
+			// enqueued, or since the lease of a worker that died lapsed
+			// (a dead process of this node: not at all).
+			since := j.Enqueued
+			if j.Worker != "" {
+				since = j.LeaseUntil
+				if since.After(now) {
+					since = now
+				}
+			}
+			waitedFor = max(now.Sub(since), 0)
 			j.Attempt++
 			j.Worker, j.LeaseUntil = e.id, now.Add(e.Lease)
 			err := tx.Replace(ctx, jobRow(e.Region, j, now), c.doc)
@@ -212,31 +266,20 @@ func (e *Engine) claim(ctx context.Context) (Job, bool, error) {
 				return err
 			}
 			got, ok = j, true
+			waiting--
 			return nil
 		}
 		return nil
 	})
 	if err != nil {
-		return Job{}, false, err
+		return Job{}, false, time.Time{}, err
 	}
-	return got, ok, nil
-}
-
-// deadWorker reports whether a worker id names a process of this host
-// that no longer runs: a kiln killed a moment ago, whose jobs need not
-// wait for their leases to lapse. Workers of other hosts are judged by
-// their leases alone.
-func (e *Engine) deadWorker(worker string) bool {
-	host, _ := os.Hostname()
-	f := strings.Split(worker, "/")
-	if len(f) != 3 || f[0] != host || worker == e.id {
-		return false
+	e.metrics.sawQueue(waiting)
+	if ok {
+		e.metrics.claimed(waitedFor, time.Since(claimStarted))
+		e.Log.Info("build claimed", "image", got.Image, "attempt", got.Attempt, "worker", got.Worker, "waited", waitedFor)
 	}
-	pid, err := strconv.Atoi(f[1])
-	if err != nil || pid <= 0 {
-		return false
-	}
-	return syscall.Kill(pid, 0) == syscall.ESRCH
+	return got, ok, lapse, nil
 }
 
 // renew extends j's lease and reports whether cancellation was asked for.
@@ -314,6 +357,9 @@ func (e *Engine) runJob(ctx context.Context, j Job) {
 	e.finish(j, status, reason)
 }
 
+// errJobSettled is finish's answer for a job this worker no longer holds.
+var errJobSettled = errors.New("the build job was settled by another worker or a cancel")
+
 // finish records a build's terminal state and removes its job, in one
 // transaction. It uses a fresh context: a build that ended must be
 // recorded even while kiln is shutting down.
@@ -322,15 +368,29 @@ func (e *Engine) finish(j Job, status, reason string) {
 	defer cancel()
 	status, reason = j.finalState(status, reason)
 	err := e.Store.Update(ctx, func(tx store.Tx) error {
+		// Only the holder of the job records its end. A job that is gone
+		// or held by another worker was settled without this one: a
+		// cancel that found the lease lapsed (the image is CANCELLED), or
+		// a takeover by another node that now runs the build. Writing
+		// this worker's outcome would overwrite theirs.
+		held, err := GetJob(ctx, tx, j.Image)
+		if errors.Is(err, store.ErrNotFound) {
+			return errJobSettled
+		} else if err != nil {
+			return err
+		}
+		if held.Worker != e.id || held.Attempt != j.Attempt {
+			return errJobSettled
+		}
 		if err := setImageState(ctx, tx, j.Image, status, reason, e.now(), func(img *awsapi.Image) { abandonScan(img, status) }); err != nil {
 			return err
 		}
-		err := tx.Delete(ctx, jobKey(j.Image))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
+		return tx.Delete(ctx, jobKey(j.Image))
 	})
+	if errors.Is(err, errJobSettled) {
+		e.Log.Warn("build ended after its job was settled elsewhere; its outcome is not recorded", "image", j.Image, "status", status, "reason", reason)
+		return
+	}
 	if err != nil {
 		e.Log.Error("recording the end of a build", "image", j.Image, "status", status, "err", err)
 		return

@@ -120,7 +120,7 @@ func TestClaimOldestFirst(t *testing.T) {
 	e := newEngine(st, clock)
 	ctx := context.Background()
 	for _, want := range images {
-		j, ok, err := e.claim(ctx)
+		j, ok, _, err := e.claim(ctx)
 		if err != nil || !ok {
 			t.Fatalf("claim = %v, %v", ok, err)
 		}
@@ -132,7 +132,7 @@ func TestClaimOldestFirst(t *testing.T) {
 			t.Errorf("stored job %+v, %v", stored, err)
 		}
 	}
-	if j, ok, err := e.claim(ctx); ok || err != nil {
+	if j, ok, _, err := e.claim(ctx); ok || err != nil {
 		t.Errorf("claim with every job held = %+v, %v, %v", j, ok, err)
 	}
 }
@@ -155,7 +155,7 @@ func TestClaimConcurrentEngines(t *testing.T) {
 		e := newEngine(st, clock)
 		wg.Go(func() {
 			for {
-				j, ok, err := e.claim(context.Background())
+				j, ok, _, err := e.claim(context.Background())
 				if err != nil {
 					t.Error(err)
 					return
@@ -187,11 +187,11 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 	image := enqueue(t, st, clock, 1)
 	a, b := newEngine(st, clock), newEngine(st, clock)
 	ctx := context.Background()
-	if _, ok, err := a.claim(ctx); !ok || err != nil {
+	if _, ok, _, err := a.claim(ctx); !ok || err != nil {
 		t.Fatalf("a's claim = %v, %v", ok, err)
 	}
 	clock.Advance(a.Lease - time.Second)
-	if j, ok, err := b.claim(ctx); ok || err != nil {
+	if j, ok, _, err := b.claim(ctx); ok || err != nil {
 		t.Fatalf("b claimed a held job: %+v, %v", j, err)
 	}
 	// a renews: the lease runs from now again.
@@ -199,11 +199,11 @@ func TestLeaseExpiryTakeover(t *testing.T) {
 		t.Fatalf("a's renewal = %v, %v", cancel, err)
 	}
 	clock.Advance(a.Lease - time.Second)
-	if _, ok, _ := b.claim(ctx); ok {
+	if _, ok, _, _ := b.claim(ctx); ok {
 		t.Fatal("b claimed a job whose lease a renewed")
 	}
 	clock.Advance(2 * time.Second) // past the renewed lease
-	j, ok, err := b.claim(ctx)
+	j, ok, _, err := b.claim(ctx)
 	if !ok || err != nil || j.Image != image || j.Attempt != 2 || j.Worker != b.id {
 		t.Fatalf("b's takeover = %+v, %v, %v", j, ok, err)
 	}
@@ -221,7 +221,7 @@ func TestRenewNoticesCancel(t *testing.T) {
 	image := enqueue(t, st, clock, 1)
 	e := newEngine(st, clock)
 	ctx := context.Background()
-	if _, ok, err := e.claim(ctx); !ok || err != nil {
+	if _, ok, _, err := e.claim(ctx); !ok || err != nil {
 		t.Fatalf("claim = %v, %v", ok, err)
 	}
 	var going bool
@@ -262,7 +262,7 @@ func TestRequestCancelOfQueuedJob(t *testing.T) {
 	if _, err := job(t, st, image); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("job after cancel = %v, want gone", err)
 	}
-	if j, ok, err := newEngine(st, clock).claim(ctx); ok || err != nil {
+	if j, ok, _, err := newEngine(st, clock).claim(ctx); ok || err != nil {
 		t.Errorf("claim after cancel = %+v, %v, %v", j, ok, err)
 	}
 }
@@ -273,7 +273,7 @@ func TestFinish(t *testing.T) {
 	image := enqueue(t, st, clock, 1)
 	e := newEngine(st, clock)
 	ctx := context.Background()
-	j, ok, err := e.claim(ctx)
+	j, ok, _, err := e.claim(ctx)
 	if !ok || err != nil {
 		t.Fatalf("claim = %v, %v", ok, err)
 	}
@@ -284,19 +284,74 @@ func TestFinish(t *testing.T) {
 	if _, err := job(t, st, image); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("job after finish = %v, want gone", err)
 	}
-	// A second finish (the job already gone) still records the state.
+	// A second finish (the job already gone) changes nothing: only the
+	// job's holder records an outcome.
 	e.finish(j, awsapi.ImageStatusFailed, "again")
-	if got := imageStatus(t, st, image); got != awsapi.ImageStatusFailed {
-		t.Errorf("image after a second finish = %s, want FAILED", got)
+	if got := imageStatus(t, st, image); got != awsapi.ImageStatusAvailable {
+		t.Errorf("image after a second finish = %s, want AVAILABLE", got)
 	}
 	if _, err := e.renew(ctx, image); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("renew of a finished job = %v, want ErrNotFound", err)
 	}
 }
 
+// TestFinishOfASettledJob: a worker whose job was settled without it — a
+// cancel that found its lease lapsed, or another node's takeover — does
+// not overwrite the outcome when its own build ends.
+func TestFinishOfASettledJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("CancelledWhileLapsed", func(t *testing.T) {
+		t.Parallel()
+		st, clock := openStore(t), newClock()
+		image := enqueue(t, st, clock, 1)
+		e := newEngine(st, clock)
+		j, ok, _, err := e.claim(ctx)
+		if !ok || err != nil {
+			t.Fatalf("claim = %v, %v", ok, err)
+		}
+		clock.Advance(2 * e.Lease)
+		if err := st.Update(ctx, func(tx store.Tx) error {
+			_, err := RequestCancel(ctx, tx, image, clock.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.finish(j, awsapi.ImageStatusFailed, "lost the build job")
+		if got := imageStatus(t, st, image); got != awsapi.ImageStatusCancelled {
+			t.Errorf("image = %s, want CANCELLED", got)
+		}
+	})
+	t.Run("TakenOver", func(t *testing.T) {
+		t.Parallel()
+		st, clock := openStore(t), newClock()
+		image := enqueue(t, st, clock, 1)
+		first := newEngine(st, clock)
+		j, ok, _, err := first.claim(ctx)
+		if !ok || err != nil {
+			t.Fatalf("claim = %v, %v", ok, err)
+		}
+		clock.Advance(2 * first.Lease)
+		second := &Engine{Store: st, Region: testRegion, Now: clock.Now, Lease: 10 * time.Second, NodeID: "node-b"}
+		second.init()
+		if _, ok, _, err := second.claim(ctx); !ok || err != nil {
+			t.Fatalf("takeover claim = %v, %v", ok, err)
+		}
+		first.finish(j, awsapi.ImageStatusFailed, "lost the build job")
+		if got := imageStatus(t, st, image); got == awsapi.ImageStatusFailed {
+			t.Errorf("image = %s after the first worker's late finish; the second worker holds it", got)
+		}
+		if _, err := job(t, st, image); err != nil {
+			t.Errorf("the second worker's job = %v, want it kept", err)
+		}
+	})
+}
+
 func TestDeadWorker(t *testing.T) {
 	t.Parallel()
 	e := newEngine(nil, newClock())
+	e2 := &Engine{NodeID: "node-b"}
+	e2.init()
 	host, _ := os.Hostname()
 	// A process that has exited (and been reaped) is dead.
 	cmd := exec.Command("true")
@@ -306,20 +361,34 @@ func TestDeadWorker(t *testing.T) {
 	exited := cmd.ProcessState.Pid()
 	tests := []struct {
 		name   string
+		engine *Engine
 		worker string
 		want   bool
 	}{
-		{"Self", e.id, false},
-		{"LiveProcess", fmt.Sprintf("%s/%d/other", host, os.Getpid()), false},
-		{"ExitedProcess", fmt.Sprintf("%s/%d/abc", host, exited), true},
-		{"OtherHost", fmt.Sprintf("%s-elsewhere/%d/abc", host, exited), false},
-		{"Malformed", "just-a-name", false},
-		{"BadPid", host + "/x/abc", false},
-		{"ZeroPid", host + "/0/abc", false},
+		{"Self", e, e.id, false},
+		{"OtherSelf", e2, e2.id, false},
+		// Worker ids written before nodes had ids: HOST/PID/RANDOM.
+		{"LegacyLiveProcess", e, fmt.Sprintf("%s/%d/other", host, os.Getpid()), false},
+		{"LegacyExitedProcess", e, fmt.Sprintf("%s/%d/abc", host, exited), true},
+		{"LegacyOtherHost", e, fmt.Sprintf("%s-elsewhere/%d/abc", host, exited), false},
+		// This node's earlier process: dead when it exited, or when it ran
+		// on another host (the node moved); a live one is not.
+		{"SameNodeExited", e2, fmt.Sprintf("node-b/%s/%d/abc", host, exited), true},
+		{"SameNodeOtherHost", e2, fmt.Sprintf("node-b/%s-elsewhere/%d/abc", host, os.Getpid()), true},
+		{"SameNodeLive", e2, fmt.Sprintf("node-b/%s/%d/abc", host, os.Getpid()), false},
+		// Another node's worker waits for its lease, even on this host
+		// with a process id that looks dead (another PID namespace).
+		{"OtherNodeExited", e2, fmt.Sprintf("node-a/%s/%d/abc", host, exited), false},
+		{"OtherNodeOtherHost", e2, fmt.Sprintf("node-a/%s-elsewhere/%d/abc", host, exited), false},
+		{"Malformed", e, "just-a-name", false},
+		{"TooManyFields", e, "a/b/c/1/d", false},
+		{"BadPid", e, host + "/x/abc", false},
+		{"ZeroPid", e, host + "/0/abc", false},
+		{"NodeBadPid", e2, "node-b/" + host + "/x/abc", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := e.deadWorker(tt.worker); got != tt.want {
+			if got := tt.engine.deadWorker(tt.worker); got != tt.want {
 				t.Errorf("deadWorker(%q) = %v, want %v", tt.worker, got, tt.want)
 			}
 		})
@@ -350,7 +419,7 @@ func TestClaimTakesDeadWorkersJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEngine(st, clock)
-	j, ok, err := e.claim(ctx)
+	j, ok, _, err := e.claim(ctx)
 	if !ok || err != nil || j.Attempt != 2 || j.Worker != e.id {
 		t.Errorf("claim of a dead worker's job = %+v, %v, %v", j, ok, err)
 	}

@@ -183,6 +183,7 @@ func (e *Engine) execute(ctx context.Context, j Job) (status, reason string) {
 	defer buildLog.Close()
 	b.Log = buildLog
 	defer e.shipLogs(b, logDir)
+	defer e.shipSegments(logDir, imageDir(j.Image))()
 	if j.Attempt > 1 {
 		fmt.Fprintf(buildLog, "kiln stopped during attempt %d of this build; starting it again from the beginning\n", j.Attempt-1)
 	}

@@ -25,7 +25,8 @@ const followPoll = 200 * time.Millisecond
 // the image's logs (ownership and sharing are the service's rules).
 func (e *Engine) WriteLogs(ctx context.Context, w io.Writer, image string, follow bool, canSee func(store.Resource) bool) error {
 	e.init()
-	offsets := map[string]int64{} // step execution id → bytes written
+	offsets := map[string]int64{}          // step execution id → bytes written
+	cursors := map[string]*segmentCursor{} // the same, from a shared blob store
 	headed := map[string]bool{}
 	flush := func() {
 		if f, ok := w.(http.Flusher); ok {
@@ -81,8 +82,19 @@ func (e *Engine) WriteLogs(ctx context.Context, w io.Writer, image string, follo
 				fmt.Fprintf(w, "==> %s (%s) %s <==\n", s.Name, s.Action, s.StepExecutionId)
 				headed[s.StepExecutionId] = true
 			}
-			n, err := copyFrom(w, path, offsets[s.StepExecutionId])
-			offsets[s.StepExecutionId] += n
+			var err error
+			if e.Blobs != nil {
+				cur := cursors[s.StepExecutionId]
+				if cur == nil {
+					cur = &segmentCursor{}
+					cursors[s.StepExecutionId] = cur
+				}
+				_, err = e.copySegments(ctx, w, s.Log, cur)
+			} else {
+				var n int64
+				n, err = copyFrom(w, path, offsets[s.StepExecutionId])
+				offsets[s.StepExecutionId] += n
+			}
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}

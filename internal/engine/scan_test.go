@@ -143,9 +143,9 @@ func TestFinishAbandonsAPendingScan(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := job(t, st, a)
-	if err != nil {
-		t.Fatal(err)
+	j, ok, _, err := e.claim(ctx)
+	if !ok || err != nil {
+		t.Fatalf("claim = %v, %v", ok, err)
 	}
 	e.finish(j, awsapi.ImageStatusFailed, "a component failed")
 	r, _ := st.Get(ctx, a)

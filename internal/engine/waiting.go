@@ -111,7 +111,7 @@ func (e *Engine) wait(ctx context.Context, b *Build, s *StepExecution, step *Ste
 	if sl := buildSlot(ctx); sl != nil {
 		// Waiting takes no worker: other builds run meanwhile.
 		sl.release()
-		e.Wake()
+		e.wakeLocal()
 		defer func() {
 			if err := sl.acquire(ctx); err != nil {
 				step.Logf("waiting for a free worker: %v", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/ami"
+	"github.com/kiln-build/kiln/internal/blob"
 	"github.com/kiln-build/kiln/internal/oci/registry"
 )
 
@@ -21,10 +22,18 @@ type Artifacts struct {
 	// any other registry is refused: kiln can only delete its own.
 	Hosts   []string
 	DataDir string
+	// Blobs, when set, is the store shared by every node that holds the
+	// disks (see ami.Disks).
+	Blobs blob.Store
 }
 
 // RemoveDisk removes an AMI disk no AMI uses any more.
-func (a *Artifacts) RemoveDisk(rel string) error { return ami.RemoveDisk(a.DataDir, rel) }
+func (a *Artifacts) RemoveDisk(rel string) error {
+	if a.Blobs == nil {
+		return ami.RemoveDisk(a.DataDir, rel)
+	}
+	return (&ami.Disks{DataDir: a.DataDir, Blobs: a.Blobs}).Remove(context.Background(), rel)
+}
 
 // DeleteContainerImage deletes what an image URI names from kiln's
 // registry, as ECR's BatchDeleteImage does for one image ID: by tag, the

@@ -28,28 +28,7 @@ func PushLocalIndex(ctx context.Context, reg *registry.Registry, repo string, ta
 			return "", err
 		}
 	}
-	raw, err := idx.RawManifest()
-	if err != nil {
-		return "", fmt.Errorf("oci: %w", err)
-	}
-	mt, err := idx.MediaType()
-	if err != nil {
-		return "", fmt.Errorf("oci: %w", err)
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		return "", fmt.Errorf("oci: %w", err)
-	}
-	refs := tags
-	if len(refs) == 0 {
-		refs = []string{d.String()}
-	}
-	for _, ref := range refs {
-		if _, err := reg.PutManifest(ctx, repo, ref, string(mt), raw); err != nil {
-			return "", fmt.Errorf("oci: pushing index %s:%s: %w", repo, ref, err)
-		}
-	}
-	return d.String(), nil
+	return putManifest(ctx, reg, repo, tags, idx)
 }
 
 // PullIndex resolves ref to an image index (a multi-platform image); its

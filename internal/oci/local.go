@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/internal/oci/registry"
 )
@@ -76,15 +77,29 @@ func PushLocal(ctx context.Context, reg *registry.Registry, repo string, tags []
 		return "", fmt.Errorf("oci: %w", err)
 	}
 
-	raw, err := img.RawManifest()
+	return putManifest(ctx, reg, repo, tags, img)
+}
+
+// manifest is what putManifest needs of an image or an image index.
+type manifest interface {
+	RawManifest() ([]byte, error)
+	MediaType() (types.MediaType, error)
+	Digest() (v1.Hash, error)
+}
+
+// putManifest stores m's manifest in repo under each of tags, or under its
+// digest alone when there are none, and returns the digest. What it names
+// must already be in repo.
+func putManifest(ctx context.Context, reg *registry.Registry, repo string, tags []string, m manifest) (string, error) {
+	raw, err := m.RawManifest()
 	if err != nil {
 		return "", fmt.Errorf("oci: %w", err)
 	}
-	mt, err := img.MediaType()
+	mt, err := m.MediaType()
 	if err != nil {
 		return "", fmt.Errorf("oci: %w", err)
 	}
-	d, err := img.Digest()
+	d, err := m.Digest()
 	if err != nil {
 		return "", fmt.Errorf("oci: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -44,6 +45,11 @@ type Server struct {
 	Log      *slog.Logger
 	// Healthy reports whether the store is usable, for /healthz.
 	Healthy func(ctx context.Context) error
+	// HealthChecks, when set, are checked by /healthz after Healthy, each
+	// answered on a line of its own ("bucket: ok"), so a node behind a
+	// load balancer leaves it when it cannot reach a part every request
+	// needs, and an operator reading the answer sees which.
+	HealthChecks []HealthCheck
 	// Extra serves paths outside the API, such as the registry's /v2/.
 	// A key ending in "/" serves that subtree; any other key serves the
 	// path itself and everything below it ("/kiln/v1/amis" also serves
@@ -124,7 +130,17 @@ func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) {
 	s.serveAPI(w, r)
 }
 
+// HealthCheck is one part /healthz reports on.
+type HealthCheck struct {
+	Name  string // "store", "bucket"
+	Check func(ctx context.Context) error
+}
+
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if len(s.HealthChecks) > 0 {
+		s.serveHealthChecks(w, r)
+		return
+	}
 	if s.Healthy != nil {
 		if err := s.Healthy(r.Context()); err != nil {
 			// The reason stays in the log: /healthz is unauthenticated.
@@ -136,6 +152,38 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	io.WriteString(w, "ok\n")
+}
+
+// serveHealthChecks runs Healthy (as "store") and every HealthChecks entry
+// at once, and answers 503 when any failed. The reasons stay in the log:
+// /healthz is unauthenticated.
+func (s *Server) serveHealthChecks(w http.ResponseWriter, r *http.Request) {
+	checks := s.HealthChecks
+	if s.Healthy != nil {
+		checks = append([]HealthCheck{{Name: "store", Check: s.Healthy}}, checks...)
+	}
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { errs[i] = c.Check(r.Context()) })
+	}
+	wg.Wait()
+	var body strings.Builder
+	status := http.StatusOK
+	for i, c := range checks {
+		if errs[i] != nil {
+			status = http.StatusServiceUnavailable
+			if s.Log != nil {
+				s.Log.Error("health check failed", "part", c.Name, "err", errs[i])
+			}
+			fmt.Fprintf(&body, "%s: unavailable\n", c.Name)
+			continue
+		}
+		fmt.Fprintf(&body, "%s: ok\n", c.Name)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, body.String())
 }
 
 // serveMetrics writes the metrics, after authentication when MetricsAuth
@@ -245,7 +293,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if setter, ok := out.(interface{ SetRequestId(string) }); ok {
 		setter.SetRequestId(requestID)
 	}
-	payload, err := json.Marshal(out)
+	var payload []byte
+	if pre, ok := out.(jsonAppender); ok {
+		payload, err = pre.AppendJSON(nil)
+	} else {
+		payload, err = json.Marshal(out)
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -254,6 +307,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(payload)
+}
+
+// jsonAppender is an answer that writes its own JSON: one that splices
+// JSON it already holds (a stored document, cached list entries), which
+// encoding/json would re-validate byte by byte.
+type jsonAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 // isTaggingOp reports whether op is one of the tagging trio, which declare

@@ -290,3 +290,34 @@ func TestHealth(t *testing.T) {
 		t.Errorf("/healthz with a broken store = %d %q, want 503 without the reason", resp.StatusCode, body)
 	}
 }
+
+// TestHealthChecks: with HealthChecks, /healthz names each part and
+// whether it is reachable, 503 when one is not, never the reason.
+func TestHealthChecks(t *testing.T) {
+	t.Parallel()
+	ok := func(context.Context) error { return nil }
+	broken := func(context.Context) error { return errors.New("bucket secret-name gone") }
+	tests := []struct {
+		name       string
+		store      func(context.Context) error
+		bucket     func(context.Context) error
+		wantStatus int
+		wantBody   string
+	}{
+		{"AllUp", ok, ok, 200, "store: ok\nbucket: ok\n"},
+		{"BucketDown", ok, broken, 503, "store: ok\nbucket: unavailable\n"},
+		{"StoreDown", broken, ok, 503, "store: unavailable\nbucket: ok\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.srv.Healthy = tt.store
+			h.srv.HealthChecks = []server.HealthCheck{{Name: "bucket", Check: tt.bucket}}
+			resp, body := h.do(t, "GET", "/healthz", nil, false)
+			if resp.StatusCode != tt.wantStatus || string(body) != tt.wantBody {
+				t.Errorf("/healthz = %d %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}

@@ -190,6 +190,10 @@ func (s *Service) LifecycleDue(ctx context.Context, interval time.Duration) (map
 	return out, err
 }
 
+// errLifecycleRaced is FireLifecycle's answer when another node claimed
+// the pending state update between its read and its write.
+var errLifecycleRaced = errors.New("the lifecycle execution was claimed by another node")
+
 // FireLifecycle claims and carries out one item of LifecycleDue: a
 // policy's periodic run (its dateLastRun, rewritten in the transaction
 // that starts the execution, is the claim, so several kiln processes on
@@ -228,11 +232,26 @@ func (s *Service) FireLifecycle(ctx context.Context, key string, interval time.D
 		account, claimed = r.Account, true
 		e.State = &awsapi.LifecycleExecutionState{Status: awsapi.LifecycleExecutionStatusInProgress}
 		e.Heartbeat = now
-		if err := s.putLifecycleExecution(ctx, tx, r.Account, r.Name, r.Build, e, now, false); err != nil {
+		// The claim is a compare-and-set on the PENDING record as read,
+		// so of two nodes that read it one claims it, on any isolation.
+		doc, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		prev := r.Doc
+		r.Doc, r.Updated = doc, now
+		if err := tx.Replace(ctx, r, prev); err != nil {
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				claimed = false
+				return errLifecycleRaced
+			}
 			return err
 		}
 		return s.recordLifecycleResources(ctx, tx, r.Account, e, now)
 	})
+	if errors.Is(err, errLifecycleRaced) {
+		return nil // another node claimed it, and carries it out
+	}
 	if err != nil || !claimed {
 		return err
 	}

@@ -111,7 +111,7 @@ func (s *Service) page(ctx context.Context, tx store.Tx, p listPage) ([]store.Re
 	// groups hold one row (one build per version), so the first batch is
 	// sized to the page and later ones grow.
 	batch := limit + 1
-	var out []store.Resource
+	out := make([]store.Resource, 0, limit)
 	var cur *store.Resource
 	curKey := ""
 	for {

@@ -83,7 +83,17 @@ type pipelineTick struct {
 	// the dependency-updates start condition.
 	Building []builtImage `json:"building,omitempty"`
 	Good     *builtImage  `json:"good,omitempty"`
+
+	// stored is the record as read (nil: none yet). putPipelineTick
+	// writes on condition that it is unchanged, so two nodes that read
+	// the same due tick cannot both claim it, whatever the store's
+	// isolation.
+	stored []byte
 }
+
+// errTickRaced is putPipelineTick's answer when another transaction (a
+// scheduler on another node) wrote the tick since it was read.
+var errTickRaced = fmt.Errorf("%w: the pipeline's tick was claimed by another transaction", store.ErrConflict)
 
 type builtImage struct {
 	Image        string            `json:"image"`
@@ -117,7 +127,8 @@ func (s *Service) StartImagePipelineExecution(ctx context.Context, account strin
 	}
 	out := &awsapi.StartImagePipelineExecutionResponse{ClientToken: in.ClientToken}
 	var run PipelineRun
-	err = s.update(ctx, func(tx store.Tx) error {
+	err = s.updateTick(ctx, func(tx store.Tx) error {
+		run = PipelineRun{}
 		return idempotent(ctx, tx, account, awsapi.OpStartImagePipelineExecution, in.ClientToken, in, out, func() error {
 			r, err := s.ownedResource(ctx, tx, account, a, "ImagePipeline")
 			if err != nil {
@@ -348,6 +359,19 @@ func (s *Service) logRun(run PipelineRun) {
 	s.log().Log(context.Background(), level, "pipeline run", attrs...)
 }
 
+// updateTick is update for a transaction that writes a pipeline's tick
+// on behalf of a person (StartImagePipelineExecution): a tick another
+// node's scheduler claimed meanwhile is not the person's failure, so the
+// transaction runs again on the new tick.
+func (s *Service) updateTick(ctx context.Context, fn func(store.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.update(ctx, fn)
+		if !errors.Is(err, errTickRaced) || attempt == 5 {
+			return err
+		}
+	}
+}
+
 func getPipelineTick(ctx context.Context, tx store.Tx, pipeline string) (pipelineTick, error) {
 	var t pipelineTick
 	r, err := tx.Get(ctx, pipelineTickKey(pipeline))
@@ -359,6 +383,7 @@ func getPipelineTick(ctx context.Context, tx store.Tx, pipeline string) (pipelin
 	if err := json.Unmarshal(r.Doc, &t); err != nil {
 		return t, fmt.Errorf("stored pipeline tick %s: %w", r.ARN, err)
 	}
+	t.stored = r.Doc
 	return t, nil
 }
 
@@ -371,9 +396,13 @@ func putPipelineTick(ctx context.Context, tx store.Tx, pipeline store.Resource, 
 		ARN: pipelineTickKey(pipeline.ARN), Kind: KindPipelineTick, Account: pipeline.Account, Region: pipeline.Region,
 		Name: pipeline.ARN, Doc: doc, Created: now, Updated: now,
 	}
-	err = tx.Put(ctx, row)
-	if errors.Is(err, store.ErrNotFound) {
+	if t.stored == nil {
 		err = tx.Insert(ctx, row)
+	} else {
+		err = tx.Replace(ctx, row, t.stored)
+	}
+	if errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrConflict) || (t.stored != nil && errors.Is(err, store.ErrNotFound)) {
+		return errTickRaced
 	}
 	return err
 }
@@ -539,6 +568,11 @@ func (s *Service) Fire(ctx context.Context, pipeline string) (time.Time, error) 
 		}
 		return putPipelineTick(ctx, tx, r, tick, now)
 	})
+	if errors.Is(err, errTickRaced) {
+		// Another node claimed this tick between our read and write:
+		// it fires there. Look again shortly, to learn the next due time.
+		return s.now(), nil
+	}
 	if err != nil {
 		return time.Time{}, err
 	}

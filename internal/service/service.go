@@ -69,6 +69,8 @@ type Service struct {
 	// versions caches rendered ListComponents entries by build ARN (see
 	// componentVersion); component builds are immutable.
 	versions sync.Map
+	// versionsJSON is versions encoded (see componentVersionJSON).
+	versionsJSON sync.Map
 }
 
 func (s *Service) now() time.Time {

@@ -1,8 +1,8 @@
 // Package store defines kiln's durable state: Image Builder resources, their
 // tags and resource policies, idempotency tokens and build counters. The
-// Store interface is implemented by store/sqlite (the default) and, later,
-// store/postgres; both must pass the shared conformance suite in
-// store/storetest.
+// Store interface is implemented by store/sqlite (the default) and
+// store/postgres (`kiln serve --store postgres://…`); both must pass the
+// shared conformance suite in store/storetest.
 //
 // Records keep the API's own JSON shape (Doc) plus the few columns the
 // service needs to find them, so Get can echo exactly what Create was given.
@@ -35,7 +35,9 @@ type Resource struct {
 	Build   int    // build number for build-versioned kinds, 0 otherwise
 
 	// Doc is the resource as the API's Get operation returns it, without
-	// tags (which live in Tags) — JSON, opaque to the store.
+	// tags (which live in Tags) — JSON, opaque to the store. A Doc the
+	// store returns may share its bytes with the store's own copy: replace
+	// it, never write into it.
 	Doc  []byte
 	Tags map[string]string
 	// Policy is the resource policy JSON ("" when none); SharedWith lists

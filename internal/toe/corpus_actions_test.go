@@ -18,7 +18,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 	"github.com/kiln-build/kiln/internal/toe/action"
 )
 
@@ -336,11 +336,12 @@ func (h *hitCounter) get(path string) int {
 }
 
 func TestCorpusDownloads(t *testing.T) {
-	// Credentials for the SDK's default chain; the in-memory server does
-	// not check signatures. Keep any local AWS config out of the way.
+	// The gateway's credentials for the SDK's default chain (a real
+	// S3-compatible server, see internal/s3gw). Keep any local AWS config
+	// out of the way.
 	cfg := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "corpus")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "corpus")
+	t.Setenv("AWS_ACCESS_KEY_ID", s3gw.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3gw.SecretKey)
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(cfg, "config"))
@@ -348,8 +349,7 @@ func TestCorpusDownloads(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 	const bucket = "corpus-artifacts"
-	s3 := s3test.Start()
-	defer s3.Close()
+	s3 := s3gw.Start(t)
 	s3.Put(bucket, "tools/install.sh", []byte("#!/bin/sh\nmkdir -p \"$1\"\necho 1.2.3 > \"$1/VERSION\"\necho \"installed to $1\"\n"))
 	s3.Put(bucket, "tools/README.txt", []byte("read me\n"))
 	s3.Put(bucket, "config/app.yaml", []byte("app: true\n"))

@@ -42,5 +42,12 @@ func (x *Executor) parentDisk(ref string) string {
 	if !ok || digest == "" {
 		return ""
 	}
-	return filepath.Join(x.DataDir, ami.DiskPath(digest))
+	// With a shared blob store the parent may have been built on another
+	// node; without its disk the build falls back to kiln's own layout,
+	// as it always has for a parent whose disk is gone.
+	path, err := x.disks().Local(context.Background(), ami.DiskPath(digest))
+	if err != nil {
+		return filepath.Join(x.DataDir, ami.DiskPath(digest))
+	}
+	return path
 }

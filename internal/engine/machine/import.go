@@ -231,6 +231,9 @@ func (x *Executor) Import(ctx context.Context, b *engine.Build, log io.Writer) e
 			return err
 		}
 	}
+	if err := x.disks().Publish(ctx, rel); err != nil {
+		return err
+	}
 	fi, err := os.Stat(final)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/internal/blob"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,10 @@ type Executor struct {
 	// configuration names one.
 	Region  string
 	DataDir string
+	// Blobs, when set, is the store shared by every node that holds the
+	// disks (kiln serve --blob-store): built disks are uploaded to it and
+	// disks this node lacks are fetched from it (see ami.Disks).
+	Blobs blob.Store
 	// AllowImportDirs are the directories file:// imports may read from.
 	AllowImportDirs []string
 	// S3 opens s3:// import sources (nil: no S3 endpoint configured).
@@ -357,8 +362,18 @@ func tagFor(name, versionTag string) string {
 func (x *Executor) writeDisk(ctx context.Context, root, digest, parent string, size int64, s *engine.Step) (string, int64, error) {
 	rel := ami.DiskPath(digest)
 	final := filepath.Join(x.DataDir, rel)
-	if fi, err := os.Stat(final); err == nil {
+	if have, err := x.disks().Exists(ctx, rel); err != nil {
+		return "", 0, err
+	} else if have {
 		s.Logf("the disk of this root filesystem exists already; reusing %s", rel)
+		path, err := x.disks().Local(ctx, rel)
+		if err != nil {
+			return "", 0, err
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", 0, err
+		}
 		return rel, fi.Size(), nil
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
@@ -378,6 +393,9 @@ func (x *Executor) writeDisk(ctx context.Context, root, digest, parent string, s
 		return "", 0, err
 	}
 	s.Logf("disk partition %s, filesystem %s", info.PartUUID, info.FSUUID)
+	if err := x.disks().Publish(ctx, rel); err != nil {
+		return "", 0, err
+	}
 	fi, err := os.Stat(final)
 	if err != nil {
 		return "", 0, err
@@ -443,6 +461,8 @@ func decodeUserData(s string) ([]byte, error) {
 	return b, nil
 }
 
+func (x *Executor) disks() *ami.Disks { return &ami.Disks{DataDir: x.DataDir, Blobs: x.Blobs} }
+
 // OpenBuilt implements engine.Redistributor: an instance over the disk
 // and root filesystem the image's AMIs share, for DistributeImage. Only
 // the distribution's steps need it; it launches nothing.
@@ -452,8 +472,15 @@ func (x *Executor) OpenBuilt(ctx context.Context, b *engine.Build) (engine.Insta
 		return nil, err
 	}
 	for _, a := range amis {
-		fi, err := os.Stat(filepath.Join(x.DataDir, a.Disk))
-		if err != nil || a.Disk == "" || a.Digest == "" {
+		if a.Disk == "" || a.Digest == "" {
+			continue
+		}
+		path, err := x.disks().Local(ctx, a.Disk)
+		if err != nil {
+			continue
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
 			continue
 		}
 		in := &instance{x: x, Instance: &sandboxed.Instance{Tools: &x.Tools, B: b}, digest: a.Digest, disk: a.Disk, size: fi.Size()}

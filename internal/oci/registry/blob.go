@@ -2,11 +2,9 @@ package registry
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"hash"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 )
 
 // PutBlob stores the blob with the given digest in repo, reading its
@@ -21,137 +19,116 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, rd io.Reader, diges
 	if err != nil {
 		return err
 	}
-	if !exists(r.blobPath(d)) {
-		if _, _, err := r.ingest(ctx, rd, d); err != nil {
+	have, err := r.exists(ctx, blobKey(d))
+	if err != nil {
+		return err
+	}
+	if !have {
+		if _, err := r.store.Put(ctx, blobKey(d), newVerifier(rd, d)); err != nil {
 			return err
 		}
 	}
-	return r.linkBlob(repo, d)
+	return r.linkBlob(ctx, repo, d)
 }
 
 // AddBlob stores the content of rd as a blob of repo and returns its
 // sha256 digest and size: for callers that stream content they have not
-// hashed yet, such as a layer being compressed on the fly.
+// hashed yet, such as a layer being compressed on the fly. The content
+// goes to a temporary object first and is moved to its name once the
+// digest is known.
 func (r *Registry) AddBlob(ctx context.Context, repo string, rd io.Reader) (digest string, size int64, err error) {
 	if err := checkName(repo); err != nil {
 		return "", 0, err
 	}
-	d, size, err := r.ingest(ctx, rd, Digest{Algorithm: "sha256"})
+	var b [16]byte
+	rand.Read(b[:])
+	tmp := "tmp/" + hexString(b[:])
+	h := newSHA256()
+	size, err = r.store.Put(ctx, tmp, io.TeeReader(rd, h))
 	if err != nil {
 		return "", 0, err
 	}
-	return d.String(), size, r.linkBlob(repo, d)
+	d := Digest{Algorithm: "sha256", Hex: hexString(h.Sum(nil))}
+	have, err := r.exists(ctx, blobKey(d))
+	if err == nil && have {
+		err = r.store.Delete(ctx, tmp) // stored meanwhile; the copy goes
+	} else if err == nil {
+		err = r.store.Move(ctx, tmp, blobKey(d))
+	}
+	if err != nil {
+		r.store.Delete(context.WithoutCancel(ctx), tmp)
+		return "", 0, err
+	}
+	return d.String(), size, r.linkBlob(ctx, repo, d)
 }
 
-// ingest streams rd into a temporary file while hashing it with want's
-// algorithm and publishes the file as a blob once it is synced and, when
-// want names content (Hex is set), verified against it.
-func (r *Registry) ingest(ctx context.Context, rd io.Reader, want Digest) (Digest, int64, error) {
-	f, err := os.CreateTemp(filepath.Join(r.root, "tmp"), "blob-")
-	if err != nil {
-		return Digest{}, 0, err
-	}
-	tmp := f.Name()
-	published := false
-	defer func() {
-		if !published {
-			os.Remove(tmp)
+// verifier hashes content as it streams and, at its end, fails the read
+// when the digest is not the one the client named: the store then
+// publishes nothing.
+type verifier struct {
+	r    io.Reader
+	h    hash.Hash
+	want Digest
+}
+
+func newVerifier(rd io.Reader, want Digest) *verifier {
+	return &verifier{r: rd, h: want.newHash(), want: want}
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := (Digest{Algorithm: v.want.Algorithm, Hex: hexString(v.h.Sum(nil))}); got != v.want {
+			return n, errorf(ErrDigestInvalid, "content has digest %s, not %s", got, v.want)
 		}
-	}()
-	h := want.newHash()
-	n, err := io.Copy(io.MultiWriter(f, h), contextReader{ctx, rd})
-	if err == nil {
-		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return Digest{}, 0, err
-	}
-	got := Digest{Algorithm: want.Algorithm, Hex: hexString(h.Sum(nil))}
-	if want.Hex != "" && got != want {
-		return Digest{}, 0, errorf(ErrDigestInvalid, "content has digest %s, not %s", got, want)
-	}
-	if exists(r.blobPath(got)) {
-		return got, n, nil // stored meanwhile; the temp file goes
-	}
-	if err := publishFile(tmp, r.blobPath(got)); err != nil {
-		return Digest{}, 0, err
-	}
-	published = true
-	return got, n, nil
+	return n, err
 }
 
-// contextReader stops a long copy when its context ends.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+func (r *Registry) linkBlob(ctx context.Context, repo string, d Digest) error {
+	have, err := r.exists(ctx, layerLink(repo, d))
+	if err != nil || have {
+		return err
 	}
-	return c.r.Read(p)
-}
-
-func (r *Registry) linkBlob(repo string, d Digest) error {
-	link := r.layerLink(repo, d)
-	if exists(link) {
-		return nil
-	}
-	return writeFileAtomic(link, []byte(d.String()+"\n"))
+	return r.putSmall(ctx, layerLink(repo, d), []byte(d.String()+"\n"))
 }
 
 // StatBlob returns the size of blob digest in repo.
 func (r *Registry) StatBlob(ctx context.Context, repo, digest string) (int64, error) {
-	d, err := r.linkedBlob(repo, digest)
+	d, err := r.linkedBlob(ctx, repo, digest)
 	if err != nil {
 		return 0, err
 	}
-	fi, err := os.Stat(r.blobPath(d))
+	info, err := r.store.Stat(ctx, blobKey(d))
 	if err != nil {
 		return 0, r.missingBlob(err, d)
 	}
-	return fi.Size(), nil
+	return info.Size, nil
 }
 
 // OpenBlob opens blob digest in repo for reading, and returns its size.
 func (r *Registry) OpenBlob(ctx context.Context, repo, digest string) (io.ReadSeekCloser, int64, error) {
-	f, size, err := r.openBlob(repo, digest)
+	d, err := r.linkedBlob(ctx, repo, digest)
 	if err != nil {
 		return nil, 0, err
 	}
-	return f, size, nil
-}
-
-func (r *Registry) openBlob(repo, digest string) (*os.File, int64, error) {
-	d, err := r.linkedBlob(repo, digest)
-	if err != nil {
-		return nil, 0, err
-	}
-	f, err := os.Open(r.blobPath(d))
+	o, err := r.store.Open(ctx, blobKey(d))
 	if err != nil {
 		return nil, 0, r.missingBlob(err, d)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	return f, fi.Size(), nil
+	return o, o.Size(), nil
 }
 
 func (r *Registry) missingBlob(err error, d Digest) error {
-	if errors.Is(err, fs.ErrNotExist) {
+	if isNotExist(err) {
 		return errorf(ErrBlobUnknown, "blob %s is not stored", d)
 	}
 	return err
 }
 
 // linkedBlob checks that digest is a blob of repo.
-func (r *Registry) linkedBlob(repo, digest string) (Digest, error) {
+func (r *Registry) linkedBlob(ctx context.Context, repo, digest string) (Digest, error) {
 	if err := checkName(repo); err != nil {
 		return Digest{}, err
 	}
@@ -159,7 +136,11 @@ func (r *Registry) linkedBlob(repo, digest string) (Digest, error) {
 	if err != nil {
 		return Digest{}, err
 	}
-	if !exists(r.layerLink(repo, d)) {
+	have, err := r.exists(ctx, layerLink(repo, d))
+	if err != nil {
+		return Digest{}, err
+	}
+	if !have {
 		return Digest{}, errorf(ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
 	}
 	return d, nil
@@ -170,21 +151,25 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from, digest string) err
 	if err := checkName(repo); err != nil {
 		return err
 	}
-	d, err := r.linkedBlob(from, digest)
+	d, err := r.linkedBlob(ctx, from, digest)
 	if err != nil {
 		return err
 	}
-	if !exists(r.blobPath(d)) {
+	have, err := r.exists(ctx, blobKey(d))
+	if err != nil {
+		return err
+	}
+	if !have {
 		return errorf(ErrBlobUnknown, "blob %s is not stored", d)
 	}
-	return r.linkBlob(repo, d)
+	return r.linkBlob(ctx, repo, d)
 }
 
 // DeleteBlob removes blob digest from repo. The shared content stays.
 func (r *Registry) DeleteBlob(ctx context.Context, repo, digest string) error {
-	d, err := r.linkedBlob(repo, digest)
+	d, err := r.linkedBlob(ctx, repo, digest)
 	if err != nil {
 		return err
 	}
-	return removeDurably(r.layerLink(repo, d))
+	return r.store.Delete(ctx, layerLink(repo, d))
 }

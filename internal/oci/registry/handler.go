@@ -101,7 +101,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		err = r.serveStartUpload(w, req, rt.name)
 	case "upload GET":
 		var size int64
-		if size, err = r.uploadSize(rt.ref); err == nil {
+		if size, err = r.uploadSize(req.Context(), rt.ref); err == nil {
 			uploadStatus(w, rt.name, rt.ref, size, http.StatusNoContent)
 		}
 	case "upload PATCH":
@@ -109,7 +109,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	case "upload PUT":
 		err = r.serveFinishUpload(w, req, rt.name, rt.ref)
 	case "upload DELETE":
-		if err = r.cancelUpload(rt.ref); err == nil {
+		if err = r.cancelUpload(req.Context(), rt.ref); err == nil {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	case "referrers GET":
@@ -123,7 +123,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) serveBlob(w http.ResponseWriter, req *http.Request, name, digest string) error {
-	f, _, err := r.openBlob(name, digest)
+	f, _, err := r.OpenBlob(req.Context(), name, digest)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (r *Registry) serveStartUpload(w http.ResponseWriter, req *http.Request, na
 		blobCreated(w, name, digest)
 		return nil
 	}
-	id, err := r.startUpload()
+	id, err := r.startUpload(req.Context())
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"mime"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/blob"
 )
 
 // manifestShape is the part of any manifest the registry looks at: the
@@ -73,23 +72,27 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, mediaType string,
 		return "", errorf(ErrTagInvalid, "invalid tag %q", ref)
 	}
 
-	mediaType, shape, err := r.checkManifest(repo, mediaType, body)
+	mediaType, shape, err := r.checkManifest(ctx, repo, mediaType, body)
 	if err != nil {
 		return "", err
 	}
 
-	if !exists(r.blobPath(d)) {
-		if err := r.ingestBytes(ctx, body, d); err != nil {
+	have, err := r.exists(ctx, blobKey(d))
+	if err != nil {
+		return "", err
+	}
+	if !have {
+		if _, err := r.store.Put(ctx, blobKey(d), newVerifier(bytes.NewReader(body), d)); err != nil {
 			return "", err
 		}
 	}
-	if err := writeFileAtomic(r.manifestLink(repo, d), []byte(mediaType+"\n")); err != nil {
+	if err := r.putSmall(ctx, manifestLink(repo, d), []byte(mediaType+"\n")); err != nil {
 		return "", err
 	}
 	if shape.Subject != nil {
 		// The subject was checked to be a valid digest; it need not exist.
 		subject, _ := ParseDigest(shape.Subject.Digest)
-		if err := writeFileAtomic(r.referrerLink(repo, subject, d), nil); err != nil {
+		if err := r.putSmall(ctx, referrerLink(repo, subject, d), nil); err != nil {
 			return "", err
 		}
 	}
@@ -97,27 +100,22 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, mediaType string,
 		if err := r.checkTagMove(ctx, repo, tag, d); err != nil {
 			return "", err
 		}
-		if err := writeFileAtomic(r.tagPath(repo, tag), []byte(d.String()+"\n")); err != nil {
+		if err := r.putSmall(ctx, tagKey(repo, tag), []byte(d.String()+"\n")); err != nil {
 			return "", err
 		}
 	}
 	return d.String(), nil
 }
 
-func (r *Registry) ingestBytes(ctx context.Context, body []byte, d Digest) error {
-	_, _, err := r.ingest(ctx, bytes.NewReader(body), d)
-	return err
-}
-
 // checkManifest parses body enough to settle its media type and verify its
 // references, and returns the media type to store and the parsed shape.
-func (r *Registry) checkManifest(repo, mediaType string, body []byte) (string, *manifestShape, error) {
+func (r *Registry) checkManifest(ctx context.Context, repo, mediaType string, body []byte) (string, *manifestShape, error) {
 	var m manifestShape
-	mt, err := r.checkManifestInto(repo, mediaType, body, &m)
+	mt, err := r.checkManifestInto(ctx, repo, mediaType, body, &m)
 	return mt, &m, err
 }
 
-func (r *Registry) checkManifestInto(repo, mediaType string, body []byte, m *manifestShape) (string, error) {
+func (r *Registry) checkManifestInto(ctx context.Context, repo, mediaType string, body []byte, m *manifestShape) (string, error) {
 	if mediaType != "" {
 		mt, _, err := mime.ParseMediaType(mediaType)
 		if err != nil {
@@ -158,7 +156,11 @@ func (r *Registry) checkManifestInto(repo, mediaType string, body []byte, m *man
 			if !ok {
 				return "", errorf(ErrManifestInvalid, "index entry has invalid digest %q", desc.Digest)
 			}
-			if !exists(r.manifestLink(repo, d)) {
+			have, err := r.exists(ctx, manifestLink(repo, d))
+			if err != nil {
+				return "", err
+			}
+			if !have {
 				return "", errorf(ErrManifestBlobUnknown, "index references manifest %s, which is not in repository %s", d, repo)
 			}
 		}
@@ -176,7 +178,17 @@ func (r *Registry) checkManifestInto(repo, mediaType string, body []byte, m *man
 		if len(desc.URLs) > 0 || strings.Contains(desc.MediaType, "nondistributable") || strings.Contains(desc.MediaType, "foreign") {
 			continue // fetched from elsewhere by design
 		}
-		if !exists(r.layerLink(repo, d)) || !exists(r.blobPath(d)) {
+		linked, err := r.exists(ctx, layerLink(repo, d))
+		if err != nil {
+			return "", err
+		}
+		stored := false
+		if linked {
+			if stored, err = r.exists(ctx, blobKey(d)); err != nil {
+				return "", err
+			}
+		}
+		if !stored {
 			return "", errorf(ErrManifestBlobUnknown, "manifest references blob %s, which is not in repository %s", d, repo)
 		}
 	}
@@ -186,19 +198,23 @@ func (r *Registry) checkManifestInto(repo, mediaType string, body []byte, m *man
 // Resolve returns the digest ref names in repo: the tag's manifest, or ref
 // itself when it is the digest of a manifest of repo.
 func (r *Registry) Resolve(repo, ref string) (string, error) {
-	d, err := r.resolve(repo, ref)
+	d, err := r.resolve(context.Background(), repo, ref)
 	if err != nil {
 		return "", err
 	}
 	return d.String(), nil
 }
 
-func (r *Registry) resolve(repo, ref string) (Digest, error) {
+func (r *Registry) resolve(ctx context.Context, repo, ref string) (Digest, error) {
 	if err := checkName(repo); err != nil {
 		return Digest{}, err
 	}
 	if d, ok := ParseDigest(ref); ok {
-		if !exists(r.manifestLink(repo, d)) {
+		have, err := r.exists(ctx, manifestLink(repo, d))
+		if err != nil {
+			return Digest{}, err
+		}
+		if !have {
 			return Digest{}, errorf(ErrManifestUnknown, "manifest %s is not in repository %s", d, repo)
 		}
 		return d, nil
@@ -209,36 +225,36 @@ func (r *Registry) resolve(repo, ref string) (Digest, error) {
 		}
 		return Digest{}, errorf(ErrTagInvalid, "invalid tag %q", ref)
 	}
-	b, err := os.ReadFile(r.tagPath(repo, ref))
+	b, err := r.readSmall(ctx, tagKey(repo, ref))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if isNotExist(err) {
 			return Digest{}, errorf(ErrManifestUnknown, "tag %s is not in repository %s", ref, repo)
 		}
 		return Digest{}, err
 	}
 	d, ok := ParseDigest(strings.TrimSpace(string(b)))
 	if !ok {
-		return Digest{}, fmt.Errorf("registry: corrupt tag file %s", r.tagPath(repo, ref))
+		return Digest{}, fmt.Errorf("registry: corrupt tag object %s", tagKey(repo, ref))
 	}
 	return d, nil
 }
 
 // GetManifest returns the manifest ref (a tag or digest) of repo.
 func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (*Manifest, error) {
-	d, err := r.resolve(repo, ref)
+	d, err := r.resolve(ctx, repo, ref)
 	if err != nil {
 		return nil, err
 	}
-	mt, err := os.ReadFile(r.manifestLink(repo, d))
+	mt, err := r.readSmall(ctx, manifestLink(repo, d))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if isNotExist(err) {
 			return nil, errorf(ErrManifestUnknown, "manifest %s is not in repository %s", d, repo)
 		}
 		return nil, err
 	}
-	body, err := os.ReadFile(r.blobPath(d))
+	body, err := blob.ReadAll(ctx, r.store, blobKey(d), maxManifestBytes)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if isNotExist(err) {
 			return nil, errorf(ErrManifestUnknown, "manifest %s is not stored", d)
 		}
 		return nil, err
@@ -249,25 +265,25 @@ func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (*Manifest
 // DeleteManifest removes ref from repo. A tag is untagged; a digest
 // removes the manifest and every tag that points at it.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
-	d, err := r.resolve(repo, ref)
+	d, err := r.resolve(ctx, repo, ref)
 	if err != nil {
 		return err
 	}
 	if _, isDigest := ParseDigest(ref); !isDigest {
-		return removeDurably(r.tagPath(repo, ref))
+		return r.store.Delete(ctx, tagKey(repo, ref))
 	}
-	tags, err := r.Tags(repo)
+	tags, err := r.tags(ctx, repo)
 	if err != nil {
 		return err
 	}
 	for _, t := range tags {
-		if td, err := r.resolve(repo, t); err == nil && td == d {
-			if err := removeDurably(r.tagPath(repo, t)); err != nil {
+		if td, err := r.resolve(ctx, repo, t); err == nil && td == d {
+			if err := r.store.Delete(ctx, tagKey(repo, t)); err != nil {
 				return err
 			}
 		}
 	}
-	return removeDurably(r.manifestLink(repo, d))
+	return r.store.Delete(ctx, manifestLink(repo, d))
 }
 
 // Descriptor describes a manifest in a referrers list.
@@ -290,14 +306,17 @@ func (r *Registry) Referrers(ctx context.Context, repo, digest, artifactType str
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(r.referrerLink(repo, subject, subject))
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	var names []string
+	err = r.store.List(ctx, referrerDir(repo, subject), func(i blob.Info) error {
+		names = append(names, keyBase(i.Key))
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := []Descriptor{}
-	for _, e := range ents {
-		alg, hexPart, ok := strings.Cut(e.Name(), "-")
+	for _, name := range names {
+		alg, hexPart, ok := strings.Cut(name, "-")
 		if !ok {
 			continue
 		}
@@ -327,59 +346,77 @@ func (r *Registry) Referrers(ctx context.Context, repo, digest, artifactType str
 // Tags returns repo's tags in lexical order. A repository that exists
 // without tags has none; one that does not exist is NAME_UNKNOWN.
 func (r *Registry) Tags(repo string) ([]string, error) {
+	return r.tags(context.Background(), repo)
+}
+
+func (r *Registry) tags(ctx context.Context, repo string) ([]string, error) {
 	if err := checkName(repo); err != nil {
 		return nil, err
 	}
-	if !r.isRepository(r.repoDir(repo)) {
-		return nil, errorf(ErrNameUnknown, "repository %s is not known", repo)
-	}
-	ents, err := os.ReadDir(filepath.Join(r.repoDir(repo), "_tags"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	tags := []string{}
+	err := r.store.List(ctx, repoKey(repo)+"/_tags/", func(i blob.Info) error {
+		if name := strings.TrimPrefix(i.Key, repoKey(repo)+"/_tags/"); ValidTag(name) {
+			tags = append(tags, name)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	tags := []string{}
-	for _, e := range ents {
-		if !e.IsDir() && ValidTag(e.Name()) {
-			tags = append(tags, e.Name())
+	if len(tags) == 0 {
+		known, err := r.isRepository(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			return nil, errorf(ErrNameUnknown, "repository %s is not known", repo)
 		}
 	}
 	slices.Sort(tags)
 	return tags, nil
 }
 
-// isRepository reports whether dir holds a repository's bookkeeping.
-func (r *Registry) isRepository(dir string) bool {
-	for _, sub := range []string{"_manifests", "_layers", "_tags"} {
-		if exists(filepath.Join(dir, sub)) {
-			return true
+// errFound stops a listing at its first object.
+var errFound = errors.New("found")
+
+// isRepository reports whether repo holds any manifest, blob link or tag.
+func (r *Registry) isRepository(ctx context.Context, repo string) (bool, error) {
+	for _, sub := range []string{"/_manifests/", "/_layers/", "/_tags/"} {
+		err := r.store.List(ctx, repoKey(repo)+sub, func(blob.Info) error { return errFound })
+		if err == errFound {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
 		}
 	}
-	return false
+	return false, nil
 }
 
-// Repositories returns every repository name, sorted.
+// Repositories returns every repository name, sorted: the names under
+// repositories/ up to their first bookkeeping ('_') component.
 func (r *Registry) Repositories() ([]string, error) {
-	base := filepath.Join(r.root, "repositories")
-	var names []string
-	err := filepath.WalkDir(base, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !e.IsDir() {
-			return nil
-		}
-		if strings.HasPrefix(e.Name(), "_") {
-			return fs.SkipDir
-		}
-		if path != base && r.isRepository(path) {
-			rel, err := filepath.Rel(base, path)
-			if err != nil {
-				return err
+	seen := map[string]bool{}
+	err := r.store.List(context.Background(), "repositories/", func(i blob.Info) error {
+		rest := strings.TrimPrefix(i.Key, "repositories/")
+		var parts []string
+		for _, p := range strings.Split(rest, "/") {
+			if strings.HasPrefix(p, "_") {
+				if p == "_manifests" || p == "_layers" || p == "_tags" {
+					if name := strings.Join(parts, "/"); name != "" {
+						seen[name] = true
+					}
+				}
+				return nil
 			}
-			names = append(names, filepath.ToSlash(rel))
+			parts = append(parts, p)
 		}
 		return nil
 	})
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
 	slices.Sort(names)
 	return names, err
 }
@@ -391,7 +428,7 @@ func (r *Registry) checkTagMove(ctx context.Context, repo, tag string, d Digest)
 	if r.TagRules == nil || !r.TagRules.Immutable(ctx, repo) {
 		return nil
 	}
-	old, err := r.resolve(repo, tag)
+	old, err := r.resolve(ctx, repo, tag)
 	if err != nil || old == d {
 		return nil
 	}
@@ -411,7 +448,7 @@ type ImageRecord struct {
 // repository that holds nothing yet has none; NAME_UNKNOWN when it does
 // not exist at all.
 func (r *Registry) Images(ctx context.Context, repo string) ([]ImageRecord, error) {
-	tags, err := r.Tags(repo)
+	tags, err := r.tags(ctx, repo)
 	if err != nil {
 		if errors.Is(err, ErrNameUnknown) {
 			return nil, nil
@@ -420,32 +457,26 @@ func (r *Registry) Images(ctx context.Context, repo string) ([]ImageRecord, erro
 	}
 	byDigest := map[string][]string{}
 	for _, t := range tags {
-		if d, err := r.resolve(repo, t); err == nil {
+		if d, err := r.resolve(ctx, repo, t); err == nil {
 			byDigest[d.String()] = append(byDigest[d.String()], t)
 		}
 	}
-	var out []ImageRecord
-	base := filepath.Join(r.repoDir(repo), "_manifests")
-	algs, err := os.ReadDir(base)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	base := repoKey(repo) + "/_manifests/"
+	var links []blob.Info
+	if err := r.store.List(ctx, base, func(i blob.Info) error { links = append(links, i); return nil }); err != nil {
 		return nil, err
 	}
-	for _, alg := range algs {
-		ents, err := os.ReadDir(filepath.Join(base, alg.Name()))
+	var out []ImageRecord
+	for _, l := range links {
+		alg, hexPart, ok := strings.Cut(strings.TrimPrefix(l.Key, base), "/")
+		if !ok {
+			continue
+		}
+		m, err := r.GetManifest(ctx, repo, alg+":"+hexPart)
 		if err != nil {
-			return nil, err
+			continue
 		}
-		for _, e := range ents {
-			info, err := e.Info()
-			if err != nil {
-				continue
-			}
-			m, err := r.GetManifest(ctx, repo, alg.Name()+":"+e.Name())
-			if err != nil {
-				continue
-			}
-			out = append(out, ImageRecord{Digest: m.Digest, MediaType: m.MediaType, Tags: byDigest[m.Digest], Pushed: info.ModTime(), Body: m.Body})
-		}
+		out = append(out, ImageRecord{Digest: m.Digest, MediaType: m.MediaType, Tags: byDigest[m.Digest], Pushed: l.ModTime, Body: m.Body})
 	}
 	slices.SortFunc(out, func(a, b ImageRecord) int { return strings.Compare(a.Digest, b.Digest) })
 	return out, nil
@@ -458,14 +489,16 @@ func (r *Registry) DeleteRepository(ctx context.Context, repo string) error {
 	if err := checkName(repo); err != nil {
 		return err
 	}
-	dir := r.repoDir(repo)
-	if !exists(dir) {
-		return nil
-	}
-	for _, sub := range []string{"_tags", "_manifests", "_referrers", "_layers"} {
-		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+	for _, sub := range []string{"/_tags/", "/_manifests/", "/_referrers/", "/_layers/"} {
+		var keys []string
+		if err := r.store.List(ctx, repoKey(repo)+sub, func(i blob.Info) error { keys = append(keys, i.Key); return nil }); err != nil {
 			return err
 		}
+		for _, k := range keys {
+			if err := r.store.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
 	}
-	return syncDir(dir)
+	return nil
 }

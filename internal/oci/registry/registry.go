@@ -2,17 +2,22 @@
 // at /v2/ on kiln's listener, and the same store as Go methods for the
 // build engine, which pushes images in-process without HTTP.
 //
-// Everything lives under one root directory (kiln serves it from
-// <data-dir>/registry):
+// Everything lives in one blob.Store (package blob): a directory on this
+// host (kiln serves it from <data-dir>/registry) or a bucket that several
+// kiln nodes share. Keys:
 //
 //	blobs/<alg>/<hex[:2]>/<hex>           content, shared by every repository
-//	uploads/<id>                          resumable upload sessions
-//	tmp/                                  blobs being ingested (cleared at start)
+//	uploads/<id>/started                  an upload session exists
+//	uploads/<id>/parts/<offset>           the bytes of one PATCH, from offset on
+//	tmp/<random>                          blobs being ingested before their digest is known
 //	repositories/<name>/_layers/<alg>/<hex>     blob <hex> is in <name>
 //	repositories/<name>/_manifests/<alg>/<hex>  manifest <hex> is in <name>; holds its media type
 //	repositories/<name>/_tags/<tag>             holds the tagged manifest's digest
 //	repositories/<name>/_referrers/<alg>/<subject hex>/<alg>-<hex>
 //	                                            manifest <hex> names that subject
+//
+// On a local directory the layout is the one kiln has always used, so an
+// existing data directory is read as it is.
 //
 // Blobs and manifest bodies are content-addressed and deduplicated; a
 // repository only holds links to them. The per-repository directories
@@ -20,22 +25,39 @@
 // names (a/b and a/b/c) never collide with the bookkeeping.
 //
 // Every write is verified and durable before it is acknowledged: content
-// is hashed while it streams in, compared with the digest the client
-// named, fsynced and then renamed into place, and links and tags are
-// replaced atomically with the directory fsynced. A push that returned
-// 201 survives kill -9 and power loss.
+// is hashed while it streams into the store, and a digest that does not
+// match fails the store's Put, which then publishes nothing. The local
+// store fsyncs and renames (a push that returned 201 survives kill -9 and
+// power loss); S3 acknowledges only stored objects.
+//
+// Several nodes, one registry: nothing a request needs lives in a node's
+// memory. An upload session is its objects in the store, each PATCH one
+// part object named by the offset it starts at, so the chunks of one push
+// may land on different nodes; finishing streams the parts in order into
+// the blob while hashing them. A push acknowledged by one node is
+// pullable from every other at once.
+//
+// Pulls stream through the node rather than redirecting to a presigned
+// bucket URL, as distribution can: a redirect only works for clients that
+// can reach the bucket (often a private network endpoint), and the URL,
+// once issued, bypasses kiln's per-account authorisation for its
+// lifetime. Streaming costs the node bandwidth; it is the safe default.
 //
 // There is no garbage collection yet: deleting a blob or manifest removes
 // the repository's link, not the shared content.
 package registry
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
+	"path"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/blob"
 )
 
 // Media types the registry knows by name.
@@ -56,10 +78,15 @@ const maxManifestBytes = 4 << 20
 // staleUploadAge is how long an abandoned upload session is kept.
 const staleUploadAge = 7 * 24 * time.Hour
 
-// Registry is an OCI registry stored under one directory. It is safe for
-// concurrent use, by HTTP clients and in-process callers at once.
+// staleTempAge is how long a tmp/ object is kept: long enough that
+// another node's ingest in progress is never swept.
+const staleTempAge = 24 * time.Hour
+
+// Registry is an OCI registry kept in one blob.Store. It is safe for
+// concurrent use, by HTTP clients and in-process callers at once, and by
+// several Registries (on several nodes) on one store.
 type Registry struct {
-	root string
+	store blob.Store
 
 	// Authenticate, when set, decides whether an HTTP request may use the
 	// registry; requests it refuses get 401 with a Basic challenge, which
@@ -80,8 +107,11 @@ type Registry struct {
 	// Log, when set, gets one debug line per HTTP request.
 	Log *slog.Logger
 
+	// mu guards sessions, which serialises this node's requests on one
+	// upload session (clients send a session's chunks in order; across
+	// nodes the offset check catches a chunk sent out of turn).
 	mu       sync.Mutex
-	sessions map[string]*uploadSession
+	sessions map[string]*sessionLock
 }
 
 // Manifest is a stored manifest: its exact bytes and the media type it was
@@ -92,63 +122,76 @@ type Manifest struct {
 	Body      []byte
 }
 
-// New opens (creating if needed) the registry stored under root.
+// New opens (creating if needed) the registry stored in the directory
+// root.
 func New(root string) (*Registry, error) {
-	root, err := filepath.Abs(root)
+	st, err := blob.NewLocal(root)
 	if err != nil {
 		return nil, err
 	}
-	for _, dir := range []string{"blobs", "uploads", "repositories", "tmp"} {
-		if err := mkdirAllSync(filepath.Join(root, dir)); err != nil {
-			return nil, err
-		}
-	}
-	r := &Registry{root: root, sessions: map[string]*uploadSession{}}
-	r.sweep()
-	return r, nil
+	return NewOnStore(st), nil
+}
+
+// NewOnStore opens the registry kept in st.
+func NewOnStore(st blob.Store) *Registry {
+	r := &Registry{store: st, sessions: map[string]*sessionLock{}}
+	r.sweep(context.Background())
+	return r
 }
 
 // sweep removes what a crash can leave behind: half-ingested blobs in tmp/
-// (never acknowledged) and upload sessions untouched for a week.
-func (r *Registry) sweep() {
-	if ents, err := os.ReadDir(filepath.Join(r.root, "tmp")); err == nil {
-		for _, e := range ents {
-			os.RemoveAll(filepath.Join(r.root, "tmp", e.Name()))
-		}
-	}
-	if ents, err := os.ReadDir(filepath.Join(r.root, "uploads")); err == nil {
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleUploadAge {
-				os.Remove(filepath.Join(r.root, "uploads", e.Name()))
+// (never acknowledged) and upload sessions untouched for a week. Objects
+// are only swept once old enough that no live node can still be writing
+// them.
+func (r *Registry) sweep(ctx context.Context) {
+	now := time.Now()
+	for prefix, age := range map[string]time.Duration{"tmp/": staleTempAge, "uploads/": staleUploadAge} {
+		var stale []string
+		r.store.List(ctx, prefix, func(i blob.Info) error {
+			if now.Sub(i.ModTime) > age {
+				stale = append(stale, i.Key)
 			}
+			return nil
+		})
+		for _, k := range stale {
+			r.store.Delete(ctx, k)
 		}
+	}
+	// What kiln before the blob store left: tmp/ files and one-file
+	// upload sessions on the local disk.
+	if l, ok := r.store.(*blob.Local); ok {
+		removeLegacy(l.Root())
 	}
 }
 
-func (r *Registry) blobPath(d Digest) string {
-	return filepath.Join(r.root, "blobs", d.Algorithm, d.Hex[:2], d.Hex)
+func blobKey(d Digest) string {
+	return "blobs/" + d.Algorithm + "/" + d.Hex[:2] + "/" + d.Hex
 }
 
-func (r *Registry) repoDir(name string) string {
-	return filepath.Join(r.root, "repositories", filepath.FromSlash(name))
+func repoKey(name string) string {
+	return "repositories/" + name
 }
 
-func (r *Registry) layerLink(name string, d Digest) string {
-	return filepath.Join(r.repoDir(name), "_layers", d.Algorithm, d.Hex)
+func layerLink(name string, d Digest) string {
+	return repoKey(name) + "/_layers/" + d.Algorithm + "/" + d.Hex
 }
 
-func (r *Registry) manifestLink(name string, d Digest) string {
-	return filepath.Join(r.repoDir(name), "_manifests", d.Algorithm, d.Hex)
+func manifestLink(name string, d Digest) string {
+	return repoKey(name) + "/_manifests/" + d.Algorithm + "/" + d.Hex
 }
 
 // referrerLink records that manifest d of repo names subject as its
 // subject, for the referrers API.
-func (r *Registry) referrerLink(name string, subject, d Digest) string {
-	return filepath.Join(r.repoDir(name), "_referrers", subject.Algorithm, subject.Hex, d.Algorithm+"-"+d.Hex)
+func referrerLink(name string, subject, d Digest) string {
+	return referrerDir(name, subject) + d.Algorithm + "-" + d.Hex
 }
 
-func (r *Registry) tagPath(name, tag string) string {
-	return filepath.Join(r.repoDir(name), "_tags", tag)
+func referrerDir(name string, subject Digest) string {
+	return repoKey(name) + "/_referrers/" + subject.Algorithm + "/" + subject.Hex + "/"
+}
+
+func tagKey(name, tag string) string {
+	return repoKey(name) + "/_tags/" + tag
 }
 
 func checkName(name string) error {
@@ -166,7 +209,24 @@ func parseDigestArg(s string) (Digest, error) {
 	return d, nil
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// exists reports whether key holds an object; a store that cannot say is
+// an error, never a guess.
+func (r *Registry) exists(ctx context.Context, key string) (bool, error) {
+	return blob.Exists(ctx, r.store, key)
 }
+
+// putSmall stores a small bookkeeping object (a link or a tag).
+func (r *Registry) putSmall(ctx context.Context, key string, data []byte) error {
+	_, err := r.store.Put(ctx, key, strings.NewReader(string(data)))
+	return err
+}
+
+// readSmall reads a bookkeeping object; links and tags are a line each.
+func (r *Registry) readSmall(ctx context.Context, key string) ([]byte, error) {
+	return blob.ReadAll(ctx, r.store, key, 4<<10)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, blob.ErrNotExist) }
+
+// keyBase is the last component of a key.
+func keyBase(key string) string { return path.Base(key) }

@@ -7,9 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/internal/blob"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -181,8 +180,8 @@ func TestStoreErrors(t *testing.T) {
 		})
 	}
 	// Nothing half-written may remain from the failures.
-	if ents, _ := os.ReadDir(filepath.Join(r.root, "tmp")); len(ents) != 0 {
-		t.Errorf("tmp/ holds %d leftovers", len(ents))
+	if n := countKeys(t, r, "tmp/"); n != 0 {
+		t.Errorf("tmp/ holds %d leftovers", n)
 	}
 }
 
@@ -196,14 +195,7 @@ func TestIndexAndDedup(t *testing.T) {
 		t.Fatalf("same manifest, different digests %s %s", d1, d2)
 	}
 	// One copy of each blob, three (config, layer, manifest) in total.
-	n := 0
-	filepath.WalkDir(filepath.Join(r.root, "blobs"), func(_ string, e os.DirEntry, _ error) error {
-		if !e.IsDir() {
-			n++
-		}
-		return nil
-	})
-	if n != 3 {
+	if n := countKeys(t, r, "blobs/"); n != 3 {
 		t.Errorf("%d blob files, want 3 (deduplicated)", n)
 	}
 
@@ -251,7 +243,7 @@ func TestResumableUploadSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	content := bytes.Repeat([]byte("0123456789"), 1000)
-	id, err := r.startUpload()
+	id, err := r.startUpload(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +264,7 @@ func TestResumableUploadSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := r2.uploadSize(id); err != nil || n != 4000 {
+	if n, err := r2.uploadSize(ctx, id); err != nil || n != 4000 {
 		t.Fatalf("size after reopen = %d, %v", n, err)
 	}
 	if err := r2.finishUpload(ctx, "repo", id, digestOf(content), bytes.NewReader(content[4000:]), -1, -1); err != nil {
@@ -287,7 +279,7 @@ func TestResumableUploadSurvivesReopen(t *testing.T) {
 	if size != int64(len(content)) || !bytes.Equal(got, content) {
 		t.Fatalf("blob differs: %d bytes", size)
 	}
-	if _, err := r2.uploadSize(id); !errors.Is(err, ErrBlobUploadUnknown) {
+	if _, err := r2.uploadSize(ctx, id); !errors.Is(err, ErrBlobUploadUnknown) {
 		t.Errorf("finished session still known: %v", err)
 	}
 }
@@ -295,13 +287,13 @@ func TestResumableUploadSurvivesReopen(t *testing.T) {
 func TestFinishUploadWrongDigest(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t)
-	id, _ := r.startUpload()
+	id, _ := r.startUpload(ctx)
 	err := r.finishUpload(ctx, "repo", id, digestOf([]byte("other")), strings.NewReader("data"), -1, -1)
 	if !errors.Is(err, ErrDigestInvalid) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := os.Stat(r.uploadPath(id)); !os.IsNotExist(err) {
-		t.Errorf("failed upload left its file: %v", err)
+	if n := countKeys(t, r, "uploads/"); n != 0 {
+		t.Errorf("failed upload left %d objects", n)
 	}
 	if _, err := r.StatBlob(ctx, "repo", digestOf([]byte("data"))); !errors.Is(err, ErrBlobUnknown) {
 		t.Errorf("unverified blob was stored: %v", err)
@@ -322,7 +314,7 @@ func TestConcurrentPushes(t *testing.T) {
 		repo := fmt.Sprintf("r%d", i%3)
 		go func() { errs <- r.PutBlob(ctx, repo, bytes.NewReader(content), d) }()
 		go func() {
-			id, err := r.startUpload()
+			id, err := r.startUpload(ctx)
 			if err == nil {
 				_, err = r.appendUpload(ctx, id, bytes.NewReader(content[:100]), 0, 100)
 			}
@@ -342,9 +334,9 @@ func TestConcurrentPushes(t *testing.T) {
 			t.Errorf("%s: %d, %v", repo, size, err)
 		}
 	}
-	for _, dir := range []string{"tmp", "uploads"} {
-		if ents, _ := os.ReadDir(filepath.Join(r.root, dir)); len(ents) != 0 {
-			t.Errorf("%s/ holds %d leftovers", dir, len(ents))
+	for _, dir := range []string{"tmp/", "uploads/"} {
+		if n := countKeys(t, r, dir); n != 0 {
+			t.Errorf("%s holds %d leftovers", dir, n)
 		}
 	}
 }
@@ -362,7 +354,17 @@ func TestAddBlobComputesDigest(t *testing.T) {
 	if _, err := r.StatBlob(ctx, "engine/out", digestOf(content)); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(r.root, "tmp")); len(ents) != 0 {
-		t.Errorf("tmp/ holds %d leftovers", len(ents))
+	if n := countKeys(t, r, "tmp/"); n != 0 {
+		t.Errorf("tmp/ holds %d leftovers", n)
 	}
+}
+
+// countKeys counts the registry's objects under prefix.
+func countKeys(t *testing.T, r *Registry, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := r.store.List(context.Background(), prefix, func(blob.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

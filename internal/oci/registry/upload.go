@@ -2,164 +2,171 @@ package registry
 
 import (
 	"context"
-	"hash"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/kiln-build/kiln/internal/blob"
 )
 
-// uploadSession is the in-memory state of a resumable upload: a running
-// sha256 of what the file holds, so finishing need not reread it. After a
-// restart the state is rebuilt from the file on first use.
-type uploadSession struct {
+// sessionLock serialises one node's requests on one upload session.
+type sessionLock struct {
 	mu   sync.Mutex
-	h    hash.Hash // sha256 of the first size bytes; nil when unknown
-	size int64
+	refs int
 }
 
-func (r *Registry) uploadPath(id string) string {
-	return filepath.Join(r.root, "uploads", id)
+func sessionKey(id string) string { return "uploads/" + id + "/started" }
+
+func partsPrefix(id string) string { return "uploads/" + id + "/parts/" }
+
+// partKey names the part that starts at offset; zero-padded so that the
+// store's lexical listing is offset order.
+func partKey(id string, offset int64) string {
+	return fmt.Sprintf("%s%020d", partsPrefix(id), offset)
 }
 
 // startUpload creates an empty upload session and returns its ID.
-func (r *Registry) startUpload() (string, error) {
+func (r *Registry) startUpload(ctx context.Context) (string, error) {
 	id := newUploadID()
-	f, err := os.OpenFile(r.uploadPath(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
+	if err := r.putSmall(ctx, sessionKey(id), nil); err != nil {
 		return "", err
 	}
-	f.Close()
-	r.mu.Lock()
-	r.sessions[id] = &uploadSession{h: newSHA256(), size: 0}
-	r.mu.Unlock()
 	return id, nil
 }
 
-// session returns upload id's state, locked; the caller unlocks it.
-func (r *Registry) session(id string) (*uploadSession, error) {
+// session locks upload id for this node and checks that it exists; the
+// caller calls the returned unlock.
+func (r *Registry) session(ctx context.Context, id string) (unlock func(), err error) {
 	if !validUploadID(id) {
 		return nil, errorf(ErrBlobUploadUnknown, "upload %q is not known", id)
 	}
 	r.mu.Lock()
-	s := r.sessions[id]
-	if s == nil {
-		if !exists(r.uploadPath(id)) {
-			r.mu.Unlock()
-			return nil, errorf(ErrBlobUploadUnknown, "upload %s is not known", id)
-		}
-		s = &uploadSession{size: -1}
-		r.sessions[id] = s
+	l := r.sessions[id]
+	if l == nil {
+		l = &sessionLock{}
+		r.sessions[id] = l
 	}
+	l.refs++
 	r.mu.Unlock()
-	s.mu.Lock()
-	if !exists(r.uploadPath(id)) { // finished or cancelled while we waited
-		s.mu.Unlock()
-		return nil, errorf(ErrBlobUploadUnknown, "upload %s is not known", id)
+	l.mu.Lock()
+	unlock = func() {
+		l.mu.Unlock()
+		r.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(r.sessions, id)
+		}
+		r.mu.Unlock()
 	}
-	return s, nil
+	have, err := r.exists(ctx, sessionKey(id))
+	if err == nil && !have { // finished or cancelled, here or on another node
+		err = errorf(ErrBlobUploadUnknown, "upload %s is not known", id)
+	}
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
-func (r *Registry) dropSession(id string) {
-	r.mu.Lock()
-	delete(r.sessions, id)
-	r.mu.Unlock()
+// part is one stored chunk of an upload.
+type part struct {
+	key    string
+	offset int64
+	size   int64
+}
+
+// parts lists upload id's chunks in order and returns how many bytes
+// they hold. Chunks must tile the upload from offset 0; anything else
+// means the store lost or gained a part, and the session is unusable.
+func (r *Registry) parts(ctx context.Context, id string) ([]part, int64, error) {
+	var ps []part
+	var size int64
+	err := r.store.List(ctx, partsPrefix(id), func(i blob.Info) error {
+		off, err := strconv.ParseInt(strings.TrimPrefix(i.Key, partsPrefix(id)), 10, 64)
+		if err != nil {
+			return nil // not ours
+		}
+		if off != size {
+			return errorf(ErrBlobUploadInvalid, "upload %s has a gap or overlap at byte %d", id, size)
+		}
+		ps = append(ps, part{key: i.Key, offset: off, size: i.Size})
+		size += i.Size
+		return nil
+	})
+	return ps, size, err
 }
 
 // uploadSize returns how many bytes upload id holds.
-func (r *Registry) uploadSize(id string) (int64, error) {
-	s, err := r.session(id)
+func (r *Registry) uploadSize(ctx context.Context, id string) (int64, error) {
+	unlock, err := r.session(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	defer s.mu.Unlock()
-	fi, err := os.Stat(r.uploadPath(id))
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	defer unlock()
+	_, size, err := r.parts(ctx, id)
+	return size, err
 }
 
 // appendUpload appends rd to upload id. When start is not negative it must
 // equal the bytes already received (the chunk's Content-Range start), and
 // when length is not negative the chunk must hold exactly that many bytes.
-// A failed append leaves the session as it was. It returns the new size.
+// A failed append stores nothing, so the session stays as it was. It
+// returns the new size.
 func (r *Registry) appendUpload(ctx context.Context, id string, rd io.Reader, start, length int64) (int64, error) {
-	s, err := r.session(id)
+	unlock, err := r.session(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	defer s.mu.Unlock()
-	return r.appendLocked(ctx, id, s, rd, start, length)
+	defer unlock()
+	return r.appendLocked(ctx, id, rd, start, length)
 }
 
-func (r *Registry) appendLocked(ctx context.Context, id string, s *uploadSession, rd io.Reader, start, length int64) (int64, error) {
-	f, err := os.OpenFile(r.uploadPath(id), os.O_WRONLY, 0)
+func (r *Registry) appendLocked(ctx context.Context, id string, rd io.Reader, start, length int64) (int64, error) {
+	_, size, err := r.parts(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	size := fi.Size()
 	if start >= 0 && start != size {
 		return 0, withStatus(errorf(ErrBlobUploadInvalid, "chunk starts at %d but the upload holds %d bytes", start, size), http.StatusRequestedRangeNotSatisfiable)
 	}
-	if s.h == nil || s.size != size {
-		if err := r.rehash(id, s); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := f.Seek(size, io.SeekStart); err != nil {
-		return 0, err
-	}
-	snapshot, _ := marshalHash(s.h)
-	src := io.Reader(contextReader{ctx, rd})
+	src := rd
 	if length >= 0 {
-		src = io.LimitReader(src, length+1)
+		src = &exactReader{r: io.LimitReader(rd, length+1), want: length}
 	}
-	n, err := io.Copy(io.MultiWriter(f, s.h), src)
-	if err == nil && length >= 0 && n != length {
-		err = errorf(ErrSizeInvalid, "chunk holds %d bytes, its range says %d", n, length)
-	}
+	key := partKey(id, size)
+	n, err := r.store.Put(ctx, key, src)
 	if err != nil {
-		// Roll back so the client can retry the chunk from the offset it
-		// believes in.
-		if terr := f.Truncate(size); terr != nil {
-			s.h = nil
-			return 0, terr
-		}
-		if !unmarshalHash(s.h, snapshot) {
-			s.h = nil
-		}
-		s.size = size
 		return 0, err
 	}
-	s.size = size + n
-	return s.size, nil
+	if n == 0 {
+		return size, r.store.Delete(ctx, key)
+	}
+	return size + n, nil
 }
 
-// rehash rebuilds a session's running hash from its file.
-func (r *Registry) rehash(id string, s *uploadSession) error {
-	f, err := os.Open(r.uploadPath(id))
-	if err != nil {
-		return err
+// exactReader fails at its end unless it yielded exactly want bytes.
+type exactReader struct {
+	r    io.Reader
+	want int64
+	n    int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if e.n > e.want || (err == io.EOF && e.n != e.want) {
+		return n, errorf(ErrSizeInvalid, "chunk holds %d bytes or more, its range says %d", e.n, e.want)
 	}
-	defer f.Close()
-	h := newSHA256()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	s.h, s.size = h, n
-	return nil
+	return n, err
 }
 
 // finishUpload appends a last chunk (rd may be nil) and commits the upload
-// as blob digest of repo.
+// as blob digest of repo: the parts stream, in order, through the digest
+// check into the blob.
 func (r *Registry) finishUpload(ctx context.Context, repo, id, digest string, rd io.Reader, start, length int64) error {
 	if err := checkName(repo); err != nil {
 		return err
@@ -168,70 +175,110 @@ func (r *Registry) finishUpload(ctx context.Context, repo, id, digest string, rd
 	if err != nil {
 		return err
 	}
-	s, err := r.session(id)
+	unlock, err := r.session(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
+	defer unlock()
 	if rd != nil {
-		if _, err := r.appendLocked(ctx, id, s, rd, start, length); err != nil {
+		if _, err := r.appendLocked(ctx, id, rd, start, length); err != nil {
 			return err
 		}
 	}
-	path := r.uploadPath(id)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	ps, _, err := r.parts(ctx, id)
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
-	var got string
-	if err == nil {
-		fi, serr := f.Stat()
-		switch {
-		case serr != nil:
-			err = serr
-		case d.Algorithm == "sha256" && s.h != nil && s.size == fi.Size():
-			got = hexString(s.h.Sum(nil))
-		default:
-			h := d.newHash()
-			if _, err = io.Copy(h, f); err == nil {
-				got = hexString(h.Sum(nil))
+	pr := &partsReader{ctx: ctx, store: r.store, parts: ps}
+	defer pr.Close()
+	content := newVerifier(pr, d)
+	have, err := r.exists(ctx, blobKey(d))
+	if err != nil {
+		return err
+	}
+	if have {
+		_, err = io.Copy(io.Discard, content)
+	} else {
+		_, err = r.store.Put(ctx, blobKey(d), content)
+	}
+	if err != nil {
+		if errors.Is(err, ErrDigestInvalid) {
+			// A wrong digest spends the session: distribution cancels it
+			// too, and a client retries with a fresh upload.
+			r.removeSession(ctx, id)
+		}
+		return err
+	}
+	if err := r.removeSession(ctx, id); err != nil {
+		return err
+	}
+	return r.linkBlob(ctx, repo, d)
+}
+
+// partsReader reads an upload's parts one after another, opening each
+// only when the previous one is done.
+type partsReader struct {
+	ctx   context.Context
+	store blob.Store
+	parts []part
+	cur   blob.Object
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if len(p.parts) == 0 {
+				return 0, io.EOF
 			}
+			o, err := p.store.Open(p.ctx, p.parts[0].key)
+			if err != nil {
+				return 0, err
+			}
+			p.cur, p.parts = o, p.parts[1:]
+		}
+		n, err := p.cur.Read(b)
+		if err == io.EOF {
+			p.cur.Close()
+			p.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (p *partsReader) Close() {
+	if p.cur != nil {
+		p.cur.Close()
+		p.cur = nil
+	}
+}
+
+// removeSession deletes every object of upload id, the marker last so a
+// half-removed session still reads as one and can be cancelled again.
+func (r *Registry) removeSession(ctx context.Context, id string) error {
+	ps, _, _ := r.parts(ctx, id)
+	for _, p := range ps {
+		if err := r.store.Delete(ctx, p.key); err != nil {
+			return err
 		}
 	}
-	f.Close()
-	if err != nil {
-		return err
+	var rest []string
+	r.store.List(ctx, partsPrefix(id), func(i blob.Info) error { rest = append(rest, i.Key); return nil })
+	for _, k := range rest {
+		r.store.Delete(ctx, k)
 	}
-	if got != d.Hex {
-		// The session is spent either way: distribution cancels it too,
-		// and a client retries with a fresh upload.
-		removeDurably(path)
-		r.dropSession(id)
-		return errorf(ErrDigestInvalid, "uploaded content has digest %s:%s, not %s", d.Algorithm, got, d)
-	}
-	if exists(r.blobPath(d)) {
-		err = removeDurably(path)
-	} else {
-		err = publishFile(path, r.blobPath(d))
-	}
-	if err != nil {
-		return err
-	}
-	r.dropSession(id)
-	return r.linkBlob(repo, d)
+	return r.store.Delete(ctx, sessionKey(id))
 }
 
 // cancelUpload discards upload id.
-func (r *Registry) cancelUpload(id string) error {
-	s, err := r.session(id)
+func (r *Registry) cancelUpload(ctx context.Context, id string) error {
+	unlock, err := r.session(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer s.mu.Unlock()
-	if err := removeDurably(r.uploadPath(id)); err != nil {
-		return err
-	}
-	r.dropSession(id)
-	return nil
+	defer unlock()
+	return r.removeSession(ctx, id)
 }

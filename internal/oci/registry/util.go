@@ -4,28 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding"
 	"encoding/json"
 	"errors"
 	"hash"
 )
 
 func newSHA256() hash.Hash { return sha256.New() }
-
-// marshalHash snapshots a hash's state so a failed chunk can be undone.
-func marshalHash(h hash.Hash) ([]byte, bool) {
-	m, ok := h.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil, false
-	}
-	b, err := m.MarshalBinary()
-	return b, err == nil
-}
-
-func unmarshalHash(h hash.Hash, state []byte) bool {
-	u, ok := h.(encoding.BinaryUnmarshaler)
-	return ok && state != nil && u.UnmarshalBinary(state) == nil
-}
 
 // newUploadID returns a random version-4 UUID, the form docker shows in
 // Docker-Upload-UUID.

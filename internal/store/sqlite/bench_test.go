@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -83,4 +84,50 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkListPage reads one page of 26 rows (a List page of 25 and the
+// row that says whether there is another) from a random place in the
+// order, the way ListComponents walks the store, at several store sizes:
+// the cost of a page must not grow with the number of resources.
+func BenchmarkListPage(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s, _ := openTemp(b)
+			defer s.Close()
+			ctx := context.Background()
+			doc := strings.Repeat("x", 900)
+			for lo := 0; lo < n; lo += 1000 {
+				err := s.Update(ctx, func(tx store.Tx) error {
+					for i := lo; i < min(lo+1000, n); i++ {
+						r := testResource(fmt.Sprintf("list-%06d", i))
+						r.Doc = []byte(`{"name":"` + r.Name + `","platform":"Linux","data":"` + doc + `"}`)
+						if err := tx.Insert(ctx, r); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					q := store.Query{Kind: "component", Region: "us-east-1", Owners: []string{"111111111111"}, Limit: 26}
+					if k := (i * 7919) % n; k > 0 {
+						q.After = testResource(fmt.Sprintf("list-%06d", k)).ARN
+					}
+					err := s.View(ctx, func(tx store.Tx) error { _, err := tx.List(ctx, q); return err })
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/kiln-build/kiln/internal/store"
 )
 
-// maxCached bounds the read cache; when it is full it starts over, which
-// costs a round of misses and keeps memory flat without LRU bookkeeping.
-const maxCached = 1 << 16
+// readCacheBytes bounds the read cache's memory, counted as the row
+// cache counts it (rowSize). Past it each new entry evicts arbitrary
+// others, so a store larger than the cache keeps a random part of it
+// cached rather than starting over and missing on everything.
+const readCacheBytes = 64 << 20
 
 // readCache serves Store.Get from memory. SQLite reads are cheap but not
 // free (a statement, a B-tree walk, a copy of the row, and modernc's
@@ -27,6 +29,8 @@ type readCache struct {
 	mu      sync.Mutex
 	gen     uint64
 	entries map[string]store.Resource
+	bytes   int // sum of rowSize over entries
+	limit   int // bytes allowed; 0 means readCacheBytes
 }
 
 func (c *readCache) get(arn string) (store.Resource, uint64, bool) {
@@ -42,10 +46,30 @@ func (c *readCache) put(gen uint64, r store.Resource) {
 	if gen != c.gen {
 		return
 	}
-	if c.entries == nil || len(c.entries) >= maxCached {
+	if c.entries == nil {
 		c.entries = map[string]store.Resource{}
 	}
+	if old, ok := c.entries[r.ARN]; ok {
+		c.bytes -= rowSize(old)
+		delete(c.entries, r.ARN)
+	}
+	limit := c.limit
+	if limit == 0 {
+		limit = readCacheBytes
+	}
+	size := rowSize(r)
+	if size > limit/64 {
+		return
+	}
+	for arn, e := range c.entries {
+		if c.bytes+size <= limit {
+			break
+		}
+		c.bytes -= rowSize(e)
+		delete(c.entries, arn)
+	}
 	c.entries[r.ARN] = r
+	c.bytes += size
 }
 
 // invalidate is called by the writer after a commit that wrote arns.
@@ -54,7 +78,10 @@ func (c *readCache) invalidate(arns []string) {
 	defer c.mu.Unlock()
 	c.gen++
 	for _, a := range arns {
-		delete(c.entries, a)
+		if e, ok := c.entries[a]; ok {
+			c.bytes -= rowSize(e)
+			delete(c.entries, a)
+		}
 	}
 }
 

@@ -108,8 +108,12 @@ type Store struct {
 	closed  bool
 
 	cache readCache // serves Get; see cache.go
+	rows  rowCache  // serves List's rows by revision; see rows.go
+
+	wakeups store.Wakeups // see notify.go
 
 	lastPurge time.Time    // writer goroutine only
+	rev       int64        // writer goroutine only: the last revision handed out
 	commits   atomic.Int64 // successful group commits, for tests
 }
 
@@ -244,6 +248,16 @@ func (s *Store) acquire(ctx context.Context) (*reader, error) {
 
 func (s *Store) release(r *reader) { s.readers <- r }
 
+// exec runs one of the read transaction's own statements (BEGIN,
+// ROLLBACK) prepared once on r's connection.
+func (r *reader) exec(ctx context.Context, query string) (sql.Result, error) {
+	stmt, err := r.stmts.get(ctx, query)
+	if err != nil || stmt == nil {
+		return r.conn.ExecContext(ctx, query)
+	}
+	return stmt.ExecContext(ctx)
+}
+
 // View runs fn in a read-only transaction on a read connection. The
 // snapshot is fixed by fn's first read and holds until fn returns.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
@@ -258,7 +272,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	// pool outside any transaction. ROLLBACK fails harmlessly when an
 	// interrupted statement already ended the transaction.
 	bg := context.WithoutCancel(ctx)
-	if _, err := r.conn.ExecContext(bg, "BEGIN"); err != nil {
+	if _, err := r.exec(bg, "BEGIN"); err != nil {
 		// A connection that cannot begin is replaced on next use.
 		r.stmts.close()
 		r.conn.Close()
@@ -266,8 +280,8 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer s.release(r)
-	defer r.conn.ExecContext(bg, "ROLLBACK")
-	t := &tx{q: r.conn, stmts: r.stmts, now: s.cfg.now, retention: s.cfg.tokenRetention}
+	defer r.exec(bg, "ROLLBACK")
+	t := &tx{q: r.conn, stmts: r.stmts, now: s.cfg.now, retention: s.cfg.tokenRetention, rows: &s.rows}
 	defer t.finish()
 	return fn(t)
 }
@@ -429,6 +443,14 @@ func (s *Store) commit(batch []*request) {
 		failAll(fmt.Errorf("sqlite: begin: %w", err))
 		return
 	}
+	// The revision counter is read under the write lock, so it is right
+	// even when another process wrote the file since the last batch.
+	if err := s.queryRowWriter(ctx, "SELECT value FROM revision").Scan(&s.rev); err != nil {
+		s.rollback(ctx)
+		failAll(fmt.Errorf("sqlite: revision: %w", err))
+		return
+	}
+	firstRev := s.rev
 	for i, r := range batch {
 		if !r.state.CompareAndSwap(queued, started) {
 			continue // its caller gave up before fn started
@@ -443,6 +465,13 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	s.maybePurge(ctx)
+	if s.rev != firstRev {
+		if _, err := s.execWriter(ctx, "UPDATE revision SET value = ?", s.rev); err != nil {
+			s.rollback(ctx)
+			failAll(fmt.Errorf("sqlite: revision: %w", err))
+			return
+		}
+	}
 	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		s.rollback(ctx)
 		failAll(fmt.Errorf("sqlite: commit: %w", err))
@@ -463,10 +492,10 @@ func (s *Store) commit(batch []*request) {
 // transaction is unusable (SQLite rolls a transaction back by itself on
 // errors such as SQLITE_FULL or SQLITE_IOERR).
 func (s *Store) runOne(ctx context.Context, r *request, touched *[]string) (res result, err error) {
-	if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT u"); err != nil {
+	if _, err := s.execWriter(ctx, "SAVEPOINT u"); err != nil {
 		return res, err
 	}
-	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention, touched: touched}
+	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention, touched: touched, rev: &s.rev}
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -477,14 +506,34 @@ func (s *Store) runOne(ctx context.Context, r *request, touched *[]string) (res 
 	}()
 	t.finish()
 	if res.err != nil || res.panicked {
-		if _, err := s.wconn.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
+		if _, err := s.execWriter(ctx, "ROLLBACK TO u"); err != nil {
 			return res, err
 		}
 	}
-	if _, err := s.wconn.ExecContext(ctx, "RELEASE u"); err != nil {
+	if _, err := s.execWriter(ctx, "RELEASE u"); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// execWriter runs one of the writer's own statements (the savepoint of
+// every Update) prepared once: parsing them anew costs the writer, which
+// runs every Update one after another, more than running them.
+func (s *Store) execWriter(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	stmt, err := s.wstmts.get(ctx, query)
+	if err != nil || stmt == nil {
+		return s.wconn.ExecContext(ctx, query, args...)
+	}
+	return stmt.ExecContext(ctx, args...)
+}
+
+// queryRowWriter is execWriter for a statement that returns a row.
+func (s *Store) queryRowWriter(ctx context.Context, query string, args ...any) scanner {
+	stmt, err := s.wstmts.get(ctx, query)
+	if err != nil || stmt == nil {
+		return s.wconn.QueryRowContext(ctx, query, args...)
+	}
+	return stmt.QueryRowContext(ctx, args...)
 }
 
 func (s *Store) rollback(ctx context.Context) {

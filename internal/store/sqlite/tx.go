@@ -33,6 +33,18 @@ type tx struct {
 	// touched, in the writer's transactions, collects the ARNs written so
 	// the read cache can drop them after the commit.
 	touched *[]string
+	// rev, in the writer's transactions, is the last revision number
+	// handed out; each row written takes the next (see rows.go).
+	rev *int64
+	// rows, in read transactions, is the store's revision-checked row
+	// cache for List; nil means read every row.
+	rows *rowCache
+}
+
+// nextRev returns the revision for a row being written.
+func (t *tx) nextRev() int64 {
+	*t.rev++
+	return *t.rev
 }
 
 func (t *tx) touch(arn string) {
@@ -115,22 +127,24 @@ const resourceColumns = `r.arn, r.kind, r.account, r.region, r.name, r.version, 
 	r.doc, r.policy, r.created, r.updated,
 	(SELECT json_group_object(t.key, t.value) FROM tags t WHERE t.arn = r.arn),
 	(SELECT json_group_array(g.principal) FROM grants g WHERE g.arn = r.arn),
-	r.sort_key`
+	r.sort_key, r.rev`
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scanResource reads one row of resourceColumns, returning its sort key too.
-func scanResource(row scanner) (store.Resource, string, error) {
+// scanResource reads one row of resourceColumns, returning its sort key
+// and revision too.
+func scanResource(row scanner) (store.Resource, string, int64, error) {
 	var (
 		r                store.Resource
 		created, updated int64
 		tags, grants     string
 		key              string
+		rev              int64
 	)
 	err := row.Scan(&r.ARN, &r.Kind, &r.Account, &r.Region, &r.Name, &r.Version, &r.Build,
-		&r.Doc, &r.Policy, &created, &updated, &tags, &grants, &key)
+		&r.Doc, &r.Policy, &created, &updated, &tags, &grants, &key, &rev)
 	if err != nil {
-		return r, "", err
+		return r, "", 0, err
 	}
 	if r.Doc == nil {
 		r.Doc = []byte{}
@@ -141,19 +155,19 @@ func scanResource(row scanner) (store.Resource, string, error) {
 	// Most resources have no tags and no grants; skip the decoder then.
 	if tags != "{}" {
 		if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil {
-			return r, "", fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
+			return r, "", 0, fmt.Errorf("sqlite: tags of %s: %w", r.ARN, err)
 		}
 	}
 	if grants != "[]" {
 		if err := json.Unmarshal([]byte(grants), &r.SharedWith); err != nil {
-			return r, "", fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
+			return r, "", 0, fmt.Errorf("sqlite: grants of %s: %w", r.ARN, err)
 		}
 	}
 	if len(r.SharedWith) == 0 {
 		r.SharedWith = nil
 	}
 	slices.Sort(r.SharedWith)
-	return r, key, nil
+	return r, key, rev, nil
 }
 
 // Get returns the resource with arn, its Tags never nil and its SharedWith
@@ -164,7 +178,7 @@ func (t *tx) Get(ctx context.Context, arn string) (store.Resource, error) {
 		return store.Resource{}, err
 	}
 	row := t.queryRow(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE r.arn = ?", arn)
-	r, _, err := scanResource(row)
+	r, _, _, err := scanResource(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Resource{}, fmt.Errorf("%w: %s", store.ErrNotFound, arn)
 	}
@@ -192,11 +206,11 @@ func (t *tx) Insert(ctx context.Context, r store.Resource) error {
 		doc = []byte{}
 	}
 	res, err := t.exec(ctx, `INSERT INTO resources
-		(arn, kind, account, region, name, version, build, sort_key, doc, policy, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(arn, kind, account, region, name, version, build, sort_key, doc, policy, created, updated, rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (arn) DO NOTHING`,
-		r.ARN, r.Kind, r.Account, r.Region, r.Name, r.Version, r.Build, sortKey(r.Version, r.Build),
-		doc, r.Policy, r.Created.UnixNano(), r.Updated.UnixNano())
+		r.ARN, r.Kind, r.Account, r.Region, r.Name, r.Version, r.Build, store.SortKey(r.Version, r.Build),
+		doc, r.Policy, r.Created.UnixNano(), r.Updated.UnixNano(), t.nextRev())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert %s: %w", r.ARN, err)
 	}
@@ -238,8 +252,8 @@ func (t *tx) update(ctx context.Context, r store.Resource, prev []byte) error {
 	if doc == nil {
 		doc = []byte{}
 	}
-	stmt, args, verb := "UPDATE resources SET doc = ?, policy = ?, updated = ? WHERE arn = ?",
-		[]any{doc, r.Policy, r.Updated.UnixNano(), r.ARN}, "put"
+	stmt, args, verb := "UPDATE resources SET doc = ?, policy = ?, updated = ?, rev = ? WHERE arn = ?",
+		[]any{doc, r.Policy, r.Updated.UnixNano(), t.nextRev(), r.ARN}, "put"
 	if prev != nil {
 		stmt, args, verb = stmt+" AND doc = ?", append(args, prev), "replace"
 	}
@@ -362,30 +376,51 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 		args = append(args, cargs...)
 	}
 
+	// The cursor's position is the stored row's, looked up inside the
+	// walk's own statement, or, when the row is gone, what its ARN spells.
+	// Only a cursor whose ARN spells nothing needs a statement of its own,
+	// to tell a stored row from an unknown cursor.
 	var pos *position
+	after, afterArgs := "", []any(nil)
 	if q.After != "" {
-		p, err := t.position(ctx, q.After, q.Kind)
-		if err != nil {
-			return nil, err
+		if name, key, ok := store.ARNPosition(q.After, q.Kind); ok {
+			after = ` AND (r.name, r.sort_key, r.arn) > (
+				coalesce((SELECT p.name FROM resources p WHERE p.arn = ?), ?),
+				coalesce((SELECT p.sort_key FROM resources p WHERE p.arn = ?), ?), ?)`
+			afterArgs = []any{q.After, name, q.After, key, q.After}
+		} else {
+			p, err := t.position(ctx, q.After, q.Kind)
+			if err != nil {
+				return nil, err
+			}
+			pos = &p
 		}
-		pos = &p
 	}
 	batch := q.Limit
 	if len(inGo) > 0 || batch <= 0 {
 		batch = listBatch
 	}
-	query := "SELECT " + resourceColumns + " FROM resources r WHERE " + where.String()
+	// The walk reads the index only (the List indexes hold arn and rev);
+	// rows come from the row cache when it holds their revision.
+	query := "SELECT r.arn, r.rev FROM resources r WHERE " + where.String()
 
-	var out []store.Resource
+	out := make([]store.Resource, 0, min(batch, listBatch))
 	for {
 		stmt, stmtArgs := query, slices.Clone(args)
 		if pos != nil {
 			stmt += " AND (r.name, r.sort_key, r.arn) > (?, ?, ?)"
 			stmtArgs = append(stmtArgs, pos.name, pos.key, pos.arn)
+		} else if after != "" {
+			stmt += after
+			stmtArgs = append(stmtArgs, afterArgs...)
 		}
 		stmt += " ORDER BY r.name, r.sort_key, r.arn LIMIT ?"
 		stmtArgs = append(stmtArgs, batch)
-		rows, last, err := t.queryResources(ctx, stmt, stmtArgs)
+		refs, err := t.queryRefs(ctx, stmt, stmtArgs)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := t.resolve(ctx, refs)
 		if err != nil {
 			return nil, err
 		}
@@ -398,10 +433,13 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 				return out, nil
 			}
 		}
-		if len(rows) < batch {
+		if len(refs) < batch {
 			return out, nil
 		}
-		pos = &last
+		// A row's sort key is a function of its version and build,
+		// which never change after Insert.
+		last := rows[len(rows)-1]
+		pos = &position{name: last.Name, key: store.SortKey(last.Version, last.Build), arn: last.ARN}
 	}
 }
 
@@ -478,7 +516,31 @@ func condSQL(c store.Cond) (clause string, args []any, ok bool) {
 			args = append(args, v)
 		}
 	default:
-		return "", nil, false
+		path, ok := docPath(c.Field)
+		if !ok {
+			return "", nil, false
+		}
+		// A Doc member's values, as store.Holds reads them: the member
+		// itself when it is a string, its string elements when it is an
+		// array (json_each gives array elements integer keys, object
+		// members text keys, and a scalar a NULL key); nothing for any
+		// other member, a missing one or a Doc that is not JSON.
+		in = `CASE WHEN json_valid(CAST(r.doc AS TEXT)) THEN EXISTS (
+			SELECT 1 FROM json_each(CAST(r.doc AS TEXT), ?) j
+			WHERE j.type = 'text' AND (j.key IS NULL OR typeof(j.key) = 'integer')
+			AND j.value IN (%s)) ELSE 0 END`
+		if len(c.Values) == 0 {
+			break
+		}
+		args = append(args, path)
+		for _, v := range c.Values {
+			args = append(args, v)
+		}
+		clause = fmt.Sprintf(in, "?"+strings.Repeat(", ?", len(c.Values)-1))
+		if c.Op == store.NotIn {
+			clause = "NOT " + clause
+		}
+		return "(" + clause + ")", args, true
 	}
 	if len(args) == 0 {
 		clause = "0"
@@ -491,6 +553,29 @@ func condSQL(c store.Cond) (clause string, args []any, ok bool) {
 	return "(" + clause + ")", args, true
 }
 
+// plainMember is the characters of the member names docPath translates:
+// those of every name the service filters on. Others (quotes, control
+// characters, which SQLite's path syntax cannot carry) are evaluated in Go.
+const plainMember = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+// docPath spells a DocField as an SQLite JSON path ($."a"."b"); ok is
+// false for other fields and for member names outside plainMember.
+func docPath(f store.Field) (string, bool) {
+	names, ok := f.DocPath()
+	if !ok {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteString("$")
+	for _, n := range names {
+		if n == "" || strings.TrimLeft(n, plainMember) != "" {
+			return "", false
+		}
+		b.WriteString(`."` + n + `"`)
+	}
+	return b.String(), true
+}
+
 // position is a place in List order.
 type position struct{ name, key, arn string }
 
@@ -499,7 +584,7 @@ func (t *tx) position(ctx context.Context, arn, kind string) (position, error) {
 	err := t.queryRow(ctx, "SELECT name, sort_key FROM resources WHERE arn = ?", arn).Scan(&p.name, &p.key)
 	if errors.Is(err, sql.ErrNoRows) {
 		var ok bool
-		if p.name, p.key, ok = arnPosition(arn, kind); !ok {
+		if p.name, p.key, ok = store.ARNPosition(arn, kind); !ok {
 			return p, fmt.Errorf("%w: list cursor %s", store.ErrNotFound, arn)
 		}
 		return p, nil
@@ -507,30 +592,58 @@ func (t *tx) position(ctx context.Context, arn, kind string) (position, error) {
 	return p, err
 }
 
-// queryResources runs a List statement and returns its rows and the
-// position of the last one.
-func (t *tx) queryResources(ctx context.Context, stmt string, args []any) ([]store.Resource, position, error) {
+// rowRef is one row of a List walk as the index holds it.
+type rowRef struct {
+	arn string
+	rev int64
+}
+
+// queryRefs runs a List statement, which selects arn and rev.
+func (t *tx) queryRefs(ctx context.Context, stmt string, args []any) ([]rowRef, error) {
 	rows, err := t.query(ctx, stmt, args...)
 	if err != nil {
-		return nil, position{}, fmt.Errorf("sqlite: list: %w", err)
+		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
 	defer rows.Close()
-	var (
-		out  []store.Resource
-		last position
-	)
+	var out []rowRef
 	for rows.Next() {
-		r, key, err := scanResource(rows)
-		if err != nil {
-			return nil, position{}, err
+		var r rowRef
+		if err := rows.Scan(&r.arn, &r.rev); err != nil {
+			return nil, fmt.Errorf("sqlite: list: %w", err)
 		}
 		out = append(out, r)
-		last = position{name: r.Name, key: key, arn: r.ARN}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, position{}, fmt.Errorf("sqlite: list: %w", err)
+		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
-	return out, last, nil
+	return out, nil
+}
+
+// resolve turns refs into resources: from the row cache where it holds
+// the same revision, otherwise read in this transaction (and cached).
+func (t *tx) resolve(ctx context.Context, refs []rowRef) ([]store.Resource, error) {
+	out := make([]store.Resource, len(refs))
+	var miss []int
+	if t.rows != nil {
+		miss = t.rows.lookup(refs, out)
+	} else {
+		for i := range refs {
+			miss = append(miss, i)
+		}
+	}
+	for _, i := range miss {
+		row := t.queryRow(ctx, "SELECT "+resourceColumns+" FROM resources r WHERE r.arn = ?", refs[i].arn)
+		r, _, rev, err := scanResource(row)
+		if err != nil {
+			// The row was in this transaction's snapshot a moment ago.
+			return nil, fmt.Errorf("sqlite: list: %s: %w", refs[i].arn, err)
+		}
+		if t.rows != nil {
+			t.rows.put(rev, r)
+		}
+		out[i] = r
+	}
+	return out, nil
 }
 
 // NextBuild hands out build numbers from build_counters, which keeps the

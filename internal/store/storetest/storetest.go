@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Errors", s.testErrors},
 		{"Put", s.testPut},
 		{"Delete", s.testDelete},
+		{"ListSeesEveryWrite", s.testListSeesEveryWrite},
 		{"ListOrder", s.testListOrder},
 		{"ListFilters", s.testListFilters},
 		{"ListMatchAcrossBatches", s.testListMatchAcrossBatches},
@@ -75,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GetOutsideTx", s.testGetOutsideTx},
 		{"GetOutsideTxConcurrent", s.testGetOutsideTxConcurrent},
 		{"Advisories", s.testAdvisories}, // advisories.go
+		{"Notify", s.testNotify},         // notify.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.fn)
@@ -359,6 +361,70 @@ func (s suite) testPut(t *testing.T) {
 	if rows := list(t, st, store.Query{Kind: kindComp, Region: region, SharedWith: acctB}); len(rows) != 0 {
 		t.Errorf("unshared resource still listed: %v", arns(rows))
 	}
+}
+
+// testListSeesEveryWrite checks that List returns each row as it now
+// stands after every kind of write to it — a Put, a Replace, a rolled-back
+// Put, a delete and a re-insert under the same ARN, a change of tags only —
+// and that changing what List returned changes nothing stored. A backend
+// that keeps rows it has read (SQLite keeps them by revision) fails here
+// when a write does not give the row a new revision.
+func (s suite) testListSeesEveryWrite(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	q := store.Query{Kind: kindComp, Region: region, Owners: []string{acctA}}
+	r := comp(acctA, "w", "1.0.0", 1)
+	r.Tags = map[string]string{"t": "0"}
+	insert(t, st, r, comp(acctA, "x", "1.0.0", 1))
+
+	check := func(step string, want store.Resource) {
+		t.Helper()
+		for range 2 { // the second List may be served from what the first read
+			rows := list(t, st, q)
+			if len(rows) != 2 {
+				t.Fatalf("%s: listed %v", step, arns(rows))
+			}
+			if d := equalResource(rows[0], want); d != "" {
+				t.Errorf("%s: %s", step, d)
+			}
+			// What List returned belongs to the caller.
+			rows[0].Tags["t"] = "scribbled"
+			rows[0].Doc = []byte(`{"scribbled":true}`)
+		}
+	}
+	check("inserted", r)
+
+	r.Doc = []byte(`{"put":1}`)
+	update(t, st, func(tx store.Tx) error { return tx.Put(ctx, r) })
+	check("after Put", r)
+
+	prev := r.Doc
+	r.Doc = []byte(`{"replaced":2}`)
+	update(t, st, func(tx store.Tx) error { return tx.Replace(ctx, r, prev) })
+	check("after Replace", r)
+
+	err := st.Update(ctx, func(tx store.Tx) error {
+		bad := r
+		bad.Doc = []byte(`{"rolled back":3}`)
+		if err := tx.Put(ctx, bad); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("rolled-back Update: %v", err)
+	}
+	check("after a rolled-back Put", r)
+
+	r.Tags = map[string]string{"t": "1"}
+	update(t, st, func(tx store.Tx) error { return tx.Put(ctx, r) })
+	check("after a change of tags", r)
+
+	update(t, st, func(tx store.Tx) error { return tx.Delete(ctx, r.ARN) })
+	r.Doc = []byte(`{"again":4}`)
+	r.Tags = map[string]string{"t": "2"}
+	insert(t, st, r)
+	check("after Delete and Insert of the same ARN", r)
 }
 
 func (s suite) testDelete(t *testing.T) {

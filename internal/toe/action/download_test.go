@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/internal/s3test"
+	"github.com/kiln-build/kiln/internal/s3gw"
 )
 
 func sha256Hex(s string) string {
@@ -135,15 +135,14 @@ func TestWebDownload(t *testing.T) {
 	}
 }
 
-// startS3 starts the in-memory S3 server and points the SDK's default
-// credential chain at static test keys only.
-func startS3(t *testing.T) (*s3test.Server, *Env) {
+// startS3 starts a real S3-compatible server (the Versity gateway) and
+// points the SDK's default credential chain at its keys only.
+func startS3(t *testing.T) (*s3gw.Server, *Env) {
 	t.Helper()
-	srv := s3test.Start()
-	t.Cleanup(srv.Close)
+	srv := s3gw.Start(t)
 	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_ACCESS_KEY_ID", s3gw.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3gw.SecretKey)
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
@@ -178,7 +177,7 @@ func TestS3Download(t *testing.T) {
 		{name: "missing key", op: m{"source": "s3://bkt/nope", "destination": "x"}, wantErr: "NoSuchKey"},
 		{name: "prefix", op: m{"source": "s3://bkt/tree/*", "destination": "out"},
 			after: tree{"out/": "", "out/a.txt": "A", "out/sub/": "", "out/sub/b.txt": "B", "out/deep/": "", "out/deep/c.txt": "C"}},
-		{name: "owner ok", op: m{"source": "s3://bkt/tools/jq", "destination": "jq", "expectedBucketOwner": s3test.Owner}, after: tree{"jq": "JQ"}},
+		{name: "owner ok", op: m{"source": "s3://bkt/tools/jq", "destination": "jq", "expectedBucketOwner": s3gw.Owner}, after: tree{"jq": "JQ"}},
 		{name: "owner mismatch", op: m{"source": "s3://bkt/tools/jq", "destination": "jq", "expectedBucketOwner": "999999999999"}, wantErr: "AccessDenied"},
 	}
 	for _, tt := range tests {
@@ -210,7 +209,7 @@ func TestS3Download(t *testing.T) {
 }
 
 // startS3Env returns a fresh Env for an already running server.
-func startS3Env(t *testing.T, srv *s3test.Server) (*s3test.Server, *Env) {
+func startS3Env(t *testing.T, srv *s3gw.Server) (*s3gw.Server, *Env) {
 	env, _ := testEnv(t)
 	env.S3 = S3Options{Endpoint: srv.URL, Region: "us-east-1", UsePathStyle: true}
 	return srv, env

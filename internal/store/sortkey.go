@@ -1,4 +1,4 @@
-package sqlite
+package store
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// sortKey encodes (version, build) as a string whose byte order is the
+// SortKey encodes (version, build) as a string whose byte order is the
 // semantic order the List contract asks for: versions compare field by field
 // numerically (1.9.0 < 1.10.0), then builds numerically (2 < 10). Each field
 // is zero-padded to ten digits, which covers Image Builder's limit of 2^30-1
@@ -15,9 +15,11 @@ import (
 // which the service never stores — sorts after all well-formed ones, in byte
 // order, so the key is still total and deterministic.
 //
-// The store keeps its own encoder rather than importing internal/semver so
-// that the on-disk order cannot change when that package does.
-func sortKey(version string, build int) string {
+// Both backends store this key in an indexed column, so it is part of their
+// on-disk format: changing it needs a migration of both. It is kept here,
+// apart from internal/semver, so that the stored order cannot change when
+// that package does.
+func SortKey(version string, build int) string {
 	return versionKey(version) + fmt.Sprintf("/%010d", max(build, 0))
 }
 
@@ -43,7 +45,7 @@ func versionKey(version string) string {
 	return b.String()
 }
 
-// arnPosition recovers the List position (name, sort key) an Image Builder
+// ARNPosition recovers the List position (name, sort key) an Image Builder
 // ARN of the given kind names, without the row it names:
 //
 //	arn:PARTITION:imagebuilder:REGION:ACCOUNT:KIND/NAME[/VERSION[/BUILD]]
@@ -51,7 +53,7 @@ func versionKey(version string) string {
 // It lets a pagination cursor outlive the resource it points at: when the
 // last resource of a page is deleted before the next page is asked for, the
 // walk continues from where that resource stood.
-func arnPosition(arn, kind string) (name, key string, ok bool) {
+func ARNPosition(arn, kind string) (name, key string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "imagebuilder" || kind == "" {
 		return "", "", false
@@ -78,5 +80,5 @@ func arnPosition(arn, kind string) (name, key string, ok bool) {
 		}
 		build = n
 	}
-	return fields[0], sortKey(version, build), true
+	return fields[0], SortKey(version, build), true
 }
