@@ -73,17 +73,18 @@ type accelVerdict struct {
 
 // ChooseAccel decides which accelerator QEMU runs machines with. KVM is
 // chosen only when the KVM device opens for reading and writing and a
-// probe boot under KVM — a machine of the kind Boot starts, running a
-// few instructions of firmware that end QEMU at once — exits as it
-// should; an opening /dev/kvm alone proves nothing on hosts where KVM
-// aborts every guest. The probe's verdict is cached in o.CacheDir.
+// probe boot under KVM — a machine of the kind Boot starts, running
+// firmware that makes a kernel's first mode switches and ends QEMU — exits
+// as it should; an opening /dev/kvm alone proves nothing on hosts where KVM
+// aborts or hangs every guest. The probe's verdict is cached in o.CacheDir
+// and, for root and the host's own /dev/kvm, in /run/kiln.
 // Mode AccelKVM returns an error, with the reason, when KVM does not work.
 func ChooseAccel(ctx context.Context, o AccelOptions) (AccelChoice, error) {
 	if o.QEMU == "" {
 		o.QEMU = "qemu-system-x86_64"
 	}
 	if o.KVMDevice == "" {
-		o.KVMDevice = "/dev/kvm"
+		o.KVMDevice = defaultKVMDevice
 	}
 	switch o.Mode {
 	case AccelTCG:
@@ -108,9 +109,18 @@ func kvmVerdict(ctx context.Context, o AccelOptions) AccelChoice {
 	}
 	f.Close()
 	key, keyErr := verdictKey(ctx, o.QEMU)
-	cache := ""
-	if o.CacheDir != "" && keyErr == nil {
-		cache = filepath.Join(o.CacheDir, AccelCacheFile)
+	var caches []string
+	if keyErr == nil {
+		if o.CacheDir != "" {
+			caches = append(caches, filepath.Join(o.CacheDir, AccelCacheFile))
+		}
+		if o.KVMDevice == defaultKVMDevice {
+			if dir := hostVerdictDir(); dir != "" {
+				caches = append(caches, filepath.Join(dir, AccelCacheFile))
+			}
+		}
+	}
+	for _, cache := range caches {
 		if v, ok := readVerdict(cache, key); ok {
 			return v.choice("cached probe")
 		}
@@ -121,11 +131,31 @@ func kvmVerdict(ctx context.Context, o AccelOptions) AccelChoice {
 	} else {
 		v.KVM, v.Reason = true, "a probe boot under KVM succeeded"
 	}
-	if cache != "" {
+	for _, cache := range caches {
 		// A cache that cannot be written only costs the next start a probe.
 		_ = writeVerdict(cache, v)
 	}
 	return v.choice("probe")
+}
+
+// defaultKVMDevice is the host's KVM device.
+const defaultKVMDevice = "/dev/kvm"
+
+// hostVerdictDir is where root's kiln processes share the probe's verdict
+// beside their data directories: a property of the host's QEMU and kernel,
+// so every new data directory (each test's, each first start) need not pay
+// a probe that times out on hosts where KVM hangs. It is under /run, which
+// a reboot empties, and only root may write it; "" when not root or when
+// it cannot be made.
+func hostVerdictDir() string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	const dir = "/run/kiln"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ""
+	}
+	return dir
 }
 
 func (v accelVerdict) choice(how string) AccelChoice {
@@ -183,32 +213,75 @@ func writeVerdict(path string, v accelVerdict) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	// A temporary file of its own: several kiln processes may probe at once.
+	f, err := os.CreateTemp(filepath.Dir(path), AccelCacheFile+".*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
-// probeFirmware is a 64 KiB firmware image whose reset vector (the last
-// 16 bytes, where an x86 CPU starts) writes 1 to the isa-debug-exit port
-// 0xf4, which ends QEMU with exit status (1<<1)|1 = 3:
-//
-//	mov al, 1 ; out 0xf4, al ; hlt ; jmp $-1
-//
-// Getting there creates the vCPU, puts its registers and MSRs into KVM and
-// runs guest code: where KVM aborts real guests, it aborts this one.
+// probeCode is the probe firmware's code, assembled from
+// testdata/kvmprobe.S (TestProbeFirmwareSource checks it is current). From
+// the reset vector it switches to protected mode, turns on paging and long
+// mode, and from 64-bit code writes 1 to the isa-debug-exit port 0xf4,
+// which ends QEMU with exit status (1<<1)|1 = 3. That creates the vCPU, puts
+// its registers and MSRs into KVM and takes it through the mode switches
+// every kernel makes in its first microseconds: where KVM aborts real
+// guests at their first reset, it aborts this one, and where it runs real
+// mode but hangs at the first switch (nested hosts whose guests never print
+// past "Probing EDD"), this one hangs and the probe times out.
+var probeCode = []byte{
+	0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x2e, 0x66, 0x0f, 0x01, 0x16, 0xb0, 0x00,
+	0x0f, 0x20, 0xc0, 0x66, 0x83, 0xc8, 0x01, 0x0f, 0x22, 0xc0, 0x66, 0xea,
+	0x1e, 0x00, 0x0f, 0x00, 0x08, 0x00, 0x66, 0xb8, 0x10, 0x00, 0x8e, 0xd8,
+	0x8e, 0xc0, 0x8e, 0xd0, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x31, 0xc0, 0xb9,
+	0x00, 0x0c, 0x00, 0x00, 0xf3, 0xab, 0xc7, 0x05, 0x00, 0x10, 0x00, 0x00,
+	0x03, 0x20, 0x00, 0x00, 0xc7, 0x05, 0x00, 0x20, 0x00, 0x00, 0x03, 0x30,
+	0x00, 0x00, 0xc7, 0x05, 0x00, 0x30, 0x00, 0x00, 0x83, 0x00, 0x00, 0x00,
+	0xb8, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x22, 0xd8, 0x0f, 0x20, 0xe0, 0x83,
+	0xc8, 0x20, 0x0f, 0x22, 0xe0, 0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32,
+	0x0d, 0x00, 0x01, 0x00, 0x00, 0x0f, 0x30, 0x0f, 0x20, 0xc0, 0x0d, 0x00,
+	0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0, 0xea, 0x85, 0x00, 0x0f, 0x00, 0x18,
+	0x00, 0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0x8d, 0xb4, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00,
+	0x00, 0x9a, 0xcf, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x92, 0xcf, 0x00,
+	0xff, 0xff, 0x00, 0x00, 0x00, 0x9a, 0xaf, 0x00, 0x1f, 0x00, 0x90, 0x00,
+	0x0f, 0x00,
+}
+
+// probeResetVector is the instruction at the reset vector, the image's last
+// 16 bytes: a far jump to the image's start in its copy below 1 MiB.
+var probeResetVector = []byte{0xea, 0x00, 0x00, 0x00, 0xf0}
+
+// probeFirmware is the 64 KiB probe firmware image.
 func probeFirmware() []byte {
 	fw := make([]byte, 64<<10)
-	copy(fw[len(fw)-16:], []byte{0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd})
+	copy(fw, probeCode)
+	copy(fw[len(fw)-16:], probeResetVector)
 	return fw
 }
 
 // probeExit is the exit status of a successful probe boot.
 const probeExit = 3
 
-// probeTimeout bounds a probe boot, which takes milliseconds when it works.
-const probeTimeout = 30 * time.Second
+// probeTimeout bounds a probe boot, which takes milliseconds when KVM
+// works and never ends where it hangs; every start of kiln on such a host
+// without a cached verdict pays it once.
+const probeTimeout = 10 * time.Second
 
 // ProbeKVM boots the probe firmware under accel with the machine type and
 // CPU Boot uses; nil means it ran to its end. The error carries QEMU's
@@ -240,7 +313,7 @@ func probe(ctx context.Context, qemu, accel string) error {
 	case errors.As(err, &exit) && exit.ExitCode() == probeExit:
 		return nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("the probe boot under %s did not end within %s", accel, probeTimeout)
+		return fmt.Errorf("the probe boot under %s did not end within %s: guests hang here (at the latest where they leave real mode)", accel, probeTimeout)
 	case err == nil:
 		return fmt.Errorf("the probe boot under %s ended without running its firmware", accel)
 	}

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -242,5 +243,30 @@ func TestBootNoKVMDevice(t *testing.T) {
 	line := strings.Join(args, " ")
 	if strings.Contains(line, "kvm") || !strings.Contains(line, "-accel tcg") {
 		t.Errorf("QEMU arguments %q: want TCG and no KVM", line)
+	}
+}
+
+// TestProbeFirmwareSource checks that probeCode and probeResetVector are
+// what testdata/kvmprobe.S assembles to, with GNU as and objcopy (binutils,
+// which CI has with gcc).
+func TestProbeFirmwareSource(t *testing.T) {
+	for _, tool := range []string{"as", "objcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (binutils)", tool)
+		}
+	}
+	dir := t.TempDir()
+	obj, img := filepath.Join(dir, "kvmprobe.o"), filepath.Join(dir, "kvmprobe.fd")
+	for _, args := range [][]string{{"as", "--32", "-o", obj, "testdata/kvmprobe.S"}, {"objcopy", "-O", "binary", obj, img}} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	want, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := probeFirmware(); !bytes.Equal(got, want) {
+		t.Errorf("probeFirmware() differs from testdata/kvmprobe.S assembled (%d and %d bytes): update probeCode and probeResetVector", len(got), len(want))
 	}
 }
