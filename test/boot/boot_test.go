@@ -4,8 +4,8 @@
 // init. It drives the real kiln binary through internal/kilntest, with
 // aws-sdk-go-v2 and `kiln ami export`, as a user would.
 //
-// The boots run under whatever QEMU accelerates with here (TCG on hosts
-// without KVM), so each firmware is booted once per layout and the boots of
+// The boots run under KVM where kiln's probe boot says guests run under it,
+// else TCG (hostAccel), so each firmware is booted once per layout and the boots of
 // one test run side by side.
 package boot
 
@@ -29,6 +29,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/vm"
 )
 
 func TestMain(m *testing.M) { kilntest.Main(m) }
@@ -197,13 +198,25 @@ func (f *fixture) export(t *testing.T, ami, format string) string {
 	return out
 }
 
+// hostAccel is the accelerator these boots use: KVM where kiln's probe
+// boot (vm.ChooseAccel) says guests run under it, else TCG. QEMU's own
+// "kvm:tcg" fallback is not enough: on hosts whose /dev/kvm opens but
+// hangs or aborts guests it picks KVM and the boot never ends.
+var hostAccel = sync.OnceValue(func() string {
+	c, err := vm.ChooseAccel(context.Background(), vm.AccelOptions{})
+	if err != nil {
+		return vm.AccelTCG
+	}
+	return c.Accel
+})
+
 // firmwareBoot boots a disk in stock QEMU — no -kernel, the disk on
 // virtio, SeaBIOS ("bios") or OVMF ("uefi") — until the guest powers off,
 // and returns its serial console.
 func firmwareBoot(t *testing.T, path, format, firmware string) string {
 	t.Helper()
 	args := []string{"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-machine", "q35,accel=kvm:tcg", "-m", "512", "-cpu", "max",
+		"-machine", "q35,accel=" + hostAccel(), "-m", "512", "-cpu", "max",
 		"-serial", "stdio", "-drive", "file=" + path + ",format=" + format + ",if=virtio,snapshot=on"}
 	if firmware == "uefi" {
 		args = append(args, "-bios", ovmf)
