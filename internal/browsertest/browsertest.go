@@ -258,12 +258,27 @@ func (b *Browser) WaitFor(expr string, timeout time.Duration) {
 		}
 		// A page that reloads itself (the image page does when its
 		// build ends) ends the poll; poll the new page.
-		if time.Now().Before(deadline) && (strings.Contains(err.Error(), "navigated or closed") || strings.Contains(err.Error(), "context was destroyed")) {
+		if time.Now().Before(deadline) && navigatedAway(err) {
 			b.Do(chromedp.WaitReady(chromedp.CSS("body")))
 			continue
 		}
 		b.t.Fatalf("browser: waiting for %s: %v%s", expr, err, b.shows())
 	}
+}
+
+// navigatedAway reports whether err is how Chrome ends an evaluation whose
+// page went away under it. Which message comes depends on the moment: the
+// frame navigated, its execution context was destroyed, or the poll's next
+// call named a context that no longer exists ("Cannot find context with
+// specified id", seen when the image page reloaded at its build's end).
+func navigatedAway(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"navigated or closed", "context was destroyed", "Cannot find context with specified id"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // HTML is the page's whole document as it is now.
