@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder/types"
 
@@ -123,7 +124,9 @@ func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
 	srv.Restart()
 	// Reading back, the client retries transient transport errors as any
 	// real client does; what is checked is the data, not the first try.
-	c = srv.Client(kilntest.DefaultCreds, func(o *imagebuilder.Options) { o.RetryMaxAttempts = 5 })
+	c = srv.Client(kilntest.DefaultCreds, func(o *imagebuilder.Options) {
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 5 })
+	})
 	check := kilntest.Context(t)
 	mu.Lock()
 	defer mu.Unlock()

@@ -7,8 +7,10 @@ package kilntest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/imagebuilder"
 
@@ -311,16 +315,32 @@ type Creds struct{ AccessKeyID, SecretAccessKey string }
 // DefaultCreds are the throwaway credentials tests use on loopback.
 var DefaultCreds = Creds{"AKIDKILNTEST", "kiln-test-secret"}
 
-// Client returns an Image Builder client for s signed with creds. It makes
-// one attempt per call, so tests see errors exactly as kiln answered them;
-// optFns can change that.
+// Client returns an Image Builder client for s signed with creds. It
+// retries nothing kiln answered, so tests see errors exactly as kiln gave
+// them; optFns can change that. It does retry a call whose connection Go's
+// HTTP client closed under it on its own side (net.ErrClosed while reading
+// a 200's body: a client-side race, aws-sdk-go-v2 issue 2737, which the
+// SDK's default retryer retries too). Seen once in CI, on a ListComponents.
 func (s *Server) Client(creds Creds, optFns ...func(*imagebuilder.Options)) *imagebuilder.Client {
 	return imagebuilder.New(imagebuilder.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(s.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
-		RetryMaxAttempts: 1,
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
+		Retryer:      clientSideOnlyRetryer(),
 	}, optFns...)
+}
+
+// clientSideOnlyRetryer retries, up to twice, only calls that failed with
+// net.ErrClosed, the HTTP client's own closed connection.
+func clientSideOnlyRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+		})}
+	})
 }
 
 // Main is the TestMain of a package whose tests start kiln: it runs the
