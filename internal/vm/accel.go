@@ -145,17 +145,30 @@ const defaultKVMDevice = "/dev/kvm"
 // beside their data directories: a property of the host's QEMU and kernel,
 // so every new data directory (each test's, each first start) need not pay
 // a probe that times out on hosts where KVM hangs. It is under /run, which
-// a reboot empties, and only root may write it; "" when not root or when
-// it cannot be made.
+// a reboot empties; "" when not root, when it cannot be made, or when it
+// is not root's alone (see ownedByRootAlone).
 func hostVerdictDir() string {
 	if os.Geteuid() != 0 {
 		return ""
 	}
 	const dir = "/run/kiln"
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil || !ownedByRootAlone(dir) {
 		return ""
 	}
 	return dir
+}
+
+// ownedByRootAlone reports whether dir is a real directory (not a
+// symbolic link) owned by root that nobody else may write: a verdict
+// another local user could plant there would make kiln boot every guest
+// under a KVM that hangs them, or never use one that works.
+func ownedByRootAlone(dir string) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
 }
 
 func (v accelVerdict) choice(how string) AccelChoice {

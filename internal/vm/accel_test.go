@@ -270,3 +270,52 @@ func TestProbeFirmwareSource(t *testing.T) {
 		t.Errorf("probeFirmware() differs from testdata/kvmprobe.S assembled (%d and %d bytes): update probeCode and probeResetVector", len(got), len(want))
 	}
 }
+
+// TestOwnedByRootAlone: the host-wide verdict cache is used only from a
+// directory no other local user can write into or redirect, so nobody can
+// plant a verdict that makes kiln boot guests under a KVM that hangs them.
+func TestOwnedByRootAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the directories must be root's")
+	}
+	base := t.TempDir()
+	mk := func(name string, mode os.FileMode) string {
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	private := mk("private", 0o700)
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	notRoots := mk("not-roots", 0o700)
+	if err := os.Chown(notRoots, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir string
+		want      bool
+	}{
+		{"root's, 0700", private, true},
+		{"root's, 0755", mk("readable", 0o755), true},
+		{"world-writable", mk("world", 0o777), false},
+		{"sticky and world-writable, like /tmp", mk("sticky", 0o1777), false},
+		{"group-writable", mk("group", 0o770), false},
+		{"a symbolic link to root's directory", link, false},
+		{"another user's", notRoots, false},
+		{"missing", filepath.Join(base, "missing"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ownedByRootAlone(tt.dir); got != tt.want {
+				t.Errorf("ownedByRootAlone(%s) = %v, want %v", tt.dir, got, tt.want)
+			}
+		})
+	}
+}
