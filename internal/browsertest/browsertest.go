@@ -9,6 +9,7 @@ package browsertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -259,11 +260,40 @@ func (b *Browser) WaitFor(expr string, timeout time.Duration) {
 		// A page that reloads itself (the image page does when its
 		// build ends) ends the poll; poll the new page.
 		if time.Now().Before(deadline) && navigatedAway(err) {
-			b.Do(chromedp.WaitReady(chromedp.CSS("body")))
+			b.settle()
 			continue
 		}
 		b.t.Fatalf("browser: waiting for %s: %v%s", expr, err, b.shows())
 	}
+}
+
+// settle waits for the tab's new document after a navigation ended a
+// poll. chromedp's view of it normally arrives within moments; where it
+// stays stale (seen in CI after "Cannot find context with specified id": a
+// wait for the new body hung for a minute) the page is reloaded, which
+// makes Chrome report the document afresh. A reload sent while the
+// navigation is still under way is refused ("Not attached to an active
+// page"), so it is tried only after a short wait, and again.
+func (b *Browser) settle() {
+	b.t.Helper()
+	var errs []error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body")))
+		cancel()
+		if err == nil {
+			return
+		}
+		ctx, cancel = context.WithTimeout(b.ctx, 10*time.Second)
+		rerr := chromedp.Do(ctx, chromedp.Reload())
+		cancel()
+		if rerr == nil {
+			return
+		}
+		errs = append(errs, err, rerr)
+		time.Sleep(250 * time.Millisecond)
+	}
+	b.t.Fatalf("browser: the page did not settle after a navigation: %v%s", errors.Join(errs...), b.shows())
 }
 
 // navigatedAway reports whether err is how Chrome ends an evaluation whose
