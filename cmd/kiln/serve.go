@@ -225,6 +225,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if log, err = cfg.nodes.logger(log); err != nil {
 		return err
 	}
+	tuneCollector(log)
 	mode, err := authMode(cfg)
 	if err != nil {
 		return err

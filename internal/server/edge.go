@@ -57,6 +57,12 @@ const (
 // release gives the reservation back; call it once the body is verified
 // or refused.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		// Nothing to wait for (a GET): no deadline to arm and clear, each
+		// of which reprograms the runtime's timers and may wake the
+		// network poller.
+		return []byte{}, func() {}, nil
+	}
 	size := r.ContentLength
 	if size < 0 { // chunked: reserve for the worst case
 		size = maxBodyBytes + 1

@@ -46,6 +46,10 @@ func (c *readCache) put(gen uint64, r store.Resource) {
 	if gen != c.gen {
 		return
 	}
+	c.putLocked(r)
+}
+
+func (c *readCache) putLocked(r store.Resource) {
 	if c.entries == nil {
 		c.entries = map[string]store.Resource{}
 	}
@@ -72,8 +76,23 @@ func (c *readCache) put(gen uint64, r store.Resource) {
 	c.bytes += size
 }
 
-// invalidate is called by the writer after a commit that wrote arns.
-func (c *readCache) invalidate(arns []string) {
+// batchWrites is what one group commit wrote, for the read cache.
+type batchWrites struct {
+	// touched is every ARN written, by Updates rolled back too (dropping
+	// a few extra entries is harmless).
+	touched []string
+	// inserted is every row inserted by an Update that was kept, as Get
+	// would read it back, with its revision.
+	inserted []cachedRow
+}
+
+// invalidate is called by the writer after a commit that wrote arns, and
+// inserted the rows fresh (with a failed commit, arns alone). It drops
+// every ARN written and then caches the inserted rows whose ARN nothing
+// else in the batch wrote: a resource is most often read right after it
+// is created (an SDK's create-then-describe, Terraform's read after
+// apply), and this spares that first read its trip to the database.
+func (c *readCache) invalidate(arns []string, inserted []cachedRow) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -81,6 +100,18 @@ func (c *readCache) invalidate(arns []string) {
 		if e, ok := c.entries[a]; ok {
 			c.bytes -= rowSize(e)
 			delete(c.entries, a)
+		}
+	}
+	if len(inserted) == 0 {
+		return
+	}
+	writes := make(map[string]int, len(arns))
+	for _, a := range arns {
+		writes[a]++
+	}
+	for _, e := range inserted {
+		if writes[e.r.ARN] == 1 { // its Insert alone
+			c.putLocked(e.r)
 		}
 	}
 }

@@ -65,7 +65,7 @@ func TestReadCacheBound(t *testing.T) {
 	if len(c.entries) == 0 || len(c.entries) >= 1000 {
 		t.Fatalf("cache holds %d rows", len(c.entries))
 	}
-	c.invalidate(arns[:500])
+	c.invalidate(arns[:500], nil)
 	total := 0
 	for _, e := range c.entries {
 		total += rowSize(e)

@@ -435,10 +435,10 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
-	// touched collects the ARNs the batch writes (rolled-back ones too:
-	// dropping a few extra cache entries is harmless).
-	var touched []string
-	defer func() { s.cache.invalidate(touched) }()
+	// written collects what the batch writes, for the read cache (see
+	// batchWrites).
+	var written batchWrites
+	defer func() { s.cache.invalidate(written.touched, nil) }()
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		failAll(fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -457,7 +457,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		ran[i] = true
 		var err error
-		results[i], err = s.runOne(ctx, r, &touched)
+		results[i], err = s.runOne(ctx, r, &written)
 		if err != nil {
 			s.rollback(ctx)
 			failAll(fmt.Errorf("sqlite: transaction aborted: %w", err))
@@ -478,8 +478,13 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
-	s.cache.invalidate(touched)
-	touched = nil
+	s.cache.invalidate(written.touched, written.inserted)
+	// List's row cache is keyed by revision, which a committed row keeps
+	// for good: the inserted rows can go there as they are.
+	for _, e := range written.inserted {
+		s.rows.put(e.rev, e.r)
+	}
+	written = batchWrites{}
 	for i, r := range batch {
 		if ran[i] {
 			r.done <- results[i]
@@ -491,11 +496,12 @@ func (s *Store) commit(batch []*request) {
 // non-nil error means the savepoint itself failed and the whole
 // transaction is unusable (SQLite rolls a transaction back by itself on
 // errors such as SQLITE_FULL or SQLITE_IOERR).
-func (s *Store) runOne(ctx context.Context, r *request, touched *[]string) (res result, err error) {
+func (s *Store) runOne(ctx context.Context, r *request, written *batchWrites) (res result, err error) {
 	if _, err := s.execWriter(ctx, "SAVEPOINT u"); err != nil {
 		return res, err
 	}
-	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention, touched: touched, rev: &s.rev}
+	inserted := len(written.inserted)
+	t := &tx{q: s.wconn, stmts: s.wstmts, writable: true, now: s.cfg.now, retention: s.cfg.tokenRetention, written: written, rev: &s.rev}
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -506,6 +512,8 @@ func (s *Store) runOne(ctx context.Context, r *request, touched *[]string) (res 
 	}()
 	t.finish()
 	if res.err != nil || res.panicked {
+		// What fn inserted is undone: the cache must not learn it.
+		written.inserted = written.inserted[:inserted]
 		if _, err := s.execWriter(ctx, "ROLLBACK TO u"); err != nil {
 			return res, err
 		}

@@ -30,9 +30,9 @@ type tx struct {
 	now       func() time.Time
 	retention time.Duration
 	done      atomic.Bool
-	// touched, in the writer's transactions, collects the ARNs written so
-	// the read cache can drop them after the commit.
-	touched *[]string
+	// written, in the writer's transactions, collects what the batch
+	// writes so the read cache can follow it after the commit.
+	written *batchWrites
 	// rev, in the writer's transactions, is the last revision number
 	// handed out; each row written takes the next (see rows.go).
 	rev *int64
@@ -48,8 +48,8 @@ func (t *tx) nextRev() int64 {
 }
 
 func (t *tx) touch(arn string) {
-	if t.touched != nil {
-		*t.touched = append(*t.touched, arn)
+	if t.written != nil {
+		t.written.touched = append(t.written.touched, arn)
 	}
 }
 
@@ -100,11 +100,22 @@ type errRow struct{ err error }
 func (r errRow) Scan(...any) error { return r.err }
 
 // ctx checks that t may still be used and returns the context to run a
-// statement with. Statements of an Update must never see a cancellation:
-// the driver cancels by sqlite3_interrupt, and an interrupted write inside
-// an explicit transaction rolls back the whole transaction — every other
-// Update of the group commit with it. So a write transaction checks ctx
-// between statements and runs each statement uncancellable.
+// statement with: ctx without its cancellation. Transactions check ctx
+// between statements instead, and run each statement uncancellable.
+//
+// Why, for an Update: the driver cancels by sqlite3_interrupt, and an
+// interrupted write inside an explicit transaction rolls back the whole
+// transaction — every other Update of the group commit with it.
+//
+// Why, for a View: a statement run with a context that can be cancelled
+// costs two goroutines (database/sql's watcher of the rows, the driver's
+// watcher that would interrupt), each started and then woken to end with
+// the statement. On an idle server every such wake-up brings another
+// thread out of sleep; the API benchmark measured a quarter or more of a
+// GetComponent's or ListComponents' CPU at one connection going to them.
+// Every statement of a View is bounded (List reads a page at a time, of
+// one kind and region), so not interrupting one costs at most that
+// statement.
 func (t *tx) ctx(ctx context.Context, write bool) (context.Context, error) {
 	if t.done.Load() {
 		return nil, errTxDone
@@ -115,10 +126,7 @@ func (t *tx) ctx(ctx context.Context, write bool) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if t.writable {
-		return context.WithoutCancel(ctx), nil
-	}
-	return ctx, nil
+	return context.WithoutCancel(ctx), nil
 }
 
 // resourceColumns selects a whole Resource; tags and grants come along as
@@ -205,12 +213,13 @@ func (t *tx) Insert(ctx context.Context, r store.Resource) error {
 	if doc == nil {
 		doc = []byte{}
 	}
+	rev := t.nextRev()
 	res, err := t.exec(ctx, `INSERT INTO resources
 		(arn, kind, account, region, name, version, build, sort_key, doc, policy, created, updated, rev)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (arn) DO NOTHING`,
 		r.ARN, r.Kind, r.Account, r.Region, r.Name, r.Version, r.Build, store.SortKey(r.Version, r.Build),
-		doc, r.Policy, r.Created.UnixNano(), r.Updated.UnixNano(), t.nextRev())
+		doc, r.Policy, r.Created.UnixNano(), r.Updated.UnixNano(), rev)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert %s: %w", r.ARN, err)
 	}
@@ -219,7 +228,32 @@ func (t *tx) Insert(ctx context.Context, r store.Resource) error {
 	} else if n == 0 {
 		return fmt.Errorf("%w: %s", store.ErrExists, r.ARN)
 	}
-	return t.writeChildren(ctx, r)
+	if err := t.writeChildren(ctx, r); err != nil {
+		return err
+	}
+	if t.written != nil {
+		r.Doc = doc
+		t.written.inserted = append(t.written.inserted, cachedRow{rev: rev, r: asRead(r)})
+	}
+	return nil
+}
+
+// asRead returns r as Get reads it back from its row: times at the
+// nanosecond in UTC, Tags never nil, SharedWith sorted without repeats
+// (nil when empty), and nothing shared with the caller's r.
+func asRead(r store.Resource) store.Resource {
+	r = clone(r)
+	r.Created = time.Unix(0, r.Created.UnixNano()).UTC()
+	r.Updated = time.Unix(0, r.Updated.UnixNano()).UTC()
+	if r.Tags == nil {
+		r.Tags = map[string]string{}
+	}
+	slices.Sort(r.SharedWith)
+	r.SharedWith = slices.Compact(r.SharedWith)
+	if len(r.SharedWith) == 0 {
+		r.SharedWith = nil
+	}
+	return r
 }
 
 // Put replaces the Doc, Tags, Policy, SharedWith and Updated of an existing
@@ -336,7 +370,8 @@ const listBatch = 256
 // build; an ARN that cannot be read that way for q.Kind is an error
 // wrapping store.ErrNotFound.
 func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) {
-	ctx, err := t.ctx(ctx, false)
+	// Statements run with sctx (see tx.ctx); ctx is checked between them.
+	sctx, err := t.ctx(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +424,7 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 				coalesce((SELECT p.sort_key FROM resources p WHERE p.arn = ?), ?), ?)`
 			afterArgs = []any{q.After, name, q.After, key, q.After}
 		} else {
-			p, err := t.position(ctx, q.After, q.Kind)
+			p, err := t.position(sctx, q.After, q.Kind)
 			if err != nil {
 				return nil, err
 			}
@@ -406,6 +441,9 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 
 	out := make([]store.Resource, 0, min(batch, listBatch))
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		stmt, stmtArgs := query, slices.Clone(args)
 		if pos != nil {
 			stmt += " AND (r.name, r.sort_key, r.arn) > (?, ?, ?)"
@@ -416,11 +454,11 @@ func (t *tx) List(ctx context.Context, q store.Query) ([]store.Resource, error) 
 		}
 		stmt += " ORDER BY r.name, r.sort_key, r.arn LIMIT ?"
 		stmtArgs = append(stmtArgs, batch)
-		refs, err := t.queryRefs(ctx, stmt, stmtArgs)
+		refs, err := t.queryRefs(sctx, stmt, stmtArgs)
 		if err != nil {
 			return nil, err
 		}
-		rows, err := t.resolve(ctx, refs)
+		rows, err := t.resolve(sctx, refs)
 		if err != nil {
 			return nil, err
 		}
