@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -91,6 +92,11 @@ type Result struct {
 	// contended machine inflates it too, the floor's figure shows by how
 	// much), so it helps compare runs made under different loads.
 	ServerCPU time.Duration `json:"server_cpu_per_request_ns,omitempty"`
+	// ClientCPU is the same for this process, the load generator (its
+	// signing, HTTP client and reading of responses): on a machine where
+	// client and server share the CPUs it bounds the rate of every row,
+	// the floor's included.
+	ClientCPU time.Duration `json:"client_cpu_per_request_ns,omitempty"`
 }
 
 // newClient returns a client that keeps one idle connection per goroutine,
@@ -131,13 +137,18 @@ func (g *Generator) Run(ctx context.Context, sc Scenario) (Result, error) {
 	measureFrom := start.Add(g.Warmup)
 	stopAt := measureFrom.Add(g.Duration)
 	stats := make([]workerStats, n)
-	cpuStart := make(chan time.Duration, 1)
-	if g.ServerPID > 0 {
-		go func() {
-			time.Sleep(time.Until(measureFrom))
-			cpuStart <- benchkit.ProcessCPU(g.ServerPID)
-		}()
-	}
+	// CPU times at the start of the measured window: the server's and
+	// this process's (the client's).
+	type cpuTimes struct{ server, client time.Duration }
+	cpuStart := make(chan cpuTimes, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		t := cpuTimes{client: benchkit.ProcessCPU(os.Getpid())}
+		if g.ServerPID > 0 {
+			t.server = benchkit.ProcessCPU(g.ServerPID)
+		}
+		cpuStart <- t
+	}()
 	var wg sync.WaitGroup
 	for i := range n {
 		w := sc.NewWorker(i, n)
@@ -171,9 +182,15 @@ func (g *Generator) Run(ctx context.Context, sc Scenario) (Result, error) {
 	if res.Elapsed > 0 {
 		res.PerSecond = float64(res.Requests) / res.Elapsed.Seconds()
 	}
-	if g.ServerPID > 0 && res.Requests > 0 {
-		if before, after := <-cpuStart, benchkit.ProcessCPU(g.ServerPID); before > 0 && after > before {
-			res.ServerCPU = (after - before) / time.Duration(res.Requests)
+	if res.Requests > 0 {
+		before := <-cpuStart
+		if after := benchkit.ProcessCPU(os.Getpid()); before.client > 0 && after > before.client {
+			res.ClientCPU = (after - before.client) / time.Duration(res.Requests)
+		}
+		if g.ServerPID > 0 {
+			if after := benchkit.ProcessCPU(g.ServerPID); before.server > 0 && after > before.server {
+				res.ServerCPU = (after - before.server) / time.Duration(res.Requests)
+			}
 		}
 	}
 	res.P50 = benchkit.Percentile(all, 50)

@@ -237,8 +237,8 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			if err != nil {
 				return err
 			}
-			logf("%-15s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s server CPU %6.1f µs/req  errors %d %s",
-				r.Scenario, n, r.PerSecond, benchkit.Millis(r.P50), benchkit.Millis(r.P99), micros(r.ServerCPU), r.Errors, r.FirstError)
+			logf("%-15s c=%-3d %8.0f req/s  p50 %-8s p99 %-8s server CPU %6.1f µs/req  client CPU %6.1f µs/req  errors %d %s",
+				r.Scenario, n, r.PerSecond, benchkit.Millis(r.P50), benchkit.Millis(r.P99), micros(r.ServerCPU), micros(r.ClientCPU), r.Errors, r.FirstError)
 			results = append(results, r)
 		}
 	}

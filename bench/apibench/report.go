@@ -131,22 +131,27 @@ func (rep report) writeMarkdown(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- %v measured per row after %v warm-up; %d components seeded; client and servers share the machine\n\n",
 		rep.Duration, rep.Warmup, rep.Components)
-	fmt.Fprintln(w, "| scenario | concurrency | req/s | p50 | p99 | vs floor | server CPU/req | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| scenario | concurrency | req/s | p50 | p99 | vs floor | server CPU/req | client CPU/req | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rep.Results {
 		ratio := "—"
 		if f := floorFor(rep.Results, r.Concurrency); f > 0 && !isFloor(r) {
 			ratio = fmt.Sprintf("%.2f×", r.PerSecond/f)
 		}
-		cpu := "—"
-		if r.ServerCPU > 0 {
-			cpu = fmt.Sprintf("%.0f µs", micros(r.ServerCPU))
-		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %d |\n",
-			r.Scenario, r.Concurrency, thousands(r.PerSecond), benchkit.Millis(r.P50), benchkit.Millis(r.P99), ratio, cpu, r.Errors)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %d |\n",
+			r.Scenario, r.Concurrency, thousands(r.PerSecond), benchkit.Millis(r.P50), benchkit.Millis(r.P99), ratio,
+			cpuPerRequest(r.ServerCPU), cpuPerRequest(r.ClientCPU), r.Errors)
 	}
 	benchkit.WriteChecks(w, "Targets", rep.TargetCheck)
 	benchkit.WriteChecks(w, "Checks", rep.Checks)
+}
+
+// cpuPerRequest formats a CPU time per request, "—" when unknown.
+func cpuPerRequest(d time.Duration) string {
+	if d <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f µs", micros(d))
 }
 
 // micros is d in microseconds.

@@ -23,21 +23,28 @@ import (
 // builds the Get shape once the ARN and creation time are known.
 func (s *Service) insertBuild(ctx context.Context, tx store.Tx, account, kind, label, name, version, data string, tags map[string]string, doc func(a string, now time.Time) any) (string, error) {
 	norm := arn.NormalizeName(name)
-	existing, err := tx.List(ctx, store.Query{
-		Kind: kind, Region: s.Region, Owners: []string{account}, Name: norm, Version: version,
-	})
-	if err != nil {
-		return "", err
-	}
-	if n := len(existing); n > 0 {
-		if latest, ok := storedData(existing[n-1].Doc); ok && latest == data {
-			return "", awsapi.Errorf(awsapi.ErrCodeResourceInUseException,
-				"The %s '%s' version %s already has a build with this document: '%s'.", label, name, version, existing[n-1].ARN)
-		}
-	}
 	build, err := tx.NextBuild(ctx, account, s.Region, kind, norm, version)
 	if err != nil {
 		return "", err
+	}
+	// Build numbers are never reused, so build 1 means this version never
+	// had a build: nothing to compare with. Skipping the List matters, as
+	// this runs in the store's single writer, one create after another.
+	// (When the create is refused below, the whole Update rolls back, the
+	// counter included.)
+	if build > 1 {
+		existing, err := tx.List(ctx, store.Query{
+			Kind: kind, Region: s.Region, Owners: []string{account}, Name: norm, Version: version,
+		})
+		if err != nil {
+			return "", err
+		}
+		if n := len(existing); n > 0 {
+			if latest, ok := storedData(existing[n-1].Doc); ok && latest == data {
+				return "", awsapi.Errorf(awsapi.ErrCodeResourceInUseException,
+					"The %s '%s' version %s already has a build with this document: '%s'.", label, name, version, existing[n-1].ARN)
+			}
+		}
 	}
 	a := arn.New(s.Partition, s.Region, account, kind, norm).WithVersion(version).WithBuild(build).String()
 	now := s.now()
