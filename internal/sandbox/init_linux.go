@@ -79,7 +79,16 @@ func initMain() int {
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 
 	// Capabilities are per thread and a fork copies the forking thread's:
-	// drop them on a locked thread that then forks the program and dies.
+	// drop them on a locked thread that then forks the program and never
+	// runs anything else.
+	//
+	// Why that thread reports Ready and then stays parked rather than
+	// exiting: once the program runs, it may fill the cgroup's pids.max
+	// at once (a fork bomb), and pids.max counts this process's threads
+	// too. A goroutine ending on a locked thread ends the thread, and the
+	// runtime may then have to create another to go on, which fails there
+	// and kills init with Go's fatal exit status 2 before it reported the
+	// program started, so the build's failure read as kiln's own.
 	type started struct {
 		pid int
 		err error
@@ -104,13 +113,16 @@ func initMain() int {
 			// asked for a terminal.
 			Files: []uintptr{0, 1, 2},
 		})
+		if err == nil {
+			rep.send(report{Ready: true})
+		}
 		startc <- started{pid, err}
+		select {} // parked for good, keeping its thread (see above)
 	}()
 	s := <-startc
 	if s.err != nil {
 		return fail(fmt.Errorf("starting %s: %w", spec.Argv[0], s.err))
 	}
-	rep.send(report{Ready: true})
 	w.Close()
 
 	go func() {
