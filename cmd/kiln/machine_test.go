@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +220,13 @@ func TestMachineImageEndToEnd(t *testing.T) {
 		// Debian's kernel names /sbin/tomoyo-init when the image's init starts.
 		return strings.Contains(console.String(), "EXT4-fs (vda1): mounted") && strings.Contains(console.String(), "tomoyo-init")
 	})
+	// Its QEMU is told apart from those of tests running at the same time
+	// in other packages (test/amirun) by its own temporary directory.
+	var ownQEMU string
+	waitFor(t, 10*time.Second, "kiln ami run's QEMU", func() bool {
+		ownQEMU = qemuChildDir(run.Process.Pid, "kiln-ami-run-")
+		return ownQEMU != ""
+	})
 	run.Process.Signal(os.Interrupt)
 	runDone := make(chan error, 1)
 	go func() { runDone <- run.Wait() }()
@@ -227,7 +236,7 @@ func TestMachineImageEndToEnd(t *testing.T) {
 		run.Process.Kill()
 		t.Error("kiln ami run did not end on SIGINT")
 	}
-	waitFor(t, 10*time.Second, "QEMU to exit", func() bool { return !qemuRunning("kiln-ami-run-") })
+	waitFor(t, 10*time.Second, "QEMU to exit", func() bool { return !qemuRunning(ownQEMU) })
 
 	// Every other format: qemu-img reads each as that format, with the
 	// disk's virtual size and, where the format has checks, no errors; its
@@ -321,6 +330,37 @@ phases:
 
 // qemuRunning reports whether a QEMU with an argument containing arg
 // runs on this host.
+// qemuChildDir returns the path element starting with prefix in the
+// arguments of the QEMU that is a child of parent ("" when there is none).
+func qemuChildDir(parent int, prefix string) string {
+	dir := ""
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) may hold spaces: count after its ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "qemu-system-x86_64" {
+			continue
+		}
+		for _, a := range args {
+			for _, elem := range strings.Split(a, "/") {
+				if strings.HasPrefix(elem, prefix) {
+					dir = elem
+				}
+			}
+		}
+	}
+	return dir
+}
+
 func qemuRunning(arg string) bool {
 	return processRunning(func(args []string) bool {
 		return filepath.Base(args[0]) == "qemu-system-x86_64" && strings.Contains(strings.Join(args, " "), arg)

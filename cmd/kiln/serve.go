@@ -225,7 +225,6 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if log, err = cfg.nodes.logger(log); err != nil {
 		return err
 	}
-	tuneCollector(log)
 	mode, err := authMode(cfg)
 	if err != nil {
 		return err
@@ -358,6 +357,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error
 	if err := configureEdge(cfg, mode, edge, srv, cfg.registryHost, stderr); err != nil {
 		return err
 	}
+	// Last before serving, once every setting was accepted: a refused
+	// start prints its reason alone.
+	tuneCollector(log)
 	httpSrv := edge.http
 	errc := make(chan error, 1)
 	go func() { errc <- edge.serve() }()
