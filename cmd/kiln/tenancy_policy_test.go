@@ -90,6 +90,12 @@ func TestPolicyEvaluatedBetweenAccounts(t *testing.T) {
 	}
 	const getList = `"Action":["imagebuilder:GetComponent","imagebuilder:ListComponents"]`
 
+	// A component just created is already in the server's read caches
+	// (inserts fill them at commit): another account still finds nothing.
+	if fresh := createHello(t, a, "fresh", "1.0.0"); canSeeComponent(t, b, fresh) {
+		t.Errorf("bob sees alice's component %s right after its create", fresh)
+	}
+
 	// Each case shares its own component, named by the case's resource
 	// name (some policies match on it).
 	tests := []struct {

@@ -110,12 +110,9 @@ func (r errRow) Scan(...any) error { return r.err }
 // Why, for a View: a statement run with a context that can be cancelled
 // costs two goroutines (database/sql's watcher of the rows, the driver's
 // watcher that would interrupt), each started and then woken to end with
-// the statement. On an idle server every such wake-up brings another
-// thread out of sleep; the API benchmark measured a quarter or more of a
-// GetComponent's or ListComponents' CPU at one connection going to them.
-// Every statement of a View is bounded (List reads a page at a time, of
-// one kind and region), so not interrupting one costs at most that
-// statement.
+// the statement, on the API's hottest paths. Every statement of a View is
+// bounded (List reads a page at a time, of one kind and region), so not
+// interrupting one costs at most that statement.
 func (t *tx) ctx(ctx context.Context, write bool) (context.Context, error) {
 	if t.done.Load() {
 		return nil, errTxDone
