@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-build/kiln/internal/sandbox"
 )
 
 // serverGCPercent is the collector's GOGC for `kiln serve`.
@@ -53,23 +55,16 @@ func tuneCollector(log *slog.Logger) {
 }
 
 // usableMemory is the memory this process may use: the host's MemTotal,
-// or its cgroup v2 memory.max when that is lower. from says which.
+// or its cgroup's limit (sandbox.OwnMemoryLimit) when lower. from says which.
 func usableMemory() (int64, string) {
 	total := int64(-1)
 	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
 		total = memTotal(data)
 	}
-	from := "host"
-	if data, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		if dir, ok := cgroupV2Path(data); ok {
-			if limitFile, err := os.ReadFile("/sys/fs/cgroup" + dir + "/memory.max"); err == nil {
-				if n, ok := cgroupMemoryMax(limitFile); ok && (total < 0 || n < total) {
-					total, from = n, "cgroup"
-				}
-			}
-		}
+	if n, ok := sandbox.OwnMemoryLimit(); ok && (total < 0 || n < total) {
+		return n, "cgroup"
 	}
-	return total, from
+	return total, "host"
 }
 
 // memTotal reads MemTotal (in bytes) from /proc/meminfo's text; -1 when
@@ -92,26 +87,4 @@ func memTotal(meminfo []byte) int64 {
 		return n << 10
 	}
 	return -1
-}
-
-// cgroupV2Path reads this process's cgroup v2 path ("0::/PATH") from
-// /proc/self/cgroup's text.
-func cgroupV2Path(cgroup []byte) (string, bool) {
-	for _, line := range strings.Split(string(cgroup), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") && !strings.Contains(p, "..") {
-			return strings.TrimRight(p, "/"), true
-		}
-	}
-	return "", false
-}
-
-// cgroupMemoryMax reads a memory.max file: a byte count, or "max" for no
-// limit (ok false).
-func cgroupMemoryMax(data []byte) (int64, bool) {
-	s := strings.TrimSpace(string(data))
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
 }

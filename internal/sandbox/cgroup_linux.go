@@ -455,3 +455,40 @@ func (cg *cgroup) remove() error {
 	}
 	return errors.Join(errs...)
 }
+
+// OwnMemoryLimit is the memory limit of kiln's own cgroup in bytes: its
+// cgroup v2 memory.max, or on a host whose memory controller is on cgroup
+// v1, its memory.limit_in_bytes. ok is false when neither can be read or
+// the cgroup sets no limit.
+func OwnMemoryLimit() (limit int64, ok bool) {
+	mounts, err := readMounts()
+	if err != nil {
+		return 0, false
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return 0, false
+	}
+	if mounts.v2 != "" && own[""] != "" {
+		if b, err := os.ReadFile(filepath.Join(mounts.v2, own[""], "memory.max")); err == nil {
+			return parseMemoryLimit(b)
+		}
+	}
+	if mounts.v1["memory"] != "" && own["memory"] != "" {
+		if b, err := os.ReadFile(filepath.Join(mounts.v1["memory"], own["memory"], "memory.limit_in_bytes")); err == nil {
+			return parseMemoryLimit(b)
+		}
+	}
+	return 0, false
+}
+
+// parseMemoryLimit reads a memory.max or memory.limit_in_bytes file: a
+// byte count, or no limit (ok false): "max" on v2, a page-rounded
+// maximum int64 on v1.
+func parseMemoryLimit(data []byte) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || n <= 0 || n >= 1<<62 {
+		return 0, false
+	}
+	return n, true
+}
