@@ -18,7 +18,7 @@ const testKVMDeviceEnv = "KILN_TEST_KVM_DEVICE"
 // verdict cached in the data directory), kvm insists on it and fails here
 // when it does not work, tcg never tries it. The choice and its reason are
 // logged: an operator whose builds are slow needs to see why.
-func chooseAccel(ctx context.Context, mode, dataDir string, log *slog.Logger) (string, error) {
+func chooseAccel(ctx context.Context, mode, dataDir string, log *slog.Logger) (vm.AccelChoice, error) {
 	opts := vm.AccelOptions{Mode: mode, CacheDir: dataDir}
 	if dev := os.Getenv(testKVMDeviceEnv); dev != "" {
 		log.Warn("the KVM device is replaced (tests only)", "env", testKVMDeviceEnv, "device", dev)
@@ -26,8 +26,8 @@ func chooseAccel(ctx context.Context, mode, dataDir string, log *slog.Logger) (s
 	}
 	c, err := vm.ChooseAccel(ctx, opts)
 	if err != nil {
-		return "", err
+		return vm.AccelChoice{}, err
 	}
 	log.Info("machine images: QEMU accelerator", "accel", c.Accel, "why", c.Reason)
-	return c.Accel, nil
+	return c, nil
 }

@@ -82,7 +82,8 @@ func newEngine(cfg serveConfig, st store.Store, reg *registry.Registry, listenAd
 			awsapi.ImageTypeAmi: &machine.Executor{
 				Tools: tools, Region: cfg.region, DataDir: cfg.dataDir, Blobs: cfg.sharedBlobs(),
 				AllowImportDirs: cfg.allowImportDir,
-				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels"), Accel: accel},
+				VM:              vm.Config{MemoryMB: cfg.qemuMemory, KernelCache: filepath.Join(cfg.dataDir, "vm-kernels"), Accel: accel.Accel},
+				AccelReason:     accel.Reason,
 			},
 		},
 	}, nil

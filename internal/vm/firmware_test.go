@@ -28,8 +28,11 @@ func TestFirmwareArgs(t *testing.T) {
 		wantErr string
 	}{
 		{name: "bios", cfg: Config{Disks: []string{disk}, Firmware: FirmwareBIOS},
-			want: []string{"-drive file=" + disk + ",format=raw,if=virtio,index=0"}, notWant: []string{"-bios", "-kernel"}},
-		{name: "uefi", cfg: Config{Disks: []string{disk}, Firmware: FirmwareUEFI, OVMF: ovmf}, want: []string{"-bios " + ovmf}},
+			want:    []string{"-machine q35,graphics=off", "-drive file=" + disk + ",format=raw,if=virtio,index=0"},
+			notWant: []string{"-bios", "-kernel"}},
+		{name: "uefi", cfg: Config{Disks: []string{disk}, Firmware: FirmwareUEFI, OVMF: ovmf},
+			want: []string{"-machine q35", "-bios " + ovmf}},
+		{name: "direct kernel boot", cfg: Config{Kernel: "/k"}, want: []string{"-machine q35", "-kernel /k"}},
 		{name: "firmware log", cfg: Config{Disks: []string{disk}, Firmware: FirmwareBIOS, FirmwareLog: "/tmp/fw,log"},
 			want: []string{"-chardev file,id=fwlog,path=/tmp/fw,,log", "-device isa-debugcon,iobase=0x402,chardev=fwlog"}},
 		{name: "seed after the disks, read-only", cfg: Config{Disks: []string{disk, disk}, Seed: seed, Kernel: "/k"},
@@ -73,19 +76,20 @@ func TestFirmwareArgs(t *testing.T) {
 
 // TestFirmwareStarts boots a disk without a bootloader under each
 // firmware and checks that the firmware ran and tried that disk: SeaBIOS
-// says so in its debug log, OVMF on the serial console. (A disk that
-// boots to its init under both is tested where the bootloader is made.)
+// says so in its debug log and, drawing its screen there, on the serial
+// console; OVMF on the serial console. (A disk that boots to its init
+// under both is tested where the bootloader is made.)
 func TestFirmwareStarts(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 not installed (CI installs qemu-system-x86)")
 	}
 	for _, tc := range []struct {
 		firmware string
-		where    string // "log" or "console"
-		want     []string
+		log      []string // in the firmware's debug log
+		console  []string // on the serial console
 	}{
-		{FirmwareBIOS, "log", []string{"SeaBIOS", "Booting from Hard Disk", "not a bootable disk"}},
-		{FirmwareUEFI, "console", []string{"BdsDxe", "UEFI"}},
+		{FirmwareBIOS, []string{"SeaBIOS", "Booting from Hard Disk", "not a bootable disk"}, []string{"SeaBIOS", "Booting from Hard Disk"}},
+		{FirmwareUEFI, nil, []string{"BdsDxe", "UEFI"}},
 	} {
 		t.Run(tc.firmware, func(t *testing.T) {
 			t.Parallel()
@@ -110,25 +114,22 @@ func TestFirmwareStarts(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Kill()
-			text := func() string {
-				if tc.where == "console" {
-					return console.String()
+			has := func(text string, want []string) bool {
+				for _, w := range want {
+					if !strings.Contains(text, w) {
+						return false
+					}
 				}
-				b, _ := os.ReadFile(cfg.FirmwareLog)
-				return string(b)
+				return true
 			}
 			for {
-				got := text()
-				done := true
-				for _, w := range tc.want {
-					done = done && strings.Contains(got, w)
-				}
-				if done {
+				log, _ := os.ReadFile(cfg.FirmwareLog)
+				if has(string(log), tc.log) && has(console.String(), tc.console) {
 					return
 				}
 				select {
 				case <-ctx.Done():
-					t.Fatalf("the %s firmware did not report trying the disk; %s so far:\n%s", tc.firmware, tc.where, got)
+					t.Fatalf("the %s firmware did not report trying the disk; its log:\n%s\nthe console:\n%s", tc.firmware, log, console.String())
 				case <-time.After(200 * time.Millisecond):
 				}
 			}

@@ -16,11 +16,18 @@ func qemuArgs(cfg Config, accel, agentSocket string) ([]string, error) {
 	if cfg.Arch == ArchARM64 {
 		return aarch64Args(cfg, accel, agentSocket)
 	}
+	machine := "q35"
+	if cfg.Firmware == FirmwareBIOS {
+		// Without a display, SeaBIOS draws its screen, and with it the
+		// bootloader's (GRUB before it reads grub.cfg, its rescue prompt),
+		// on the serial console: a disk that does not boot says why.
+		machine += ",graphics=off"
+	}
 	args := []string{
 		"-nodefaults", "-no-user-config",
 		"-display", "none",
 		"-no-reboot", // a guest reboot or panic=-1 ends QEMU instead of looping
-		"-machine", "q35",
+		"-machine", machine,
 		"-m", strconv.Itoa(cfg.MemoryMB),
 		"-smp", strconv.Itoa(cfg.CPUs),
 		"-chardev", "stdio,id=console,signal=off",

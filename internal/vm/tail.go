@@ -10,38 +10,32 @@ import (
 // tailLines is how many console lines errors quote.
 const tailLines = 40
 
-// tail passes output on to w (if any) and keeps its last lines, so an
-// error about a guest that never came up can say what the guest printed.
+// tail passes output on to w (if any) and keeps its last lines, as log
+// text (see ConsoleText), so an error about a guest that never came up can
+// say what the guest printed.
 type tail struct {
 	w io.Writer
 
 	mu      sync.Mutex
-	lines   []string // complete lines, oldest first, at most tailLines
-	partial []byte   // the line being written
+	text    io.Writer // ConsoleText into keep
+	lines   []string  // complete lines, oldest first, at most tailLines
+	partial []byte    // the line being written
 }
 
-func newTail(w io.Writer) *tail { return &tail{w: w} }
+func newTail(w io.Writer) *tail {
+	t := &tail{w: w}
+	t.text = ConsoleText(writerFunc(t.keep))
+	return t
+}
+
+// writerFunc is a function as an io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
-	rest := p
-	for {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			t.partial = append(t.partial, rest...)
-			if len(t.partial) > 4096 { // a line without end: keep its end
-				t.partial = append(t.partial[:0], t.partial[len(t.partial)-4096:]...)
-			}
-			break
-		}
-		line := append(t.partial, rest[:i]...)
-		t.partial = t.partial[:0]
-		t.lines = append(t.lines, clean(line))
-		if len(t.lines) > tailLines {
-			t.lines = append(t.lines[:0], t.lines[len(t.lines)-tailLines:]...)
-		}
-		rest = rest[i+1:]
-	}
+	t.text.Write(p)
 	t.mu.Unlock()
 	if t.w != nil {
 		// A failing console writer must not stop QEMU's output.
@@ -50,15 +44,25 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// clean drops carriage returns and other control bytes a serial console
-// emits (terminal escapes would garble an error message).
-func clean(line []byte) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return -1
+// keep adds text (no control bytes but newline and tab) to the lines.
+func (t *tail) keep(rest []byte) (int, error) {
+	n := len(rest)
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			t.partial = append(t.partial, rest...)
+			if len(t.partial) > 4096 { // a line without end: keep its end
+				t.partial = append(t.partial[:0], t.partial[len(t.partial)-4096:]...)
+			}
+			return n, nil
 		}
-		return r
-	}, string(line))
+		t.lines = append(t.lines, string(append(t.partial, rest[:i]...)))
+		t.partial = t.partial[:0]
+		if len(t.lines) > tailLines {
+			t.lines = append(t.lines[:0], t.lines[len(t.lines)-tailLines:]...)
+		}
+		rest = rest[i+1:]
+	}
 }
 
 // String returns the kept lines, the unfinished one last.
@@ -67,7 +71,7 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	lines := append([]string(nil), t.lines...)
 	if len(t.partial) > 0 {
-		lines = append(lines, clean(t.partial))
+		lines = append(lines, string(t.partial))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -99,7 +99,7 @@ func TestTail(t *testing.T) {
 	}
 	tl.Write([]byte("last \x1b[0mpartial"))
 	got := strings.Split(tl.String(), "\n")
-	if len(got) != tailLines+1 || got[0] != "line" || got[len(got)-1] != "last [0mpartial" {
+	if len(got) != tailLines+1 || got[0] != "line" || got[len(got)-1] != "last partial" {
 		t.Errorf("tail kept %d lines, first %q last %q", len(got), got[0], got[len(got)-1])
 	}
 	if passed.Len() != (tailLines+10)*6+len("last \x1b[0mpartial") {

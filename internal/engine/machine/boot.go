@@ -200,13 +200,23 @@ func (in *instance) launchTest(ctx context.Context, s *engine.Step) error {
 		cfg.Append = "root=PARTUUID=" + partUUID + " rw console=" + vm.ConsoleDevice(in.arch) + " panic=-1"
 	}
 	in.guestVM(&cfg)
+	switch {
+	case cfg.Accel == "":
+		s.Logf("QEMU accelerator: chosen at this boot (KVM when a probe boot under it works)")
+	case cfg.Accel != in.x.VM.Accel || in.x.AccelReason == "":
+		s.Logf("QEMU accelerator: %s", cfg.Accel)
+	default:
+		s.Logf("QEMU accelerator: %s (%s)", cfg.Accel, in.x.AccelReason)
+	}
 	seed, err := in.testSeed(&cfg)
 	if err != nil {
 		return fmt.Errorf("making the test instance's cloud-init seed: %w", err)
 	}
 	s.Logf("cloud-init NoCloud seed: instance %s, hostname %s, %d bytes of user data", seed.InstanceID, seed.Hostname, len(seed.UserData))
 	console := &consoleWriter{w: s.Log}
-	cfg.Console = console
+	// The log gets the console's text, without the escape sequences
+	// that draw the firmware's screen or colour systemd's lines.
+	cfg.Console = vm.ConsoleText(console)
 	in.console = console
 	start = time.Now()
 	timeout := in.x.BootTimeout

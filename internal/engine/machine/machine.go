@@ -81,8 +81,10 @@ type Executor struct {
 	// Fetch downloads https:// import sources (nil: public addresses
 	// only, kiln's default fetch policy).
 	Fetch *fetch.Client
-	// VM configures test boots (QEMU binary, memory).
+	// VM configures test boots (QEMU binary, memory, accelerator).
 	VM vm.Config
+	// AccelReason is why VM.Accel was chosen, for the test boot's log.
+	AccelReason string
 	// BootTimeout bounds the wait for a test guest's agent.
 	BootTimeout time.Duration
 	// GuestBinaries are kiln binaries for test guests of other
