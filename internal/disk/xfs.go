@@ -101,6 +101,30 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 		return err
 	}
 
+	err = privateMounts(func() error { return fillXFS(ctx, fsFile, partSize, root, overrides) })
+	if err != nil {
+		return err
+	}
+
+	dst, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := copyDataExtents(dst, fsFile, off, partSize); err != nil {
+		return fmt.Errorf("placing the XFS root at offset %d: %w", off, err)
+	}
+	return dst.Close()
+}
+
+// testHookMounted, when a test sets it, runs while fillXFS and
+// addTreeXFS have their filesystem mounted.
+var testHookMounted func()
+
+// fillXFS mounts the new XFS filesystem in fsFile through a loop device,
+// copies the tree and the overrides into it and unmounts it, which writes
+// it out to fsFile. It runs under privateMounts.
+func fillXFS(ctx context.Context, fsFile *os.File, partSize int64, root string, overrides map[string][]byte) error {
 	loop, err := attachLoop(fsFile, 0, partSize, false)
 	if err != nil {
 		return &errLoopMount{err}
@@ -121,6 +145,9 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 			unmount(dir)
 		}
 	}()
+	if testHookMounted != nil {
+		testHookMounted()
+	}
 	cmd := exec.CommandContext(ctx, "cp", "-a", "--", root+"/.", dir+"/")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		msg := strings.TrimSpace(string(out))
@@ -139,19 +166,7 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 	if err := unmount(dir); err != nil {
 		return err
 	}
-	if err := loop.Close(); err != nil {
-		return err
-	}
-
-	dst, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	if err := copyDataExtents(dst, fsFile, off, partSize); err != nil {
-		return fmt.Errorf("placing the XFS root at offset %d: %w", off, err)
-	}
-	return dst.Close()
+	return loop.Close()
 }
 
 // addTreeXFS writes the files of the host directory tree into the XFS
@@ -163,6 +178,11 @@ func addTreeXFS(ctx context.Context, img string, off, size int64, tree string) e
 		return err
 	}
 	defer f.Close()
+	return privateMounts(func() error { return addTreeXFSMounted(ctx, f, off, size, tree) })
+}
+
+// addTreeXFSMounted is addTreeXFS's work under privateMounts.
+func addTreeXFSMounted(ctx context.Context, f *os.File, off, size int64, tree string) error {
 	loop, err := attachLoop(f, off, size, false)
 	if err != nil {
 		return &errLoopMount{err}
@@ -175,6 +195,9 @@ func addTreeXFS(ctx context.Context, img string, off, size int64, tree string) e
 	defer os.Remove(dir)
 	if err := unix.Mount(loop.Name(), dir, "xfs", 0, "nouuid"); err != nil {
 		return &errLoopMount{fmt.Errorf("mount %s: %w", loop.Name(), err)}
+	}
+	if testHookMounted != nil {
+		testHookMounted()
 	}
 	out, cerr := exec.CommandContext(ctx, "cp", "-RP", "--remove-destination", "--preserve=mode,timestamps", "--", tree+"/.", dir+"/").CombinedOutput()
 	if err := unmount(dir); err != nil {

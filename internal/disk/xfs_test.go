@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -155,4 +158,95 @@ func snapshotXFS(t *testing.T, f *os.File, off, size int64) map[string]treeEntry
 	}
 	defer unmount(dir)
 	return snapshotTree(t, dir)
+}
+
+// TestXFSWhileNamespacesAreMade makes an XFS root, then adds files to it,
+// while another process creates a mount namespace, as the sandbox of a
+// busy server's other build does. A new namespace copies the mounts of the
+// one it came from: a temporary mount of kiln's among them would outlive
+// kiln's unmount, unwritten, and the root end up as mkfs.xfs left it (seen
+// in a build whose test instance stopped at GRUB's prompt).
+func TestXFSWhileNamespacesAreMade(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "mkfs.xfs", "cp", "unshare", "sleep")
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Skipf("mount namespaces: %v", err)
+	}
+	var holders []*exec.Cmd
+	defer func() {
+		for _, c := range holders {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	// Each time the filesystem is mounted, a process starts in a mount
+	// namespace of its own, and keeps it, before kiln writes anything. It
+	// is started from another goroutine, as a sandbox is: the hook runs on
+	// the thread that mounted.
+	testHookMounted = func() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c := exec.Command("unshare", "--mount", "sleep", "60")
+			if err := c.Start(); err != nil {
+				t.Errorf("unshare: %v", err)
+				return
+			}
+			holders = append(holders, c)
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", c.Process.Pid)); err == nil && ns != own {
+					return
+				}
+			}
+			t.Error("the process never entered a mount namespace of its own")
+		}()
+		<-done
+	}
+	defer func() { testHookMounted = nil }()
+
+	ctx := context.Background()
+	root := makeTree(t)
+	img := filepath.Join(t.TempDir(), "disk.raw")
+	const off, size = 1 << 20, 320 << 20
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, off+size+(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	err = makeXFS(ctx, root, img, off, size, "xfsroot", "5d1c2b3a-4958-6776-8596-a4b3c2d1e0f0", xfsFeatures{finobt: true, sparse: true}, nil)
+	var loopErr *errLoopMount
+	if asLoop(err, &loopErr) {
+		t.Skipf("no loop mounts here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := filepath.Join(t.TempDir(), "added")
+	if err := os.MkdirAll(filepath.Join(added, ".kiln"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(added, ".kiln/agent"), []byte("agent\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := addTreeXFS(ctx, img, off, size, added); err != nil {
+		t.Fatal(err)
+	}
+	if len(holders) != 2 {
+		t.Fatalf("%d processes held a mount namespace, want one per mount (2)", len(holders))
+	}
+
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := snapshotTree(t, root)
+	for p, e := range snapshotTree(t, added) {
+		if p != "." {
+			want[p] = e
+		}
+	}
+	compareTrees(t, want, snapshotXFS(t, f, off, size))
 }

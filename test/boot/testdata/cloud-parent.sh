@@ -23,7 +23,7 @@ ver=$(cd "$root/boot" && ls vmlinuz-* | head -n1 | sed 's/^vmlinuz-//')
 uuid=$(cat /proc/sys/kernel/random/uuid)
 espid=C10D1234
 work=$(mktemp -d)
-trap 'umount "$work/mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 
 mkdir -p "$root/boot/grub" "$root/boot/efi"
 cat >"$root/boot/grub/grub.cfg" <<EOF
@@ -56,9 +56,11 @@ if [ "$rootfs" = xfs ]; then
 	truncate -s $((root_sectors * 512)) "$work/root.xfs"
 	mkfs.xfs -q -f -m uuid="$uuid" -L rootfs "$work/root.xfs"
 	mkdir "$work/mnt"
-	mount -o loop "$work/root.xfs" "$work/mnt"
-	cp -a "$root/." "$work/mnt/"
-	umount "$work/mnt"
+	# In a mount namespace of its own: a namespace another process makes
+	# meanwhile (a build's sandbox) would copy the mount and keep the
+	# filesystem unwritten after umount.
+	unshare --mount --propagation private sh -ec 'mount -o loop "$1" "$2"; cp -a "$3/." "$2/"; umount "$2"' \
+		sh "$work/root.xfs" "$work/mnt" "$root"
 	dd if="$work/root.xfs" of="$out" bs=1M seek=128 conv=notrunc,sparse status=none
 else
 	mkfs.ext4 -F -q -U "$uuid" -L rootfs -E offset=$((262144 * 512)) -d "$root" "$out" $((root_sectors / 2))k
