@@ -101,7 +101,12 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 		return err
 	}
 
-	err = privateMounts(func() error { return fillXFS(ctx, fsFile, partSize, root, overrides) })
+	err = privateMounts(func() error {
+		if err := fillXFS(ctx, fsFile, partSize, root, overrides); err != nil {
+			return err
+		}
+		return checkXFSRoot(fsFile, partSize, root)
+	})
 	if err != nil {
 		return err
 	}
@@ -167,6 +172,47 @@ func fillXFS(ctx context.Context, fsFile *os.File, partSize int64, root string, 
 		return err
 	}
 	return loop.Close()
+}
+
+// checkXFSRoot mounts the XFS filesystem in fsFile read-only, as it was
+// written out, and checks that its root directory holds every name the
+// tree's does: a root that did not reach the file (see privateMounts) is
+// refused here rather than shipped in an image that cannot boot.
+func checkXFSRoot(fsFile *os.File, partSize int64, root string) error {
+	want, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	loop, err := attachLoop(fsFile, 0, partSize, true)
+	if err != nil {
+		return &errLoopMount{err}
+	}
+	defer loop.Close()
+	dir, err := os.MkdirTemp("", "kiln-xfs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	if err := mountFS(loop.Name(), dir, "xfs", unix.MS_RDONLY); err != nil {
+		return &errLoopMount{fmt.Errorf("mount %s read-only: %w", loop.Name(), err)}
+	}
+	got, err := os.ReadDir(dir)
+	if uerr := unmount(dir); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(got))
+	for _, e := range got {
+		have[e.Name()] = true
+	}
+	for _, e := range want {
+		if !have[e.Name()] {
+			return fmt.Errorf("the XFS root as written out lacks /%s (%d of the tree's %d top-level entries are there)", e.Name(), len(got), len(want))
+		}
+	}
+	return nil
 }
 
 // addTreeXFS writes the files of the host directory tree into the XFS

@@ -250,3 +250,34 @@ func TestXFSWhileNamespacesAreMade(t *testing.T) {
 	}
 	compareTrees(t, want, snapshotXFS(t, f, off, size))
 }
+
+// TestCheckXFSRoot refuses an XFS filesystem whose root lacks the tree's
+// entries: one as mkfs.xfs leaves it, which is what an image got when its
+// filesystem was not written out.
+func TestCheckXFSRoot(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "mkfs.xfs")
+	const size = 320 << 20
+	fsFile, err := os.Create(filepath.Join(t.TempDir(), "fs.xfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsFile.Close()
+	if err := fsFile.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.xfs", "-q", "-f", fsFile.Name()).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.xfs: %v\n%s", err, out)
+	}
+	err = privateMounts(func() error { return checkXFSRoot(fsFile, size, makeTree(t)) })
+	var loopErr *errLoopMount
+	if asLoop(err, &loopErr) {
+		t.Skipf("no loop mounts here: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the XFS root as written out lacks /") {
+		t.Errorf("an empty XFS root passed the check: %v", err)
+	}
+	if err := privateMounts(func() error { return checkXFSRoot(fsFile, size, t.TempDir()) }); err != nil {
+		t.Errorf("an empty tree in an empty root: %v", err)
+	}
+}
