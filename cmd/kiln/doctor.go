@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/kiln-build/kiln/internal/vm"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-build/kiln/internal/disk"
 	"github.com/kiln-build/kiln/internal/elfdeps"
 	"github.com/kiln-build/kiln/internal/sandbox"
 )
@@ -349,40 +349,28 @@ func tryOverlay(tmp string) error {
 	if err := os.WriteFile(filepath.Join(dirs["lower"], "old"), []byte("lower\n"), 0o644); err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread, and with it the mount namespace
-		// it unshared, ends with this goroutine.
-		runtime.LockOSThread()
-		done <- func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
-			}
-			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-				return fmt.Errorf("making mounts private: %w", err)
-			}
-			base := "lowerdir=" + dirs["lower"] + ",upperdir=" + dirs["upper"] + ",workdir=" + dirs["work"]
-			err := unix.Mount("overlay", dirs["merged"], "overlay", unix.MS_NODEV, base+",redirect_dir=off,metacopy=off,index=off")
-			if errors.Is(err, unix.EINVAL) {
-				err = unix.Mount("overlay", dirs["merged"], "overlay", unix.MS_NODEV, base)
-			}
-			if err != nil {
-				return fmt.Errorf("mount -t overlay: %w", err)
-			}
-			defer unix.Unmount(dirs["merged"], unix.MNT_DETACH)
-			if b, err := os.ReadFile(filepath.Join(dirs["merged"], "old")); err != nil || string(b) != "lower\n" {
-				return fmt.Errorf("the lower file does not show through: %v", err)
-			}
-			if err := os.WriteFile(filepath.Join(dirs["merged"], "new"), []byte("upper\n"), 0o644); err != nil {
-				return fmt.Errorf("writing through the overlay: %w", err)
-			}
-			if err := os.Remove(filepath.Join(dirs["merged"], "old")); err != nil {
-				return fmt.Errorf("deleting through the overlay: %w", err)
-			}
-			return nil
-		}()
-	}()
-	if err := <-done; err != nil {
+	err := disk.PrivateMounts(func() error {
+		base := "lowerdir=" + dirs["lower"] + ",upperdir=" + dirs["upper"] + ",workdir=" + dirs["work"]
+		err := unix.Mount("overlay", dirs["merged"], "overlay", unix.MS_NODEV, base+",redirect_dir=off,metacopy=off,index=off")
+		if errors.Is(err, unix.EINVAL) {
+			err = unix.Mount("overlay", dirs["merged"], "overlay", unix.MS_NODEV, base)
+		}
+		if err != nil {
+			return fmt.Errorf("mount -t overlay: %w", err)
+		}
+		defer unix.Unmount(dirs["merged"], unix.MNT_DETACH)
+		if b, err := os.ReadFile(filepath.Join(dirs["merged"], "old")); err != nil || string(b) != "lower\n" {
+			return fmt.Errorf("the lower file does not show through: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dirs["merged"], "new"), []byte("upper\n"), 0o644); err != nil {
+			return fmt.Errorf("writing through the overlay: %w", err)
+		}
+		if err := os.Remove(filepath.Join(dirs["merged"], "old")); err != nil {
+			return fmt.Errorf("deleting through the overlay: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if b, err := os.ReadFile(filepath.Join(dirs["upper"], "new")); err != nil || string(b) != "upper\n" {

@@ -142,10 +142,10 @@ func mountFS(dev, dir, fstype string, flags uintptr) error {
 	return err
 }
 
-// privateMounts runs fn on an OS thread of its own, in a new mount
+// PrivateMounts runs fn on an OS thread of its own, in a new mount
 // namespace that shares no mount events with the host's, and ends that
 // thread when fn returns. The mounts fn makes, and the processes it
-// starts, are seen there alone.
+// starts, are seen there alone; fn must do its work on its own goroutine.
 //
 // A filesystem kiln writes through a temporary mount needs that: a mount
 // namespace created elsewhere while it is mounted (the sandbox of another
@@ -154,26 +154,37 @@ func mountFS(dev, dir, fstype string, flags uintptr) error {
 // unmounts it, its last writes not yet out of the kernel's caches. An XFS
 // root was copied into an image in that state, as mkfs.xfs had left it:
 // an empty root directory, and a disk GRUB could not boot.
-func privateMounts(fn func() error) error {
-	if true {
-		return fn()
-	}
+func PrivateMounts(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the runtime ends the thread, and with it the
 		// namespace, when this goroutine returns.
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- &errLoopMount{fmt.Errorf("a mount namespace of its own: unshare: %w", err)}
+			errc <- fmt.Errorf("a mount namespace of its own: unshare(CLONE_NEWNS): %w", err)
 			return
 		}
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- &errLoopMount{fmt.Errorf("a mount namespace of its own: making it private: %w", err)}
+			errc <- fmt.Errorf("a mount namespace of its own: making mounts private: %w", err)
 			return
 		}
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// privateLoopMounts is PrivateMounts for the XFS writers, whose callers
+// fall back to another layout when this host cannot mount (errLoopMount).
+func privateLoopMounts(fn func() error) error {
+	var fnErr error
+	err := PrivateMounts(func() error {
+		fnErr = fn()
+		return nil
+	})
+	if err != nil {
+		return &errLoopMount{err}
+	}
+	return fnErr
 }
 
 // unmountRetries is how often (every 100ms) a busy unmount is retried before the

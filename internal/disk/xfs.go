@@ -101,7 +101,7 @@ func makeXFS(ctx context.Context, root, img string, off, partSize int64, label, 
 		return err
 	}
 
-	err = privateMounts(func() error {
+	err = privateLoopMounts(func() error {
 		if err := fillXFS(ctx, fsFile, partSize, root, overrides); err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ var testHookMounted func()
 
 // fillXFS mounts the new XFS filesystem in fsFile through a loop device,
 // copies the tree and the overrides into it and unmounts it, which writes
-// it out to fsFile. It runs under privateMounts.
+// it out to fsFile. It runs under PrivateMounts.
 func fillXFS(ctx context.Context, fsFile *os.File, partSize int64, root string, overrides map[string][]byte) error {
 	loop, err := attachLoop(fsFile, 0, partSize, false)
 	if err != nil {
@@ -176,7 +176,7 @@ func fillXFS(ctx context.Context, fsFile *os.File, partSize int64, root string, 
 
 // checkXFSRoot mounts the XFS filesystem in fsFile read-only, as it was
 // written out, and checks that its root directory holds every name the
-// tree's does: a root that did not reach the file (see privateMounts) is
+// tree's does: a root that did not reach the file (see PrivateMounts) is
 // refused here rather than shipped in an image that cannot boot.
 func checkXFSRoot(fsFile *os.File, partSize int64, root string) error {
 	want, err := os.ReadDir(root)
@@ -224,10 +224,10 @@ func addTreeXFS(ctx context.Context, img string, off, size int64, tree string) e
 		return err
 	}
 	defer f.Close()
-	return privateMounts(func() error { return addTreeXFSMounted(ctx, f, off, size, tree) })
+	return privateLoopMounts(func() error { return addTreeXFSMounted(ctx, f, off, size, tree) })
 }
 
-// addTreeXFSMounted is addTreeXFS's work under privateMounts.
+// addTreeXFSMounted is addTreeXFS's work under PrivateMounts.
 func addTreeXFSMounted(ctx context.Context, f *os.File, off, size int64, tree string) error {
 	loop, err := attachLoop(f, off, size, false)
 	if err != nil {

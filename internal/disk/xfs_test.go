@@ -269,7 +269,7 @@ func TestCheckXFSRoot(t *testing.T) {
 	if out, err := exec.Command("mkfs.xfs", "-q", "-f", fsFile.Name()).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.xfs: %v\n%s", err, out)
 	}
-	err = privateMounts(func() error { return checkXFSRoot(fsFile, size, makeTree(t)) })
+	err = privateLoopMounts(func() error { return checkXFSRoot(fsFile, size, makeTree(t)) })
 	var loopErr *errLoopMount
 	if asLoop(err, &loopErr) {
 		t.Skipf("no loop mounts here: %v", err)
@@ -277,7 +277,7 @@ func TestCheckXFSRoot(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the XFS root as written out lacks /") {
 		t.Errorf("an empty XFS root passed the check: %v", err)
 	}
-	if err := privateMounts(func() error { return checkXFSRoot(fsFile, size, t.TempDir()) }); err != nil {
+	if err := privateLoopMounts(func() error { return checkXFSRoot(fsFile, size, t.TempDir()) }); err != nil {
 		t.Errorf("an empty tree in an empty root: %v", err)
 	}
 }
