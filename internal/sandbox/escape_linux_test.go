@@ -334,3 +334,45 @@ func escapeHelper(mode string) int {
 	fmt.Println(strings.ToUpper(mode[:1]) + mode[1:] + ": refused")
 	return 0
 }
+
+// TestHostDevicesUnchanged plays a build that attacks the host through
+// the devices bound into its /dev: chmod 600 on the host's /dev/null
+// would break every program on the host that is not root (seen: a
+// build left it 0644), chown and touch would change the host's nodes.
+// The devices still work inside.
+func TestHostDevicesUnchanged(t *testing.T) {
+	requireSandbox(t)
+	var before []unix.Stat_t
+	for _, d := range devices {
+		var st unix.Stat_t
+		if err := unix.Stat("/dev/"+d, &st); err != nil {
+			t.Skipf("/dev/%s: %v", d, err)
+		}
+		before = append(before, st)
+	}
+	cfg := newLayers(t).config()
+	r := sh(t, cfg, `
+		for d in null zero full random urandom tty; do
+			chmod 600 /dev/$d 2>/dev/null && echo "chmod /dev/$d"
+			chown 1:1 /dev/$d 2>/dev/null && echo "chown /dev/$d"
+			touch -d 2001-01-01 /dev/$d 2>/dev/null && echo "touch /dev/$d"
+		done
+		chmod 600 /proc/kcore 2>/dev/null && echo "chmod /proc/kcore"
+		echo gone > /dev/null && head -c 4 /dev/zero | wc -c`)
+	for i, d := range devices {
+		var st unix.Stat_t
+		if err := unix.Stat("/dev/"+d, &st); err != nil {
+			t.Fatal(err)
+		}
+		b := before[i]
+		if st.Mode != b.Mode || st.Uid != b.Uid || st.Gid != b.Gid || st.Mtim != b.Mtim || st.Ctim != b.Ctim {
+			t.Errorf("the host's /dev/%s changed: mode %o uid %d gid %d mtime %v, was %o %d %d %v", d, st.Mode, st.Uid, st.Gid, st.Mtim, b.Mode, b.Uid, b.Gid, b.Mtim)
+			// Put it back: the rest of the host needs it.
+			unix.Chmod("/dev/"+d, b.Mode&0o7777)
+			unix.Chown("/dev/"+d, int(b.Uid), int(b.Gid))
+		}
+	}
+	if strings.TrimSpace(r.stdout) != "4" || r.code != 0 {
+		t.Errorf("inside the sandbox: exit %d, stdout %q (want only 4: no attempt succeeded, the devices work), stderr %q", r.code, r.stdout, r.stderr)
+	}
+}

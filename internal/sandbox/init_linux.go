@@ -455,7 +455,10 @@ func (r *rootfs) mountDev() error {
 		if err := unix.Mount("/dev/"+d, p, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("binding /dev/%s: %w", d, err)
 		}
-		if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		// Read-only: the device is still read and written (a device
+		// node's I/O does not write its filesystem), but the build cannot
+		// chmod, chown or touch the host's node through it.
+		if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 			return fmt.Errorf("remounting /dev/%s: %w", d, err)
 		}
 	}
@@ -512,6 +515,10 @@ func (r *rootfs) mountProc() error {
 			continue
 		}
 		if err := unix.Mount(r.mp+"/dev/null", p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("masking /proc/%s: %w", f, err)
+		}
+		// The mask is the host's /dev/null: read-only, as in /dev.
+		if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 			return fmt.Errorf("masking /proc/%s: %w", f, err)
 		}
 	}
